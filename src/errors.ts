@@ -1,0 +1,48 @@
+/**
+ * Every failure a user can meet is a KmscryptError with a stable `code`.
+ * The message is one line that names the cause and, where there is one, the fix;
+ * the CLI prints it after "fatal: " and exits non-zero.
+ */
+export type ErrorCode =
+  | 'BAD_URL'
+  | 'BAD_CONFIG'
+  | 'BAD_PROTOCOL'
+  | 'NO_REPOSITORY'
+  | 'NOT_YET'
+  | 'CORRUPT'
+  | 'TAMPERED'
+  | 'ROLLBACK'
+  | 'KEY_ERROR'
+  | 'KEYRING'
+  | 'STORAGE'
+  | 'GIT'
+  | 'TOO_LARGE'
+  | 'CONFLICT'
+  | 'UNSAFE_SERVER'
+  | 'INTERNAL';
+
+export class KmscryptError extends Error {
+  readonly code: ErrorCode;
+  readonly data: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, data: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'KmscryptError';
+    this.code = code;
+    this.data = data;
+  }
+}
+
+/** A precondition whose failure means the stored bytes are not what we wrote. */
+export function needs(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new KmscryptError('CORRUPT', message);
+}
+
+export function isKmscryptError(err: unknown, code?: ErrorCode): err is KmscryptError {
+  return err instanceof KmscryptError && (code === undefined || err.code === code);
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,76 @@
+/**
+ * The encryption context that binds every data key to one repository, as CodeCommit binds
+ * its data keys to the repository ID. KMS checks it on every Decrypt and ReEncrypt.
+ */
+export type EncryptionContext = Readonly<Record<string, string>>;
+
+export const REPOSITORY_CONTEXT_KEY = 'kmscrypt:repository-id';
+
+export function repositoryContext(repositoryId: string): EncryptionContext {
+  return Object.freeze({ [REPOSITORY_CONTEXT_KEY]: repositoryId });
+}
+
+export interface DataKey {
+  /** 32 bytes of key material owned by the caller (never the SDK's buffer). */
+  plaintext: Buffer;
+  /** The wrapped (KMS ciphertext blob) form, stored beside the data it protects. */
+  wrapped: Buffer;
+  /** The full identifier (ARN) of the KMS key that wrapped it. */
+  keyId: string;
+}
+
+export interface KeyDescription {
+  keyId: string;
+  arn: string;
+  enabled: boolean;
+  state: string;
+  keySpec: string;
+  keyUsage: string;
+  aliases: string[];
+}
+
+/** Counts of calls made, for tests and benchmarks (exact figures, not timings). */
+export interface KeyCallCounts {
+  generateDataKey: number;
+  generateDataKeyWithoutPlaintext: number;
+  decrypt: number;
+  reEncrypt: number;
+  describeKey: number;
+  encrypt: number;
+  createKey: number;
+}
+
+/**
+ * One interface for data keys, behind which sit the local keyring and AWS KMS.
+ * Key identifiers are whatever KMS accepts: key ID, key ARN, alias name or alias ARN.
+ */
+export interface KeyProvider {
+  /** Short name for messages: "local keyring (~/.config/kmscrypt/keyring.json)" or "AWS KMS (eu-west-1)". */
+  readonly name: string;
+
+  /**
+   * Resolves the key to use for new data, creating the default alias's key on first use
+   * when `createIfMissing` is set (as CodeCommit creates aws/codecommit).
+   */
+  ensureKey(keyId: string, createIfMissing: boolean): Promise<KeyDescription>;
+
+  describeKey(keyId: string): Promise<KeyDescription>;
+  generateDataKey(keyId: string, context: EncryptionContext): Promise<DataKey>;
+  generateDataKeyWithoutPlaintext(keyId: string, context: EncryptionContext): Promise<{ wrapped: Buffer; keyId: string }>;
+  decryptDataKey(wrapped: Buffer, context: EncryptionContext, keyId?: string): Promise<DataKey>;
+  reEncrypt(wrapped: Buffer, context: EncryptionContext, destinationKeyId: string): Promise<{ wrapped: Buffer; keyId: string }>;
+
+  readonly calls: KeyCallCounts;
+}
+
+export function zeroCounts(): KeyCallCounts {
+  return {
+    generateDataKey: 0,
+    generateDataKeyWithoutPlaintext: 0,
+    decrypt: 0,
+    reEncrypt: 0,
+    describeKey: 0,
+    encrypt: 0,
+    createKey: 0,
+  };
+}

@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto';
+import { KmscryptError } from '../errors';
+import type { DataKey, EncryptionContext, KeyDescription, KeyProvider } from './key-provider';
+import { zeroCounts } from './key-provider';
+import { DEFAULT_ALIAS, Keyring, KeyringFile, KeyringKey } from './keyring';
+
+const LOCAL_ARN_PREFIX = 'arn:aws:kms:local:000000000000:key/';
+
+/** The embedded default: data keys wrapped by master keys in a local keyring file. */
+export class LocalKeyProvider implements KeyProvider {
+  readonly calls = zeroCounts();
+  readonly keyring: Keyring;
+
+  constructor(keyring: Keyring = new Keyring()) {
+    this.keyring = keyring;
+  }
+
+  get name(): string {
+    return `local keyring (${this.keyring.path})`;
+  }
+
+  async ensureKey(keyId: string, createIfMissing: boolean): Promise<KeyDescription> {
+    const file = this.keyring.load();
+    const key = this.keyring.resolve(file, keyId);
+    if (key) return describe(file, key);
+    if (createIfMissing && keyId === DEFAULT_ALIAS) {
+      this.calls.createKey++;
+      const created = this.keyring.createKey('default key of git-remote-kmscrypt', DEFAULT_ALIAS);
+      return describe(this.keyring.load(), created);
+    }
+    throw notFound(keyId, this.keyring.path);
+  }
+
+  async describeKey(keyId: string): Promise<KeyDescription> {
+    this.calls.describeKey++;
+    const file = this.keyring.load();
+    const key = this.keyring.resolve(file, keyId);
+    if (!key) throw notFound(keyId, this.keyring.path);
+    return describe(file, key);
+  }
+
+  async generateDataKey(keyId: string, context: EncryptionContext): Promise<DataKey> {
+    this.calls.generateDataKey++;
+    const key = this.usableKey(keyId, 'GenerateDataKey');
+    const plaintext = randomBytes(32);
+    return { plaintext, wrapped: this.keyring.encrypt(key, plaintext, context), keyId: LOCAL_ARN_PREFIX + key.keyId };
+  }
+
+  async generateDataKeyWithoutPlaintext(keyId: string, context: EncryptionContext): Promise<{ wrapped: Buffer; keyId: string }> {
+    this.calls.generateDataKeyWithoutPlaintext++;
+    const key = this.usableKey(keyId, 'GenerateDataKeyWithoutPlaintext');
+    const plaintext = randomBytes(32);
+    const wrapped = this.keyring.encrypt(key, plaintext, context);
+    plaintext.fill(0);
+    return { wrapped, keyId: LOCAL_ARN_PREFIX + key.keyId };
+  }
+
+  async decryptDataKey(wrapped: Buffer, context: EncryptionContext, keyId?: string): Promise<DataKey> {
+    this.calls.decrypt++;
+    const named = this.keyring.blobKeyId(wrapped);
+    if (!named) throw invalidCiphertext();
+    const key = this.usableKey(named, 'Decrypt');
+    if (keyId) {
+      const expected = this.keyring.resolve(this.keyring.load(), keyId);
+      if (expected && expected.keyId !== key.keyId) {
+        throw new KmscryptError('KEY_ERROR', `Decrypt: the data key was wrapped by key ${key.keyId}, not by the configured ${keyId} (IncorrectKeyException)`);
+      }
+    }
+    const plaintext = this.keyring.decrypt(key, wrapped, context);
+    if (!plaintext || plaintext.length !== 32) throw invalidCiphertext();
+    return { plaintext, wrapped, keyId: LOCAL_ARN_PREFIX + key.keyId };
+  }
+
+  async reEncrypt(wrapped: Buffer, context: EncryptionContext, destinationKeyId: string): Promise<{ wrapped: Buffer; keyId: string }> {
+    this.calls.reEncrypt++;
+    const source = await this.decryptDataKey(wrapped, context);
+    this.calls.decrypt--;
+    const dest = this.usableKey(destinationKeyId, 'ReEncrypt');
+    const rewrapped = this.keyring.encrypt(dest, source.plaintext, context);
+    source.plaintext.fill(0);
+    return { wrapped: rewrapped, keyId: LOCAL_ARN_PREFIX + dest.keyId };
+  }
+
+  private usableKey(keyId: string, action: string): KeyringKey {
+    const key = this.keyring.resolve(this.keyring.load(), keyId);
+    if (!key) throw notFound(keyId, this.keyring.path);
+    if (key.state === 'Disabled') {
+      throw new KmscryptError('KEY_ERROR', `${action}: key ${key.keyId} is disabled (DisabledException); enable it again or rotate the repository to another key`);
+    }
+    if (key.state === 'PendingDeletion') {
+      throw new KmscryptError('KEY_ERROR', `${action}: key ${key.keyId} is pending deletion (KMSInvalidStateException); cancel the deletion to read this repository`);
+    }
+    return key;
+  }
+}
+
+function describe(file: KeyringFile, key: KeyringKey): KeyDescription {
+  return {
+    keyId: key.keyId,
+    arn: LOCAL_ARN_PREFIX + key.keyId,
+    enabled: key.state === 'Enabled',
+    state: key.state,
+    keySpec: 'SYMMETRIC_DEFAULT',
+    keyUsage: 'ENCRYPT_DECRYPT',
+    aliases: Object.entries(file.aliases).filter(([, id]) => id === key.keyId).map(([alias]) => alias),
+  };
+}
+
+function notFound(keyId: string, path: string): KmscryptError {
+  return new KmscryptError('KEY_ERROR', `key ${keyId} not found in local keyring ${path} (NotFoundException); set kmscrypt.keyId to a key it holds, or restore the keyring this repository was made with`);
+}
+
+function invalidCiphertext(): KmscryptError {
+  return new KmscryptError(
+    'KEY_ERROR',
+    'Decrypt: the wrapped data key does not belong to this repository or was altered (InvalidCiphertextException: encryption context mismatch)',
+  );
+}

@@ -1,0 +1,217 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { KmscryptError } from '../errors';
+import type { ByteRange, PutBody, Storage, StoredObjectInfo } from './storage';
+
+const STALE_LOCK_MS = 60_000;
+
+/**
+ * A directory as storage. Create-only writes are an atomic link(2) of a finished temporary
+ * file (EEXIST = someone else won), never a check-then-write; replacements are rename(2),
+ * so a reader sees the old or the new object, never half of one.
+ */
+export class LocalStorage implements Storage {
+  readonly root: string;
+  readonly location: string;
+
+  constructor(root: string) {
+    this.root = root;
+    this.location = `file://${root}`;
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      return await fs.readFile(this.path(key));
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw this.failure('read', key, err);
+    }
+  }
+
+  async getRange(key: string, range: ByteRange): Promise<Buffer> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.path(key), 'r');
+    } catch (err) {
+      throw this.failure('read', key, err);
+    }
+    try {
+      const length = range.end - range.start;
+      const buf = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(buf, done, length - done, range.start + done);
+        if (bytesRead === 0) {
+          throw new KmscryptError('STORAGE', `${this.location}/${key} is shorter than expected (wanted bytes ${range.start}-${range.end}, it ends at ${range.start + done}): the stored object was truncated`);
+        }
+        done += bytesRead;
+      }
+      return buf;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async getStream(key: string, range?: ByteRange): Promise<Readable> {
+    const path = this.path(key);
+    try {
+      const st = await fs.stat(path);
+      if (range && st.size < range.end) {
+        throw new KmscryptError('STORAGE', `${this.location}/${key} is shorter than expected (${st.size} bytes, wanted up to ${range.end}): the stored object was truncated`);
+      }
+    } catch (err) {
+      if (err instanceof KmscryptError) throw err;
+      throw this.failure('read', key, err);
+    }
+    if (range && range.end === range.start) return createReadStream(path, { start: 1, end: 0 });
+    return createReadStream(path, range ? { start: range.start, end: range.end - 1, highWaterMark: 1 << 20 } : { highWaterMark: 1 << 20 });
+  }
+
+  async head(key: string): Promise<StoredObjectInfo | undefined> {
+    try {
+      const st = await fs.stat(this.path(key), { bigint: true });
+      return { key, size: Number(st.size), etag: etagOf(st) };
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw this.failure('stat', key, err);
+    }
+  }
+
+  async put(key: string, body: PutBody): Promise<void> {
+    const tmp = await this.writeTemp(key, body);
+    try {
+      await fs.rename(tmp, this.path(key));
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw this.failure('write', key, err);
+    }
+  }
+
+  async putIfAbsent(key: string, body: PutBody): Promise<boolean> {
+    const tmp = await this.writeTemp(key, body);
+    try {
+      await fs.link(tmp, this.path(key));
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw this.failure('write', key, err);
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+
+  async putIfMatch(key: string, body: Buffer, etag: string): Promise<boolean> {
+    const lock = `${this.path(key)}.lock`;
+    await this.acquireLock(lock, key);
+    try {
+      const current = await this.head(key);
+      if (!current || current.etag !== etag) return false;
+      await this.put(key, body);
+      return true;
+    } finally {
+      await fs.rm(lock, { force: true });
+    }
+  }
+
+  async list(prefix: string, startAfter?: string): Promise<StoredObjectInfo[]> {
+    const base = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    const out: StoredObjectInfo[] = [];
+    await this.walk(base ? this.path(base) : this.root, out);
+    return out
+      .filter((o) => o.key.startsWith(prefix) && (startAfter === undefined || o.key > startAfter))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await fs.unlink(this.path(key));
+    } catch (err) {
+      if (!isMissing(err)) throw this.failure('delete', key, err);
+    }
+  }
+
+  private async walk(dir: string, out: StoredObjectInfo[]): Promise<void> {
+    let entries;
+    try {
+      entries = await fs.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (isMissing(err)) return;
+      throw this.failure('list', relative(this.root, dir), err);
+    }
+    for (const entry of entries) {
+      if (entry.name.startsWith('.') || entry.name.endsWith('.lock')) continue;
+      const full = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        await this.walk(full, out);
+      } else if (entry.isFile()) {
+        const st = await fs.stat(full, { bigint: true }).catch(() => undefined);
+        if (st) out.push({ key: relative(this.root, full).split(sep).join('/'), size: Number(st.size), etag: etagOf(st) });
+      }
+    }
+  }
+
+  private path(key: string): string {
+    if (key === '' || key.startsWith('/') || key.split('/').some((part) => part === '..' || part === '.' || part === '')) {
+      throw new KmscryptError('INTERNAL', `invalid storage key ${JSON.stringify(key)}`);
+    }
+    return join(this.root, ...key.split('/'));
+  }
+
+  private async writeTemp(key: string, body: PutBody): Promise<string> {
+    const final = this.path(key);
+    const dir = dirname(final);
+    const tmp = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    try {
+      await fs.mkdir(dir, { recursive: true });
+      if (Buffer.isBuffer(body)) {
+        await fs.writeFile(tmp, body, { flag: 'wx' });
+      } else {
+        await pipeline(createReadStream(body.file), createWriteStream(tmp, { flags: 'wx' }));
+      }
+      return tmp;
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw this.failure('write', key, err);
+    }
+  }
+
+  private async acquireLock(lock: string, key: string): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await fs.mkdir(dirname(lock), { recursive: true });
+        await fs.writeFile(lock, String(process.pid), { flag: 'wx' });
+        return;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw this.failure('lock', key, err);
+        const st = await fs.stat(lock).catch(() => undefined);
+        if (st && Date.now() - st.mtimeMs > STALE_LOCK_MS) {
+          // A crashed writer left it; the rename it guarded either happened or did not.
+          await fs.rm(lock, { force: true });
+          continue;
+        }
+        if (Date.now() > deadline) throw new KmscryptError('STORAGE', `${this.location}/${key} is locked by another writer for more than 30 s (${lock})`);
+        await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));
+      }
+    }
+  }
+
+  private failure(action: string, key: string, err: unknown): KmscryptError {
+    if (err instanceof KmscryptError) return err;
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    const hint = code === 'EACCES' || code === 'EPERM' ? '; check the directory permissions' : code === 'ENOSPC' ? '; free some disk space' : '';
+    return new KmscryptError('STORAGE', `cannot ${action} ${this.location}/${key}: ${code}${hint}`);
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+function etagOf(st: { ino: bigint; size: bigint; mtimeNs: bigint }): string {
+  return `${st.ino.toString(16)}-${st.size.toString(16)}-${st.mtimeNs.toString(16)}`;
+}

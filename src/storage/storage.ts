@@ -1,0 +1,56 @@
+import type { Readable } from 'node:stream';
+
+/** A byte range, inclusive start and exclusive end, as in Buffer.subarray. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/** What a put sends: bytes in memory, or a local file streamed with bounded memory. */
+export type PutBody = Buffer | { file: string; length: number };
+
+export interface StoredObjectInfo {
+  key: string;
+  size: number;
+  etag: string;
+}
+
+/**
+ * The one storage interface. Keys are relative ("manifests/00000000000000000001");
+ * a backend maps them under its own root or prefix. Implementations: LocalStorage
+ * (a directory) and S3Storage. The contract tests in test/storage-contract.ts run on both.
+ */
+export interface Storage {
+  /** Human-readable location for messages, e.g. "file:///srv/repo" or "s3://bucket/prefix". */
+  readonly location: string;
+
+  /** The whole object, or undefined when it does not exist. */
+  get(key: string): Promise<Buffer | undefined>;
+
+  /** Bytes [start, end) of an object; fails with STORAGE if the object is shorter or missing. */
+  getRange(key: string, range: ByteRange): Promise<Buffer>;
+
+  /** A stream of the object (or of a range of it); fails with STORAGE if missing. */
+  getStream(key: string, range?: ByteRange): Promise<Readable>;
+
+  /** Size and etag, or undefined when the object does not exist. */
+  head(key: string): Promise<StoredObjectInfo | undefined>;
+
+  /** Unconditional write (used only for keys that are never shared: random names). */
+  put(key: string, body: PutBody): Promise<void>;
+
+  /** Create-only write: true when created, false when the key already existed. Never overwrites. */
+  putIfAbsent(key: string, body: PutBody): Promise<boolean>;
+
+  /**
+   * Compare-and-swap: replaces the object only if its current etag is `etag`.
+   * True when replaced, false when the etag no longer matches (or the object is gone).
+   */
+  putIfMatch(key: string, body: Buffer, etag: string): Promise<boolean>;
+
+  /** Keys under a prefix, in lexicographic order, optionally only those after `startAfter`. */
+  list(prefix: string, startAfter?: string): Promise<StoredObjectInfo[]>;
+
+  /** Removes an object; removing a missing object is not an error. */
+  delete(key: string): Promise<void>;
+}
