@@ -1,0 +1,74 @@
+import { join } from 'node:path';
+import { KmscryptError } from '../errors';
+import { gitDir } from '../git/repository';
+import type { KeyProvider } from '../keys/key-provider';
+import { Keyring } from '../keys/keyring';
+import { LocalKeyProvider } from '../keys/local-key-provider';
+import type { RemoteConfig } from '../remote/remote-repository';
+import { LocalStorage } from '../storage/local-storage';
+import type { Storage } from '../storage/storage';
+import { readSettings, Settings } from './settings';
+import { parseRemoteUrl, RemoteLocation } from './url';
+
+/** Joins a URL and the settings into storage, a key provider and a place for local state. */
+export async function openRemote(url: string, remoteName?: string, opts: { inRepository?: boolean } = {}): Promise<RemoteConfig> {
+  const location = parseRemoteUrl(url);
+  const settings = await readSettings(remoteName);
+  const kind = settings.kms ?? (location.kind === 'local' ? 'local' : 'aws');
+  const storage = await openStorage(location, settings);
+  const keys = await openKeyProvider(kind, location, settings);
+  let stateDir: string | undefined;
+  if (opts.inRepository !== false) {
+    stateDir = await gitDir().then(
+      (dir) => join(dir, 'kmscrypt'),
+      () => undefined,
+    );
+  }
+  return {
+    url: location.kind === 'local' ? `file://${location.path}` : `s3://${location.bucket}${location.prefix ? '/' + location.prefix : ''}`,
+    storage,
+    keys,
+    keyProvider: kind,
+    keyId: settings.keyId,
+    stateDir,
+    beforeCreate: location.kind === 's3' ? () => checkConditionalWrites(storage, settings) : undefined,
+  };
+}
+
+async function openStorage(location: RemoteLocation, settings: Settings): Promise<Storage> {
+  if (location.kind === 'local') return new LocalStorage(location.path);
+  const { S3Storage } = await import('../storage/s3-storage');
+  return new S3Storage({
+    bucket: location.bucket,
+    prefix: location.prefix,
+    region: location.region ?? settings.region,
+    endpoint: location.endpoint ?? settings.endpoint,
+    profile: location.profile ?? settings.profile,
+    forcePathStyle: settings.pathStyle,
+    allowHttp: settings.allowHttp,
+  });
+}
+
+async function openKeyProvider(kind: 'local' | 'aws', location: RemoteLocation, settings: Settings): Promise<KeyProvider> {
+  if (kind === 'local') return new LocalKeyProvider(new Keyring(settings.keyring));
+  const { AwsKmsProvider } = await import('../keys/aws-kms-provider');
+  return new AwsKmsProvider({
+    region: (location.kind === 's3' ? location.region : undefined) ?? settings.region,
+    endpoint: settings.kmsEndpoint,
+    profile: (location.kind === 's3' ? location.profile : undefined) ?? settings.profile,
+  });
+}
+
+async function checkConditionalWrites(storage: Storage, settings: Settings): Promise<void> {
+  const { probeConditionalWrites } = await import('../storage/conditional-write-probe');
+  const result = await probeConditionalWrites(storage);
+  if (result.ok) return;
+  if (settings.allowUnsafeServer) {
+    process.stderr.write(`warning: kmscrypt: ${storage.location} does not enforce conditional writes (${result.detail}); concurrent pushes may be lost\n`);
+    return;
+  }
+  throw new KmscryptError(
+    'UNSAFE_SERVER',
+    `${storage.location} ignores conditional writes (${result.detail}), so concurrent pushes could be lost; use a server that supports If-None-Match, or set kmscrypt.allowUnsafeServer=true if you alone push`,
+  );
+}

@@ -1,0 +1,63 @@
+import { isAbsolute, resolve } from 'node:path';
+import { KmscryptError } from '../errors';
+
+export type RemoteLocation =
+  | { kind: 'local'; path: string }
+  | { kind: 's3'; bucket: string; prefix: string; profile?: string; region?: string; endpoint?: string };
+
+/**
+ * Parses what follows `kmscrypt::`.
+ *   file:///abs/path, /abs/path, ./rel, ../rel   a local directory store
+ *   s3://[profile@]bucket[/prefix][?region=R&endpoint=URL]
+ *   bucket[/prefix]                             S3, like s3:// without a profile
+ * A bare word is a bucket, so a relative local path must start with ./ or ../ (or use file://).
+ */
+export function parseRemoteUrl(url: string, cwd: string = process.cwd()): RemoteLocation {
+  const bad = (why: string) => new KmscryptError('BAD_URL', `invalid kmscrypt URL ${JSON.stringify(url)}: ${why}`);
+  if (url === '') throw bad('it is empty; use kmscrypt::s3://bucket/prefix or kmscrypt::file:///path');
+  if (url.startsWith('file://')) {
+    const rest = decodeURIComponent(url.slice('file://'.length));
+    if (rest === '') throw bad('no path after file://');
+    return { kind: 'local', path: isAbsolute(rest) ? resolve(rest) : resolve(cwd, rest) };
+  }
+  if (url.startsWith('/') || url.startsWith('./') || url.startsWith('../') || url === '.' || url === '..') {
+    return { kind: 'local', path: resolve(cwd, url) };
+  }
+  let rest = url;
+  let profile: string | undefined;
+  if (url.startsWith('s3://')) {
+    rest = url.slice('s3://'.length);
+    const at = rest.indexOf('@');
+    const slash = rest.indexOf('/');
+    if (at >= 0 && (slash < 0 || at < slash)) {
+      profile = rest.slice(0, at);
+      rest = rest.slice(at + 1);
+      if (!/^[A-Za-z0-9_.+-]+$/.test(profile)) throw bad(`profile name ${JSON.stringify(profile)} is not valid`);
+    }
+  } else if (/^[a-z][a-z0-9+.-]*:/i.test(url)) {
+    throw bad(`unsupported scheme ${url.slice(0, url.indexOf(':'))}; use s3:// or file://`);
+  }
+  let query = '';
+  const q = rest.indexOf('?');
+  if (q >= 0) {
+    query = rest.slice(q + 1);
+    rest = rest.slice(0, q);
+  }
+  const slash = rest.indexOf('/');
+  const bucket = slash < 0 ? rest : rest.slice(0, slash);
+  const prefix = slash < 0 ? '' : rest.slice(slash + 1).replace(/\/+$/, '');
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes('..')) {
+    throw bad(`${JSON.stringify(bucket)} is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens); for a local directory write ./${url} or file://`);
+  }
+  if (prefix.split('/').some((p) => p === '' || p === '.' || p === '..') && prefix !== '') {
+    throw bad('the prefix has an empty, "." or ".." segment');
+  }
+  const location: RemoteLocation = { kind: 's3', bucket, prefix, profile };
+  for (const pair of query ? query.split('&') : []) {
+    const [k, v = ''] = pair.split('=').map(decodeURIComponent);
+    if (k === 'region' && v) location.region = v;
+    else if (k === 'endpoint' && v) location.endpoint = v;
+    else throw bad(`unknown parameter ${JSON.stringify(k)}; known: region, endpoint`);
+  }
+  return location;
+}

@@ -1,0 +1,48 @@
+/** Version of the stored format described in docs/FORMAT.md. */
+export const FORMAT_VERSION = 1;
+
+/** Objects (or deltas) whose size is below this are sealed with AES-256-GCM, as CodeCommit does. */
+export const GCM_LIMIT = 6 * 2 ** 20;
+
+/** The largest object accepted, CodeCommit's single-blob limit. */
+export const MAX_OBJECT_SIZE = 2 * 2 ** 30;
+
+export const MAGIC = Buffer.from('KMSC');
+
+export enum Kind {
+  Container = 1,
+  Manifest = 2,
+}
+
+export enum Suite {
+  /** AES-256-GCM, 96-bit nonce from the record sequence number, 128-bit tag. */
+  Gcm = 0,
+  /** AES-256-CBC with PKCS#7 padding, random IV, HMAC-SHA-256 over AAD||IV||ciphertext (encrypt-then-MAC). */
+  CbcHmac = 1,
+}
+
+export function suiteForSize(size: number): Suite {
+  return size < GCM_LIMIT ? Suite.Gcm : Suite.CbcHmac;
+}
+
+export const STORE_KEYS = {
+  descriptor: 'kmscrypt.json',
+  manifestPrefix: 'manifests/',
+  containerPrefix: 'containers/',
+} as const;
+
+export function manifestKey(generation: number): string {
+  return STORE_KEYS.manifestPrefix + String(generation).padStart(20, '0');
+}
+
+export function containerKey(containerId: string): string {
+  return STORE_KEYS.containerPrefix + containerId;
+}
+
+/** Parses the generation out of a manifest key, or undefined for any other key. */
+export function generationOfKey(key: string): number | undefined {
+  const m = /^manifests\/(\d{20})$/.exec(key);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  return Number.isSafeInteger(n) ? n : undefined;
+}

@@ -1,0 +1,161 @@
+import { KmscryptError } from '../errors';
+import { Suite, suiteForSize } from './constants';
+import { decodeVarint, encodeVarint } from './varint';
+
+export const DELTA_TYPE = 7;
+const FLAG_TYPE = 0x07;
+const FLAG_CBC = 0x08;
+const FLAG_LOCAL_BASE = 0x10;
+/** hash length u8 | entry count u32 | records start u32 */
+const HEAD = 9;
+
+/** One entry as the container writer produces it. */
+export interface IndexEntry {
+  oid: Buffer;
+  type: number;
+  size: number;
+  sealedLength: number;
+  /** For deltas: the position of the base within this container, or its raw ID when it lives elsewhere. */
+  base?: number | Buffer;
+}
+
+/**
+ * The decrypted index of a container: object ID → record (offset, length, type, size, delta
+ * base). Stored column-wise in typed arrays so that half a million entries stay small.
+ * Record i starts at `offsets[i]` (absolute in the container) and is sealed with sequence number i.
+ */
+export class ContainerIndex {
+  readonly hashLength: number;
+  readonly count: number;
+  /** Where record 0 begins: the length of the container's preamble. */
+  readonly recordsStart: number;
+  readonly oids: Buffer;
+  readonly types: Uint8Array;
+  readonly sizes: Float64Array;
+  readonly offsets: Float64Array;
+  readonly lengths: Float64Array;
+  /** Raw base IDs (zeros for non-deltas). */
+  readonly bases: Buffer;
+  private byOid?: Map<string, number>;
+
+  constructor(hashLength: number, count: number, recordsStart: number) {
+    this.hashLength = hashLength;
+    this.count = count;
+    this.recordsStart = recordsStart;
+    this.oids = Buffer.alloc(count * hashLength);
+    this.types = new Uint8Array(count);
+    this.sizes = new Float64Array(count);
+    this.offsets = new Float64Array(count);
+    this.lengths = new Float64Array(count);
+    this.bases = Buffer.alloc(count * hashLength);
+  }
+
+  oid(i: number): Buffer {
+    return this.oids.subarray(i * this.hashLength, (i + 1) * this.hashLength);
+  }
+
+  oidHex(i: number): string {
+    return this.oids.toString('hex', i * this.hashLength, (i + 1) * this.hashLength);
+  }
+
+  base(i: number): Buffer {
+    return this.types[i] === DELTA_TYPE ? this.bases.subarray(i * this.hashLength, (i + 1) * this.hashLength) : Buffer.alloc(0);
+  }
+
+  find(oidHex: string): number | undefined {
+    if (!this.byOid) {
+      this.byOid = new Map();
+      for (let i = 0; i < this.count; i++) this.byOid.set(this.oidHex(i), i);
+    }
+    return this.byOid.get(oidHex);
+  }
+
+}
+
+export function encodeIndex(hashLength: number, recordsStart: number, entries: IndexEntry[]): Buffer {
+  const head = Buffer.alloc(HEAD);
+  head.writeUInt8(hashLength, 0);
+  head.writeUInt32BE(entries.length, 1);
+  head.writeUInt32BE(recordsStart, 5);
+  const parts: Buffer[] = [head];
+  const scratch: number[] = [];
+  for (const e of entries) {
+    if (e.oid.length !== hashLength) throw new RangeError('object ID length does not match the object format');
+    scratch.length = 0;
+    const local = typeof e.base === 'number';
+    const flags = (e.type & FLAG_TYPE) | (suiteForSize(e.size) === Suite.CbcHmac ? FLAG_CBC : 0) | (local ? FLAG_LOCAL_BASE : 0);
+    scratch.push(flags);
+    encodeVarint(e.size, scratch);
+    encodeVarint(e.sealedLength, scratch);
+    if (e.type === DELTA_TYPE) {
+      if (e.base === undefined) throw new RangeError('delta entry without a base');
+      if (typeof e.base === 'number') encodeVarint(e.base, scratch);
+    }
+    parts.push(e.oid, Buffer.from(scratch));
+    if (e.type === DELTA_TYPE && Buffer.isBuffer(e.base)) {
+      if (e.base.length !== hashLength) throw new RangeError('base ID length does not match the object format');
+      parts.push(e.base);
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * Parses an index. Every length stated inside is checked against the bytes present and
+ * against the container's records section before it is trusted.
+ */
+export function decodeIndex(buf: Buffer, recordsEnd: number, what: string): ContainerIndex {
+  const bad = (why: string) => new KmscryptError('CORRUPT', `${what}: index is malformed (${why})`);
+  if (buf.length < HEAD) throw bad('too short');
+  const hashLength = buf.readUInt8(0);
+  const count = buf.readUInt32BE(1);
+  const recordsStart = buf.readUInt32BE(5);
+  if (hashLength !== 20 && hashLength !== 32) throw bad(`hash length ${hashLength}`);
+  if (count > (buf.length - HEAD) / (hashLength + 3)) throw bad(`count ${count} exceeds its size`);
+  if (recordsStart > recordsEnd) throw bad('records start beyond the index');
+  const index = new ContainerIndex(hashLength, count, recordsStart);
+  let pos = HEAD;
+  let offset = recordsStart;
+  const localBases: Array<[number, number]> = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      if (pos + hashLength + 1 > buf.length) throw bad('truncated entry');
+      buf.copy(index.oids, i * hashLength, pos, pos + hashLength);
+      pos += hashLength;
+      const flags = buf[pos++];
+      const type = flags & FLAG_TYPE;
+      if (type === 0 || type === 5 || type === 6) throw bad(`entry ${i} has object type ${type}`);
+      let size: number;
+      let length: number;
+      [size, pos] = decodeVarint(buf, pos);
+      [length, pos] = decodeVarint(buf, pos);
+      const cbc = (flags & FLAG_CBC) !== 0;
+      if (cbc !== (suiteForSize(size) === Suite.CbcHmac)) throw bad(`entry ${i} names a suite its size does not allow`);
+      index.types[i] = type;
+      index.sizes[i] = size;
+      index.offsets[i] = offset;
+      index.lengths[i] = length;
+      offset += length;
+      if (offset > recordsEnd) throw bad(`entry ${i} ends beyond the records section`);
+      if (type === DELTA_TYPE) {
+        if (flags & FLAG_LOCAL_BASE) {
+          let local: number;
+          [local, pos] = decodeVarint(buf, pos);
+          if (local >= count || local === i) throw bad(`entry ${i} names base entry ${local}`);
+          localBases.push([i, local]);
+        } else {
+          if (pos + hashLength > buf.length) throw bad('truncated base');
+          buf.copy(index.bases, i * hashLength, pos, pos + hashLength);
+          pos += hashLength;
+        }
+      }
+    }
+  } catch (err) {
+    if (err instanceof RangeError) throw bad(err.message);
+    throw err;
+  }
+  if (pos !== buf.length) throw bad('trailing bytes');
+  if (offset !== recordsEnd) throw bad('records do not fill the records section');
+  for (const [i, local] of localBases) index.oids.copy(index.bases, i * hashLength, local * hashLength, (local + 1) * hashLength);
+  return index;
+}

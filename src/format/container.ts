@@ -1,0 +1,126 @@
+import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
+import { KmscryptError } from '../errors';
+import { FORMAT_VERSION, Kind, MAGIC } from './constants';
+import { ContainerIndex, decodeIndex, encodeIndex, IndexEntry } from './container-index';
+import { deriveKey } from './key-derivation';
+
+/**
+ * A container is one push's objects:
+ *
+ *   preamble | record 0 | record 1 | … | encrypted index | trailer
+ *
+ * The preamble is plaintext (container ID, KMS key ID, wrapped data key). The index is
+ * AES-256-GCM under a subkey of the data key, authenticated together with the preamble and
+ * the repository ID. The trailer (24 bytes) locates the index. See docs/FORMAT.md.
+ */
+export interface ContainerPreamble {
+  containerId: Buffer;
+  hashLength: number;
+  keyId: string;
+  wrappedKey: Buffer;
+}
+
+export const TRAILER_LENGTH = 24;
+const TRAILER_MAGIC = Buffer.from('KMSCEND1');
+const INDEX_LABEL = Buffer.from('kmscrypt/1 index');
+const GCM_TAG = 16;
+
+export function encodePreamble(p: ContainerPreamble): Buffer {
+  const keyId = Buffer.from(p.keyId, 'utf8');
+  const fixed = Buffer.alloc(4 + 1 + 1 + 2 + 16 + 1 + 2);
+  let o = MAGIC.copy(fixed, 0);
+  o = fixed.writeUInt8(FORMAT_VERSION, o);
+  o = fixed.writeUInt8(Kind.Container, o);
+  o = fixed.writeUInt16BE(0, o);
+  o += p.containerId.copy(fixed, o);
+  o = fixed.writeUInt8(p.hashLength, o);
+  fixed.writeUInt16BE(keyId.length, o);
+  const wrappedLength = Buffer.alloc(2);
+  wrappedLength.writeUInt16BE(p.wrappedKey.length);
+  return Buffer.concat([fixed, keyId, wrappedLength, p.wrappedKey]);
+}
+
+/** Parses a preamble from the first bytes of a container; returns it and its length. */
+export function decodePreamble(buf: Buffer, what: string): { preamble: ContainerPreamble; length: number } {
+  const bad = (why: string) => new KmscryptError('CORRUPT', `${what}: not a kmscrypt container (${why})`);
+  if (buf.length < 27) throw bad('too short');
+  if (!buf.subarray(0, 4).equals(MAGIC)) throw bad('bad magic');
+  const version = buf.readUInt8(4);
+  if (version !== FORMAT_VERSION) throw bad(`format version ${version}; this kmscrypt reads version ${FORMAT_VERSION}, upgrade it`);
+  if (buf.readUInt8(5) !== Kind.Container) throw bad('not a container');
+  const containerId = Buffer.from(buf.subarray(8, 24));
+  const hashLength = buf.readUInt8(24);
+  const keyIdLength = buf.readUInt16BE(25);
+  if (buf.length < 27 + keyIdLength + 2) throw bad('truncated key ID');
+  const keyId = buf.toString('utf8', 27, 27 + keyIdLength);
+  const wrappedLength = buf.readUInt16BE(27 + keyIdLength);
+  const end = 29 + keyIdLength + wrappedLength;
+  if (buf.length < end) throw bad('truncated wrapped key');
+  return { preamble: { containerId, hashLength, keyId, wrappedKey: Buffer.from(buf.subarray(29 + keyIdLength, end)) }, length: end };
+}
+
+export function encodeTrailer(indexOffset: number, indexLength: number): Buffer {
+  const t = Buffer.alloc(TRAILER_LENGTH);
+  t.writeBigUInt64BE(BigInt(indexOffset), 0);
+  t.writeBigUInt64BE(BigInt(indexLength), 8);
+  TRAILER_MAGIC.copy(t, 16);
+  return t;
+}
+
+export function decodeTrailer(t: Buffer, containerSize: number, what: string): { indexOffset: number; indexLength: number } {
+  if (t.length !== TRAILER_LENGTH || !t.subarray(16).equals(TRAILER_MAGIC)) {
+    throw new KmscryptError('CORRUPT', `${what}: container trailer is missing (the container was truncated or altered)`);
+  }
+  const indexOffset = Number(t.readBigUInt64BE(0));
+  const indexLength = Number(t.readBigUInt64BE(8));
+  if (indexOffset + indexLength + TRAILER_LENGTH !== containerSize) {
+    throw new KmscryptError('CORRUPT', `${what}: container trailer does not match its size (truncated or altered)`);
+  }
+  return { indexOffset, indexLength };
+}
+
+/**
+ * The index is bound to the repository and the container ID, not to the preamble's wrapped key,
+ * so that rotate-key can rewrap data keys without touching containers.
+ */
+function indexAad(repositoryId: string, containerId: Buffer): Buffer {
+  const repo = Buffer.from(repositoryId, 'utf8');
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(repo.length);
+  return Buffer.concat([INDEX_LABEL, len, repo, containerId]);
+}
+
+/** Encrypts an index. The index key is used once per container, so a fixed nonce is safe. */
+export function sealIndex(
+  dataKey: Buffer,
+  repositoryId: string,
+  containerId: Buffer,
+  hashLength: number,
+  recordsStart: number,
+  entries: IndexEntry[],
+): Buffer {
+  const cipher = createCipheriv('aes-256-gcm', deriveKey(dataKey, 'index', containerId), Buffer.alloc(12));
+  cipher.setAAD(indexAad(repositoryId, containerId));
+  return Buffer.concat([cipher.update(encodeIndex(hashLength, recordsStart, entries)), cipher.final(), cipher.getAuthTag()]);
+}
+
+/** Authenticates and parses an index; `indexOffset` is where the records section ends. */
+export function openIndex(dataKey: Buffer, repositoryId: string, containerId: Buffer, sealed: Buffer, indexOffset: number, what: string): ContainerIndex {
+  if (sealed.length < GCM_TAG) throw new KmscryptError('TAMPERED', `${what}: index failed authentication (truncated)`);
+  const decipher = createDecipheriv('aes-256-gcm', deriveKey(dataKey, 'index', containerId), Buffer.alloc(12));
+  decipher.setAAD(indexAad(repositoryId, containerId));
+  decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG));
+  let plain: Buffer;
+  try {
+    plain = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - GCM_TAG)), decipher.final()]);
+  } catch {
+    throw new KmscryptError('TAMPERED', `${what}: index failed authentication: the container was altered or belongs to another repository`);
+  }
+  return decodeIndex(plain, indexOffset, what);
+}
+
+export function sha256Hex(...parts: Buffer[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest('hex');
+}

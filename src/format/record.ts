@@ -1,0 +1,152 @@
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { KmscryptError } from '../errors';
+import { Suite, suiteForSize } from './constants';
+import { deriveKey } from './key-derivation';
+
+/** What a record is: one git object, or one delta against a base object, as git's pack stores it. */
+export interface RecordHeader {
+  /** Raw object ID (20 or 32 bytes). */
+  oid: Buffer;
+  /** Pack object type: 1 commit, 2 tree, 3 blob, 4 tag, 7 delta against `base`. */
+  type: number;
+  /** Inflated size: of the object, or of the delta for type 7. Chooses the suite. */
+  size: number;
+  /** Raw base object ID for deltas, empty otherwise. */
+  base: Buffer;
+}
+
+/** The subkeys of one container, derived from its data key and its ID. */
+export interface RecordKeys {
+  repositoryId: string;
+  containerId: Buffer;
+  gcm: Buffer;
+  cbcEnc: Buffer;
+  cbcMac: Buffer;
+}
+
+export const GCM_TAG = 16;
+export const CBC_IV = 16;
+export const CBC_MAC = 32;
+const AAD_LABEL = Buffer.from('kmscrypt/1 record');
+
+export function recordKeys(dataKey: Buffer, repositoryId: string, containerId: Buffer): RecordKeys {
+  return {
+    repositoryId,
+    containerId,
+    gcm: deriveKey(dataKey, 'record-gcm', containerId),
+    cbcEnc: deriveKey(dataKey, 'record-cbc-enc', containerId),
+    cbcMac: deriveKey(dataKey, 'record-cbc-mac', containerId),
+  };
+}
+
+/**
+ * The additional authenticated data of a record: suite, repository, container, position and
+ * the whole header. A record therefore cannot be moved to another object ID, position,
+ * container or repository, nor read under another suite.
+ */
+export function recordAad(keys: RecordKeys, suite: Suite, seq: number, header: RecordHeader): Buffer {
+  const repo = Buffer.from(keys.repositoryId, 'utf8');
+  const fixed = Buffer.alloc(1 + 2 + 8 + 1 + 8 + 1 + 1);
+  let p = 0;
+  p = fixed.writeUInt8(suite, p);
+  p = fixed.writeUInt16BE(repo.length, p);
+  p = fixed.writeBigUInt64BE(BigInt(seq), p);
+  p = fixed.writeUInt8(header.type, p);
+  p = fixed.writeBigUInt64BE(BigInt(header.size), p);
+  p = fixed.writeUInt8(header.oid.length, p);
+  fixed.writeUInt8(header.base.length, p);
+  return Buffer.concat([AAD_LABEL, fixed, repo, keys.containerId, header.oid, header.base]);
+}
+
+export function gcmNonce(seq: number): Buffer {
+  const nonce = Buffer.alloc(12);
+  nonce.writeBigUInt64BE(BigInt(seq), 4);
+  return nonce;
+}
+
+/** Sealed length of a record whose payload is `length` bytes. */
+export function sealedLength(suite: Suite, length: number): number {
+  return suite === Suite.Gcm ? length + GCM_TAG : CBC_IV + (Math.floor(length / 16) + 1) * 16 + CBC_MAC;
+}
+
+/** Seals a payload held in memory (the streaming form for large objects is RecordSealer). */
+export function sealRecord(keys: RecordKeys, seq: number, header: RecordHeader, payload: Buffer): Buffer {
+  const sealer = new RecordSealer(keys, seq, header);
+  return Buffer.concat([sealer.update(payload), sealer.final()]);
+}
+
+/** Incremental sealing, so a 2 GiB object never has to be in memory. */
+export class RecordSealer {
+  readonly suite: Suite;
+  private readonly cipher: ReturnType<typeof createCipheriv>;
+  private readonly mac?: ReturnType<typeof createHmac>;
+  private pending: Buffer[] = [];
+
+  constructor(keys: RecordKeys, seq: number, header: RecordHeader) {
+    this.suite = suiteForSize(header.size);
+    const aad = recordAad(keys, this.suite, seq, header);
+    if (this.suite === Suite.Gcm) {
+      const cipher = createCipheriv('aes-256-gcm', keys.gcm, gcmNonce(seq));
+      cipher.setAAD(aad);
+      this.cipher = cipher;
+    } else {
+      const iv = randomBytes(CBC_IV);
+      this.cipher = createCipheriv('aes-256-cbc', keys.cbcEnc, iv);
+      this.mac = createHmac('sha256', keys.cbcMac).update(aad).update(iv);
+      this.pending.push(iv);
+    }
+  }
+
+  update(chunk: Buffer): Buffer {
+    const ct = this.cipher.update(chunk);
+    this.mac?.update(ct);
+    if (this.pending.length === 0) return ct;
+    const out = Buffer.concat([...this.pending, ct]);
+    this.pending = [];
+    return out;
+  }
+
+  final(): Buffer {
+    const ct = this.cipher.final();
+    if (this.suite === Suite.Gcm) {
+      return Buffer.concat([ct, (this.cipher as ReturnType<typeof createCipheriv> & { getAuthTag(): Buffer }).getAuthTag()]);
+    }
+    this.mac!.update(ct);
+    return Buffer.concat([...this.pending, ct, this.mac!.digest()]);
+  }
+}
+
+/**
+ * Authenticates and decrypts a record held in memory. Nothing is returned unless the tag
+ * (GCM) or the MAC (CBC, compared in constant time before any decryption) verifies.
+ */
+export function openRecord(keys: RecordKeys, seq: number, header: RecordHeader, sealed: Buffer, what: string): Buffer {
+  const suite = suiteForSize(header.size);
+  const aad = recordAad(keys, suite, seq, header);
+  if (suite === Suite.Gcm) {
+    if (sealed.length < GCM_TAG) throw tampered(what);
+    const decipher = createDecipheriv('aes-256-gcm', keys.gcm, gcmNonce(seq));
+    decipher.setAAD(aad);
+    decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG));
+    try {
+      return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - GCM_TAG)), decipher.final()]);
+    } catch {
+      throw tampered(what);
+    }
+  }
+  if (sealed.length < CBC_IV + 16 + CBC_MAC || (sealed.length - CBC_IV - CBC_MAC) % 16 !== 0) throw tampered(what);
+  const iv = sealed.subarray(0, CBC_IV);
+  const ct = sealed.subarray(CBC_IV, sealed.length - CBC_MAC);
+  const mac = createHmac('sha256', keys.cbcMac).update(aad).update(iv).update(ct).digest();
+  if (!timingSafeEqual(mac, sealed.subarray(sealed.length - CBC_MAC))) throw tampered(what);
+  const decipher = createDecipheriv('aes-256-cbc', keys.cbcEnc, iv);
+  try {
+    return Buffer.concat([decipher.update(ct), decipher.final()]);
+  } catch {
+    throw tampered(what);
+  }
+}
+
+export function tampered(what: string): KmscryptError {
+  return new KmscryptError('TAMPERED', `${what} failed authentication: the stored bytes were altered, truncated or moved; nothing was handed to git`);
+}

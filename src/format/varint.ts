@@ -1,0 +1,24 @@
+/** Unsigned LEB128, for non-negative integers up to 2^53. */
+export function encodeVarint(n: number, out: number[]): void {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`varint out of range: ${n}`);
+  while (n >= 0x80) {
+    out.push((n % 0x80) | 0x80);
+    n = Math.floor(n / 0x80);
+  }
+  out.push(n);
+}
+
+/** Returns [value, next position]; throws RangeError on truncation or overflow. */
+export function decodeVarint(buf: Buffer, pos: number): [number, number] {
+  let result = 0;
+  let scale = 1;
+  for (let i = 0; i < 8; i++) {
+    if (pos >= buf.length) throw new RangeError('truncated varint');
+    const byte = buf[pos++];
+    result += (byte & 0x7f) * scale;
+    if (!Number.isSafeInteger(result)) throw new RangeError('varint overflow');
+    if ((byte & 0x80) === 0) return [result, pos];
+    scale *= 0x80;
+  }
+  throw new RangeError('varint too long');
+}

@@ -1,0 +1,47 @@
+import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
+import { gitFailure, gitText } from './run-git';
+
+export interface IndexPackRun {
+  /** The pack stream goes here; honour its write() return value. */
+  input: Writable;
+  /** Resolves once git has verified every object's hash and stored the pack. */
+  done: Promise<{ packHash: string; keepFile: string; idxFile: string }>;
+  abort(): void;
+}
+
+/**
+ * `git index-pack --stdin --fix-thin --keep`: git hashes every object itself, resolves deltas
+ * once, and refuses a broken pack without storing anything. The .keep file protects the new pack
+ * from a concurrent gc until git has updated the refs; the helper hands its path to git with `lock`.
+ */
+export function startIndexPack(opts: { progress: boolean }): IndexPackRun {
+  const args = ['index-pack', '--stdin', '--fix-thin', '--keep=kmscrypt fetch'];
+  if (opts.progress) args.push('-v');
+  const child = spawn('git', args, { stdio: ['pipe', 'pipe', opts.progress ? 'inherit' : 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (err += b.toString()));
+  child.stdin!.on('error', () => undefined);
+  const done = new Promise<{ packHash: string; keepFile: string; idxFile: string }>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', async (code) => {
+      if (code !== 0) return reject(gitFailure(['index-pack'], code, err));
+      const m = /^(?:keep|pack)\t([0-9a-f]+)$/m.exec(out);
+      if (!m) return reject(gitFailure(['index-pack'], code, `unexpected output ${JSON.stringify(out)}`));
+      try {
+        const packDir = await gitText(['rev-parse', '--git-path', 'objects/pack']);
+        const abs = packDir.startsWith('/') ? packDir : `${process.cwd()}/${packDir}`;
+        resolve({ packHash: m[1], keepFile: `${abs}/pack-${m[1]}.keep`, idxFile: `${abs}/pack-${m[1]}.idx` });
+      } catch (e) {
+        reject(e);
+      }
+    });
+  });
+  return {
+    input: child.stdin!,
+    done,
+    abort: () => child.kill('SIGKILL'),
+  };
+}

@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { KmscryptError } from '../errors';
+import { DELTA_TYPE } from '../format/container-index';
+import type { Manifest } from '../format/manifest';
+import { startIndexPack } from '../git/index-pack';
+import { presentObjects } from '../git/object-presence';
+import { encodeEntryHeader, OBJ_REF_DELTA, packHeader } from '../git/pack-format';
+import { PackIndexFile } from '../git/pack-index-file';
+import { isConnected } from '../git/repository';
+import { OpenedContainer, openContainer, planRuns, readRun } from './container-reader';
+import { Progress } from './progress';
+import type { RemoteRepository } from './remote-repository';
+import type { TransferOptions } from './transfer-options';
+
+/** A record chosen for download: container and record number. */
+interface Selection {
+  container: OpenedContainer;
+  records: number[];
+}
+
+/**
+ * The whole fetch path: open the indexes of the containers this clone has not fetched yet,
+ * choose the objects the local repository lacks (plus any delta base it lacks), stream those
+ * records, authenticate and decrypt each one, and hand git a pack to verify and store with
+ * `index-pack`. Returns the .keep files git must remove once it has updated its refs.
+ */
+export async function fetchObjects(repo: RemoteRepository, manifest: Manifest, wants: string[], options: TransferOptions): Promise<string[]> {
+  const missing = options.cloning ? wants : await missingOf(wants);
+  if (missing.length === 0) return [];
+  const seen = new Set((await repo.state.load()).fetched);
+  const fresh = manifest.containers.filter((c) => !seen.has(c.id));
+  const locks: string[] = [];
+
+  let opened = await openAll(repo, fresh);
+  locks.push(...(await transfer(repo, manifest, opened, options, !options.cloning)));
+  if (!options.cloning && !(await isConnected(missing))) {
+    // This clone lacks objects of containers it fetched before (e.g. after a local gc): look everywhere.
+    opened = await openAll(repo, manifest.containers);
+    locks.push(...(await transfer(repo, manifest, opened, options, true)));
+    if (!(await isConnected(missing))) {
+      throw new KmscryptError('CORRUPT', `${repo.config.url} does not hold every object the refs need; run 'git kmscrypt verify' on it`);
+    }
+  }
+  await repo.state.update({ fetched: manifest.containers.map((c) => c.id), known: manifest.containers.map((c) => c.id) });
+  return locks;
+}
+
+async function missingOf(oids: string[]): Promise<string[]> {
+  const present = await presentObjects(oids);
+  return oids.filter((o) => !present.has(o));
+}
+
+async function openAll(repo: RemoteRepository, refs: Manifest['containers']): Promise<OpenedContainer[]> {
+  const out: OpenedContainer[] = new Array(refs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < refs.length) {
+      const k = next++;
+      out[k] = await openContainer(repo, refs[k]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, refs.length) }, worker));
+  return out;
+}
+
+async function transfer(
+  repo: RemoteRepository,
+  manifest: Manifest,
+  opened: OpenedContainer[],
+  options: TransferOptions,
+  checkPresence: boolean,
+): Promise<string[]> {
+  const selections = await select(repo, manifest, opened, checkPresence);
+  const total = selections.reduce((n, s) => n + s.records.length, 0);
+  if (total === 0) return [];
+  const hashName = repo.descriptor.objectFormat === 'sha1' ? 'sha1' : 'sha256';
+  const trailer = createHash(hashName);
+  const indexer = startIndexPack({ progress: options.progress });
+  const progress = new Progress('Decrypting objects', options.progress && !options.cloning);
+  const write = async (b: Buffer) => {
+    trailer.update(b);
+    if (!indexer.input.write(b)) await new Promise((r) => indexer.input.once('drain', r));
+  };
+  let sent = 0;
+  try {
+    await write(packHeader(total));
+    for (const s of selections) {
+      const wanted = new Set(s.records);
+      for (const run of planRuns(s.container.index, s.records)) {
+        for await (const { i, payload } of readRun(repo, s.container, run, (k) => wanted.has(k))) {
+          const { index } = s.container;
+          const delta = index.types[i] === DELTA_TYPE;
+          await write(encodeEntryHeader(delta ? OBJ_REF_DELTA : index.types[i], index.sizes[i], delta ? index.base(i) : undefined));
+          await write(payload);
+          progress.tick(++sent, total);
+        }
+      }
+    }
+    indexer.input.end(trailer.digest());
+  } catch (err) {
+    indexer.abort();
+    await indexer.done.catch(() => undefined);
+    throw err;
+  }
+  const result = await indexer.done;
+  progress.done();
+  await verifyIndexed(result.idxFile, selections, repo.descriptor.objectFormat === 'sha1' ? 20 : 32);
+  return [result.keepFile];
+}
+
+/**
+ * Chooses records: every object of the given containers that the local repository lacks, then
+ * the delta bases those need that are neither chosen nor local, from any container.
+ */
+async function select(repo: RemoteRepository, manifest: Manifest, opened: OpenedContainer[], checkPresence: boolean): Promise<Selection[]> {
+  const chosen = new Map<OpenedContainer, Set<number>>();
+  const chosenOids = new Set<string>();
+  let candidates: string[] = [];
+  for (const c of opened) for (let i = 0; i < c.index.count; i++) candidates.push(c.index.oidHex(i));
+  const present = checkPresence ? await presentObjects(candidates) : new Set<string>();
+  candidates = [];
+  for (const c of opened) {
+    const set = new Set<number>();
+    for (let i = 0; i < c.index.count; i++) {
+      const oid = c.index.oidHex(i);
+      if (!present.has(oid) && !chosenOids.has(oid)) {
+        set.add(i);
+        chosenOids.add(oid);
+      }
+    }
+    chosen.set(c, set);
+  }
+
+  let all: OpenedContainer[] | undefined;
+  for (;;) {
+    const needed = new Set<string>();
+    for (const [c, set] of chosen) {
+      for (const i of set) {
+        if (c.index.types[i] !== DELTA_TYPE) continue;
+        const base = c.index.base(i).toString('hex');
+        if (!chosenOids.has(base) && !present.has(base)) needed.add(base);
+      }
+    }
+    if (needed.size === 0) break;
+    const local = await presentObjects(needed);
+    for (const oid of local) {
+      present.add(oid);
+      needed.delete(oid);
+    }
+    if (needed.size === 0) break;
+    all ??= [...opened, ...(await openAll(repo, manifest.containers.filter((r) => !opened.some((o) => o.ref.id === r.id))))];
+    for (const oid of needed) {
+      const holder = all.find((c) => c.index.find(oid) !== undefined);
+      if (!holder) throw new KmscryptError('CORRUPT', `${repo.config.url}: object ${oid}, a delta base, is in no container; run 'git kmscrypt verify'`);
+      if (!chosen.has(holder)) chosen.set(holder, new Set());
+      chosen.get(holder)!.add(holder.index.find(oid)!);
+      chosenOids.add(oid);
+    }
+  }
+  return [...chosen].filter(([, set]) => set.size > 0).map(([container, set]) => ({ container, records: [...set].sort((a, b) => a - b) }));
+}
+
+/** Every object we decrypted must be in the pack git stored under the ID the index claimed. */
+async function verifyIndexed(idxFile: string, selections: Selection[], hashLength: number): Promise<void> {
+  const idx = new PackIndexFile(await fs.readFile(idxFile), hashLength);
+  for (const s of selections) {
+    for (const i of s.records) {
+      if (idx.positionOf(s.container.index.oid(i)) < 0) {
+        throw new KmscryptError('TAMPERED', `object ${s.container.index.oidHex(i)} decrypted to content with another ID; the repository was written by a faulty or hostile client`);
+      }
+    }
+  }
+}

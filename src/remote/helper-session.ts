@@ -1,0 +1,110 @@
+import { KmscryptError } from '../errors';
+import type { FetchRequest, HelperBackend, OptionAnswer, PushRequest } from '../protocol/helper-protocol';
+import { localObjectFormat } from '../git/repository';
+import { fetchObjects } from './fetch';
+import { push } from './push';
+import { RemoteConfig, RemoteRepository, ManifestSnapshot } from './remote-repository';
+import { defaultTransferOptions, TransferOptions } from './transfer-options';
+
+/** One git process's conversation with one remote: the helper protocol's backend. */
+export class HelperSession implements HelperBackend {
+  readonly options: TransferOptions = defaultTransferOptions();
+  private repo?: RemoteRepository;
+  private snapshot?: ManifestSnapshot;
+  private wantObjectFormat = false;
+  /** What `list for-push` told git, to compare against at publication time. */
+  private listed = new Map<string, string>();
+
+  constructor(private readonly config: RemoteConfig) {}
+
+  capabilities(): string[] {
+    return ['fetch', 'push', 'option', 'object-format'];
+  }
+
+  async option(name: string, value: string): Promise<OptionAnswer> {
+    const bool = value === 'true';
+    switch (name) {
+      case 'progress':
+        this.options.progress = bool;
+        return 'ok';
+      case 'verbosity':
+        this.options.verbosity = Number(value) || 0;
+        return 'ok';
+      case 'dry-run':
+        this.options.dryRun = bool;
+        return 'ok';
+      case 'force':
+        this.options.force = bool;
+        return 'ok';
+      case 'atomic':
+        this.options.atomic = bool;
+        return 'ok';
+      case 'cloning':
+        this.options.cloning = bool;
+        return 'ok';
+      case 'followtags':
+        this.options.followTags = bool;
+        return 'ok';
+      case 'check-connectivity':
+        // Git still runs its own connectivity check: we never answer `connectivity-ok`.
+        this.options.checkConnectivity = bool;
+        return 'ok';
+      case 'object-format':
+        this.wantObjectFormat = true;
+        return 'ok';
+      case 'cas': {
+        const m = /^([^:]+):(.*)$/.exec(value);
+        if (!m) return { error: `malformed cas ${value}` };
+        this.options.leases.set(m[1], /^0+$/.test(m[2]) ? '' : m[2]);
+        return 'ok';
+      }
+      default:
+        return 'unsupported';
+    }
+  }
+
+  async list(forPush: boolean): Promise<string[]> {
+    this.repo ??= await RemoteRepository.open(this.config);
+    if (!this.repo) {
+      if (!forPush) {
+        throw new KmscryptError('NO_REPOSITORY', `no kmscrypt repository at ${this.config.url}; check the URL, or push to it to create one`);
+      }
+      this.snapshot = { manifest: null, hash: null };
+      return this.wantObjectFormat ? [`:object-format ${await localObjectFormat()}`] : [];
+    }
+    this.snapshot = await this.repo.latest();
+    const lines: string[] = [];
+    if (this.wantObjectFormat) lines.push(`:object-format ${this.repo.descriptor.objectFormat}`);
+    const m = this.snapshot.manifest;
+    if (!m) return lines;
+    this.listed = new Map(Object.entries(m.refs));
+    if (m.head && m.refs[m.head]) lines.push(`@${m.head} HEAD`);
+    for (const [name, oid] of Object.entries(m.refs)) lines.push(`${oid} ${name}`);
+    return lines;
+  }
+
+  async fetch(batch: FetchRequest[]): Promise<string[]> {
+    if (!this.repo || !this.snapshot?.manifest) throw new KmscryptError('BAD_PROTOCOL', 'git asked to fetch before listing refs');
+    const locks = await fetchObjects(this.repo, this.snapshot.manifest, [...new Set(batch.map((b) => b.oid))], this.options);
+    return locks.map((file) => `lock ${file}`);
+  }
+
+  async push(batch: PushRequest[]): Promise<string[]> {
+    if (!this.repo && this.options.dryRun) return batch.map((b) => `ok ${b.dst}`);
+    if (!this.repo) {
+      const format = await localObjectFormat();
+      this.repo = await RemoteRepository.create(this.config, format);
+    }
+    const local = await localObjectFormat();
+    if (local !== this.repo.descriptor.objectFormat) {
+      throw new KmscryptError('BAD_CONFIG', `${this.config.url} holds ${this.repo.descriptor.objectFormat} objects but this repository uses ${local}`);
+    }
+    const outcomes = await push(
+      this.repo,
+      batch.map((b) => ({ src: b.src === '' ? null : b.src, dst: b.dst, force: b.force })),
+      this.listed,
+      this.options,
+    );
+    return outcomes.map((o) => (o.error ? `error ${o.dst} ${o.error}` : `ok ${o.dst}`));
+  }
+}

@@ -1,0 +1,204 @@
+
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { containerKey } from '../format/constants';
+import { hashLength } from '../format/object-format';
+import type { ContainerRef, Manifest } from '../format/manifest';
+import { presentObjects } from '../git/object-presence';
+import { writePack } from '../git/pack-objects';
+import { currentBranch, isAncestor, isValidRefName, resolveRef } from '../git/repository';
+import type { DataKey } from '../keys/key-provider';
+import { writeContainer } from './container-writer';
+import { Progress } from './progress';
+import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
+import type { TransferOptions } from './transfer-options';
+
+export interface PushCommand {
+  /** Local ref or object to push; null deletes `dst`. */
+  src: string | null;
+  dst: string;
+  force: boolean;
+}
+
+export interface PushOutcome {
+  dst: string;
+  error?: string;
+}
+
+interface ResolvedUpdate {
+  dst: string;
+  /** New value, or null to delete. */
+  oid: string | null;
+  force: boolean;
+  /** The value `list for-push` reported to git (undefined: absent). */
+  listed: string | undefined;
+}
+
+const MAX_PUBLISH_ATTEMPTS = 50;
+
+/**
+ * The whole push path: check every update, pack and seal the objects the remote lacks into one
+ * container, upload it, then publish the next manifest with a create-only write. When another
+ * push wins that generation, every update is checked again against the newer manifest, so a
+ * race never silently overwrites someone's commits.
+ */
+export async function push(
+  repo: RemoteRepository,
+  commands: PushCommand[],
+  listed: Map<string, string>,
+  options: TransferOptions,
+): Promise<PushOutcome[]> {
+  const outcomes = new Map<string, string | undefined>();
+  const updates: ResolvedUpdate[] = [];
+  for (const c of commands) {
+    const problem = await precheck(c);
+    if (problem) {
+      outcomes.set(c.dst, problem);
+      continue;
+    }
+    const oid = c.src === null ? null : (await resolveRef(c.src))!;
+    updates.push({ dst: c.dst, oid, force: c.force || options.force, listed: listed.get(c.dst) });
+  }
+  if (options.atomic && outcomes.size > 0) return failAll(commands, outcomes, 'atomic push failed');
+
+  let snapshot = await repo.latest();
+  const format = repo.descriptor.objectFormat;
+  let container: ContainerRef | undefined;
+  let dataKey: DataKey | undefined;
+  const workDir = await fs.mkdtemp(join(tmpdir(), 'kmscrypt-push-'));
+  try {
+    const first = await evaluate(updates, snapshot.manifest, options);
+    for (const [dst, why] of first) if (why) outcomes.set(dst, why);
+    const accepted = updates.filter((u) => !first.get(u.dst));
+    if (options.atomic && accepted.length < updates.length) return failAll(commands, outcomes, 'atomic push failed');
+    if (accepted.length === 0) return report(commands, outcomes);
+
+    const include = [...new Set(accepted.map((u) => u.oid).filter((o): o is string => o !== null))];
+    const remoteTips = Object.values(snapshot.manifest?.refs ?? {});
+    const exclude = remoteTips.length ? [...(await presentObjects(new Set(remoteTips)))] : [];
+    if (options.dryRun) return report(commands, outcomes);
+
+    dataKey = await repo.generateDataKey(snapshot.manifest);
+    if (include.length) {
+      const pack = await writePack({ dir: workDir, include, exclude, thin: exclude.length > 0, hashLength: hashLength(format), progress: options.progress });
+      const written = await writeContainer({
+        pack,
+        hashLength: hashLength(format),
+        outPath: join(workDir, 'container'),
+        dataKey,
+        repositoryId: repo.repositoryId,
+        progress: new Progress('Encrypting objects', options.progress),
+      });
+      if (written) {
+        await repo.storage.put(containerKey(written.ref.id), { file: written.path, length: written.ref.size });
+        container = written.ref;
+      }
+    }
+
+    for (let attempt = 1; ; attempt++) {
+      const verdicts = attempt === 1 ? first : await evaluate(updates, snapshot.manifest, options);
+      const winners = updates.filter((u) => !verdicts.get(u.dst));
+      for (const u of updates) outcomes.set(u.dst, verdicts.get(u.dst));
+      if (options.atomic && winners.length < updates.length) return failAll(commands, outcomes, 'atomic push failed');
+      if (winners.length === 0) return report(commands, outcomes);
+      const next = nextManifest(repo, snapshot, winners, container, await currentBranch());
+      const { published } = await repo.publish(next, dataKey);
+      if (published) {
+        if (container) await repo.state.update({ fetched: [container.id] });
+        return report(commands, outcomes);
+      }
+      if (attempt >= MAX_PUBLISH_ATTEMPTS) return failAll(commands, outcomes, 'the remote is too busy (lost the publication race 50 times); try again');
+      await new Promise((r) => setTimeout(r, Math.min(1000, 5 * 2 ** Math.min(attempt, 8)) * Math.random()));
+      snapshot = await repo.latest();
+    }
+  } finally {
+    dataKey?.plaintext.fill(0);
+    await fs.rm(workDir, { recursive: true, force: true });
+  }
+}
+
+async function precheck(c: PushCommand): Promise<string | undefined> {
+  if (!c.dst.startsWith('refs/') || !(await isValidRefName(c.dst))) return `invalid ref name ${JSON.stringify(c.dst)}`;
+  if (c.src !== null && !(await resolveRef(c.src))) return `source ${c.src} does not exist locally`;
+  return undefined;
+}
+
+/** Checks each update against the remote as it is now; returns dst → reason for each rejected one. */
+async function evaluate(updates: ResolvedUpdate[], manifest: Manifest | null, options: TransferOptions): Promise<Map<string, string | undefined>> {
+  const verdicts = new Map<string, string | undefined>();
+  for (const u of updates) {
+    const current = manifest?.refs[u.dst];
+    const lease = options.leases.get(u.dst);
+    if (lease !== undefined && (current ?? '') !== lease) {
+      verdicts.set(u.dst, 'stale info');
+      continue;
+    }
+    if (u.oid === null) {
+      verdicts.set(u.dst, current === undefined ? 'remote ref does not exist' : undefined);
+      continue;
+    }
+    if (current === undefined || current === u.oid || u.force) {
+      verdicts.set(u.dst, undefined);
+      continue;
+    }
+    if (u.dst.startsWith('refs/tags/')) {
+      verdicts.set(u.dst, 'already exists');
+      continue;
+    }
+    // A fast-forward from the remote's current value, whatever list reported; git's own words otherwise.
+    if (await isAncestor(current, u.oid)) {
+      verdicts.set(u.dst, undefined);
+    } else {
+      const known = (await presentObjects([current])).has(current);
+      verdicts.set(u.dst, known ? 'non-fast-forward' : 'fetch first');
+    }
+  }
+  return verdicts;
+}
+
+function nextManifest(
+  repo: RemoteRepository,
+  snapshot: ManifestSnapshot,
+  winners: ResolvedUpdate[],
+  container: ContainerRef | undefined,
+  localBranch: string | undefined,
+): Manifest {
+  const base = snapshot.manifest;
+  const refs: Record<string, string> = { ...(base?.refs ?? {}) };
+  for (const u of winners) {
+    if (u.oid === null) delete refs[u.dst];
+    else refs[u.dst] = u.oid;
+  }
+  let head = base?.head ?? null;
+  if (head === null) {
+    // The first branch pushed to a new remote becomes HEAD; the local current branch wins if pushed.
+    const branches = winners.filter((u) => u.oid !== null && u.dst.startsWith('refs/heads/')).map((u) => u.dst);
+    head = (localBranch && branches.includes(localBranch) ? localBranch : branches[0]) ?? null;
+  }
+  const containers = base?.containers ?? [];
+  return {
+    repositoryId: repo.repositoryId,
+    objectFormat: repo.descriptor.objectFormat,
+    generation: (base?.generation ?? 0) + 1,
+    previous: snapshot.hash,
+    createdAt: new Date().toISOString(),
+    keyId: repo.keyIdFor(base),
+    head,
+    refs: sortRefs(refs),
+    containers: container && !containers.some((c) => c.id === container.id) ? [...containers, container] : containers,
+  };
+}
+
+function sortRefs(refs: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(refs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function report(commands: PushCommand[], outcomes: Map<string, string | undefined>): PushOutcome[] {
+  return commands.map((c) => ({ dst: c.dst, error: outcomes.get(c.dst) }));
+}
+
+function failAll(commands: PushCommand[], outcomes: Map<string, string | undefined>, why: string): PushOutcome[] {
+  return commands.map((c) => ({ dst: c.dst, error: outcomes.get(c.dst) ?? why }));
+}
+
