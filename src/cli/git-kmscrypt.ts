@@ -7,6 +7,10 @@ interface Subcommand {
 
 /** `git kmscrypt <command>`: each command is loaded only when it is used, to keep start-up small. */
 const COMMANDS: Record<string, Subcommand> = {
+  init: {
+    summary: 'create an empty encrypted repository and print its ID',
+    run: async (args) => (await import('./init-command')).runInit(args),
+  },
   'local-kms': {
     summary: 'serve the AWS KMS JSON protocol on 127.0.0.1, backed by the local keyring (development and tests)',
     run: async (args) => (await import('./local-kms-command')).runLocalKms(args),

@@ -15,6 +15,9 @@ export interface ContainerRef {
   objects: number;
   /** SHA-256 of the encrypted index: binds the container's contents to this manifest. */
   indexHash: string;
+  /** Length and SHA-256 of the plaintext preamble, checked whenever a reader passes over it. */
+  preambleLength: number;
+  preambleHash: string;
   /** The KMS key that wraps its data key, and the wrapped data key (base64). */
   keyId: string;
   wrappedKey: string;
@@ -28,6 +31,8 @@ export interface Manifest {
   /** SHA-256 (hex) of the previous manifest's stored bytes, null for generation 1. */
   previous: string | null;
   createdAt: string;
+  /** SHA-256 of the repository descriptor's bytes, so that no byte of it can change unnoticed. */
+  descriptorHash: string;
   /** The KMS key new data is wrapped with. */
   keyId: string;
   /** Target of HEAD (e.g. refs/heads/main), null when unset. */
@@ -115,6 +120,7 @@ function validateManifest(value: unknown, generation: number, repositoryId: stri
   if (m.generation !== generation) throw bad(`claims generation ${String(m.generation)} but is stored as ${generation}`);
   if (!isObjectFormat(m.objectFormat)) throw bad('unknown object format');
   if (m.previous !== null && !/^[0-9a-f]{64}$/.test(String(m.previous))) throw bad('bad previous hash');
+  if (!/^[0-9a-f]{64}$/.test(String(m.descriptorHash))) throw bad('bad descriptor hash');
   if (m.head !== null && typeof m.head !== 'string') throw bad('bad HEAD');
   if (typeof m.refs !== 'object' || m.refs === null) throw bad('no refs');
   for (const [name, oid] of Object.entries(m.refs)) {
@@ -124,8 +130,9 @@ function validateManifest(value: unknown, generation: number, repositoryId: stri
   for (const c of m.containers) {
     const ok =
       /^[0-9a-f]{32}$/.test(c?.id) &&
-      [c.size, c.indexOffset, c.indexLength, c.objects].every((n) => Number.isSafeInteger(n) && n >= 0) &&
+      [c.size, c.indexOffset, c.indexLength, c.objects, c.preambleLength].every((n) => Number.isSafeInteger(n) && n >= 0) &&
       /^[0-9a-f]{64}$/.test(c.indexHash) &&
+      /^[0-9a-f]{64}$/.test(c.preambleHash) &&
       typeof c.keyId === 'string' &&
       typeof c.wrappedKey === 'string';
     if (!ok) throw bad('bad container entry');

@@ -16,14 +16,17 @@ export async function isAncestor(ancestor: string, descendant: string): Promise<
   return code === 0;
 }
 
-export async function resolveRef(ref: string): Promise<string | undefined> {
-  const { code, stdout } = await runGit(['rev-parse', '--verify', '--quiet', `${ref}^{object}`], { okCodes: [1, 128] });
-  return code === 0 ? stdout.toString('utf8').trim() : undefined;
-}
-
-export async function isValidRefName(name: string): Promise<boolean> {
-  const { code } = await runGit(['check-ref-format', name], { okCodes: [1, 128] });
-  return code === 0;
+/** Object IDs of many revisions with one `cat-file --batch-check`; missing ones are absent from the map. */
+export async function resolveRevisions(revs: string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (revs.length === 0) return out;
+  const { stdout } = await runGit(['cat-file', '--batch-check=%(objectname)'], { input: revs.join('\n') + '\n' });
+  const lines = stdout.toString('utf8').split('\n');
+  revs.forEach((rev, i) => {
+    const line = lines[i] ?? '';
+    if (/^[0-9a-f]{40,64}$/.test(line)) out.set(rev, line);
+  });
+  return out;
 }
 
 export async function currentBranch(): Promise<string | undefined> {

@@ -62,17 +62,33 @@ export async function* readRun(
   wanted: (i: number) => boolean,
 ): AsyncGenerator<{ i: number; payload: Buffer }> {
   const { index } = c;
-  const start = index.offsets[run.first];
+  // A run from the first record also reads the preamble, so that a reader of the whole
+  // container has checked every byte of it.
+  const withPreamble = run.first === 0;
+  const start = withPreamble ? 0 : index.offsets[run.first];
   const end = index.offsets[run.last] + index.lengths[run.last];
   const stream = await repo.storage.getStream(containerKey(c.ref.id), { start, end });
   let pending: Buffer[] = [];
   let pendingLength = 0;
+  let preambleChecked = !withPreamble;
   let i = run.first;
-  let recordEnd = start + index.lengths[i];
+  let recordEnd = index.offsets[i] + index.lengths[i];
   let position = start;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     pending.push(chunk);
     pendingLength += chunk.length;
+    if (!preambleChecked) {
+      if (pendingLength < c.ref.preambleLength) continue;
+      const all = Buffer.concat(pending, pendingLength);
+      if (c.ref.preambleLength !== index.recordsStart || sha256Hex(all.subarray(0, c.ref.preambleLength)) !== c.ref.preambleHash) {
+        throw new KmscryptError('TAMPERED', `container ${c.ref.id} does not match the manifest (preamble altered); nothing was handed to git`);
+      }
+      const rest = all.subarray(c.ref.preambleLength);
+      pending = rest.length ? [rest] : [];
+      pendingLength = rest.length;
+      position = c.ref.preambleLength;
+      preambleChecked = true;
+    }
     while (i <= run.last && position + pendingLength >= recordEnd) {
       const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingLength);
       const take = recordEnd - position;

@@ -98,6 +98,8 @@ export async function writeContainer(opts: {
         indexLength: sealedIndex.length,
         objects: n,
         indexHash: sha256Hex(sealedIndex),
+        preambleLength: preamble.length,
+        preambleHash: sha256Hex(preamble),
         keyId: opts.dataKey.keyId,
         wrappedKey: opts.dataKey.wrapped.toString('base64'),
       },

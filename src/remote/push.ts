@@ -7,7 +7,8 @@ import { hashLength } from '../format/object-format';
 import type { ContainerRef, Manifest } from '../format/manifest';
 import { presentObjects } from '../git/object-presence';
 import { writePack } from '../git/pack-objects';
-import { currentBranch, isAncestor, isValidRefName, resolveRef } from '../git/repository';
+import { isValidRefName } from '../git/ref-name';
+import { currentBranch, isAncestor, resolveRevisions } from '../git/repository';
 import type { DataKey } from '../keys/key-provider';
 import { writeContainer } from './container-writer';
 import { Progress } from './progress';
@@ -51,14 +52,12 @@ export async function push(
 ): Promise<PushOutcome[]> {
   const outcomes = new Map<string, string | undefined>();
   const updates: ResolvedUpdate[] = [];
+  const sources = await resolveRevisions(commands.flatMap((c) => (c.src === null ? [] : [c.src])));
   for (const c of commands) {
-    const problem = await precheck(c);
-    if (problem) {
-      outcomes.set(c.dst, problem);
-      continue;
-    }
-    const oid = c.src === null ? null : (await resolveRef(c.src))!;
-    updates.push({ dst: c.dst, oid, force: c.force || options.force, listed: listed.get(c.dst) });
+    const oid = c.src === null ? null : sources.get(c.src);
+    if (!c.dst.startsWith('refs/') || !isValidRefName(c.dst)) outcomes.set(c.dst, `invalid ref name ${JSON.stringify(c.dst)}`);
+    else if (oid === undefined) outcomes.set(c.dst, `source ${c.src} does not exist locally`);
+    else updates.push({ dst: c.dst, oid, force: c.force || options.force, listed: listed.get(c.dst) });
   }
   if (options.atomic && outcomes.size > 0) return failAll(commands, outcomes, 'atomic push failed');
 
@@ -116,12 +115,6 @@ export async function push(
     dataKey?.plaintext.fill(0);
     await fs.rm(workDir, { recursive: true, force: true });
   }
-}
-
-async function precheck(c: PushCommand): Promise<string | undefined> {
-  if (!c.dst.startsWith('refs/') || !(await isValidRefName(c.dst))) return `invalid ref name ${JSON.stringify(c.dst)}`;
-  if (c.src !== null && !(await resolveRef(c.src))) return `source ${c.src} does not exist locally`;
-  return undefined;
 }
 
 /** Checks each update against the remote as it is now; returns dst → reason for each rejected one. */
@@ -183,6 +176,7 @@ function nextManifest(
     generation: (base?.generation ?? 0) + 1,
     previous: snapshot.hash,
     createdAt: new Date().toISOString(),
+    descriptorHash: repo.descriptorHash,
     keyId: repo.keyIdFor(base),
     head,
     refs: sortRefs(refs),

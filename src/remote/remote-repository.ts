@@ -39,6 +39,7 @@ export class RemoteRepository {
   private constructor(
     readonly config: RemoteConfig,
     readonly descriptor: Descriptor,
+    readonly descriptorHash: string,
   ) {
     this.dataKeys = new DataKeyCache(config.keys, repositoryContext(descriptor.repositoryId));
     this.state = LocalStateFile.at(config.stateDir, descriptor.repositoryId);
@@ -55,7 +56,7 @@ export class RemoteRepository {
   static async open(config: RemoteConfig): Promise<RemoteRepository | undefined> {
     const bytes = await config.storage.get(STORE_KEYS.descriptor);
     if (!bytes) return undefined;
-    return new RemoteRepository(config, decodeDescriptor(bytes, config.url));
+    return new RemoteRepository(config, decodeDescriptor(bytes, config.url), sha256Hex(bytes));
   }
 
   static async openExisting(config: RemoteConfig): Promise<RemoteRepository> {
@@ -84,8 +85,9 @@ export class RemoteRepository {
       keyProvider: config.keyProvider,
       createdAt: new Date().toISOString(),
     };
-    if (await config.storage.putIfAbsent(STORE_KEYS.descriptor, encodeDescriptor(descriptor))) {
-      return new RemoteRepository(config, descriptor);
+    const bytes = encodeDescriptor(descriptor);
+    if (await config.storage.putIfAbsent(STORE_KEYS.descriptor, bytes)) {
+      return new RemoteRepository(config, descriptor, sha256Hex(bytes));
     }
     return RemoteRepository.openExisting(config);
   }
@@ -133,6 +135,9 @@ export class RemoteRepository {
     }
     const key = await this.dataKeys.unwrap(env.wrappedKey);
     const manifest = openManifest(env, key, this.repositoryId, what);
+    if (manifest.descriptorHash !== this.descriptorHash) {
+      throw new KmscryptError('TAMPERED', `${this.config.url}: the repository descriptor (kmscrypt.json) was altered or replaced; no ref was changed`);
+    }
     if (manifest.objectFormat !== this.descriptor.objectFormat) {
       throw new KmscryptError('TAMPERED', `${what} is for ${manifest.objectFormat} objects but the descriptor says ${this.descriptor.objectFormat}`);
     }

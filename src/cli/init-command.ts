@@ -1,0 +1,41 @@
+import { KmscryptError } from '../errors';
+import { isObjectFormat, ObjectFormat } from '../format/object-format';
+import { localObjectFormat } from '../git/repository';
+import { RemoteRepository } from '../remote/remote-repository';
+import { openRemote } from './open-remote';
+
+const HELP = `usage: git kmscrypt init <url> [--object-format sha1|sha256] [--json]
+
+Creates an empty encrypted repository at <url> (a push creates one too) and prints its
+repository ID, the encryption context of every data key it will use.
+`;
+
+export async function runInit(args: string[]): Promise<number> {
+  let url: string | undefined;
+  let format: ObjectFormat | undefined;
+  let json = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(HELP);
+      return 0;
+    } else if (a === '--json') json = true;
+    else if (a === '--object-format') {
+      const v = args[++i];
+      if (!isObjectFormat(v)) throw new KmscryptError('BAD_CONFIG', `--object-format must be sha1 or sha256, not ${JSON.stringify(v)}`);
+      format = v;
+    } else if (a.startsWith('-')) throw new KmscryptError('BAD_CONFIG', `unknown option ${a}; see 'git kmscrypt init --help'`);
+    else if (url === undefined) url = a.replace(/^kmscrypt::/, '');
+    else throw new KmscryptError('BAD_CONFIG', `unexpected argument ${a}; see 'git kmscrypt init --help'`);
+  }
+  if (!url) throw new KmscryptError('BAD_CONFIG', "missing <url>; see 'git kmscrypt init --help'");
+  const config = await openRemote(url);
+  const existing = await RemoteRepository.open(config);
+  if (existing) throw new KmscryptError('CONFLICT', `${config.url} already holds repository ${existing.repositoryId}`);
+  format ??= await localObjectFormat().catch(() => 'sha1' as const);
+  const repo = await RemoteRepository.create(config, format);
+  const d = repo.descriptor;
+  if (json) process.stdout.write(JSON.stringify({ url: config.url, repositoryId: d.repositoryId, objectFormat: d.objectFormat, keyId: d.keyId }) + '\n');
+  else process.stdout.write(`Initialized empty encrypted repository ${d.repositoryId} at ${config.url}\n  key: ${d.keyId}\n  object format: ${d.objectFormat}\n`);
+  return 0;
+}

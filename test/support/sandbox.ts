@@ -1,0 +1,117 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+
+export const PROJECT_ROOT = resolve(__dirname, '..', '..');
+export const BIN = join(PROJECT_ROOT, 'bin');
+
+export interface RunResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+interface Teardown {
+  teardown(fn: () => void | Promise<void>): void;
+}
+
+/**
+ * A temporary world for end-to-end tests: its own HOME, keyring and git config, with bin/ on
+ * PATH so that stock git finds git-remote-kmscrypt exactly as a user's git would.
+ */
+export class Sandbox {
+  readonly root: string;
+  readonly env: NodeJS.ProcessEnv;
+
+  constructor(t: Teardown, extraEnv: NodeJS.ProcessEnv = {}) {
+    this.root = mkdtempSync(join(tmpdir(), 'kmscrypt-test-'));
+    t.teardown(() => rmSync(this.root, { recursive: true, force: true }));
+    const home = join(this.root, 'home');
+    mkdirSync(home);
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KMSCRYPT_') && !k.startsWith('GIT_')));
+    this.env = {
+      ...inherited,
+      HOME: home,
+      XDG_CONFIG_HOME: join(home, '.config'),
+      PATH: `${BIN}:${process.env.PATH}`,
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_AUTHOR_NAME: 'Test Author',
+      GIT_AUTHOR_EMAIL: 'author@example.com',
+      GIT_COMMITTER_NAME: 'Test Committer',
+      GIT_COMMITTER_EMAIL: 'committer@example.com',
+      KMSCRYPT_KEYRING: join(this.root, 'keyring.json'),
+      ...extraEnv,
+    };
+    writeFileSync(join(home, '.gitconfig'), '[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n');
+  }
+
+  path(...parts: string[]): string {
+    return join(this.root, ...parts);
+  }
+
+  /** Runs a command; throws with its stderr unless it exits 0 (or `expectFailure`). */
+  run(cmd: string, args: string[], opts: { cwd?: string; input?: string | Buffer; env?: NodeJS.ProcessEnv; expectFailure?: boolean } = {}): RunResult {
+    const r = spawnSync(cmd, args, {
+      cwd: opts.cwd ?? this.root,
+      env: { ...this.env, ...opts.env },
+      input: opts.input,
+      maxBuffer: 256 << 20,
+      encoding: 'utf8',
+    });
+    const result = { status: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+    if (opts.expectFailure && result.status === 0) {
+      throw new Error(`${cmd} ${args.join(' ')} succeeded but should have failed:\n${result.stderr}`);
+    }
+    if (!opts.expectFailure && result.status !== 0) {
+      throw new Error(`${cmd} ${args.join(' ')} exited ${result.status}:\n${result.stderr}`);
+    }
+    return result;
+  }
+
+  git(cwd: string, ...args: string[]): string {
+    return this.run('git', args, { cwd }).stdout;
+  }
+
+  gitFails(cwd: string, ...args: string[]): RunResult {
+    return this.run('git', args, { cwd, expectFailure: true });
+  }
+
+  /** A new repository with `files` committed as one commit. */
+  repo(name: string, opts: { objectFormat?: 'sha1' | 'sha256' } = {}): string {
+    const dir = this.path(name);
+    this.run('git', ['init', '-q', ...(opts.objectFormat ? [`--object-format=${opts.objectFormat}`] : []), dir]);
+    return dir;
+  }
+
+  commit(repo: string, files: Record<string, string | Buffer>, message: string): string {
+    for (const [name, content] of Object.entries(files)) {
+      const file = join(repo, name);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(file, content);
+    }
+    this.git(repo, 'add', '-A');
+    this.git(repo, 'commit', '-q', '-m', message);
+    return this.git(repo, 'rev-parse', 'HEAD').trim();
+  }
+
+  /** Branches and tags with their values, the way a user compares two repositories. */
+  refs(repo: string): Map<string, string> {
+    const out = this.git(repo, 'for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads', 'refs/tags');
+    return new Map(
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => {
+          const [oid, name] = l.split(' ');
+          return [name, oid] as [string, string];
+        }),
+    );
+  }
+
+  /** Every object ID in a repository, sorted. */
+  objects(repo: string): string[] {
+    return this.git(repo, 'cat-file', '--batch-all-objects', '--batch-check=%(objectname)').split('\n').filter(Boolean).sort();
+  }
+}
