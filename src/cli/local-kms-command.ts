@@ -1,0 +1,108 @@
+import { KmscryptError } from '../errors';
+import { defaultKeyringPath, Keyring } from '../keys/keyring';
+import { startLocalKmsServer } from '../keys/local-kms-server';
+
+const USAGE = `usage: git kmscrypt local-kms [--port N] [--keyring PATH] [--region R] [--deny ACTIONS] [--deny-file PATH] [--verbose]
+
+Serves the AWS KMS JSON protocol on 127.0.0.1, backed by the local keyring, for development and tests.
+Prints KMS_ENDPOINT=http://127.0.0.1:<port> on stdout once listening; runs until SIGTERM or SIGINT.
+
+  --port N          port to listen on (default 0: a free port)
+  --keyring PATH    keyring file (default: $KMSCRYPT_KEYRING or ~/.config/kmscrypt/keyring.json)
+  --region R        region in key ARNs (default us-east-1)
+  --deny ACTIONS    answer these actions with AccessDeniedException, e.g. kms:Decrypt,kms:ReEncrypt
+                    (also read from KMSCRYPT_LOCAL_KMS_DENY)
+  --deny-file PATH  a file of actions to deny, re-read on every request (change it while running)
+  --verbose         log each request on stderr
+`;
+
+interface LocalKmsArgs {
+  port: number;
+  keyring: string;
+  region: string;
+  deny: string[];
+  denyFile?: string;
+  verbose: boolean;
+  help: boolean;
+}
+
+function parseArgs(args: string[]): LocalKmsArgs {
+  const parsed: LocalKmsArgs = { port: 0, keyring: defaultKeyringPath(), region: 'us-east-1', deny: [], verbose: false, help: false };
+  const envDeny = process.env.KMSCRYPT_LOCAL_KMS_DENY;
+  if (envDeny) parsed.deny.push(envDeny);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const eq = arg.indexOf('=');
+    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    const value = (): string => {
+      if (eq > 0 && arg.startsWith('--')) return arg.slice(eq + 1);
+      const next = args[++i];
+      if (next === undefined) throw new KmscryptError('BAD_CONFIG', `local-kms: ${flag} needs a value; run 'git kmscrypt local-kms --help'`);
+      return next;
+    };
+    switch (flag) {
+      case '--help':
+      case '-h':
+        parsed.help = true;
+        break;
+      case '--port': {
+        const text = value();
+        const port = Number(text);
+        if (!/^\d+$/.test(text) || port > 65535) throw new KmscryptError('BAD_CONFIG', `local-kms: --port ${text} is not a port number (0-65535)`);
+        parsed.port = port;
+        break;
+      }
+      case '--keyring':
+        parsed.keyring = value();
+        break;
+      case '--region':
+        parsed.region = value();
+        break;
+      case '--deny':
+        parsed.deny.push(value());
+        break;
+      case '--deny-file':
+        parsed.denyFile = value();
+        break;
+      case '--verbose':
+        parsed.verbose = true;
+        break;
+      default:
+        throw new KmscryptError('BAD_CONFIG', `local-kms: unknown option '${arg}'; run 'git kmscrypt local-kms --help'`);
+    }
+  }
+  return parsed;
+}
+
+/** `git kmscrypt local-kms`: a KMS endpoint on 127.0.0.1 until SIGTERM or SIGINT. */
+export async function runLocalKms(args: string[]): Promise<number> {
+  const options = parseArgs(args);
+  if (options.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const log = (line: string) => process.stderr.write(`local-kms: ${line}\n`);
+  const server = await startLocalKmsServer({
+    port: options.port,
+    keyring: new Keyring(options.keyring),
+    region: options.region,
+    deny: options.deny,
+    denyFile: options.denyFile,
+    log: options.verbose ? log : undefined,
+  });
+  process.stdout.write(`KMS_ENDPOINT=${server.url}\n`);
+  log(`serving AWS KMS (region ${options.region}) on ${server.url} with keyring ${options.keyring}`);
+  log(`to use it: export AWS_ENDPOINT_URL_KMS=${server.url}`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      log(`${signal}: stopping`);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  await server.close();
+  return 0;
+}

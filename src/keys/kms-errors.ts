@@ -1,0 +1,113 @@
+import { KmscryptError } from '../errors';
+
+/** The KMS actions kmscrypt performs on a repository's key, as CodeCommit lists them for aws/codecommit. */
+export const KMSCRYPT_KMS_ACTIONS = [
+  'kms:Encrypt',
+  'kms:Decrypt',
+  'kms:ReEncrypt',
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:DescribeKey',
+] as const;
+
+export interface KmsCallContext {
+  /** The KMS API action, e.g. 'Decrypt'. */
+  action: string;
+  /** The key the request named, when it named one. */
+  keyId?: string;
+  region: string;
+  endpoint: string;
+}
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED']);
+const CREDENTIAL_ERRORS = new Set([
+  'CredentialsProviderError',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'MissingAuthenticationTokenException',
+  'IncompleteSignatureException',
+  'InvalidClientTokenId',
+  'SignatureDoesNotMatch',
+]);
+const ARN_REGION = /^arn:[^:]+:kms:([^:]+):/;
+
+/** The error name KMS or the SDK gave, e.g. 'NotFoundException', or the errno code of a network failure. */
+export function kmsErrorName(err: unknown): string {
+  if (typeof err !== 'object' || err === null) return 'Error';
+  const e = err as { name?: unknown; code?: unknown; cause?: unknown };
+  if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return e.code;
+  const cause = e.cause as { code?: unknown } | undefined;
+  if (typeof cause?.code === 'string' && NETWORK_CODES.has(cause.code)) return cause.code;
+  return typeof e.name === 'string' ? e.name : 'Error';
+}
+
+/** The key's ARN region when it differs from the region in use. */
+export function otherRegion(keyId: string | undefined, region: string): string | undefined {
+  const m = keyId === undefined ? null : ARN_REGION.exec(keyId);
+  return m && m[1] !== region ? m[1] : undefined;
+}
+
+/** One line naming what failed, why, and what to do; `data.kmsError` keeps the KMS error name. */
+export function kmsError(err: unknown, ctx: KmsCallContext): KmscryptError {
+  if (err instanceof KmscryptError) return err;
+  const name = kmsErrorName(err);
+  const detail = oneLine(err instanceof Error ? err.message : String(err));
+  const action = `kms:${ctx.action}`;
+  const key = ctx.keyId ?? 'the key that wrapped the data key';
+  const make = (message: string) => new KmscryptError('KEY_ERROR', message, { kmsError: name, action: ctx.action, keyId: ctx.keyId });
+  const elsewhere = otherRegion(ctx.keyId, ctx.region);
+
+  if (NETWORK_CODES.has(name) || name === 'TimeoutError' || name === 'RequestTimeout') {
+    return make(`${action}: cannot reach the KMS endpoint ${ctx.endpoint} (${name}); check the network, or AWS_ENDPOINT_URL_KMS if you point kmscrypt at another KMS`);
+  }
+  if (/region is missing/i.test(detail)) {
+    return make(`${action}: no AWS region is configured; set AWS_REGION or a region in your AWS profile`);
+  }
+  if (CREDENTIAL_ERRORS.has(name)) {
+    return make(`${action}: no valid AWS credentials for KMS in ${ctx.region} (${name}); configure them (aws configure, AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)`);
+  }
+  if (name === 'ExpiredTokenException' || name === 'ExpiredToken') {
+    return make(`${action}: the AWS credentials have expired (${name}); refresh them (for example aws sso login) and retry`);
+  }
+  switch (name) {
+    case 'AccessDeniedException':
+      return make(
+        `${action} on key ${key} in ${ctx.region} was denied (AccessDeniedException); kmscrypt needs ` +
+          `${KMSCRYPT_KMS_ACTIONS.slice(0, -1).join(', ')} and ${KMSCRYPT_KMS_ACTIONS[KMSCRYPT_KMS_ACTIONS.length - 1]} on this key not to be denied by IAM or key policies`,
+      );
+    case 'DisabledException':
+      return make(`${action}: key ${key} is disabled (DisabledException); enable it (aws kms enable-key) or move the repository to another key with git kmscrypt rotate-key`);
+    case 'KMSInvalidStateException':
+      if (/pending deletion/i.test(detail)) {
+        return make(`${action}: key ${key} is pending deletion (KMSInvalidStateException); cancel the deletion (aws kms cancel-key-deletion) and enable the key again`);
+      }
+      return make(`${action}: key ${key} is not in a usable state (KMSInvalidStateException: ${detail})`);
+    case 'NotFoundException':
+    case 'InvalidArnException':
+      if (elsewhere) {
+        return make(`${action}: key ${key} is in region ${elsewhere} but kmscrypt is using region ${ctx.region} (${name}); set AWS_REGION=${elsewhere}`);
+      }
+      return make(`${action}: key ${key} not found in AWS KMS region ${ctx.region} (${name}); check git config kmscrypt.keyId and the region (AWS_REGION)`);
+    case 'InvalidCiphertextException':
+      return make(
+        `${action}: the wrapped data key belongs to another repository (encryption context mismatch) or was altered (InvalidCiphertextException); check the repository URL and restore the object from a good copy`,
+      );
+    case 'IncorrectKeyException':
+      return make(`${action}: the data key was not wrapped by key ${key} (IncorrectKeyException); set kmscrypt.keyId to the key this repository uses`);
+    case 'InvalidKeyUsageException':
+      return make(`${action}: key ${key} cannot encrypt and decrypt (InvalidKeyUsageException); kmscrypt needs a symmetric key with KeyUsage ENCRYPT_DECRYPT`);
+    case 'KeyUnavailableException':
+    case 'KMSInternalException':
+    case 'DependencyTimeoutException':
+    case 'ThrottlingException':
+    case 'LimitExceededException':
+      return make(`${action}: AWS KMS in ${ctx.region} could not serve the request now (${name}: ${detail}); retry later`);
+    default:
+      return make(`${action} on key ${key} failed in ${ctx.region} (${name}: ${detail})`);
+  }
+}
+
+function oneLine(text: string): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}

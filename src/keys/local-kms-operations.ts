@@ -1,0 +1,406 @@
+import type { EncryptionContext } from './key-provider';
+import { Keyring, KeyringFile, KeyringKey } from './keyring';
+import { randomBytes } from 'node:crypto';
+
+/** A KMS error as AWS reports it: `{"__type": type, "message": message}` with an HTTP status. */
+export class KmsFault extends Error {
+  readonly type: string;
+  readonly status: number;
+
+  constructor(type: string, message: string, status = 400) {
+    super(message);
+    this.type = type;
+    this.status = status;
+  }
+}
+
+export const LOCAL_KMS_ACTIONS = [
+  'CreateKey',
+  'CreateAlias',
+  'ListAliases',
+  'ListKeys',
+  'DescribeKey',
+  'GenerateDataKey',
+  'GenerateDataKeyWithoutPlaintext',
+  'Encrypt',
+  'Decrypt',
+  'ReEncrypt',
+  'EnableKey',
+  'DisableKey',
+  'ScheduleKeyDeletion',
+  'CancelKeyDeletion',
+] as const;
+
+export type LocalKmsAction = (typeof LOCAL_KMS_ACTIONS)[number];
+
+export function isLocalKmsAction(name: string): name is LocalKmsAction {
+  return (LOCAL_KMS_ACTIONS as readonly string[]).includes(name);
+}
+
+export type KmsRequest = Record<string, unknown>;
+export type KmsResponse = Record<string, unknown>;
+
+const ARN = /^arn:aws:kms:([^:]+):([^:]+):(key|alias)\/(.+)$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ALIAS_NAME = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const SYMMETRIC_DEFAULT = 'SYMMETRIC_DEFAULT';
+
+/**
+ * The KMS actions, applied to a keyring file in the shapes of the AWS KMS JSON 1.1 API.
+ * Every action reads the file afresh, so a LocalKeyProvider on the same file sees the same keys.
+ */
+export class LocalKmsOperations {
+  private readonly keyring: Keyring;
+  private readonly region: string;
+  private readonly account: string;
+
+  constructor(keyring: Keyring, region: string, account: string) {
+    this.keyring = keyring;
+    this.region = region;
+    this.account = account;
+  }
+
+  keyArn(keyId: string): string {
+    return `arn:aws:kms:${this.region}:${this.account}:key/${keyId}`;
+  }
+
+  aliasArn(alias: string): string {
+    return `arn:aws:kms:${this.region}:${this.account}:${alias}`;
+  }
+
+  /** The ARN an action is authorized against, for AccessDeniedException messages. */
+  resource(action: LocalKmsAction, req: KmsRequest): string {
+    if (action === 'CreateKey' || action === 'ListAliases' || action === 'ListKeys') return '*';
+    if (action === 'CreateAlias' && typeof req.AliasName === 'string') return this.aliasArn(req.AliasName);
+    if (action === 'Decrypt' || action === 'ReEncrypt') {
+      const blob = typeof req.CiphertextBlob === 'string' ? Buffer.from(req.CiphertextBlob, 'base64') : Buffer.alloc(0);
+      const named = this.keyring.blobKeyId(blob);
+      return named ? this.keyArn(named) : '*';
+    }
+    const ref = typeof req.KeyId === 'string' ? req.KeyId : typeof req.TargetKeyId === 'string' ? req.TargetKeyId : undefined;
+    if (ref === undefined) return '*';
+    const key = this.find(this.keyring.load(), ref);
+    if (key) return this.keyArn(key.keyId);
+    return ref.startsWith('arn:') ? ref : ref.startsWith('alias/') ? this.aliasArn(ref) : this.keyArn(ref);
+  }
+
+  run(action: LocalKmsAction, req: KmsRequest): KmsResponse {
+    switch (action) {
+      case 'CreateKey':
+        return this.createKey(req);
+      case 'CreateAlias':
+        return this.createAlias(req);
+      case 'ListAliases':
+        return this.listAliases(req);
+      case 'ListKeys':
+        return this.listKeys(req);
+      case 'DescribeKey': {
+        const file = this.keyring.load();
+        return { KeyMetadata: this.metadata(this.mustFind(file, requiredString(req, 'KeyId'))) };
+      }
+      case 'GenerateDataKey':
+        return this.generateDataKey(req, true);
+      case 'GenerateDataKeyWithoutPlaintext':
+        return this.generateDataKey(req, false);
+      case 'Encrypt':
+        return this.encrypt(req);
+      case 'Decrypt':
+        return this.decrypt(req);
+      case 'ReEncrypt':
+        return this.reEncrypt(req);
+      case 'EnableKey':
+      case 'DisableKey':
+        return this.setEnabled(req, action === 'EnableKey');
+      case 'ScheduleKeyDeletion':
+        return this.scheduleKeyDeletion(req);
+      case 'CancelKeyDeletion':
+        return this.cancelKeyDeletion(req);
+    }
+  }
+
+  private createKey(req: KmsRequest): KmsResponse {
+    const spec = optionalString(req, 'KeySpec') ?? optionalString(req, 'CustomerMasterKeySpec') ?? SYMMETRIC_DEFAULT;
+    const usage = optionalString(req, 'KeyUsage') ?? 'ENCRYPT_DECRYPT';
+    const origin = optionalString(req, 'Origin') ?? 'AWS_KMS';
+    if (spec !== SYMMETRIC_DEFAULT || usage !== 'ENCRYPT_DECRYPT') {
+      throw new KmsFault('UnsupportedOperationException', `local-kms supports only KeySpec SYMMETRIC_DEFAULT with KeyUsage ENCRYPT_DECRYPT, not ${spec}/${usage}`);
+    }
+    if (origin !== 'AWS_KMS' || req.MultiRegion === true || req.CustomKeyStoreId !== undefined) {
+      throw new KmsFault('UnsupportedOperationException', 'local-kms supports only single-region keys with Origin AWS_KMS');
+    }
+    const description = optionalString(req, 'Description') ?? '';
+    if (description.length > 8192) throw validation('description', 'Member must have length less than or equal to 8192');
+    const key = this.keyring.createKey(description);
+    return { KeyMetadata: this.metadata(key) };
+  }
+
+  private createAlias(req: KmsRequest): KmsResponse {
+    const name = requiredString(req, 'AliasName');
+    const target = requiredString(req, 'TargetKeyId');
+    if (!ALIAS_NAME.test(name)) throw validation('aliasName', 'Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$');
+    if (name.startsWith('alias/aws/')) throw new KmsFault('NotAuthorizedException', 'Alias names that begin with alias/aws/ are reserved.');
+    this.keyring.update((file) => {
+      if (file.aliases[name] !== undefined) throw new KmsFault('AlreadyExistsException', `An alias with the name ${this.aliasArn(name)} already exists`);
+      const key = this.mustFind(file, target);
+      if (key.state === 'PendingDeletion') throw pendingDeletion(this.keyArn(key.keyId));
+      file.aliases[name] = key.keyId;
+    });
+    return {};
+  }
+
+  private listAliases(req: KmsRequest): KmsResponse {
+    const file = this.keyring.load();
+    const ref = optionalString(req, 'KeyId');
+    const only = ref === undefined ? undefined : this.mustFind(file, ref).keyId;
+    const aliases = Object.entries(file.aliases)
+      .filter(([, keyId]) => only === undefined || keyId === only)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, keyId]) => ({ AliasName: name, AliasArn: this.aliasArn(name), TargetKeyId: keyId }));
+    const page = paginate(aliases, req);
+    return { Aliases: page.items, Truncated: page.truncated, ...(page.next ? { NextMarker: page.next } : {}) };
+  }
+
+  private listKeys(req: KmsRequest): KmsResponse {
+    const keys = this.keyring.load().keys.map((k) => ({ KeyId: k.keyId, KeyArn: this.keyArn(k.keyId) }));
+    const page = paginate(keys, req);
+    return { Keys: page.items, Truncated: page.truncated, ...(page.next ? { NextMarker: page.next } : {}) };
+  }
+
+  private generateDataKey(req: KmsRequest, withPlaintext: boolean): KmsResponse {
+    const file = this.keyring.load();
+    const key = this.usable(this.mustFind(file, requiredString(req, 'KeyId')));
+    const context = contextParam(req, 'EncryptionContext');
+    const plaintext = randomBytes(dataKeyLength(req));
+    const response: KmsResponse = {
+      CiphertextBlob: this.keyring.encrypt(key, plaintext, context).toString('base64'),
+      KeyId: this.keyArn(key.keyId),
+    };
+    if (withPlaintext) response.Plaintext = plaintext.toString('base64');
+    plaintext.fill(0);
+    return response;
+  }
+
+  private encrypt(req: KmsRequest): KmsResponse {
+    const file = this.keyring.load();
+    const key = this.usable(this.mustFind(file, requiredString(req, 'KeyId')));
+    const plaintext = blobParam(req, 'Plaintext');
+    if (plaintext.length < 1 || plaintext.length > 4096) throw validation('plaintext', 'Member must have length between 1 and 4096');
+    checkAlgorithm(req, 'EncryptionAlgorithm');
+    return {
+      CiphertextBlob: this.keyring.encrypt(key, plaintext, contextParam(req, 'EncryptionContext')).toString('base64'),
+      KeyId: this.keyArn(key.keyId),
+      EncryptionAlgorithm: SYMMETRIC_DEFAULT,
+    };
+  }
+
+  private decrypt(req: KmsRequest): KmsResponse {
+    const file = this.keyring.load();
+    const blob = blobParam(req, 'CiphertextBlob');
+    checkAlgorithm(req, 'EncryptionAlgorithm');
+    const key = this.unwrappingKey(file, blob, optionalString(req, 'KeyId'));
+    const plaintext = this.keyring.decrypt(key, blob, contextParam(req, 'EncryptionContext'));
+    if (!plaintext) throw invalidCiphertext();
+    const response = { KeyId: this.keyArn(key.keyId), Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: SYMMETRIC_DEFAULT };
+    plaintext.fill(0);
+    return response;
+  }
+
+  private reEncrypt(req: KmsRequest): KmsResponse {
+    const file = this.keyring.load();
+    const blob = blobParam(req, 'CiphertextBlob');
+    checkAlgorithm(req, 'SourceEncryptionAlgorithm');
+    checkAlgorithm(req, 'DestinationEncryptionAlgorithm');
+    const source = this.unwrappingKey(file, blob, optionalString(req, 'SourceKeyId'));
+    const destination = this.usable(this.mustFind(file, requiredString(req, 'DestinationKeyId')));
+    const plaintext = this.keyring.decrypt(source, blob, contextParam(req, 'SourceEncryptionContext'));
+    if (!plaintext) throw invalidCiphertext();
+    const rewrapped = this.keyring.encrypt(destination, plaintext, contextParam(req, 'DestinationEncryptionContext'));
+    plaintext.fill(0);
+    return {
+      CiphertextBlob: rewrapped.toString('base64'),
+      SourceKeyId: this.keyArn(source.keyId),
+      KeyId: this.keyArn(destination.keyId),
+      SourceEncryptionAlgorithm: SYMMETRIC_DEFAULT,
+      DestinationEncryptionAlgorithm: SYMMETRIC_DEFAULT,
+    };
+  }
+
+  private setEnabled(req: KmsRequest, enabled: boolean): KmsResponse {
+    const ref = requiredString(req, 'KeyId');
+    this.keyring.update((file) => {
+      const key = this.mustFind(file, ref);
+      if (key.state === 'PendingDeletion') throw pendingDeletion(this.keyArn(key.keyId));
+      key.state = enabled ? 'Enabled' : 'Disabled';
+    });
+    return {};
+  }
+
+  private scheduleKeyDeletion(req: KmsRequest): KmsResponse {
+    const ref = requiredString(req, 'KeyId');
+    const days = req.PendingWindowInDays === undefined ? 30 : req.PendingWindowInDays;
+    if (typeof days !== 'number' || !Number.isInteger(days) || days < 7 || days > 30) {
+      throw validation('pendingWindowInDays', 'Member must have value between 7 and 30');
+    }
+    const deletion = new Date(Date.now() + days * 86_400_000);
+    const keyId = this.keyring.update((file) => {
+      const key = this.mustFind(file, ref);
+      if (key.state === 'PendingDeletion') throw pendingDeletion(this.keyArn(key.keyId));
+      key.state = 'PendingDeletion';
+      key.deletionDate = deletion.toISOString();
+      return key.keyId;
+    });
+    return { KeyId: this.keyArn(keyId), DeletionDate: deletion.getTime() / 1000, KeyState: 'PendingDeletion', PendingWindowInDays: days };
+  }
+
+  private cancelKeyDeletion(req: KmsRequest): KmsResponse {
+    const ref = requiredString(req, 'KeyId');
+    const keyId = this.keyring.update((file) => {
+      const key = this.mustFind(file, ref);
+      if (key.state !== 'PendingDeletion') throw new KmsFault('KMSInvalidStateException', `${this.keyArn(key.keyId)} is not pending deletion.`);
+      // As in AWS KMS, a key whose deletion is cancelled comes back disabled.
+      key.state = 'Disabled';
+      delete key.deletionDate;
+      return key.keyId;
+    });
+    return { KeyId: this.keyArn(keyId) };
+  }
+
+  /** The key that wrapped `blob`, checked against the KeyId the caller expects and usable. */
+  private unwrappingKey(file: KeyringFile, blob: Buffer, expected: string | undefined): KeyringKey {
+    const named = this.keyring.blobKeyId(blob);
+    const key = named === undefined ? undefined : file.keys.find((k) => k.keyId === named);
+    if (!key) throw invalidCiphertext();
+    if (expected !== undefined && this.mustFind(file, expected).keyId !== key.keyId) {
+      throw new KmsFault('IncorrectKeyException', 'The key ID in the request does not identify a CMK that can perform this operation.');
+    }
+    return this.usable(key);
+  }
+
+  private usable(key: KeyringKey): KeyringKey {
+    const arn = this.keyArn(key.keyId);
+    if (key.state === 'Disabled') throw new KmsFault('DisabledException', `${arn} is disabled.`);
+    if (key.state === 'PendingDeletion') throw pendingDeletion(arn);
+    return key;
+  }
+
+  /** Key ID, key ARN, alias name or alias ARN; ARNs of another region or account do not resolve. */
+  private find(file: KeyringFile, ref: string): KeyringKey | undefined {
+    const arn = ARN.exec(ref);
+    if (arn && (arn[1] !== this.region || arn[2] !== this.account)) return undefined;
+    if (!arn && !ref.startsWith('alias/') && !UUID.test(ref)) return undefined;
+    return this.keyring.resolve(file, ref);
+  }
+
+  private mustFind(file: KeyringFile, ref: string): KeyringKey {
+    const key = this.find(file, ref);
+    if (key) return key;
+    const arn = ARN.exec(ref);
+    if (arn?.[3] === 'alias') throw new KmsFault('NotFoundException', `Alias ${ref} is not found.`);
+    if (ref.startsWith('alias/')) throw new KmsFault('NotFoundException', `Alias ${this.aliasArn(ref)} is not found.`);
+    if (arn) throw new KmsFault('NotFoundException', `Key '${ref}' does not exist`);
+    if (UUID.test(ref)) throw new KmsFault('NotFoundException', `Key '${this.keyArn(ref)}' does not exist`);
+    throw new KmsFault('NotFoundException', `Invalid keyId '${ref}'`);
+  }
+
+  private metadata(key: KeyringKey): KmsResponse {
+    return {
+      AWSAccountId: this.account,
+      KeyId: key.keyId,
+      Arn: this.keyArn(key.keyId),
+      CreationDate: Date.parse(key.createdAt) / 1000,
+      Enabled: key.state === 'Enabled',
+      Description: key.description,
+      KeyUsage: 'ENCRYPT_DECRYPT',
+      KeyState: key.state,
+      ...(key.deletionDate ? { DeletionDate: Date.parse(key.deletionDate) / 1000 } : {}),
+      Origin: 'AWS_KMS',
+      KeyManager: 'CUSTOMER',
+      CustomerMasterKeySpec: SYMMETRIC_DEFAULT,
+      KeySpec: SYMMETRIC_DEFAULT,
+      EncryptionAlgorithms: [SYMMETRIC_DEFAULT],
+      MultiRegion: false,
+    };
+  }
+}
+
+function validation(member: string, constraint: string): KmsFault {
+  return new KmsFault('ValidationException', `1 validation error detected: Value at '${member}' failed to satisfy constraint: ${constraint}`);
+}
+
+function invalidCiphertext(): KmsFault {
+  return new KmsFault('InvalidCiphertextException', 'The ciphertext is invalid or the encryption context does not match.');
+}
+
+function pendingDeletion(arn: string): KmsFault {
+  return new KmsFault('KMSInvalidStateException', `${arn} is pending deletion.`);
+}
+
+function memberName(field: string): string {
+  return field[0].toLowerCase() + field.slice(1);
+}
+
+function requiredString(req: KmsRequest, field: string): string {
+  const value = req[field];
+  if (value === undefined || value === null) {
+    throw new KmsFault('ValidationException', `1 validation error detected: Value null at '${memberName(field)}' failed to satisfy constraint: Member must not be null`);
+  }
+  if (typeof value !== 'string' || value.length === 0) throw validation(memberName(field), 'Member must be a non-empty string');
+  return value;
+}
+
+function optionalString(req: KmsRequest, field: string): string | undefined {
+  return req[field] === undefined || req[field] === null ? undefined : requiredString(req, field);
+}
+
+function blobParam(req: KmsRequest, field: string): Buffer {
+  const value = requiredString(req, field);
+  if (!BASE64.test(value)) throw new KmsFault('SerializationException', `${field} is not valid base64`);
+  return Buffer.from(value, 'base64');
+}
+
+function contextParam(req: KmsRequest, field: string): EncryptionContext {
+  const value = req[field];
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) throw new KmsFault('SerializationException', `${field} must be a map of strings`);
+  const context: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string') throw new KmsFault('SerializationException', `${field} must be a map of strings`);
+    context[k] = v;
+  }
+  return context;
+}
+
+function checkAlgorithm(req: KmsRequest, field: string): void {
+  const algorithm = optionalString(req, field);
+  if (algorithm !== undefined && algorithm !== SYMMETRIC_DEFAULT) {
+    throw new KmsFault('InvalidKeyUsageException', `local-kms keys support only the ${SYMMETRIC_DEFAULT} encryption algorithm, not ${algorithm}`);
+  }
+}
+
+function dataKeyLength(req: KmsRequest): number {
+  const spec = optionalString(req, 'KeySpec');
+  const bytes = req.NumberOfBytes;
+  if ((spec === undefined) === (bytes === undefined)) {
+    throw new KmsFault('ValidationException', 'Please specify either number of bytes or key spec.');
+  }
+  if (spec === 'AES_256') return 32;
+  if (spec === 'AES_128') return 16;
+  if (spec !== undefined) throw validation('keySpec', 'Member must satisfy enum value set: [AES_256, AES_128]');
+  if (typeof bytes !== 'number' || !Number.isInteger(bytes) || bytes < 1 || bytes > 1024) {
+    throw validation('numberOfBytes', 'Member must have value between 1 and 1024');
+  }
+  return bytes;
+}
+
+function paginate<T>(items: T[], req: KmsRequest): { items: T[]; truncated: boolean; next?: string } {
+  const limit = req.Limit === undefined ? 100 : req.Limit;
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw validation('limit', 'Member must have value between 1 and 1000');
+  }
+  const marker = optionalString(req, 'Marker');
+  const start = marker === undefined ? 0 : Number(marker);
+  if (!Number.isInteger(start) || start < 0 || start > items.length) throw new KmsFault('InvalidMarkerException', 'The marker is not valid.');
+  const end = start + limit;
+  return end < items.length ? { items: items.slice(start, end), truncated: true, next: String(end) } : { items: items.slice(start), truncated: false };
+}

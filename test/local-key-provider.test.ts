@@ -1,0 +1,123 @@
+import t, { Test } from 'tap';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isKmscryptError, KmscryptError } from '../src/errors';
+import { repositoryContext } from '../src/keys/key-provider';
+import { Keyring } from '../src/keys/keyring';
+import { LocalKeyProvider } from '../src/keys/local-key-provider';
+
+const ctx = repositoryContext('repo-1');
+
+function tempKeyring(t: Test): Keyring {
+  const dir = mkdtempSync(join(tmpdir(), 'local-key-provider-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return new Keyring(join(dir, 'kmscrypt', 'keyring.json'));
+}
+
+async function rejection(p: Promise<unknown>): Promise<KmscryptError> {
+  try {
+    await p;
+  } catch (err) {
+    if (isKmscryptError(err)) return err;
+    throw err;
+  }
+  throw new Error('expected a KmscryptError');
+}
+
+t.test('creates the default key once, mode 0600, and round-trips data keys', async (t) => {
+  const keyring = tempKeyring(t);
+  const local = new LocalKeyProvider(keyring);
+  const key = await local.ensureKey('alias/kmscrypt', true);
+  t.match(key, { enabled: true, state: 'Enabled', keySpec: 'SYMMETRIC_DEFAULT', aliases: ['alias/kmscrypt'] });
+  t.equal((await local.ensureKey('alias/kmscrypt', true)).keyId, key.keyId);
+  t.equal(local.calls.createKey, 1);
+  if (process.platform !== 'win32') t.equal(statSync(keyring.path).mode & 0o777, 0o600);
+
+  const dk = await local.generateDataKey('alias/kmscrypt', ctx);
+  t.equal(dk.plaintext.length, 32);
+  const back = await new LocalKeyProvider(keyring).decryptDataKey(dk.wrapped, ctx, key.arn);
+  t.same(back.plaintext, dk.plaintext);
+});
+
+t.test('a wrong encryption context or an altered blob does not decrypt', async (t) => {
+  const local = new LocalKeyProvider(tempKeyring(t));
+  await local.ensureKey('alias/kmscrypt', true);
+  const dk = await local.generateDataKey('alias/kmscrypt', ctx);
+  const wrong = await rejection(local.decryptDataKey(dk.wrapped, repositoryContext('repo-2')));
+  t.equal(wrong.code, 'KEY_ERROR');
+  t.match(wrong.message, /does not belong to this repository or was altered \(InvalidCiphertextException: encryption context mismatch\)/);
+  const altered = Buffer.from(dk.wrapped);
+  altered[altered.length - 1] ^= 1;
+  t.match((await rejection(local.decryptDataKey(altered, ctx))).message, /InvalidCiphertextException/);
+  t.match((await rejection(local.decryptDataKey(Buffer.from('not a blob'), ctx))).message, /InvalidCiphertextException/);
+});
+
+t.test('a data key wrapped by another key is refused when a key ID is given', async (t) => {
+  const keyring = tempKeyring(t);
+  const local = new LocalKeyProvider(keyring);
+  await local.ensureKey('alias/kmscrypt', true);
+  const other = keyring.createKey('other');
+  const dk = await local.generateDataKey('alias/kmscrypt', ctx);
+  t.match((await rejection(local.decryptDataKey(dk.wrapped, ctx, other.keyId))).message, /IncorrectKeyException/);
+});
+
+t.test('disabled keys and keys pending deletion', async (t) => {
+  const keyring = tempKeyring(t);
+  const local = new LocalKeyProvider(keyring);
+  const key = await local.ensureKey('alias/kmscrypt', true);
+  const dk = await local.generateDataKey(key.keyId, ctx);
+  const setState = (state: 'Enabled' | 'Disabled' | 'PendingDeletion') =>
+    keyring.update((file) => {
+      file.keys.find((k) => k.keyId === key.keyId)!.state = state;
+    });
+
+  setState('Disabled');
+  const disabled = await rejection(local.generateDataKey(key.keyId, ctx));
+  t.match(disabled.message, /is disabled \(DisabledException\); enable it again or rotate/);
+  t.match((await rejection(local.decryptDataKey(dk.wrapped, ctx))).message, /DisabledException/);
+  t.equal((await local.describeKey(key.keyId)).enabled, false);
+
+  setState('PendingDeletion');
+  t.match((await rejection(local.decryptDataKey(dk.wrapped, ctx))).message, /pending deletion \(KMSInvalidStateException\); cancel the deletion/);
+
+  setState('Enabled');
+  t.same((await local.decryptDataKey(dk.wrapped, ctx)).plaintext, dk.plaintext);
+});
+
+t.test('unknown keys', async (t) => {
+  const keyring = tempKeyring(t);
+  const local = new LocalKeyProvider(keyring);
+  const notCreated = await rejection(local.ensureKey('alias/kmscrypt', false));
+  t.match(notCreated.message, new RegExp(`key alias/kmscrypt not found in local keyring ${keyring.path} \\(NotFoundException\\)`));
+  t.notOk(keyring.exists(), 'nothing was created');
+  t.match((await rejection(local.ensureKey('alias/other', true))).message, /NotFoundException/, 'only the default alias is created');
+  t.match((await rejection(local.generateDataKey('00000000-0000-0000-0000-000000000000', ctx))).message, /NotFoundException/);
+});
+
+t.test('a keyring readable by group or others is refused', { skip: process.platform === 'win32' }, async (t) => {
+  const keyring = tempKeyring(t);
+  const local = new LocalKeyProvider(keyring);
+  await local.ensureKey('alias/kmscrypt', true);
+  chmodSync(keyring.path, 0o644);
+  const err = await rejection(local.ensureKey('alias/kmscrypt', true));
+  t.equal(err.code, 'KEYRING');
+  t.equal(err.message, `keyring ${keyring.path} is readable by group or others (mode 644); run: chmod 600 ${keyring.path}`);
+});
+
+t.test('a corrupt keyring is refused', async (t) => {
+  const keyring = tempKeyring(t);
+  await new LocalKeyProvider(keyring).ensureKey('alias/kmscrypt', true);
+  const cases: Array<[string, RegExp]> = [
+    ['{ not json', /not valid JSON/],
+    ['{"version":2,"keys":[],"aliases":{}}', /unknown version 2/],
+    ['{"version":1,"keys":[{"keyId":"k","material":"c2hvcnQ=","state":"Enabled"}],"aliases":{}}', /no 32-byte key material/],
+  ];
+  for (const [text, why] of cases) {
+    writeFileSync(keyring.path, text, { mode: 0o600 });
+    const err = await rejection(new LocalKeyProvider(keyring).ensureKey('alias/kmscrypt', true));
+    t.equal(err.code, 'KEYRING');
+    t.match(err.message, why);
+    t.match(err.message, /is corrupt .*; restore it from your backup$/);
+  }
+});
