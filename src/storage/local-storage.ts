@@ -202,6 +202,9 @@ export class LocalStorage implements Storage {
   private failure(action: string, key: string, err: unknown): KmscryptError {
     if (err instanceof KmscryptError) return err;
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    if (code === 'ENOENT' && action === 'read') {
+      return new KmscryptError('STORAGE', `${this.location}/${key} does not exist: it was deleted from the store; run 'git kmscrypt verify'`);
+    }
     const hint = code === 'EACCES' || code === 'EPERM' ? '; check the directory permissions' : code === 'ENOSPC' ? '; free some disk space' : '';
     return new KmscryptError('STORAGE', `cannot ${action} ${this.location}/${key}: ${code}${hint}`);
   }
