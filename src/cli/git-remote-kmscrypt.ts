@@ -1,5 +1,7 @@
 import { runHelperProtocol } from '../protocol/helper-protocol';
 import { HelperSession } from '../remote/helper-session';
+import type { RemoteConfig } from '../remote/remote-repository';
+import { recordStats } from './stats';
 import { exitCodeFor, reportFatal } from './run-command';
 
 const USAGE = `usage: git-remote-kmscrypt <remote> [<url>]
@@ -37,7 +39,15 @@ export function main(argv: string[]): void {
 }
 
 async function run(url: string, remoteName: string | undefined): Promise<void> {
+  const startedAt = Date.now();
   const { openRemote } = await import('./open-remote');
-  const config = await openRemote(url, remoteName);
-  await runHelperProtocol(process.stdin, process.stdout, new HelperSession(config));
+  let config: RemoteConfig | undefined;
+  try {
+    config = await openRemote(url, remoteName);
+    await runHelperProtocol(process.stdin, process.stdout, new HelperSession(config));
+    recordStats('helper', config, startedAt, 'ok');
+  } catch (err) {
+    recordStats('helper', config, startedAt, 'error');
+    throw err;
+  }
 }

@@ -147,6 +147,49 @@ export function openRecord(keys: RecordKeys, seq: number, header: RecordHeader, 
   }
 }
 
+/**
+ * Streaming verification of a CBC record for objects too large to hold in memory: feed every
+ * byte of the sealed record in order, then `verified()` compares the MAC in constant time.
+ * Only after that may `decipher(iv)` be used on the same bytes.
+ */
+export class CbcRecordVerifier {
+  private readonly mac: ReturnType<typeof createHmac>;
+  private readonly tag = Buffer.alloc(CBC_MAC);
+  private position = 0;
+
+  constructor(
+    private readonly keys: RecordKeys,
+    seq: number,
+    header: RecordHeader,
+    private readonly sealedLength: number,
+  ) {
+    if (suiteForSize(header.size) !== Suite.CbcHmac) throw new RangeError('streamed records are CBC records');
+    this.mac = createHmac('sha256', keys.cbcMac).update(recordAad(keys, Suite.CbcHmac, seq, header));
+  }
+
+  update(chunk: Buffer): void {
+    const macEnd = this.sealedLength - CBC_MAC;
+    const start = this.position;
+    const end = start + chunk.length;
+    if (end > this.sealedLength) throw new RangeError('more bytes than the record holds');
+    if (start < macEnd) this.mac.update(chunk.subarray(0, Math.min(chunk.length, macEnd - start)));
+    if (end > macEnd) {
+      const from = Math.max(0, macEnd - start);
+      chunk.copy(this.tag, start + from - macEnd, from);
+    }
+    this.position = end;
+  }
+
+  verified(): boolean {
+    if (this.position !== this.sealedLength || (this.sealedLength - CBC_IV - CBC_MAC) % 16 !== 0 || this.sealedLength < CBC_IV + 16 + CBC_MAC) return false;
+    return timingSafeEqual(this.mac.digest(), this.tag);
+  }
+
+  decipher(iv: Buffer): ReturnType<typeof createDecipheriv> {
+    return createDecipheriv('aes-256-cbc', this.keys.cbcEnc, iv);
+  }
+}
+
 export function tampered(what: string): KmscryptError {
   return new KmscryptError('TAMPERED', `${what} failed authentication: the stored bytes were altered, truncated or moved; nothing was handed to git`);
 }

@@ -34,19 +34,24 @@ export async function openContainer(repo: RemoteRepository, ref: ContainerRef): 
   return { ref, index, keys: recordKeys(dataKey, repo.repositoryId, containerId) };
 }
 
-/** A run of consecutive records read with one (ranged) GET. */
+/** A run of consecutive records read with one (ranged) GET; a large record is a run of its own. */
 export interface RecordRun {
   first: number;
   last: number;
+  large: boolean;
 }
+
+/** Records above this are streamed through a temporary file instead of memory (see large-record.ts). */
+export const LARGE_RECORD = 16 << 20;
 
 /** Groups selected record numbers into runs, merging across small gaps to save requests. */
 export function planRuns(index: ContainerIndex, selected: number[], maxGap = 256 << 10): RecordRun[] {
   const runs: RecordRun[] = [];
   for (const i of selected) {
+    const large = index.lengths[i] > LARGE_RECORD;
     const run = runs[runs.length - 1];
-    if (run && i > run.last && index.offsets[i] - (index.offsets[run.last] + index.lengths[run.last]) <= maxGap) run.last = i;
-    else runs.push({ first: i, last: i });
+    if (run && !run.large && !large && i > run.last && index.offsets[i] - (index.offsets[run.last] + index.lengths[run.last]) <= maxGap) run.last = i;
+    else runs.push({ first: i, last: i, large });
   }
   return runs;
 }

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KmscryptError } from '../errors';
 import { DELTA_TYPE } from '../format/container-index';
 import type { Manifest } from '../format/manifest';
@@ -9,6 +11,7 @@ import { encodeEntryHeader, OBJ_REF_DELTA, packHeader } from '../git/pack-format
 import { PackIndexFile } from '../git/pack-index-file';
 import { isConnected } from '../git/repository';
 import { OpenedContainer, openContainer, planRuns, readRun } from './container-reader';
+import { openLargeRecord } from './large-record';
 import { Progress } from './progress';
 import type { RemoteRepository } from './remote-repository';
 import type { TransferOptions } from './transfer-options';
@@ -76,6 +79,7 @@ async function transfer(
   if (total === 0) return [];
   const hashName = repo.descriptor.objectFormat === 'sha1' ? 'sha1' : 'sha256';
   const trailer = createHash(hashName);
+  const tmpDir = repo.config.stateDir ? join(repo.config.stateDir, 'tmp') : tmpdir();
   const indexer = startIndexPack({ progress: options.progress });
   const progress = new Progress('Decrypting objects', options.progress && !options.cloning);
   const write = async (b: Buffer) => {
@@ -87,11 +91,22 @@ async function transfer(
     await write(packHeader(total));
     for (const s of selections) {
       const wanted = new Set(s.records);
-      for (const run of planRuns(s.container.index, s.records)) {
+      const { index } = s.container;
+      const writeHeader = (i: number) => {
+        const delta = index.types[i] === DELTA_TYPE;
+        return write(encodeEntryHeader(delta ? OBJ_REF_DELTA : index.types[i], index.sizes[i], delta ? index.base(i) : undefined));
+      };
+      for (const run of planRuns(index, s.records)) {
+        if (run.large) {
+          // Verified completely before its first byte is written to git.
+          const chunks = await openLargeRecord(repo, s.container, run.first, tmpDir);
+          await writeHeader(run.first);
+          for await (const chunk of chunks) await write(chunk);
+          progress.tick(++sent, total);
+          continue;
+        }
         for await (const { i, payload } of readRun(repo, s.container, run, (k) => wanted.has(k))) {
-          const { index } = s.container;
-          const delta = index.types[i] === DELTA_TYPE;
-          await write(encodeEntryHeader(delta ? OBJ_REF_DELTA : index.types[i], index.sizes[i], delta ? index.base(i) : undefined));
+          await writeHeader(i);
           await write(payload);
           progress.tick(++sent, total);
         }

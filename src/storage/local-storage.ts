@@ -16,6 +16,7 @@ const STALE_LOCK_MS = 60_000;
 export class LocalStorage implements Storage {
   readonly root: string;
   readonly location: string;
+  readonly requests = { get: 0, head: 0, put: 0, list: 0, delete: 0, total: 0 };
 
   constructor(root: string) {
     this.root = root;
@@ -23,6 +24,7 @@ export class LocalStorage implements Storage {
   }
 
   async get(key: string): Promise<Buffer | undefined> {
+    this.count('get');
     try {
       return await fs.readFile(this.path(key));
     } catch (err) {
@@ -32,6 +34,7 @@ export class LocalStorage implements Storage {
   }
 
   async getRange(key: string, range: ByteRange): Promise<Buffer> {
+    this.count('get');
     let handle: fs.FileHandle;
     try {
       handle = await fs.open(this.path(key), 'r');
@@ -56,6 +59,7 @@ export class LocalStorage implements Storage {
   }
 
   async getStream(key: string, range?: ByteRange): Promise<Readable> {
+    this.count('get');
     const path = this.path(key);
     try {
       const st = await fs.stat(path);
@@ -71,6 +75,7 @@ export class LocalStorage implements Storage {
   }
 
   async head(key: string): Promise<StoredObjectInfo | undefined> {
+    this.count('head');
     try {
       const st = await fs.stat(this.path(key), { bigint: true });
       return { key, size: Number(st.size), etag: etagOf(st) };
@@ -81,6 +86,7 @@ export class LocalStorage implements Storage {
   }
 
   async put(key: string, body: PutBody): Promise<void> {
+    this.count('put');
     const tmp = await this.writeTemp(key, body);
     try {
       await fs.rename(tmp, this.path(key));
@@ -91,6 +97,7 @@ export class LocalStorage implements Storage {
   }
 
   async putIfAbsent(key: string, body: PutBody): Promise<boolean> {
+    this.count('put');
     const tmp = await this.writeTemp(key, body);
     try {
       await fs.link(tmp, this.path(key));
@@ -117,6 +124,7 @@ export class LocalStorage implements Storage {
   }
 
   async list(prefix: string, startAfter?: string): Promise<StoredObjectInfo[]> {
+    this.count('list');
     const base = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     const out: StoredObjectInfo[] = [];
     await this.walk(base ? this.path(base) : this.root, out);
@@ -126,6 +134,7 @@ export class LocalStorage implements Storage {
   }
 
   async delete(key: string): Promise<void> {
+    this.count('delete');
     try {
       await fs.unlink(this.path(key));
     } catch (err) {
@@ -151,6 +160,11 @@ export class LocalStorage implements Storage {
         if (st) out.push({ key: relative(this.root, full).split(sep).join('/'), size: Number(st.size), etag: etagOf(st) });
       }
     }
+  }
+
+  private count(kind: 'get' | 'head' | 'put' | 'list' | 'delete'): void {
+    this.requests[kind]++;
+    this.requests.total++;
   }
 
   private path(key: string): string {

@@ -24,6 +24,9 @@ export interface Storage {
   /** Human-readable location for messages, e.g. "file:///srv/repo" or "s3://bucket/prefix". */
   readonly location: string;
 
+  /** Requests made so far by kind, with a `total`: exact figures for tests and benchmarks. */
+  readonly requests: { readonly total: number };
+
   /** The whole object, or undefined when it does not exist. */
   get(key: string): Promise<Buffer | undefined>;
 
