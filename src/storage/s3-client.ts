@@ -1,0 +1,89 @@
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { KmscryptError } from '../errors';
+import { isLoopbackHost } from './endpoint-security';
+import { countRequest, type S3RequestCounts } from './s3-request-counts';
+
+export type S3Sdk = typeof import('@aws-sdk/client-s3');
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface S3ClientSettings {
+  region?: string;
+  /** Already resolved and checked with checkEndpointSecurity; undefined = AWS. */
+  endpoint?: string;
+  profile?: string;
+  forcePathStyle: boolean;
+  allowHttp: boolean;
+  credentials?: S3Credentials;
+}
+
+let sdk: S3Sdk | undefined;
+
+/** The SDK, loaded on first use: processes that never touch S3 do not pay its load time. */
+export function s3Sdk(): S3Sdk {
+  // Otherwise every S3 client prints a 7-line Node-version notice into git's output.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  sdk ??= require('@aws-sdk/client-s3') as S3Sdk;
+  return sdk;
+}
+
+/** The endpoint a client will use and where it came from, following AWS conventions. */
+export function resolveS3Endpoint(explicit?: string): { url?: string; source: string } {
+  if (explicit) return { url: explicit, source: 'kmscrypt.endpoint' };
+  if (process.env.AWS_ENDPOINT_URL_S3) return { url: process.env.AWS_ENDPOINT_URL_S3, source: 'AWS_ENDPOINT_URL_S3' };
+  if (process.env.AWS_ENDPOINT_URL) return { url: process.env.AWS_ENDPOINT_URL, source: 'AWS_ENDPOINT_URL' };
+  return { source: 'AWS' };
+}
+
+export function createS3Client(settings: S3ClientSettings, counts: S3RequestCounts): S3Client {
+  const { S3Client } = s3Sdk();
+  const config: S3ClientConfig = {
+    region: settings.region ?? (settings.endpoint ? regionOrUsEast1(settings.profile) : undefined),
+    endpoint: settings.endpoint,
+    forcePathStyle: settings.forcePathStyle,
+    profile: settings.profile,
+    credentials: settings.credentials,
+    // With the newer defaults a streamed PutObject fails with 411 on Ceph RGW.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
+  };
+  const client = new S3Client(config);
+  // The deserialize step runs once per HTTP attempt, below the SDK's retry loop.
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      refusePlainHttp(args.request as { protocol?: string; hostname?: string }, settings.allowHttp);
+      countRequest(counts, context.commandName);
+      return next(args);
+    },
+    { step: 'deserialize', name: 'kmscryptCountAndGuardRequests' },
+  );
+  return client;
+}
+
+/** Last line of defence for endpoints the SDK finds by itself (e.g. endpoint_url in ~/.aws/config). */
+function refusePlainHttp(request: { protocol?: string; hostname?: string }, allowHttp: boolean): void {
+  if (request.protocol === 'http:' && !allowHttp && !isLoopbackHost(request.hostname ?? '')) {
+    throw new KmscryptError('BAD_CONFIG', `refusing plain-HTTP S3 request to ${request.hostname}: use an https:// endpoint, or set kmscrypt.allowHttp=true to accept that`);
+  }
+}
+
+/** S3-compatible servers rarely care about the region, so a custom endpoint needs none configured. */
+function regionOrUsEast1(profile: string | undefined): () => Promise<string> {
+  let region: Promise<string> | undefined;
+  return () => {
+    region ??= (async () => {
+      try {
+        return await new (s3Sdk().S3Client)({ profile }).config.region();
+      } catch {
+        return 'us-east-1';
+      }
+    })();
+    return region;
+  };
+}

@@ -1,0 +1,78 @@
+import { promises as fs } from 'node:fs';
+import { KmscryptError } from '../errors';
+import { type S3Access, unquoteEtag } from './s3-access';
+import { s3Sdk } from './s3-client';
+import { attemptsOf, errorName } from './s3-errors';
+
+const MIN_PART_BYTES = 8 << 20;
+const MAX_PARTS = 10_000;
+const IN_FLIGHT = 4;
+
+/**
+ * Uploads `length` bytes of a local file as one object by multipart upload: IN_FLIGHT parts at
+ * a time, each read from the file into its own buffer, so memory stays near IN_FLIGHT parts.
+ * On any failure the upload is aborted, so no invisible parts keep costing storage.
+ * Unconditional only: RGW ignores If-None-Match on CompleteMultipartUpload.
+ */
+export async function uploadFileMultipart(access: S3Access, key: string, file: string, length: number): Promise<void> {
+  const sdk = s3Sdk();
+  const Bucket = access.bucket;
+  const Key = access.objectKey(key);
+  const partSize = Math.max(MIN_PART_BYTES, Math.ceil(length / MAX_PARTS / (1 << 20)) * (1 << 20));
+  const partCount = Math.max(1, Math.ceil(length / partSize));
+  const handle = await fs.open(file, 'r').catch((err: NodeJS.ErrnoException) => {
+    throw new KmscryptError('STORAGE', `cannot read ${file} to upload it to ${access.location}/${key}: ${err.code ?? err.message}`);
+  });
+  try {
+    const size = (await handle.stat()).size;
+    if (size !== length) throw new KmscryptError('INTERNAL', `${file} is ${size} bytes, not the ${length} announced for ${access.location}/${key}`);
+    let UploadId: string | undefined;
+    try {
+      UploadId = (await access.client.send(new sdk.CreateMultipartUploadCommand({ Bucket, Key }))).UploadId;
+    } catch (err) {
+      throw access.failure(err, 'start a multipart upload of', key);
+    }
+    if (!UploadId) throw new KmscryptError('STORAGE', `the server returned no upload ID for a multipart upload of ${access.location}/${key}`);
+    try {
+      const etags: string[] = new Array<string>(partCount);
+      let nextPart = 0;
+      let failed = false;
+      const worker = async () => {
+        while (!failed && nextPart < partCount) {
+          const index = nextPart++;
+          const offset = index * partSize;
+          const body = Buffer.allocUnsafe(Math.min(partSize, length - offset));
+          try {
+            const { bytesRead } = await handle.read(body, 0, body.length, offset);
+            if (bytesRead !== body.length) throw new KmscryptError('STORAGE', `${file} shrank while it was being uploaded to ${access.location}/${key}`);
+            const res = await access.client.send(new sdk.UploadPartCommand({ Bucket, Key, UploadId, PartNumber: index + 1, Body: body, ContentLength: body.length }));
+            etags[index] = res.ETag ?? '';
+          } catch (err) {
+            failed = true;
+            throw err;
+          }
+        }
+      };
+      const results = await Promise.allSettled(Array.from({ length: Math.min(IN_FLIGHT, partCount) }, worker));
+      const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (rejected) throw rejected.reason;
+      const MultipartUpload = { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) };
+      try {
+        await access.client.send(new sdk.CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload }));
+      } catch (err) {
+        // A retried Complete whose first attempt succeeded finds the upload gone.
+        if (!(errorName(err) === 'NoSuchUpload' && attemptsOf(err) > 1 && (await completedAnyway(access, key, length, partCount)))) throw err;
+      }
+    } catch (err) {
+      await access.client.send(new sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+      throw access.failure(err, 'upload', key);
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+async function completedAnyway(access: S3Access, key: string, length: number, partCount: number): Promise<boolean> {
+  const head = await access.client.send(new (s3Sdk().HeadObjectCommand)({ Bucket: access.bucket, Key: access.objectKey(key) })).catch(() => undefined);
+  return head?.ContentLength === length && unquoteEtag(head.ETag).endsWith(`-${partCount}`);
+}
