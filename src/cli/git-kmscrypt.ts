@@ -7,9 +7,29 @@ interface Subcommand {
 
 /** `git kmscrypt <command>`: each command is loaded only when it is used, to keep start-up small. */
 const COMMANDS: Record<string, Subcommand> = {
+  gc: {
+    summary: 'consolidate containers, drop unreachable objects, delete superseded data after a grace period',
+    run: async (args) => (await import('./gc-command')).runGc(args),
+  },
+  doctor: {
+    summary: 'check URL, settings, store, conditional writes, KMS key and permissions; a fix for each failure',
+    run: async (args) => (await import('./doctor-command')).runDoctor(args),
+  },
+  info: {
+    summary: 'show repository ID, KMS key, generation, refs, containers, bytes stored, and its CloudTrail query',
+    run: async (args) => (await import('./info-command')).runInfo(args),
+  },
   init: {
     summary: 'create an empty encrypted repository and print its ID',
     run: async (args) => (await import('./init-command')).runInit(args),
+  },
+  'rotate-key': {
+    summary: 'rewrap every data key under another KMS key (kms:ReEncrypt), without rewriting any object',
+    run: async (args) => (await import('./rotate-key-command')).runRotateKey(args),
+  },
+  verify: {
+    summary: 'download and authenticate every manifest, container and object; check each ref with git fsck',
+    run: async (args) => (await import('./verify-command')).runVerify(args),
   },
   'local-kms': {
     summary: 'serve the AWS KMS JSON protocol on 127.0.0.1, backed by the local keyring (development and tests)',

@@ -21,6 +21,8 @@ export interface ContainerRef {
   /** The KMS key that wraps its data key, and the wrapped data key (base64). */
   keyId: string;
   wrappedKey: string;
+  /** Set by gc: the containers whose reachable objects this one holds, so clients that fetched them skip it. */
+  consolidates?: string[];
 }
 
 /** The state of the repository after one push: all refs, HEAD and every container. */
@@ -134,7 +136,8 @@ function validateManifest(value: unknown, generation: number, repositoryId: stri
       /^[0-9a-f]{64}$/.test(c.indexHash) &&
       /^[0-9a-f]{64}$/.test(c.preambleHash) &&
       typeof c.keyId === 'string' &&
-      typeof c.wrappedKey === 'string';
+      typeof c.wrappedKey === 'string' &&
+      (c.consolidates === undefined || (Array.isArray(c.consolidates) && c.consolidates.every((id) => /^[0-9a-f]{32}$/.test(id))));
     if (!ok) throw bad('bad container entry');
   }
   return m;

@@ -32,7 +32,8 @@ export async function fetchObjects(repo: RemoteRepository, manifest: Manifest, w
   const missing = options.cloning ? wants : await missingOf(wants);
   if (missing.length === 0) return [];
   const seen = new Set((await repo.state.load()).fetched);
-  const fresh = manifest.containers.filter((c) => !seen.has(c.id));
+  // A container made by gc from containers this clone already fetched holds nothing new for it.
+  const fresh = manifest.containers.filter((c) => !seen.has(c.id) && !(c.consolidates?.length && c.consolidates.every((id) => seen.has(id))));
   const locks: string[] = [];
 
   let opened = await openAll(repo, fresh);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KmscryptError } from '../errors';
 import type { ByteRange, PutBody, Storage, StoredObjectInfo } from './storage';
@@ -70,7 +70,7 @@ export class LocalStorage implements Storage {
       if (err instanceof KmscryptError) throw err;
       throw this.failure('read', key, err);
     }
-    if (range && range.end === range.start) return createReadStream(path, { start: 1, end: 0 });
+    if (range && range.end === range.start) return Readable.from([]);
     return createReadStream(path, range ? { start: range.start, end: range.end - 1, highWaterMark: 1 << 20 } : { highWaterMark: 1 << 20 });
   }
 

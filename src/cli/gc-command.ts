@@ -1,0 +1,56 @@
+import { KmscryptError } from '../errors';
+import { collectGarbage } from '../remote/gc';
+import { RemoteRepository } from '../remote/remote-repository';
+import { openRemote } from './open-remote';
+import { remoteUrlOf } from './remote-url-of';
+
+const HELP = `usage: git kmscrypt gc <remote-or-url> [--grace <duration>] [--progress | -q] [--json]
+
+Consolidates every container into one, drops objects no ref reaches, and schedules superseded
+containers and manifests for deletion. What an earlier gc scheduled is deleted once the grace
+period (default 1h; e.g. 0, 30s, 10m, 2h, 1d) has passed, so that readers and pushers already
+under way never lose their data. Never runs on its own.
+`;
+
+export async function runGc(args: string[]): Promise<number> {
+  let target: string | undefined;
+  let graceMs = 3_600_000;
+  let progress = process.stderr.isTTY === true;
+  let json = false;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--help' || a === '-h') {
+      process.stdout.write(HELP);
+      return 0;
+    } else if (a === '--json') json = true;
+    else if (a === '--progress') progress = true;
+    else if (a === '-q' || a === '--quiet') progress = false;
+    else if (a === '--grace') graceMs = parseDuration(args[++i]);
+    else if (a.startsWith('--grace=')) graceMs = parseDuration(a.slice('--grace='.length));
+    else if (a.startsWith('-')) throw new KmscryptError('BAD_CONFIG', `unknown option ${a}; see 'git kmscrypt gc --help'`);
+    else if (target === undefined) target = a;
+    else throw new KmscryptError('BAD_CONFIG', `unexpected argument ${a}; see 'git kmscrypt gc --help'`);
+  }
+  if (!target) throw new KmscryptError('BAD_CONFIG', "missing <remote-or-url>; see 'git kmscrypt gc --help'");
+  const { url, remoteName } = await remoteUrlOf(target);
+  const config = await openRemote(url, remoteName, { inRepository: false });
+  const repo = await RemoteRepository.openExisting(config);
+  const r = await collectGarbage(repo, { graceMs, progress });
+  if (json) {
+    process.stdout.write(JSON.stringify(r) + '\n');
+  } else {
+    process.stdout.write(
+      `gc: generation ${r.generation}: ${r.containersBefore} container(s), ${r.objectsBefore} records, ${r.bytesBefore} bytes -> ` +
+        `1 container, ${r.objectsAfter} objects, ${r.bytesAfter} bytes\n` +
+        `gc: scheduled ${r.scheduled} container(s) for deletion; deleted ${r.deletedContainers} container(s) and ${r.deletedManifests} manifest(s) past the grace period\n`,
+    );
+  }
+  return 0;
+}
+
+export function parseDuration(value: string | undefined): number {
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(value ?? '');
+  if (!m) throw new KmscryptError('BAD_CONFIG', `--grace takes a duration such as 0, 30s, 10m, 2h or 1d, not ${JSON.stringify(value)}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 's']!;
+  return Number(m[1]) * unit;
+}

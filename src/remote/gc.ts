@@ -1,0 +1,220 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KmscryptError } from '../errors';
+import { containerKey, generationOfKey, manifestKey, STORE_KEYS } from '../format/constants';
+import { DELTA_TYPE } from '../format/container-index';
+import { hashLength } from '../format/object-format';
+import type { ContainerRef, Manifest } from '../format/manifest';
+import { PackIndexFile } from '../git/pack-index-file';
+import { writePack, WrittenPack } from '../git/pack-objects';
+import { runGit } from '../git/run-git';
+import { openContainer } from './container-reader';
+import { writeContainer } from './container-writer';
+import { fetchObjects } from './fetch';
+import { Progress } from './progress';
+import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
+import { defaultTransferOptions } from './transfer-options';
+
+export interface GcOptions {
+  /** How long a container stays in the store after no manifest needs it (readers under way). */
+  graceMs: number;
+  progress: boolean;
+}
+
+export interface GcReport {
+  generation: number;
+  containersBefore: number;
+  objectsBefore: number;
+  objectsAfter: number;
+  bytesBefore: number;
+  bytesAfter: number;
+  scheduled: number;
+  deletedContainers: number;
+  deletedManifests: number;
+}
+
+const PENDING_PREFIX = 'gc/';
+const MAX_ATTEMPTS = 5;
+
+interface PendingDeletion {
+  createdAt: string;
+  /** Containers no manifest from `generation` on refers to. */
+  containers: string[];
+  /** Manifests below this generation are superseded. */
+  generation: number;
+}
+
+/**
+ * `git kmscrypt gc`: imports every object into a scratch repository, lets git repack what the
+ * refs reach into one pack, stores it as one container, and publishes a manifest that lists it
+ * instead of the old ones (a create-only write, like a push: a push that wins the race first is
+ * kept, and gc starts again if it cannot be kept safely). Old containers and manifests are only
+ * scheduled for deletion: they are deleted by a later gc once the grace period has passed, so
+ * readers and pushers already under way never find their data gone.
+ */
+export async function collectGarbage(repo: RemoteRepository, options: GcOptions): Promise<GcReport> {
+  const work = await fs.mkdtemp(join(tmpdir(), 'kmscrypt-gc-'));
+  const savedGitDir = process.env.GIT_DIR;
+  try {
+    const scratch = join(work, 'scratch.git');
+    await runGit(['init', '-q', '--bare', `--object-format=${repo.descriptor.objectFormat}`, scratch]);
+    process.env.GIT_DIR = scratch;
+    for (let attempt = 1; ; attempt++) {
+      const snapshot = await repo.latest();
+      if (!snapshot.manifest || snapshot.manifest.containers.length === 0) {
+        return { ...(await sweep(repo, snapshot.manifest, options)), generation: snapshot.manifest?.generation ?? 0, containersBefore: 0, objectsBefore: 0, objectsAfter: 0, bytesBefore: 0, bytesAfter: 0 };
+      }
+      const result = await consolidate(repo, snapshot, work, options);
+      if (result) return { ...result, ...(await sweep(repo, result.manifest, options)) };
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new KmscryptError('CONFLICT', `gc gave way to concurrent pushes ${MAX_ATTEMPTS} times; nothing was changed; run it again when the repository is quieter`);
+      }
+    }
+  } finally {
+    if (savedGitDir === undefined) delete process.env.GIT_DIR;
+    else process.env.GIT_DIR = savedGitDir;
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+async function consolidate(
+  repo: RemoteRepository,
+  snapshot: ManifestSnapshot,
+  work: string,
+  options: GcOptions,
+): Promise<(Omit<GcReport, 'scheduled' | 'deletedContainers' | 'deletedManifests'> & { manifest: Manifest }) | undefined> {
+  const base = snapshot.manifest!;
+  const tips = [...new Set(Object.values(base.refs))];
+  await fetchObjects(repo, base, tips, { ...defaultTransferOptions(), cloning: true, progress: options.progress });
+  const format = repo.descriptor.objectFormat;
+  let pack: WrittenPack | undefined;
+  let written;
+  const dataKey = await repo.generateDataKey(base);
+  try {
+    if (tips.length) {
+      const dir = await fs.mkdtemp(join(work, 'pack-'));
+      pack = await writePack({ dir, include: tips, exclude: [], thin: false, hashLength: hashLength(format), progress: options.progress });
+      written = await writeContainer({
+        pack,
+        hashLength: hashLength(format),
+        outPath: join(dir, 'container'),
+        dataKey,
+        repositoryId: repo.repositoryId,
+        progress: new Progress('Encrypting objects', options.progress),
+      });
+    }
+    const consolidated: ContainerRef | undefined = written ? { ...written.ref, consolidates: base.containers.map((c) => c.id) } : undefined;
+    if (written) await repo.storage.put(containerKey(written.ref.id), { file: written.path, length: written.ref.size });
+    const packIndex = pack ? new PackIndexFile(await fs.readFile(pack.idxPath), hashLength(format)) : undefined;
+
+    let current = snapshot;
+    for (;;) {
+      const appended = await appendedSafely(repo, base, current.manifest!, packIndex);
+      if (!appended) return undefined;
+      const next: Manifest = {
+        ...current.manifest!,
+        generation: current.manifest!.generation + 1,
+        previous: current.hash,
+        createdAt: new Date().toISOString(),
+        descriptorHash: repo.descriptorHash,
+        containers: [...(consolidated ? [consolidated] : []), ...appended],
+      };
+      const { published } = await repo.publish(next, dataKey);
+      if (published) {
+        return {
+          manifest: next,
+          generation: next.generation,
+          containersBefore: base.containers.length,
+          objectsBefore: base.containers.reduce((n, c) => n + c.objects, 0),
+          objectsAfter: consolidated?.objects ?? 0,
+          bytesBefore: base.containers.reduce((n, c) => n + c.size, 0),
+          bytesAfter: consolidated?.size ?? 0,
+        };
+      }
+      current = await repo.latest();
+    }
+  } finally {
+    dataKey.plaintext.fill(0);
+  }
+}
+
+/**
+ * Containers pushed after gc read `base` are kept if every delta base they name outside
+ * themselves is in the consolidated pack or in one of them; otherwise gc must start over.
+ */
+async function appendedSafely(repo: RemoteRepository, base: Manifest, current: Manifest, consolidated: PackIndexFile | undefined): Promise<ContainerRef[] | undefined> {
+  const before = new Set(base.containers.map((c) => c.id));
+  const now = new Set(current.containers.map((c) => c.id));
+  if ([...before].some((id) => !now.has(id))) return undefined;
+  const appended = current.containers.filter((c) => !before.has(c.id));
+  const opened = await Promise.all(appended.map((c) => openContainer(repo, c)));
+  const inAppended = (oid: string) => opened.some((o) => o.index.find(oid) !== undefined);
+  for (const o of opened) {
+    for (let i = 0; i < o.index.count; i++) {
+      if (o.index.types[i] !== DELTA_TYPE) continue;
+      const b = o.index.base(i);
+      if (consolidated && consolidated.positionOf(b) >= 0) continue;
+      if (!inAppended(b.toString('hex'))) return undefined;
+    }
+  }
+  return appended;
+}
+
+/**
+ * Schedules what the newest manifest no longer needs (superseded containers, containers of
+ * interrupted pushes that no manifest ever listed, superseded manifests), then deletes what was
+ * scheduled at least the grace period ago. A container a manifest needs again is never deleted.
+ */
+async function sweep(repo: RemoteRepository, manifest: Manifest | null, options: GcOptions): Promise<Pick<GcReport, 'scheduled' | 'deletedContainers' | 'deletedManifests'>> {
+  const storage = repo.storage;
+  const needed = new Set(manifest?.containers.map((c) => c.id) ?? []);
+  const generation = manifest?.generation ?? 0;
+  const now = Date.now();
+  const lists: Array<{ key: string; pending: PendingDeletion }> = [];
+  for (const entry of await storage.list(PENDING_PREFIX)) {
+    const bytes = await storage.get(entry.key);
+    const pending = bytes ? parsePending(bytes) : undefined;
+    if (pending) lists.push({ key: entry.key, pending });
+  }
+  const alreadyPending = new Set(lists.flatMap((l) => l.pending.containers));
+  const unneeded = (await storage.list(STORE_KEYS.containerPrefix))
+    .map((o) => o.key.slice(STORE_KEYS.containerPrefix.length))
+    .filter((id) => /^[0-9a-f]{32}$/.test(id) && !needed.has(id) && !alreadyPending.has(id));
+  const manifests = (await storage.list(STORE_KEYS.manifestPrefix)).map((m) => generationOfKey(m.key)).filter((g): g is number => g !== undefined);
+  const superseded = manifests.some((g) => g < generation) && !lists.some((l) => l.pending.generation >= generation);
+  if (unneeded.length || superseded) {
+    const pending: PendingDeletion = { createdAt: new Date(now).toISOString(), containers: unneeded, generation };
+    const key = `${PENDING_PREFIX}${pending.createdAt.replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}.json`;
+    if (await storage.putIfAbsent(key, Buffer.from(JSON.stringify(pending) + '\n'))) lists.push({ key, pending });
+  }
+  let deletedContainers = 0;
+  const deletedManifests = new Set<number>();
+  for (const { key, pending } of lists) {
+    if (now - Date.parse(pending.createdAt) < options.graceMs) continue;
+    for (const id of pending.containers) {
+      if (needed.has(id)) continue;
+      await storage.delete(containerKey(id));
+      deletedContainers++;
+    }
+    for (const g of manifests) {
+      if (g < pending.generation && g < generation && !deletedManifests.has(g)) {
+        await storage.delete(manifestKey(g));
+        deletedManifests.add(g);
+      }
+    }
+    await storage.delete(key);
+  }
+  return { scheduled: unneeded.length, deletedContainers, deletedManifests: deletedManifests.size };
+}
+
+function parsePending(bytes: Buffer): PendingDeletion | undefined {
+  try {
+    const p = JSON.parse(bytes.toString('utf8')) as PendingDeletion;
+    if (typeof p.createdAt !== 'string' || !Array.isArray(p.containers) || !Number.isSafeInteger(p.generation)) return undefined;
+    return { createdAt: p.createdAt, containers: p.containers.filter((id) => /^[0-9a-f]{32}$/.test(id)), generation: p.generation };
+  } catch {
+    return undefined;
+  }
+}
