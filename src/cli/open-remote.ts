@@ -35,15 +35,20 @@ export async function openRemote(url: string, remoteName?: string, opts: { inRep
   };
 }
 
+/** AWS's own environment variables come before git config; undefined lets the SDK read them itself. */
+function afterEnv(names: string[], configured: string | undefined): string | undefined {
+  return names.some((n) => process.env[n]) ? undefined : configured;
+}
+
 async function openStorage(location: RemoteLocation, settings: Settings): Promise<Storage> {
   if (location.kind === 'local') return new LocalStorage(location.path);
   const { S3Storage } = await import('../storage/s3-storage');
   return new S3Storage({
     bucket: location.bucket,
     prefix: location.prefix,
-    region: location.region ?? settings.region,
-    endpoint: location.endpoint ?? settings.endpoint,
-    profile: location.profile ?? settings.profile,
+    region: location.region ?? afterEnv(['AWS_REGION', 'AWS_DEFAULT_REGION'], settings.region),
+    endpoint: location.endpoint ?? afterEnv(['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'], settings.endpoint),
+    profile: location.profile ?? afterEnv(['AWS_PROFILE'], settings.profile),
     forcePathStyle: settings.pathStyle,
     allowHttp: settings.allowHttp,
   });
@@ -53,9 +58,9 @@ async function openKeyProvider(kind: 'local' | 'aws', location: RemoteLocation, 
   if (kind === 'local') return new LocalKeyProvider(new Keyring(settings.keyring));
   const { AwsKmsProvider } = await import('../keys/aws-kms-provider');
   return new AwsKmsProvider({
-    region: (location.kind === 's3' ? location.region : undefined) ?? settings.region,
-    endpoint: settings.kmsEndpoint,
-    profile: (location.kind === 's3' ? location.profile : undefined) ?? settings.profile,
+    region: (location.kind === 's3' ? location.region : undefined) ?? afterEnv(['AWS_REGION', 'AWS_DEFAULT_REGION'], settings.region),
+    endpoint: afterEnv(['AWS_ENDPOINT_URL_KMS', 'AWS_ENDPOINT_URL'], settings.kmsEndpoint),
+    profile: (location.kind === 's3' ? location.profile : undefined) ?? afterEnv(['AWS_PROFILE'], settings.profile),
   });
 }
 

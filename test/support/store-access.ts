@@ -1,3 +1,4 @@
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { promises as fs } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -27,5 +28,30 @@ export function localStore(dir: string): StoreAccess {
     read: (key) => fs.readFile(join(dir, key)),
     write: (key, bytes) => fs.writeFile(join(dir, key), bytes),
     remove: (key) => fs.rm(join(dir, key), { force: true }),
+  };
+}
+
+/** The objects under one S3 prefix, through the SDK, as the bucket's operator would see them. */
+export function s3Store(client: S3Client, bucket: string, prefix: string): StoreAccess {
+  const full = (key: string) => `${prefix}/${key}`;
+  return {
+    url: `kmscrypt::s3://${bucket}/${prefix}`,
+    keys: async () => {
+      const out: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}/`, ContinuationToken: token }));
+        for (const o of page.Contents ?? []) out.push(o.Key!.slice(prefix.length + 1));
+        token = page.NextContinuationToken;
+      } while (token);
+      return out.sort();
+    },
+    read: async (key) => Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: full(key) }))).Body!.transformToByteArray()),
+    write: async (key, bytes) => {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: full(key), Body: bytes }));
+    },
+    remove: async (key) => {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: full(key) }));
+    },
   };
 }

@@ -1,0 +1,7 @@
+import t from 'tap';
+import { s3Backend } from './support/s3-backend';
+import { tamperScenarios } from './support/tamper-scenarios';
+
+t.test('tampering with an S3 store (Ceph RGW) is detected', async (tt) => {
+  tamperScenarios(tt, await s3Backend());
+});
