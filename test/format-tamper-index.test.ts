@@ -1,0 +1,73 @@
+/**
+ * Format-level tamper tests for a container's sealed index (docs/FORMAT.md §6.3): any change to its
+ * bytes, or opening it for another repository, container or data key, fails with TAMPERED; opening
+ * it against a records section of another length fails with CORRUPT.
+ */
+import t from 'tap';
+import { randomBytes } from 'node:crypto';
+import { isKmscryptError } from '../src/errors';
+import { GCM_LIMIT } from '../src/format/constants';
+import { openIndex, sealIndex } from '../src/format/container';
+import { IndexEntry } from '../src/format/container-index';
+
+const dataKey = Buffer.from(Array.from({ length: 32 }, (_, i) => 0x55 ^ i));
+const repositoryId = '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d';
+const containerId = Buffer.from('0123456789abcdef0123456789abcdef', 'hex');
+const oid = (n: number) => Buffer.alloc(20, n);
+const entries: IndexEntry[] = [
+  { oid: oid(1), type: 1, size: 200, sealedLength: 150 },
+  { oid: oid(2), type: 2, size: 90, sealedLength: 80 },
+  { oid: oid(3), type: 7, size: 40, sealedLength: 50, base: 1 },
+  { oid: oid(4), type: 7, size: GCM_LIMIT + 5, sealedLength: 112, base: oid(9) },
+  { oid: oid(5), type: 3, size: GCM_LIMIT * 3, sealedLength: 4096 },
+];
+const recordsStart = 133;
+const recordsEnd = recordsStart + entries.reduce((n, e) => n + e.sealedLength, 0);
+const sealed = sealIndex(dataKey, repositoryId, containerId, 20, recordsStart, entries);
+
+function outcome(fn: () => unknown): string {
+  try {
+    fn();
+    return 'opened';
+  } catch (err) {
+    return isKmscryptError(err) ? err.code : `not a KmscryptError: ${String(err)}`;
+  }
+}
+
+t.test('the untouched index opens', async (t) => {
+  const index = openIndex(dataKey, repositoryId, containerId, sealed, recordsEnd, 'x');
+  t.equal(index.count, entries.length);
+  t.equal(index.offsets[4], recordsEnd - 4096);
+});
+
+t.test('every flipped byte is TAMPERED', async (t) => {
+  const results = new Map<string, number[]>();
+  for (let i = 0; i < sealed.length; i++) {
+    const copy = Buffer.from(sealed);
+    copy[i] ^= 0x01;
+    const r = outcome(() => openIndex(dataKey, repositoryId, containerId, copy, recordsEnd, 'x'));
+    results.set(r, [...(results.get(r) ?? []), i]);
+  }
+  t.same([...results.keys()], ['TAMPERED'], `all ${sealed.length} bytes`);
+});
+
+t.test('truncated, extended or empty indexes are TAMPERED', async (t) => {
+  const results = new Set<string>();
+  for (let n = 0; n < sealed.length; n++) results.add(outcome(() => openIndex(dataKey, repositoryId, containerId, sealed.subarray(0, n), recordsEnd, 'x')));
+  t.same([...results], ['TAMPERED'], 'every proper prefix');
+  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, Buffer.concat([sealed, Buffer.alloc(1)]), recordsEnd, 'x')), 'TAMPERED');
+});
+
+t.test('an index opened for another repository, container or data key is TAMPERED', async (t) => {
+  t.equal(outcome(() => openIndex(dataKey, '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6e', containerId, sealed, recordsEnd, 'x')), 'TAMPERED', 'repository');
+  const otherId = Buffer.from(containerId);
+  otherId[0] ^= 0x80;
+  t.equal(outcome(() => openIndex(dataKey, repositoryId, otherId, sealed, recordsEnd, 'x')), 'TAMPERED', 'container');
+  t.equal(outcome(() => openIndex(randomBytes(32), repositoryId, containerId, sealed, recordsEnd, 'x')), 'TAMPERED', 'data key');
+});
+
+t.test('an authentic index against a records section of another length is CORRUPT', async (t) => {
+  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, sealed, recordsEnd + 1, 'x')), 'CORRUPT', 'records section longer than the records');
+  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, sealed, recordsEnd - 1, 'x')), 'CORRUPT', 'records section shorter than the records');
+  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, sealed, recordsStart - 1, 'x')), 'CORRUPT', 'records section ends before it starts');
+});
