@@ -12,8 +12,6 @@ export class HelperSession implements HelperBackend {
   private repo?: RemoteRepository;
   private snapshot?: ManifestSnapshot;
   private wantObjectFormat = false;
-  /** What `list for-push` told git, to compare against at publication time. */
-  private listed = new Map<string, string>();
 
   constructor(private readonly config: RemoteConfig) {}
 
@@ -77,7 +75,6 @@ export class HelperSession implements HelperBackend {
     if (this.wantObjectFormat) lines.push(`:object-format ${this.repo.descriptor.objectFormat}`);
     const m = this.snapshot.manifest;
     if (!m) return lines;
-    this.listed = new Map(Object.entries(m.refs));
     if (m.head && m.refs[m.head]) lines.push(`@${m.head} HEAD`);
     for (const [name, oid] of Object.entries(m.refs)) lines.push(`${oid} ${name}`);
     return lines;
@@ -102,7 +99,7 @@ export class HelperSession implements HelperBackend {
     const outcomes = await push(
       this.repo,
       batch.map((b) => ({ src: b.src === '' ? null : b.src, dst: b.dst, force: b.force })),
-      this.listed,
+      this.snapshot ?? (await this.repo.latest()),
       this.options,
     );
     return outcomes.map((o) => (o.error ? `error ${o.dst} ${o.error}` : `ok ${o.dst}`));

@@ -47,7 +47,7 @@ const MAX_PUBLISH_ATTEMPTS = 50;
 export async function push(
   repo: RemoteRepository,
   commands: PushCommand[],
-  listed: Map<string, string>,
+  listed: ManifestSnapshot,
   options: TransferOptions,
 ): Promise<PushOutcome[]> {
   const outcomes = new Map<string, string | undefined>();
@@ -57,11 +57,13 @@ export async function push(
     const oid = c.src === null ? null : sources.get(c.src);
     if (!c.dst.startsWith('refs/') || !isValidRefName(c.dst)) outcomes.set(c.dst, `invalid ref name ${JSON.stringify(c.dst)}`);
     else if (oid === undefined) outcomes.set(c.dst, `source ${c.src} does not exist locally`);
-    else updates.push({ dst: c.dst, oid, force: c.force || options.force, listed: listed.get(c.dst) });
+    else updates.push({ dst: c.dst, oid, force: c.force || options.force, listed: listed.manifest?.refs[c.dst] });
   }
   if (options.atomic && outcomes.size > 0) return failAll(commands, outcomes, 'atomic push failed');
 
-  let snapshot = await repo.latest();
+  // The create-only publication fails if anything was published since `list`, so starting
+  // from what list read is safe and saves a listing and a read.
+  let snapshot = listed;
   const format = repo.descriptor.objectFormat;
   let container: ContainerRef | undefined;
   let dataKey: DataKey | undefined;
@@ -74,26 +76,31 @@ export async function push(
     if (accepted.length === 0) return report(commands, outcomes);
 
     const include = [...new Set(accepted.map((u) => u.oid).filter((o): o is string => o !== null))];
-    const remoteTips = Object.values(snapshot.manifest?.refs ?? {});
-    const exclude = remoteTips.length ? [...(await presentObjects(new Set(remoteTips)))] : [];
     if (options.dryRun) return report(commands, outcomes);
 
     dataKey = await repo.generateDataKey(snapshot.manifest);
-    if (include.length) {
-      const pack = await writePack({ dir: workDir, include, exclude, thin: exclude.length > 0, hashLength: hashLength(format), progress: options.progress });
+    const key = dataKey;
+    /** Packs what the remote described by `against` lacks; deltas may refer to objects it has. */
+    const build = async (against: ManifestSnapshot, attempt: number) => {
+      if (include.length === 0) return undefined;
+      const remoteTips = Object.values(against.manifest?.refs ?? {});
+      const exclude = remoteTips.length ? [...(await presentObjects(new Set(remoteTips)))] : [];
+      const dir = await fs.mkdtemp(join(workDir, `pack${attempt}-`));
+      const pack = await writePack({ dir, include, exclude, thin: exclude.length > 0, hashLength: hashLength(format), progress: options.progress });
       const written = await writeContainer({
         pack,
         hashLength: hashLength(format),
-        outPath: join(workDir, 'container'),
-        dataKey,
+        outPath: join(dir, 'container'),
+        dataKey: key,
         repositoryId: repo.repositoryId,
         progress: new Progress('Encrypting objects', options.progress),
       });
-      if (written) {
-        await repo.storage.put(containerKey(written.ref.id), { file: written.path, length: written.ref.size });
-        container = written.ref;
-      }
-    }
+      if (!written) return undefined;
+      await repo.storage.put(containerKey(written.ref.id), { file: written.path, length: written.ref.size });
+      return written.ref;
+    };
+    container = await build(snapshot, 0);
+    let builtOn = snapshot;
 
     for (let attempt = 1; ; attempt++) {
       const verdicts = attempt === 1 ? first : await evaluate(updates, snapshot.manifest, options);
@@ -110,11 +117,22 @@ export async function push(
       if (attempt >= MAX_PUBLISH_ATTEMPTS) return failAll(commands, outcomes, 'the remote is too busy (lost the publication race 50 times); try again');
       await new Promise((r) => setTimeout(r, Math.min(1000, 5 * 2 ** Math.min(attempt, 8)) * Math.random()));
       snapshot = await repo.latest();
+      if (container && !keepsContainersOf(snapshot.manifest, builtOn.manifest)) {
+        // A gc in between may have dropped objects our deltas refer to: pack again against the
+        // remote as it is now. The first container is left for gc to sweep.
+        container = await build(snapshot, attempt);
+        builtOn = snapshot;
+      }
     }
   } finally {
     dataKey?.plaintext.fill(0);
     await fs.rm(workDir, { recursive: true, force: true });
   }
+}
+
+function keepsContainersOf(now: Manifest | null, before: Manifest | null): boolean {
+  const ids = new Set(now?.containers.map((c) => c.id) ?? []);
+  return (before?.containers ?? []).every((c) => ids.has(c.id));
 }
 
 /** Checks each update against the remote as it is now; returns dst → reason for each rejected one. */
