@@ -62,15 +62,15 @@ t.test('fetched containers accumulate and are pruned to the known ones', async (
   t.same((await state.load()).fetched, [], 'an empty manifest forgets every container');
 });
 
-t.test('an unreadable or malformed file is read field by field, falling back to empty', async (t) => {
+t.test('a corrupt file is refused (forgetting it would switch off rollback detection); bad fields are dropped', async (t) => {
   const dir = stateDir(t);
   const state = LocalStateFile.at(dir, repositoryId);
   await state.update({ generation: 1 });
   const file = join(dir, `${repositoryId}.json`);
   writeFileSync(file, '{not json');
-  t.same(await state.load(), { generation: 0, manifestHash: null, fetched: [] });
+  await t.rejects(state.load(), { code: 'CORRUPT', message: /is corrupt; delete it/ });
   writeFileSync(file, JSON.stringify({ generation: 1.5, manifestHash: 7, fetched: ['ok', 3, null] }));
-  t.same(await state.load(), { generation: 0, manifestHash: null, fetched: ['ok'] });
+  t.same(await state.load(), { generation: 0, manifestHash: null, fetched: ['ok'], trustedKey: undefined });
   writeFileSync(file, JSON.stringify({ generation: 6 }));
-  t.same(await state.load(), { generation: 6, manifestHash: null, fetched: [] });
+  t.same(await state.load(), { generation: 6, manifestHash: null, fetched: [], trustedKey: undefined });
 });

@@ -15,8 +15,15 @@ export type RemoteLocation =
 export function parseRemoteUrl(url: string, cwd: string = process.cwd()): RemoteLocation {
   const bad = (why: string) => new KmscryptError('BAD_URL', `invalid kmscrypt URL ${JSON.stringify(url)}: ${why}`);
   if (url === '') throw bad('it is empty; use kmscrypt::s3://bucket/prefix or kmscrypt::file:///path');
+  const decode = (text: string) => {
+    try {
+      return decodeURIComponent(text);
+    } catch {
+      throw bad(`malformed percent-encoding in ${JSON.stringify(text)}`);
+    }
+  };
   if (url.startsWith('file://')) {
-    const rest = decodeURIComponent(url.slice('file://'.length));
+    const rest = decode(url.slice('file://'.length));
     if (rest === '') throw bad('no path after file://');
     return { kind: 'local', path: isAbsolute(rest) ? resolve(rest) : resolve(cwd, rest) };
   }
@@ -54,10 +61,13 @@ export function parseRemoteUrl(url: string, cwd: string = process.cwd()): Remote
   }
   const location: RemoteLocation = { kind: 's3', bucket, prefix, profile };
   for (const pair of query ? query.split('&') : []) {
-    const [k, v = ''] = pair.split('=').map(decodeURIComponent);
-    if (k === 'region' && v) location.region = v;
-    else if (k === 'endpoint' && v) location.endpoint = v;
-    else throw bad(`unknown parameter ${JSON.stringify(k)}; known: region, endpoint`);
+    const eq = pair.indexOf('=');
+    const k = decode(eq < 0 ? pair : pair.slice(0, eq));
+    const v = eq < 0 ? '' : decode(pair.slice(eq + 1));
+    if (k !== 'region' && k !== 'endpoint') throw bad(`unknown parameter ${JSON.stringify(k)}; known: region, endpoint`);
+    if (!v) throw bad(`parameter ${k} has no value`);
+    if (k === 'region') location.region = v;
+    else location.endpoint = v;
   }
   return location;
 }

@@ -9,9 +9,9 @@ import { deriveKey } from './key-derivation';
  *
  *   preamble | record 0 | record 1 | … | encrypted index | trailer
  *
- * The preamble is plaintext (container ID, KMS key ID, wrapped data key). The index is
- * AES-256-GCM under a subkey of the data key, authenticated together with the preamble and
- * the repository ID. The trailer (24 bytes) locates the index. See docs/FORMAT.md.
+ * The preamble is plaintext (container ID, KMS key ID, wrapped data key); the manifest holds
+ * its SHA-256. The index is AES-256-GCM under a subkey of the data key, authenticated with the
+ * repository and container IDs. The trailer (24 bytes) locates the index. See docs/FORMAT.md.
  */
 export interface ContainerPreamble {
   containerId: Buffer;

@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { KmscryptError } from '../errors';
 import { FORMAT_VERSION, Kind, MAGIC } from './constants';
+import { isValidRefName } from '../git/ref-name';
 import { deriveKey } from './key-derivation';
 import { isObjectFormat, isObjectId, ObjectFormat } from './object-format';
 
@@ -123,10 +124,11 @@ function validateManifest(value: unknown, generation: number, repositoryId: stri
   if (!isObjectFormat(m.objectFormat)) throw bad('unknown object format');
   if (m.previous !== null && !/^[0-9a-f]{64}$/.test(String(m.previous))) throw bad('bad previous hash');
   if (!/^[0-9a-f]{64}$/.test(String(m.descriptorHash))) throw bad('bad descriptor hash');
-  if (m.head !== null && typeof m.head !== 'string') throw bad('bad HEAD');
+  // Ref names reach git's protocol stream: nothing but valid names may pass.
+  if (m.head !== null && (typeof m.head !== 'string' || !m.head.startsWith('refs/') || !isValidRefName(m.head))) throw bad('bad HEAD');
   if (typeof m.refs !== 'object' || m.refs === null) throw bad('no refs');
   for (const [name, oid] of Object.entries(m.refs)) {
-    if (!name.startsWith('refs/') || !isObjectId(oid, m.objectFormat)) throw bad(`bad ref ${JSON.stringify(name)}`);
+    if (!name.startsWith('refs/') || !isValidRefName(name) || typeof oid !== 'string' || !isObjectId(oid, m.objectFormat)) throw bad(`bad ref ${JSON.stringify(name)}`);
   }
   if (!Array.isArray(m.containers)) throw bad('no container list');
   for (const c of m.containers) {

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
+import { KmscryptError } from '../errors';
 
 /**
  * What this clone remembers about a remote repository, in $GIT_DIR/kmscrypt/<repository-id>.json:
@@ -10,6 +11,8 @@ export interface LocalState {
   generation: number;
   manifestHash: string | null;
   fetched: string[];
+  /** ARN of the KMS key this clone trusts for the repository (see RemoteRepository.trustKey). */
+  trustedKey?: string;
 }
 
 export class LocalStateFile {
@@ -22,22 +25,33 @@ export class LocalStateFile {
   async load(): Promise<LocalState> {
     const empty: LocalState = { generation: 0, manifestHash: null, fetched: [] };
     if (!this.path) return empty;
+    let text: string;
     try {
-      const data = JSON.parse(await fs.readFile(this.path, 'utf8')) as Partial<LocalState>;
-      return {
-        generation: Number.isSafeInteger(data.generation) ? data.generation! : 0,
-        manifestHash: typeof data.manifestHash === 'string' ? data.manifestHash : null,
-        fetched: Array.isArray(data.fetched) ? data.fetched.filter((x): x is string => typeof x === 'string') : [],
-      };
-    } catch {
-      return empty;
+      text = await fs.readFile(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return empty;
+      throw new KmscryptError('CORRUPT', `cannot read ${this.path}: ${(err as NodeJS.ErrnoException).code}`);
     }
+    let data: Partial<LocalState>;
+    try {
+      data = JSON.parse(text) as Partial<LocalState>;
+    } catch {
+      // Silently starting over would switch off rollback detection.
+      throw new KmscryptError('CORRUPT', `${this.path} is corrupt; delete it to trust the remote's current state again`);
+    }
+    return {
+      generation: Number.isSafeInteger(data.generation) ? data.generation! : 0,
+      manifestHash: typeof data.manifestHash === 'string' ? data.manifestHash : null,
+      fetched: Array.isArray(data.fetched) ? data.fetched.filter((x): x is string => typeof x === 'string') : [],
+      trustedKey: typeof data.trustedKey === 'string' ? data.trustedKey : undefined,
+    };
   }
 
   /** Merges an update: generations only go up, fetched containers only accumulate (pruned to `known`). */
-  async update(change: { generation?: number; manifestHash?: string; fetched?: string[]; known?: string[] }): Promise<void> {
+  async update(change: { generation?: number; manifestHash?: string; fetched?: string[]; known?: string[]; trustedKey?: string }): Promise<void> {
     if (!this.path) return;
     const state = await this.load();
+    if (change.trustedKey) state.trustedKey = change.trustedKey;
     if (change.generation !== undefined && change.generation >= state.generation) {
       state.generation = change.generation;
       state.manifestHash = change.manifestHash ?? null;

@@ -108,7 +108,7 @@ export async function push(
       for (const u of updates) outcomes.set(u.dst, verdicts.get(u.dst));
       if (options.atomic && winners.length < updates.length) return failAll(commands, outcomes, 'atomic push failed');
       if (winners.length === 0) return report(commands, outcomes);
-      const next = nextManifest(repo, snapshot, winners, container, await currentBranch());
+      const next = nextManifest(repo, snapshot, winners, container, await currentBranch(), dataKey.keyId);
       const { published } = await repo.publish(next, dataKey);
       if (published) {
         if (container) await repo.state.update({ fetched: [container.id] });
@@ -174,6 +174,7 @@ function nextManifest(
   winners: ResolvedUpdate[],
   container: ContainerRef | undefined,
   localBranch: string | undefined,
+  dataKeyArn: string,
 ): Manifest {
   const base = snapshot.manifest;
   const refs: Record<string, string> = { ...(base?.refs ?? {}) };
@@ -195,7 +196,7 @@ function nextManifest(
     previous: snapshot.hash,
     createdAt: new Date().toISOString(),
     descriptorHash: repo.descriptorHash,
-    keyId: repo.keyIdFor(base),
+    keyId: dataKeyArn,
     head,
     refs: sortRefs(refs),
     containers: container && !containers.some((c) => c.id === container.id) ? [...containers, container] : containers,

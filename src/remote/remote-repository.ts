@@ -9,6 +9,7 @@ import { DataKey, KeyProvider, repositoryContext } from '../keys/key-provider';
 import { DEFAULT_ALIAS } from '../keys/keyring';
 import type { Storage } from '../storage/storage';
 import { DataKeyCache } from './data-keys';
+import { KnownRemotes } from './known-remotes';
 import { LocalStateFile } from './local-state';
 
 export interface RemoteConfig {
@@ -55,8 +56,26 @@ export class RemoteRepository {
 
   static async open(config: RemoteConfig): Promise<RemoteRepository | undefined> {
     const bytes = await config.storage.get(STORE_KEYS.descriptor);
-    if (!bytes) return undefined;
-    return new RemoteRepository(config, decodeDescriptor(bytes, config.url), sha256Hex(bytes));
+    const known = KnownRemotes.in(config.stateDir);
+    const expected = await known.repositoryAt(config.url);
+    if (!bytes) {
+      if (expected) {
+        throw new KmscryptError(
+          'TAMPERED',
+          `repository ${expected} that this clone used at ${config.url} is gone from the store; if it was deliberately removed, delete its entry from ${config.stateDir}/remotes.json`,
+        );
+      }
+      return undefined;
+    }
+    const descriptor = decodeDescriptor(bytes, config.url);
+    if (expected && expected !== descriptor.repositoryId) {
+      throw new KmscryptError(
+        'TAMPERED',
+        `${config.url} now holds repository ${descriptor.repositoryId}, not ${expected} that this clone used: it was replaced; no ref was changed`,
+      );
+    }
+    await known.remember(config.url, descriptor.repositoryId);
+    return new RemoteRepository(config, descriptor, sha256Hex(bytes));
   }
 
   static async openExisting(config: RemoteConfig): Promise<RemoteRepository> {
@@ -87,7 +106,10 @@ export class RemoteRepository {
     };
     const bytes = encodeDescriptor(descriptor);
     if (await config.storage.putIfAbsent(STORE_KEYS.descriptor, bytes)) {
-      return new RemoteRepository(config, descriptor, sha256Hex(bytes));
+      await KnownRemotes.in(config.stateDir).remember(config.url, descriptor.repositoryId);
+      const repo = new RemoteRepository(config, descriptor, sha256Hex(bytes));
+      await repo.state.update({ trustedKey: key.arn });
+      return repo;
     }
     return RemoteRepository.openExisting(config);
   }
@@ -97,8 +119,42 @@ export class RemoteRepository {
     return this.config.keyId ?? manifest?.keyId ?? this.descriptor.keyId;
   }
 
-  generateDataKey(manifest: Manifest | null): Promise<DataKey> {
-    return this.config.keys.generateDataKey(this.keyIdFor(manifest), repositoryContext(this.repositoryId));
+  /**
+   * A data key for new data. Without kmscrypt.keyId, the repository's own key is used only if
+   * this clone trusts it: otherwise whoever can write to the store could name a key of their
+   * own in the descriptor and read everything pushed afterwards.
+   */
+  async generateDataKey(manifest: Manifest | null): Promise<DataKey> {
+    const keyId = this.keyIdFor(manifest);
+    if (this.config.keyId === undefined) await this.trustKey(keyId);
+    return this.config.keys.generateDataKey(keyId, repositoryContext(this.repositoryId));
+  }
+
+  /**
+   * Refuses a KMS key the user has not chosen. Trusted are: the key this clone already trusts
+   * for the repository, kmscrypt.keyId, and the user's own alias/kmscrypt. A key trusted once is
+   * remembered, so DescribeKey is asked only on first contact.
+   */
+  async trustKey(keyArn: string): Promise<void> {
+    const state = await this.state.load();
+    if (state.trustedKey === keyArn) return;
+    const candidates = [this.config.keyId, DEFAULT_ALIAS].filter((k): k is string => k !== undefined);
+    for (const candidate of candidates) {
+      if (candidate === keyArn) break;
+      const described = await this.config.keys.describeKey(candidate).catch(() => undefined);
+      if (described?.arn === keyArn) {
+        await this.state.update({ trustedKey: keyArn });
+        return;
+      }
+    }
+    if (candidates.includes(keyArn)) {
+      await this.state.update({ trustedKey: keyArn });
+      return;
+    }
+    throw new KmscryptError(
+      'KEY_ERROR',
+      `${this.config.url} is protected by KMS key ${keyArn}, which is neither kmscrypt.keyId, your alias/kmscrypt, nor the key this clone trusted before; if you trust it: git config kmscrypt.keyId ${keyArn}`,
+    );
   }
 
   /**
@@ -120,6 +176,9 @@ export class RemoteRepository {
     if (!bytes) throw new KmscryptError('STORAGE', `${this.config.url}: manifest ${newest.generation} disappeared while being read; try again`);
     const snapshot = await this.openManifestBytes(bytes, newest.generation);
     if (newest.generation < seen.generation) throw this.rollback(newest.generation, seen.generation);
+    if (newest.generation === seen.generation + 1 && seen.manifestHash && snapshot.manifest!.previous !== seen.manifestHash) {
+      throw new KmscryptError('TAMPERED', `${this.config.url}: manifest ${newest.generation} does not follow the manifest ${seen.generation} this clone saw: the history was rewritten; no ref was changed`);
+    }
     if (newest.generation === seen.generation && seen.manifestHash && seen.manifestHash !== snapshot.hash) {
       throw new KmscryptError('TAMPERED', `${this.config.url}: manifest ${newest.generation} is not the one this clone saw before: it was replaced; no ref was changed`);
     }
@@ -133,8 +192,9 @@ export class RemoteRepository {
     if (env.generation !== generation) {
       throw new KmscryptError('TAMPERED', `${what} is stored under the wrong generation (${env.generation}): an old manifest was put back; no ref was changed`);
     }
-    const key = await this.dataKeys.unwrap(env.wrappedKey);
-    const manifest = openManifest(env, key, this.repositoryId, what);
+    const key = await this.dataKeys.unwrapWithKeyId(env.wrappedKey);
+    await this.trustKey(key.keyId);
+    const manifest = openManifest(env, key.plaintext, this.repositoryId, what);
     if (manifest.descriptorHash !== this.descriptorHash) {
       throw new KmscryptError('TAMPERED', `${this.config.url}: the repository descriptor (kmscrypt.json) was altered or replaced; no ref was changed`);
     }

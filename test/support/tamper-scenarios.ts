@@ -149,4 +149,20 @@ export function tamperScenarios(t: Test, backend: TamperBackend): void {
     sb.git(watcher, 'fetch', '-q', 'origin');
     tt.pass('the genuine manifest is accepted again');
   });
+
+  t.test('a clone refuses a store whose repository was replaced by another one or removed', async (tt) => {
+    const { sb, store } = await published(tt);
+    sb.run('git', ['clone', '-q', store.url, sb.path('knower')]);
+    const knower = sb.path('knower');
+    const saved = new Map<string, Buffer>();
+    for (const key of await store.keys()) saved.set(key, await store.read(key));
+    for (const key of saved.keys()) await store.remove(key);
+    const gone = sb.run('git', ['fetch', 'origin'], { cwd: knower, expectFailure: true });
+    tt.match(gone.stderr, /fatal: kmscrypt: repository .* is gone from the store/, 'a removed repository is reported, not taken for a new one');
+    const attacker = sb.repo('attacker');
+    sb.commit(attacker, { 'evil.txt': 'evil\n' }, 'a different repository');
+    sb.git(attacker, 'push', '-q', store.url, 'main');
+    const replaced = sb.run('git', ['fetch', 'origin'], { cwd: knower, expectFailure: true });
+    tt.match(replaced.stderr, /fatal: kmscrypt: .* now holds repository .*it was replaced/, 'a new repository at the same place is refused');
+  });
 }

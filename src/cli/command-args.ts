@@ -1,0 +1,84 @@
+import { resolve } from 'node:path';
+import { KmscryptError } from '../errors';
+import { runGit } from '../git/run-git';
+
+export interface CommandArgs {
+  /** The <remote-or-url> argument as given. */
+  target?: string;
+  json: boolean;
+  help: boolean;
+  /** --to <key>, for commands that take it. */
+  to?: string;
+}
+
+/** Parses `<remote-or-url> [--json] [--help] [--to <key>]`; options a command does not take are refused. */
+export function parseCommandArgs(command: string, args: string[], accepts: { to?: boolean; json?: boolean } = {}): CommandArgs {
+  const parsed: CommandArgs = { json: false, help: false };
+  const seeHelp = `see 'git kmscrypt ${command} --help'`;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--help' || a === '-h') parsed.help = true;
+    else if (a === '--json' && accepts.json !== false) parsed.json = true;
+    else if ((a === '--to' || a.startsWith('--to=')) && accepts.to) {
+      const value = a === '--to' ? args[++i] : a.slice('--to='.length);
+      if (value === undefined || value === '' || value.startsWith('-')) {
+        throw new KmscryptError('BAD_CONFIG', `--to needs a key (key ID, key ARN, alias name or alias ARN); ${seeHelp}`);
+      }
+      parsed.to = value;
+    } else if (a.startsWith('-') && a !== '-') throw new KmscryptError('BAD_CONFIG', `unknown option ${a}; ${seeHelp}`);
+    else if (parsed.target === undefined) parsed.target = a;
+    else throw new KmscryptError('BAD_CONFIG', `unexpected argument ${a}; ${seeHelp}`);
+  }
+  if (!parsed.help && parsed.target === undefined) {
+    throw new KmscryptError('BAD_CONFIG', `missing <remote-or-url> (a remote name such as origin, or a kmscrypt URL); ${seeHelp}`);
+  }
+  if (!parsed.help && accepts.to && parsed.to === undefined) {
+    throw new KmscryptError('BAD_CONFIG', `missing --to <key> (the key to move the repository to); ${seeHelp}`);
+  }
+  return parsed;
+}
+
+export interface ResolvedTarget {
+  /** What follows kmscrypt::, ready for openRemote. */
+  url: string;
+  /** Set when the target was a configured remote: its per-remote settings apply. */
+  remoteName?: string;
+}
+
+/**
+ * A configured remote's name becomes its URL (as git would, the name wins over a URL of the same
+ * spelling); anything else is a URL, with or without the kmscrypt:: prefix.
+ */
+export async function resolveTarget(target: string): Promise<ResolvedTarget> {
+  if (!/^[/.]/.test(target) && !target.includes(':')) {
+    const configured = await remoteUrl(target);
+    if (configured !== undefined) {
+      if (!configured.startsWith('kmscrypt::')) {
+        throw new KmscryptError('BAD_URL', `remote ${target} is not a kmscrypt remote (its URL is ${configured}); give a kmscrypt remote or URL`);
+      }
+      return { url: await anchorRelativePath(configured.slice('kmscrypt::'.length)), remoteName: target };
+    }
+  }
+  return { url: target.replace(/^kmscrypt::/, '') };
+}
+
+async function remoteUrl(name: string): Promise<string | undefined> {
+  const { code, stdout } = await runGit(['config', '--get', `remote.${name}.url`], { okCodes: [1, 2, 128, 129] });
+  const url = stdout.toString('utf8').trim();
+  return code === 0 && url !== '' ? url : undefined;
+}
+
+/**
+ * git runs the helper from the top of the work tree (or the git directory of a bare repository),
+ * so a remote's relative directory URL is resolved from there, not from where this command runs.
+ */
+async function anchorRelativePath(url: string): Promise<string> {
+  if (!(url.startsWith('./') || url.startsWith('../') || url === '.' || url === '..')) return url;
+  const top = await runGit(['rev-parse', '--show-toplevel'], { okCodes: [128] });
+  let base = top.code === 0 ? top.stdout.toString('utf8').trim() : '';
+  if (base === '') {
+    const dir = await runGit(['rev-parse', '--absolute-git-dir'], { okCodes: [128] });
+    base = dir.code === 0 ? dir.stdout.toString('utf8').trim() : process.cwd();
+  }
+  return resolve(base, url);
+}

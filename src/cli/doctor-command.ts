@@ -1,0 +1,399 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { errorMessage, isKmscryptError, KmscryptError } from '../errors';
+import { generationOfKey, STORE_KEYS } from '../format/constants';
+import { Manifest, parseManifestEnvelope } from '../format/manifest';
+import type { EncryptionContext, KeyDescription, KeyProvider } from '../keys/key-provider';
+import { REPOSITORY_CONTEXT_KEY, repositoryContext } from '../keys/key-provider';
+import { DEFAULT_ALIAS } from '../keys/keyring';
+import { kmsError, KMSCRYPT_KMS_ACTIONS } from '../keys/kms-errors';
+import { LocalKeyProvider } from '../keys/local-key-provider';
+import { RemoteConfig, RemoteRepository } from '../remote/remote-repository';
+import { probeConditionalWrites } from '../storage/conditional-write-probe';
+import { isLoopbackHost } from '../storage/endpoint-security';
+import { resolveS3Endpoint } from '../storage/s3-client';
+import { parseCommandArgs, ResolvedTarget, resolveTarget } from './command-args';
+import { openRemote } from './open-remote';
+import { readSettings, Settings } from './settings';
+import { parseRemoteUrl, RemoteLocation } from './url';
+
+const HELP = `usage: git kmscrypt doctor <remote-or-url> [--json]
+
+Checks, one row each, everything a push and a clone need: the URL and settings; for S3 the
+credentials, region, HTTPS, that the bucket answers a list request and that the server enforces
+conditional writes (with a small probe object it deletes again); the repository and its newest
+manifest; the KMS key (DescribeKey: enabled, symmetric, ENCRYPT_DECRYPT) and that none of the six
+KMS actions kmscrypt uses is denied, each exercised once with the repository's encryption context
+(or {"${REPOSITORY_CONTEXT_KEY}":"doctor-check"} before the repository exists).
+
+Every FAIL comes with a fix. Exit status: 0 when nothing failed, 1 otherwise.
+`;
+
+export type CheckStatus = 'PASS' | 'WARN' | 'FAIL' | 'SKIP';
+
+export interface Check {
+  name: string;
+  status: CheckStatus;
+  detail: string;
+  fix?: string;
+}
+
+const THROWAWAY_REPOSITORY_ID = 'doctor-check';
+/** After DescribeKey, the other five actions, in the order they are exercised. */
+const EXERCISED = ['GenerateDataKeyWithoutPlaintext', 'GenerateDataKey', 'Decrypt', 'ReEncrypt', 'Encrypt'];
+
+export async function runDoctor(args: string[]): Promise<number> {
+  const parsed = parseCommandArgs('doctor', args);
+  if (parsed.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const checks = await diagnose(parsed.target!);
+  const failed = checks.filter((c) => c.status === 'FAIL').length;
+  if (parsed.json) {
+    process.stdout.write(JSON.stringify({ target: parsed.target, ok: failed === 0, checks }) + '\n');
+  } else {
+    const width = Math.max(...checks.map((c) => c.name.length), 5);
+    const lines = [`${'CHECK'.padEnd(width)}  STATUS  DETAIL`];
+    for (const c of checks) {
+      lines.push(`${c.name.padEnd(width)}  ${c.status.padEnd(6)}  ${c.detail}`);
+      if (c.fix) lines.push(`${''.padEnd(width)}  ${''.padEnd(6)}  fix: ${c.fix}`);
+    }
+    const warned = checks.filter((c) => c.status === 'WARN').length;
+    lines.push(failed ? `doctor: ${failed} check${failed === 1 ? '' : 's'} failed` : `doctor: all checks passed${warned ? ` (${warned} warning${warned === 1 ? '' : 's'})` : ''}`);
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+  return failed ? 1 : 0;
+}
+
+/** Runs the checks in order; a check whose prerequisite failed is not attempted. */
+export async function diagnose(target: string): Promise<Check[]> {
+  const checks: Check[] = [];
+  const add = (name: string, status: CheckStatus, detail: string, fix?: string) => checks.push({ name, status, detail, ...(fix ? { fix } : {}) });
+
+  let resolved: ResolvedTarget;
+  let location: RemoteLocation;
+  try {
+    resolved = await resolveTarget(target);
+    location = parseRemoteUrl(resolved.url);
+  } catch (err) {
+    add('url', 'FAIL', errorMessage(err), 'give a remote name or a URL such as kmscrypt::s3://bucket/prefix or kmscrypt::file:///path');
+    return checks;
+  }
+  const where = location.kind === 'local' ? `local directory ${location.path}` : `S3 bucket ${location.bucket}${location.prefix ? `, prefix ${location.prefix}` : ''}`;
+  add('url', 'PASS', `${where}${resolved.remoteName ? ` (remote ${resolved.remoteName})` : ''}`);
+
+  let settings: Settings;
+  try {
+    settings = await readSettings(resolved.remoteName);
+  } catch (err) {
+    add('settings', 'FAIL', errorMessage(err), 'correct the setting named above in git config or the environment');
+    return checks;
+  }
+  const kind = settings.kms ?? (location.kind === 'local' ? 'local' : 'aws');
+  add('settings', 'PASS', `key provider ${kind}; key ${settings.keyId ?? `the repository's own (${DEFAULT_ALIAS} for a new one)`}`);
+
+  if (location.kind === 's3') checks.push(endpointCheck(location.endpoint ?? settings.endpoint, settings.allowHttp));
+
+  let config: RemoteConfig;
+  try {
+    config = await openRemote(resolved.url, resolved.remoteName);
+  } catch (err) {
+    add('open store', 'FAIL', errorMessage(err), 'correct the URL or the setting named above');
+    return checks;
+  }
+
+  const store = await checkStore(config, location, add);
+  let repo: RemoteRepository | undefined;
+  let manifest: Manifest | undefined;
+  let sealedBy: string | undefined;
+  if (store === 'unreachable') {
+    add('repository', 'SKIP', 'the store could not be listed');
+    add('conditional writes', 'SKIP', 'the store could not be listed');
+  } else {
+    ({ repo, manifest, sealedBy } = await checkRepository(config, add));
+    if (store === 'missing') add('conditional writes', 'SKIP', 'the directory does not exist yet; checked once it does');
+    else await checkConditionalWrites(config, settings, add);
+  }
+
+  if (config.keys instanceof LocalKeyProvider) {
+    const keyring = config.keys.keyring;
+    try {
+      if (!keyring.exists()) add('keyring', repo ? 'FAIL' : 'WARN', `${keyring.path} does not exist${repo ? '' : ' yet: the first push creates it'}`, repo ? 'restore the keyring this repository was made with, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it' : undefined);
+      else add('keyring', 'PASS', `${keyring.path} (mode 0600, ${plural(keyring.load().keys.length, 'key')})`);
+    } catch (err) {
+      add('keyring', 'FAIL', errorMessage(err), 'fix the keyring file as the message says, or restore it from your backup');
+    }
+  }
+  await checkKms(config, location, settings, repo, manifest?.keyId ?? sealedBy, add);
+  return checks;
+}
+
+function endpointCheck(endpoint: string | undefined, allowHttp: boolean): Check {
+  const resolved = resolveS3Endpoint(endpoint);
+  if (!resolved.url) return { name: 'https', status: 'PASS', detail: 'AWS S3 over HTTPS' };
+  let url: URL;
+  try {
+    url = new URL(resolved.url);
+  } catch {
+    return { name: 'https', status: 'FAIL', detail: `S3 endpoint ${resolved.url} (from ${resolved.source}) is not a URL`, fix: 'set kmscrypt.endpoint (or AWS_ENDPOINT_URL_S3) to e.g. https://s3.example.com' };
+  }
+  const from = `${resolved.url} (from ${resolved.source})`;
+  if (url.protocol === 'https:') return { name: 'https', status: 'PASS', detail: `${from} over HTTPS` };
+  if (url.protocol !== 'http:') return { name: 'https', status: 'FAIL', detail: `${from} is neither https:// nor http://`, fix: 'use an https:// endpoint' };
+  if (isLoopbackHost(url.hostname)) return { name: 'https', status: 'PASS', detail: `${from}: plain HTTP, but to this machine (loopback) only` };
+  if (allowHttp) return { name: 'https', status: 'WARN', detail: `${from}: plain HTTP across the network, accepted because kmscrypt.allowHttp is set; request metadata is not protected in transit` };
+  return { name: 'https', status: 'FAIL', detail: `${from}: plain HTTP across the network is refused`, fix: 'use an https:// endpoint, or set kmscrypt.allowHttp=true to accept unencrypted transport' };
+}
+
+type Add = (name: string, status: CheckStatus, detail: string, fix?: string) => void;
+
+/** Credentials, region and a list request for S3; the directory and a list for a local store. */
+async function checkStore(config: RemoteConfig, location: RemoteLocation, add: Add): Promise<'ok' | 'missing' | 'unreachable'> {
+  if (location.kind === 'local') {
+    const st = await fs.stat(location.path).catch((err: NodeJS.ErrnoException) => err);
+    if (st instanceof Error) {
+      if (st.code === 'ENOENT') {
+        add('store', 'WARN', `${location.path} does not exist yet: the first push creates it`);
+        return 'missing';
+      }
+      add('store', 'FAIL', `cannot read ${location.path}: ${st.code ?? st.message}`, 'check the path and its permissions');
+      return 'unreachable';
+    }
+    if (!st.isDirectory()) {
+      add('store', 'FAIL', `${location.path} is not a directory`, 'point the URL at a directory');
+      return 'unreachable';
+    }
+  } else {
+    const { S3Storage } = await import('../storage/s3-storage');
+    if (config.storage instanceof S3Storage) {
+      const client = config.storage.client;
+      try {
+        const credentials = await client.config.credentials();
+        add('credentials', 'PASS', `AWS credentials resolved (access key …${credentials.accessKeyId.slice(-4)})`);
+      } catch (err) {
+        add('credentials', 'FAIL', `no AWS credentials: ${oneLine(errorMessage(err))}`, 'configure them: aws configure, aws sso login, AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
+      }
+      try {
+        add('region', 'PASS', await client.config.region());
+      } catch (err) {
+        add('region', 'FAIL', `no AWS region: ${oneLine(errorMessage(err))}`, 'set AWS_REGION, kmscrypt.region, or ?region= in the URL');
+      }
+    }
+  }
+  try {
+    const manifests = await config.storage.list(STORE_KEYS.manifestPrefix);
+    add('store', 'PASS', `${config.storage.location} answered a list request (${plural(manifests.length, 'manifest')})`);
+    return 'ok';
+  } catch (err) {
+    add('store', 'FAIL', errorMessage(err), location.kind === 's3' ? 'check the bucket name and region, and that these credentials may s3:ListBucket on it' : 'check the directory permissions');
+    return 'unreachable';
+  }
+}
+
+async function checkRepository(config: RemoteConfig, add: Add): Promise<{ repo?: RemoteRepository; manifest?: Manifest; sealedBy?: string }> {
+  let repo: RemoteRepository | undefined;
+  try {
+    repo = await RemoteRepository.open(config);
+  } catch (err) {
+    add('repository', 'FAIL', errorMessage(err), "restore kmscrypt.json from a backup; run 'git kmscrypt verify' for details");
+    return {};
+  }
+  if (!repo) {
+    add('repository', 'WARN', `no repository at ${config.url} yet: the first push (or git kmscrypt init) creates one`);
+    return {};
+  }
+  add('repository', 'PASS', `${repo.repositoryId} (${repo.descriptor.objectFormat}, created ${repo.descriptor.createdAt})`);
+  try {
+    const { manifest } = await repo.latest();
+    if (!manifest) add('manifest', 'PASS', 'no manifest yet: the repository is empty');
+    else add('manifest', 'PASS', `generation ${manifest.generation}: ${Object.keys(manifest.refs).length} refs, ${manifest.containers.length} containers`);
+    return { repo, manifest: manifest ?? undefined };
+  } catch (err) {
+    add('manifest', 'FAIL', errorMessage(err), isKmscryptError(err, 'KEY_ERROR') ? 'act on the error above; the kms: rows below try each action' : "run 'git kmscrypt verify' for details");
+    return { repo, sealedBy: await newestSealingKey(config).catch(() => undefined) };
+  }
+}
+
+/** The key named in the plaintext envelope of the newest stored manifest: the repository's current key when the manifest cannot be opened. */
+async function newestSealingKey(config: RemoteConfig): Promise<string | undefined> {
+  const stored = await config.storage.list(STORE_KEYS.manifestPrefix);
+  const newest = stored.filter((o) => generationOfKey(o.key) !== undefined).pop();
+  const bytes = newest && (await config.storage.get(newest.key));
+  return bytes ? parseManifestEnvelope(bytes, newest.key).keyId : undefined;
+}
+
+async function checkConditionalWrites(config: RemoteConfig, settings: Settings, add: Add): Promise<void> {
+  try {
+    const result = await probeConditionalWrites(config.storage);
+    if (result.ok) add('conditional writes', 'PASS', result.detail);
+    else if (settings.allowUnsafeServer) add('conditional writes', 'WARN', `${result.detail}; accepted because kmscrypt.allowUnsafeServer is set: concurrent pushes may be lost`);
+    else {
+      add(
+        'conditional writes',
+        'FAIL',
+        `the server ignores conditional writes: ${result.detail}`,
+        'use a server that enforces If-None-Match and If-Match (AWS S3, recent MinIO or Ceph RGW), or set kmscrypt.allowUnsafeServer=true if you alone push',
+      );
+    }
+  } catch (err) {
+    add('conditional writes', 'FAIL', `the probe object could not be written or removed: ${errorMessage(err)}`, 'these credentials need to write and delete objects under the prefix (s3:PutObject, s3:DeleteObject)');
+  }
+}
+
+/** DescribeKey, then each of the other five actions once, under the repository's encryption context. */
+async function checkKms(config: RemoteConfig, location: RemoteLocation, settings: Settings, repo: RemoteRepository | undefined, currentKey: string | undefined, add: Add): Promise<void> {
+  const keys = config.keys;
+  const keyId = config.keyId ?? currentKey ?? repo?.descriptor.keyId ?? DEFAULT_ALIAS;
+  const skipAll = (why: string) => EXERCISED.forEach((a) => add(`kms:${a}`, 'SKIP', why));
+
+  let key: KeyDescription;
+  try {
+    key = await keys.describeKey(keyId);
+  } catch (err) {
+    if (!repo && keyId === DEFAULT_ALIAS && kmsErrorName(err) === 'NotFoundException') {
+      add('kms:DescribeKey', 'WARN', `${DEFAULT_ALIAS} does not exist yet: the first push creates it (kms:CreateKey, kms:CreateAlias), as CodeCommit creates aws/codecommit`);
+      skipAll(`no key to exercise yet (${DEFAULT_ALIAS} does not exist)`);
+      return;
+    }
+    add('kms:DescribeKey', 'FAIL', errorMessage(err), kmsFix(err, 'DescribeKey', keyId));
+    skipAll('the key could not be described');
+    return;
+  }
+  const named = `${key.arn}${key.aliases.length ? ` (${key.aliases.join(', ')})` : ''}`;
+  const problems: string[] = [];
+  if (!key.enabled) problems.push(`its state is ${key.state}`);
+  if (key.keySpec !== 'SYMMETRIC_DEFAULT') problems.push(`its KeySpec is ${key.keySpec}`);
+  if (key.keyUsage !== 'ENCRYPT_DECRYPT') problems.push(`its KeyUsage is ${key.keyUsage}`);
+  if (problems.length) {
+    const fix = !key.enabled
+      ? `enable it (aws kms enable-key --key-id ${key.arn}), or move the repository to another key with git kmscrypt rotate-key`
+      : 'use a symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT): git config kmscrypt.keyId <key>';
+    add('kms:DescribeKey', 'FAIL', `${named}: ${problems.join(', ')}`, fix);
+    skipAll('the key is not usable');
+    return;
+  }
+  add('kms:DescribeKey', 'PASS', `${named}: ${key.state}, ${key.keySpec}, ${key.keyUsage} (${keys.name})`);
+
+  const context = repo ? repositoryContext(repo.repositoryId) : Object.freeze({ [REPOSITORY_CONTEXT_KEY]: THROWAWAY_REPOSITORY_ID });
+  const withContext = `with encryption context ${JSON.stringify(context)}`;
+  const exercise = async <T>(action: string, run: () => Promise<T>, detail: (value: T) => string = () => `allowed ${withContext}`): Promise<T | undefined> => {
+    try {
+      const value = await run();
+      add(`kms:${action}`, 'PASS', detail(value));
+      return value;
+    } catch (err) {
+      add(`kms:${action}`, 'FAIL', errorMessage(err), kmsFix(err, action, key.arn));
+      return undefined;
+    }
+  };
+
+  const withoutPlaintext = await exercise('GenerateDataKeyWithoutPlaintext', () => keys.generateDataKeyWithoutPlaintext(key.arn, context));
+  const generated = await exercise('GenerateDataKey', () => keys.generateDataKey(key.arn, context));
+  try {
+    const blob = generated?.wrapped ?? withoutPlaintext?.wrapped;
+    if (!blob) {
+      add('kms:Decrypt', 'SKIP', 'no data key to decrypt: both GenerateDataKey calls failed');
+      add('kms:ReEncrypt', 'SKIP', 'no data key to re-encrypt: both GenerateDataKey calls failed');
+    } else {
+      await exercise('Decrypt', async () => {
+        const unwrapped = await keys.decryptDataKey(blob, context, key.arn);
+        const same = !generated || unwrapped.plaintext.equals(generated.plaintext);
+        unwrapped.plaintext.fill(0);
+        if (!same) throw new KmscryptError('KEY_ERROR', 'kms:Decrypt returned another plaintext than GenerateDataKey; the KMS endpoint does not behave like AWS KMS');
+      });
+      await exercise('ReEncrypt', () => keys.reEncrypt(blob, context, key.arn), () => `allowed (to the same key) ${withContext}`);
+    }
+  } finally {
+    generated?.plaintext.fill(0);
+  }
+  await exercise('Encrypt', () => encrypt32(keys, key.arn, context, location, settings));
+}
+
+/** What a key provider offering kms:Encrypt would add to the KeyProvider interface. */
+interface EncryptingProvider {
+  encrypt(keyId: string, plaintext: Buffer, context: EncryptionContext): Promise<unknown>;
+}
+
+function offersEncrypt(provider: KeyProvider): provider is KeyProvider & EncryptingProvider {
+  return 'encrypt' in provider && typeof (provider as Partial<EncryptingProvider>).encrypt === 'function';
+}
+
+/**
+ * kms:Encrypt of 32 random bytes. KeyProvider has no encrypt (kmscrypt itself never calls it), so
+ * without one this talks to the keyring or to KMS directly, with the provider's own settings.
+ */
+async function encrypt32(provider: KeyProvider, keyArn: string, context: EncryptionContext, location: RemoteLocation, settings: Settings): Promise<void> {
+  const plaintext = randomBytes(32);
+  try {
+    if (offersEncrypt(provider)) {
+      await provider.encrypt(keyArn, plaintext, context);
+      return;
+    }
+    if (provider instanceof LocalKeyProvider) {
+      const keyring = provider.keyring;
+      const key = keyring.resolve(keyring.load(), keyArn);
+      if (!key) throw new KmscryptError('KEY_ERROR', `Encrypt: key ${keyArn} not found in local keyring ${keyring.path} (NotFoundException)`);
+      if (key.state !== 'Enabled') throw new KmscryptError('KEY_ERROR', `Encrypt: key ${key.keyId} is ${key.state} (DisabledException)`);
+      provider.calls.encrypt++;
+      keyring.encrypt(key, plaintext, context);
+      return;
+    }
+    await awsEncrypt(keyArn, plaintext, context, location, settings);
+  } finally {
+    plaintext.fill(0);
+  }
+}
+
+async function awsEncrypt(keyArn: string, plaintext: Buffer, context: EncryptionContext, location: RemoteLocation, settings: Settings): Promise<void> {
+  const { KMSClient, EncryptCommand } = await import('@aws-sdk/client-kms');
+  const region = (location.kind === 's3' ? location.region : undefined) ?? settings.region;
+  const profile = (location.kind === 's3' ? location.profile : undefined) ?? settings.profile;
+  const client = new KMSClient({
+    ...(region !== undefined ? { region } : {}),
+    ...(settings.kmsEndpoint !== undefined ? { endpoint: settings.kmsEndpoint } : {}),
+    ...(profile !== undefined ? { profile } : {}),
+  });
+  try {
+    await client.send(new EncryptCommand({ KeyId: keyArn, Plaintext: plaintext, EncryptionContext: { ...context } }));
+  } catch (err) {
+    const resolvedRegion = await client.config.region().catch(() => region ?? process.env.AWS_REGION ?? 'the default region');
+    const endpoint = settings.kmsEndpoint ?? process.env.AWS_ENDPOINT_URL_KMS ?? process.env.AWS_ENDPOINT_URL ?? `https://kms.${resolvedRegion}.amazonaws.com`;
+    throw kmsError(err, { action: 'Encrypt', keyId: keyArn, region: resolvedRegion, endpoint });
+  } finally {
+    client.destroy();
+  }
+}
+
+/** The KMS error name of a failure: from the AWS provider's data, or the "(NameException)" the keyring's messages carry. */
+function kmsErrorName(err: unknown): string | undefined {
+  if (!(err instanceof KmscryptError)) return undefined;
+  if (typeof err.data.kmsError === 'string') return err.data.kmsError;
+  return /\((\w+Exception)\b/.exec(err.message)?.[1];
+}
+
+function kmsFix(err: unknown, action: string, keyArn: string): string {
+  switch (kmsErrorName(err)) {
+    case 'AccessDeniedException':
+      return (
+        `remove what denies kms:${action} on ${keyArn} to this identity (an IAM policy, the key policy, a permissions boundary, an SCP or a VPC endpoint policy); ` +
+        `kmscrypt needs ${KMSCRYPT_KMS_ACTIONS.join(', ')} not to be denied`
+      );
+    case 'DisabledException':
+      return `enable the key (aws kms enable-key --key-id ${keyArn}), or move the repository to another key with git kmscrypt rotate-key`;
+    case 'KMSInvalidStateException':
+      return `cancel the key's deletion (aws kms cancel-key-deletion --key-id ${keyArn}) and enable it`;
+    case 'NotFoundException':
+      return 'check kmscrypt.keyId (KMSCRYPT_KEY_ID) and the region (AWS_REGION); with the local keyring, KMSCRYPT_KEYRING';
+    default:
+      return 'act on the error above; with AWS KMS also check the endpoint (AWS_ENDPOINT_URL_KMS), the region and the credentials';
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}

@@ -1,0 +1,128 @@
+import { errorMessage, KmscryptError } from '../errors';
+import { manifestKey } from '../format/constants';
+import { sha256Hex } from '../format/container';
+import { ContainerRef, Manifest, parseManifestEnvelope } from '../format/manifest';
+import { DataKey, KeyDescription, repositoryContext } from '../keys/key-provider';
+import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
+
+export interface RotateKeyReport {
+  repositoryId: string;
+  /** ARN of the key every data key of the newest manifest is now wrapped by. */
+  keyArn: string;
+  /** Data keys this run rewrapped (ReEncrypt) into the published manifest. */
+  rewrapped: number;
+  /** Containers whose data key was already under the key. */
+  alreadyUnderKey: number;
+  /** The generation published; null when the repository was already entirely under the key. */
+  generation: number | null;
+  /** Keys the newest manifest used before and no longer uses. */
+  previousKeys: string[];
+}
+
+const MAX_PUBLISH_ATTEMPTS = 50;
+
+/**
+ * Moves a repository to another KMS key without touching object data: each container's data key
+ * is rewrapped with ReEncrypt (KMS unwraps and rewraps it; the plaintext never leaves KMS), then
+ * the next manifest, listing the rewrapped keys and sealed under a fresh data key of the new key,
+ * is published with one create-only write. Until that write nothing in the store has changed, so
+ * an interrupted run leaves the repository as it was; a rerun skips containers already under the key.
+ */
+export async function rotateKey(repo: RemoteRepository, target: string): Promise<RotateKeyReport> {
+  const keys = repo.config.keys;
+  const key = usable(await keys.describeKey(target), target);
+  const context = repositoryContext(repo.repositoryId);
+  // Rewrapped entries by container and old wrapped key, kept across lost publication races.
+  const done = new Map<string, ContainerRef>();
+  let dataKey: DataKey | undefined;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const snapshot = await repo.latest();
+      const base = snapshot.manifest;
+      const previousKeys = new Set<string>();
+      const containers: ContainerRef[] = [];
+      let rewrapped = 0;
+      for (const c of base?.containers ?? []) {
+        if (c.keyId === key.arn) {
+          containers.push(c);
+          continue;
+        }
+        previousKeys.add(c.keyId);
+        const id = `${c.id}:${c.wrappedKey}`;
+        let next = done.get(id);
+        if (!next) {
+          const out = await keys.reEncrypt(Buffer.from(c.wrappedKey, 'base64'), context, key.arn).catch((err: unknown) => {
+            throw unchanged(err, `cannot rewrap the data key of container ${c.id} under ${key.arn}`);
+          });
+          next = { ...c, keyId: out.keyId, wrappedKey: out.wrapped.toString('base64') };
+          done.set(id, next);
+        }
+        containers.push(next);
+        rewrapped++;
+      }
+      const sealedBy = await manifestSealedBy(repo, snapshot);
+      if (base && base.keyId !== key.arn) previousKeys.add(base.keyId);
+      if (sealedBy !== undefined && sealedBy !== key.arn) previousKeys.add(sealedBy);
+      const report = { repositoryId: repo.repositoryId, keyArn: key.arn, rewrapped, alreadyUnderKey: containers.length - rewrapped };
+      if (!base && repo.descriptor.keyId !== key.arn) previousKeys.add(repo.descriptor.keyId);
+      const alreadyDone = base ? previousKeys.size === 0 && sealedBy === key.arn : previousKeys.size === 0;
+      if (alreadyDone) return { ...report, generation: null, previousKeys: [] };
+
+      dataKey ??= await keys.generateDataKey(key.arn, context).catch((err: unknown) => {
+        throw unchanged(err, `cannot generate the new manifest's data key under ${key.arn}${rewrapped ? ` (the ${rewrapped} rewrapped data keys were not published)` : ''}`);
+      });
+      const next = nextManifest(repo, snapshot, key.arn, containers);
+      if ((await repo.publish(next, dataKey)).published) return { ...report, generation: next.generation, previousKeys: [...previousKeys] };
+      if (attempt >= MAX_PUBLISH_ATTEMPTS) {
+        throw new KmscryptError('CONFLICT', `${repo.config.url} is too busy: rotate-key lost the publication race ${attempt} times; nothing was changed, run it again`);
+      }
+      await new Promise((r) => setTimeout(r, Math.min(1000, 5 * 2 ** Math.min(attempt, 8)) * Math.random()));
+    }
+  } finally {
+    dataKey?.plaintext.fill(0);
+  }
+}
+
+function nextManifest(repo: RemoteRepository, snapshot: ManifestSnapshot, keyArn: string, containers: ContainerRef[]): Manifest {
+  const base = snapshot.manifest;
+  return {
+    repositoryId: repo.repositoryId,
+    objectFormat: repo.descriptor.objectFormat,
+    generation: (base?.generation ?? 0) + 1,
+    previous: snapshot.hash,
+    createdAt: new Date().toISOString(),
+    descriptorHash: repo.descriptorHash,
+    keyId: keyArn,
+    head: base?.head ?? null,
+    refs: base?.refs ?? {},
+    containers,
+  };
+}
+
+/**
+ * The key that wrapped the newest manifest's own data key (named in its plaintext envelope): a
+ * push that raced an earlier rotation may have sealed it under the old key. Undefined when unknown.
+ */
+async function manifestSealedBy(repo: RemoteRepository, snapshot: ManifestSnapshot): Promise<string | undefined> {
+  if (!snapshot.manifest) return undefined;
+  const bytes = await repo.storage.get(manifestKey(snapshot.manifest.generation));
+  if (!bytes || sha256Hex(bytes) !== snapshot.hash) return undefined;
+  return parseManifestEnvelope(bytes, `${repo.config.url}: manifest ${snapshot.manifest.generation}`).keyId;
+}
+
+function usable(key: KeyDescription, ref: string): KeyDescription {
+  const named = ref === key.arn ? ref : `${ref} (${key.arn})`;
+  if (!key.enabled) {
+    throw new KmscryptError('KEY_ERROR', `key ${named} is ${key.state === 'Disabled' ? 'disabled' : `not usable (state ${key.state})`}; enable it before moving the repository to it`);
+  }
+  if (key.keySpec !== 'SYMMETRIC_DEFAULT' || key.keyUsage !== 'ENCRYPT_DECRYPT') {
+    throw new KmscryptError('KEY_ERROR', `key ${named} has KeySpec ${key.keySpec} and KeyUsage ${key.keyUsage}; kmscrypt needs a symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT)`);
+  }
+  return key;
+}
+
+function unchanged(err: unknown, what: string): KmscryptError {
+  const data = err instanceof KmscryptError ? err.data : {};
+  const code = err instanceof KmscryptError ? err.code : 'KEY_ERROR';
+  return new KmscryptError(code, `${what}: ${errorMessage(err)}; nothing was changed: run rotate-key again once this is fixed`, data);
+}

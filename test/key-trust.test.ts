@@ -1,0 +1,25 @@
+import t from 'tap';
+import { Keyring } from '../src/keys/keyring';
+import { Sandbox } from './support/sandbox';
+
+// Whoever can write to the store could name a KMS key of their own in it; kmscrypt must not
+// read a repository under, or encrypt new pushes for, a key the user has not chosen.
+t.test('a repository protected by a key the user has not chosen is refused until configured', async (t) => {
+  const sb = new Sandbox(t);
+  const other = new Keyring(sb.env.KMSCRYPT_KEYRING).createKey('somebody else’s key');
+  const src = sb.repo('src');
+  sb.commit(src, { 'a.txt': 'a\n' }, 'one');
+  const url = `kmscrypt::file://${sb.path('store')}`;
+  sb.run('git', ['-c', `kmscrypt.keyId=${other.keyId}`, 'push', '-q', url, 'main'], { cwd: src });
+
+  const refused = sb.run('git', ['clone', url, sb.path('c1')], { expectFailure: true });
+  const line = refused.stderr.split('\n').find((l) => l.startsWith('fatal: kmscrypt:'));
+  t.match(line, new RegExp(`protected by KMS key .*${other.keyId}.*if you trust it: git config kmscrypt.keyId`), 'one line naming the key and the fix');
+
+  sb.run('git', ['clone', '-q', '-c', `kmscrypt.keyId=${other.keyId}`, url, sb.path('c2')]);
+  t.equal(sb.git(sb.path('c2'), 'rev-parse', 'HEAD').trim(), sb.git(src, 'rev-parse', 'HEAD').trim(), 'configured key: the clone works');
+  sb.git(sb.path('c2'), 'config', '--unset', 'kmscrypt.keyId');
+  sb.commit(sb.path('c2'), { 'b.txt': 'b\n' }, 'two');
+  sb.git(sb.path('c2'), 'push', '-q');
+  t.pass('once trusted, the clone keeps trusting the key without the setting');
+});
