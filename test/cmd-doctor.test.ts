@@ -1,0 +1,158 @@
+import t, { Test } from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { Keyring } from '../src/keys/keyring';
+import { LocalKmsServer, startLocalKmsServer } from '../src/keys/local-kms-server';
+import { RunResult, Sandbox } from './support/sandbox';
+import { localStore } from './support/store-access';
+
+interface Check {
+  name: string;
+  status: 'PASS' | 'WARN' | 'FAIL' | 'SKIP';
+  detail: string;
+  fix?: string;
+}
+
+interface Doctor {
+  ok: boolean;
+  checks: Check[];
+}
+
+const ACTIONS = ['kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:GenerateDataKey', 'kms:Decrypt', 'kms:ReEncrypt', 'kms:Encrypt'];
+
+/** Sandbox.run without blocking the event loop, for tests that serve KMS from this process. */
+function run(sb: Sandbox, argv: string[], opts: { cwd?: string; expectFailure?: boolean } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { cwd: opts.cwd ?? sb.root, env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const status = code ?? 128;
+      if (opts.expectFailure ? status === 0 : status !== 0) reject(new Error(`${argv.join(' ')} exited ${status}:\n${stdout}\n${stderr}`));
+      else resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+async function doctor(sb: Sandbox, target: string, opts: { cwd?: string; expectFailure?: boolean } = {}): Promise<Doctor> {
+  return JSON.parse((await run(sb, ['git', 'kmscrypt', 'doctor', target, '--json'], opts)).stdout) as Doctor;
+}
+
+function row(report: Doctor, name: string): Check {
+  const found = report.checks.find((c) => c.name === name);
+  if (!found) throw new Error(`no ${name} row in ${JSON.stringify(report.checks)}`);
+  return found;
+}
+
+/** A sandbox whose key provider is the AWS provider, talking to a local KMS endpoint served by this process. */
+async function withLocalKms(t: Test): Promise<{ sb: Sandbox; server: LocalKmsServer; keyring: Keyring }> {
+  const sb = new Sandbox(t);
+  const keyring = new Keyring(sb.path('kms', 'keyring.json'));
+  const server = await startLocalKmsServer({ port: 0, keyring });
+  t.teardown(() => server.close());
+  Object.assign(sb.env, {
+    KMSCRYPT_KMS: 'aws',
+    AWS_ENDPOINT_URL_KMS: server.url,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+  });
+  return { sb, server, keyring };
+}
+
+t.test('local store and keyring: every check passes for an existing repository', async (t) => {
+  const sb = new Sandbox(t);
+  const store = localStore(sb.path('store'));
+  const src = sb.repo('src');
+  sb.commit(src, { 'a.txt': 'a\n' }, 'first');
+  sb.git(src, 'remote', 'add', 'origin', store.url);
+  sb.git(src, 'push', '-q', 'origin', 'main');
+
+  const report = await doctor(sb, 'origin', { cwd: src });
+  t.equal(report.ok, true);
+  t.same(report.checks.filter((c) => c.status !== 'PASS'), [], 'nothing but PASS');
+  for (const name of ['url', 'settings', 'store', 'repository', 'manifest', 'conditional writes', 'keyring', ...ACTIONS]) t.equal(row(report, name).status, 'PASS', name);
+  const id = row(report, 'repository').detail.split(' ')[0];
+  t.match(row(report, 'kms:ReEncrypt').detail, `{"kmscrypt:repository-id":"${id}"}`, "exercised with the repository's encryption context");
+  t.same(await localStore(sb.path('store')).keys().then((k) => k.filter((x) => x.includes('probe'))), [], 'the probe object was removed');
+
+  const text = (await run(sb, ['git', 'kmscrypt', 'doctor', store.url])).stdout;
+  t.match(text, /^CHECK +STATUS +DETAIL$/m);
+  t.match(text, /^conditional writes +PASS +If-None-Match and If-Match are enforced$/m);
+  t.match(text, /^doctor: all checks passed$/m);
+});
+
+t.test('before the first push: warnings, nothing created, and a bad URL fails', async (t) => {
+  const sb = new Sandbox(t);
+  const report = await doctor(sb, `kmscrypt::${sb.path('new-store')}`);
+  t.equal(report.ok, true, 'warnings only');
+  t.equal(row(report, 'store').status, 'WARN');
+  t.equal(row(report, 'repository').status, 'WARN');
+  t.equal(row(report, 'conditional writes').status, 'SKIP');
+  t.equal(row(report, 'keyring').status, 'WARN');
+  t.equal(row(report, 'kms:DescribeKey').status, 'WARN');
+  t.match(row(report, 'kms:DescribeKey').detail, /alias\/kmscrypt does not exist yet: the first push creates it/);
+  t.notOk(existsSync(sb.path('new-store')), 'doctor did not create the directory');
+  t.notOk(existsSync(sb.env.KMSCRYPT_KEYRING!), 'nor the keyring');
+
+  const bad = await doctor(sb, 'kmscrypt::Not_A_Bucket', { expectFailure: true });
+  t.equal(bad.ok, false);
+  t.equal(row(bad, 'url').status, 'FAIL');
+  t.ok(row(bad, 'url').fix, 'with a fix');
+});
+
+t.test('AWS KMS endpoint: all six actions pass; a denied ReEncrypt fails that row with its fix', async (t) => {
+  const { sb, server } = await withLocalKms(t);
+  const store = localStore(sb.path('store'));
+  const src = sb.repo('src');
+  sb.commit(src, { 'a.txt': 'a\n' }, 'first');
+  await run(sb, ['git', 'push', '-q', store.url, 'main'], { cwd: src });
+
+  const before = { ...server.calls };
+  const report = await doctor(sb, store.url);
+  t.equal(report.ok, true, JSON.stringify(report.checks.filter((c) => c.status !== 'PASS')));
+  for (const action of ACTIONS) {
+    t.equal(row(report, action).status, 'PASS', action);
+    const name = action.slice('kms:'.length);
+    t.ok((server.calls[name] ?? 0) > (before[name] ?? 0), `${action} was really sent to KMS`);
+  }
+  t.match(row(report, 'kms:DescribeKey').detail, /^arn:aws:kms:us-east-1:111122223333:key\/[0-9a-f-]{36}: Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT \(AWS KMS \(us-east-1\)\)$/);
+
+  server.deny(['kms:ReEncrypt']);
+  const denied = await doctor(sb, store.url, { expectFailure: true });
+  t.equal(denied.ok, false);
+  const reEncrypt = row(denied, 'kms:ReEncrypt');
+  t.equal(reEncrypt.status, 'FAIL');
+  t.match(reEncrypt.detail, /kms:ReEncrypt .*was denied \(AccessDeniedException\)/);
+  t.match(reEncrypt.fix, /remove what denies kms:ReEncrypt on arn:aws:kms:us-east-1:111122223333:key\/\S+ to this identity/);
+  for (const action of ACTIONS.filter((a) => a !== 'kms:ReEncrypt')) t.equal(row(denied, action).status, 'PASS', `${action} still passes`);
+  const text = await run(sb, ['git', 'kmscrypt', 'doctor', store.url], { expectFailure: true });
+  t.equal(text.status, 1);
+  t.match(text.stdout, /^kms:ReEncrypt +FAIL +/m);
+  t.match(text.stdout, /^ +fix: remove what denies kms:ReEncrypt/m);
+  t.match(text.stdout, /^doctor: 1 check failed$/m);
+  server.deny([]);
+});
+
+t.test('AWS KMS endpoint: a throwaway context before the repository exists; a disabled key fails', async (t) => {
+  const { sb, keyring } = await withLocalKms(t);
+  const key = keyring.createKey('chosen key');
+  sb.env.KMSCRYPT_KEY_ID = key.keyId;
+  const report = await doctor(sb, `kmscrypt::${sb.path('store')}`);
+  t.equal(report.ok, true, JSON.stringify(report.checks.filter((c) => c.status === 'FAIL')));
+  for (const action of ACTIONS) t.equal(row(report, action).status, 'PASS', action);
+  t.match(row(report, 'kms:GenerateDataKey').detail, '{"kmscrypt:repository-id":"doctor-check"}');
+
+  keyring.update((file) => {
+    file.keys.find((k) => k.keyId === key.keyId)!.state = 'Disabled';
+  });
+  const disabled = await doctor(sb, `kmscrypt::${sb.path('store')}`, { expectFailure: true });
+  const describe = row(disabled, 'kms:DescribeKey');
+  t.equal(describe.status, 'FAIL');
+  t.match(describe.detail, /its state is Disabled/);
+  t.match(describe.fix, /enable it \(aws kms enable-key --key-id arn:aws:kms:us-east-1:111122223333:key\//);
+  t.equal(row(disabled, 'kms:Decrypt').status, 'SKIP');
+});

@@ -1,0 +1,188 @@
+import t, { Test } from 'tap';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Keyring } from '../src/keys/keyring';
+import { LocalKmsServer, startLocalKmsServer } from '../src/keys/local-kms-server';
+import { RunResult, Sandbox } from './support/sandbox';
+import { localStore, StoreAccess } from './support/store-access';
+
+interface Info {
+  repositoryId: string;
+  key: { arn: string };
+  containerKeys: Record<string, number>;
+  generation: number;
+}
+
+/** Sandbox.run without blocking the event loop, for tests that serve KMS from this process. */
+function run(sb: Sandbox, argv: string[], opts: { cwd?: string; expectFailure?: boolean } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0], argv.slice(1), { cwd: opts.cwd ?? sb.root, env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const status = code ?? 128;
+      if (opts.expectFailure ? status === 0 : status !== 0) reject(new Error(`${argv.join(' ')} exited ${status}:\n${stdout}\n${stderr}`));
+      else resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+const git = (sb: Sandbox, cwd: string, ...args: string[]) => run(sb, ['git', ...args], { cwd });
+
+async function info(sb: Sandbox, url: string): Promise<Info> {
+  return JSON.parse((await run(sb, ['git', 'kmscrypt', 'info', url, '--json'])).stdout) as Info;
+}
+
+async function snapshot(store: StoreAccess): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const key of await store.keys()) out.set(key, (await store.read(key)).toString('base64'));
+  return out;
+}
+
+/**
+ * The user declares the key they moved to as theirs. Clones may refuse a key nobody configured
+ * (a store writer could otherwise name their own key), so after a rotation to a key other than
+ * alias/kmscrypt the other clones are told with kmscrypt.keyId, here in the global git config.
+ */
+function trust(sb: Sandbox, keyArn: string): void {
+  sb.git(sb.root, 'config', '--global', 'kmscrypt.keyId', keyArn);
+}
+
+function disable(keyring: Keyring, keyId: string): void {
+  keyring.update((file) => {
+    file.keys.find((k) => k.keyId === keyId)!.state = 'Disabled';
+  });
+}
+
+/** A repository of two pushes (two containers) and a clone made before any rotation. */
+async function published(sb: Sandbox) {
+  const store = localStore(sb.path('store'));
+  const src = sb.repo('src');
+  sb.commit(src, { 'a.txt': 'one\n' }, 'first');
+  sb.git(src, 'remote', 'add', 'origin', store.url);
+  await git(sb, src, 'push', '-q', 'origin', 'main');
+  sb.commit(src, { 'b.txt': 'two\n' }, 'second');
+  await git(sb, src, 'push', '-q', 'origin', 'main');
+  await run(sb, ['git', 'clone', '-q', store.url, sb.path('before')]);
+  return { store, src, before: sb.path('before') };
+}
+
+t.test('local keyring: rotate, rerun, a push that raced it, old key disabled, old and new clones keep working', async (t) => {
+  const sb = new Sandbox(t);
+  const { store, src, before } = await published(sb);
+  const old = await info(sb, store.url);
+  const keyring = new Keyring(sb.env.KMSCRYPT_KEYRING);
+  const target = keyring.createKey('rotation target');
+  const newArn = `arn:aws:kms:local:000000000000:key/${target.keyId}`;
+  const containersBefore = new Map([...(await snapshot(store))].filter(([k]) => k.startsWith('containers/')));
+
+  const rotated = await run(sb, ['git', 'kmscrypt', 'rotate-key', 'origin', '--to', target.keyId], { cwd: src });
+  t.match(rotated.stdout, `Rewrapped 2 data keys of repository ${old.repositoryId} under ${newArn}; published manifest generation 3`);
+  t.match(rotated.stdout, `No longer used by the newest manifest: ${old.key.arn}`);
+  trust(sb, newArn);
+  const after = await info(sb, store.url);
+  t.equal(after.key.arn, newArn, 'the manifest names the new key for new data');
+  t.same(after.containerKeys, { [newArn]: 2 }, 'every data key rewrapped');
+  const containersAfter = new Map([...(await snapshot(store))].filter(([k]) => k.startsWith('containers/')));
+  t.same(containersAfter, containersBefore, 'no container was rewritten');
+
+  const again = await run(sb, ['git', 'kmscrypt', 'rotate-key', store.url, '--to', newArn]);
+  t.match(again.stdout, `Repository ${old.repositoryId} is already entirely under ${newArn} (2 data keys); nothing to do`);
+  t.equal((await info(sb, store.url)).generation, 3, 'nothing published');
+
+  // A clone still configured for the old key pushes, as a push that raced the rotation would.
+  await git(sb, before, 'fetch', '-q', 'origin');
+  sb.commit(before, { 'c.txt': 'three\n' }, 'third, under the old key');
+  await git(sb, before, '-c', `kmscrypt.keyId=${old.key.arn}`, 'push', '-q', 'origin', 'main');
+  t.same((await info(sb, store.url)).containerKeys, { [newArn]: 2, [old.key.arn]: 1 });
+  const resumed = await run(sb, ['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId, '--json']);
+  t.match(JSON.parse(resumed.stdout), { rewrapped: 1, alreadyUnderKey: 2, generation: 5, keyArn: newArn, previousKeys: [old.key.arn] }, 'only the new container is rewrapped');
+
+  disable(keyring, old.key.arn.split('/').pop()!);
+  const fourth = sb.commit(before, { 'd.txt': 'four\n' }, 'fourth, after the rotation');
+  await git(sb, before, 'push', '-q', 'origin', 'main');
+  t.same((await info(sb, store.url)).containerKeys, { [newArn]: 4 }, 'new pushes use the new key');
+  await git(sb, src, 'pull', '-q', '--ff-only', 'origin', 'main');
+  t.equal(sb.git(src, 'rev-parse', 'HEAD').trim(), fourth, 'a clone made before the rotation fetches');
+  await run(sb, ['git', 'clone', '-q', store.url, sb.path('fresh')]);
+  t.equal(readFileSync(join(sb.path('fresh'), 'c.txt'), 'utf8'), 'three\n', 'a fresh clone reads everything with the old key disabled');
+  sb.git(sb.path('fresh'), 'fsck', '--strict', '--no-dangling');
+  const verified = await run(sb, ['git', 'kmscrypt', 'verify', store.url]);
+  t.match(verified.stdout, /^verify: OK/m);
+  t.match(verified.stdout, new RegExp(`^note: manifest 1 \\(history, not needed to read the repository\\) is sealed under ${old.key.arn} and was not authenticated: .*DisabledException`, 'm'), 'old manifests under the retired key are information');
+});
+
+async function withLocalKms(t: Test): Promise<{ sb: Sandbox; server: LocalKmsServer; keyring: Keyring }> {
+  const sb = new Sandbox(t);
+  const keyring = new Keyring(sb.path('kms', 'keyring.json'));
+  const server = await startLocalKmsServer({ port: 0, keyring });
+  t.teardown(() => server.close());
+  Object.assign(sb.env, {
+    KMSCRYPT_KMS: 'aws',
+    AWS_ENDPOINT_URL_KMS: server.url,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+  });
+  return { sb, server, keyring };
+}
+
+t.test('AWS KMS endpoint: an interrupted rotation changes nothing; the rerun completes; the old key can be disabled', async (t) => {
+  const { sb, server, keyring } = await withLocalKms(t);
+  const { store, before } = await published(sb);
+  const old = await info(sb, store.url);
+  t.match(old.key.arn, /^arn:aws:kms:us-east-1:111122223333:key\//);
+  const target = keyring.createKey('rotation target');
+  const newArn = `arn:aws:kms:us-east-1:111122223333:key/${target.keyId}`;
+  const untouched = await snapshot(store);
+
+  server.deny(['kms:ReEncrypt']);
+  const noRewrap = await run(sb, ['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId], { expectFailure: true });
+  const noRewrapLines = noRewrap.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
+  t.equal(noRewrapLines.length, 1, 'one line');
+  t.match(noRewrapLines[0], /^fatal: kmscrypt: cannot rewrap the data key of container [0-9a-f]{32} under arn:\S+: kms:ReEncrypt .*denied.*; nothing was changed: run rotate-key again once this is fixed$/);
+
+  server.deny(['kms:GenerateDataKey']);
+  const reEncrypts = server.calls.ReEncrypt ?? 0;
+  const failed = await run(sb, ['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId], { expectFailure: true });
+  const lines = failed.stderr.split('\n').filter((l) => l.trim() !== '');
+  t.equal(lines.length, 1, 'exactly one line', { stderr: failed.stderr });
+  t.match(lines[0], new RegExp(`^fatal: kmscrypt: cannot generate the new manifest's data key under ${newArn} \\(the 2 rewrapped data keys were not published\\): kms:GenerateDataKey .*denied \\(AccessDeniedException\\)`));
+  t.match(lines[0], /nothing was changed: run rotate-key again once this is fixed$/);
+  t.equal((server.calls.ReEncrypt ?? 0) - reEncrypts, 2, 'both data keys had been rewrapped when publishing failed');
+  t.same(await snapshot(store), untouched, 'the store is byte for byte as before');
+
+  server.deny([]);
+  const done = await run(sb, ['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId]);
+  t.match(done.stdout, `Rewrapped 2 data keys of repository ${old.repositoryId} under ${newArn}; published manifest generation 3`);
+  trust(sb, newArn);
+  t.same((await info(sb, store.url)).containerKeys, { [newArn]: 2 });
+
+  disable(keyring, old.key.arn.split('/').pop()!);
+  await run(sb, ['git', 'clone', '-q', store.url, sb.path('fresh')]);
+  t.equal(readFileSync(join(sb.path('fresh'), 'b.txt'), 'utf8'), 'two\n', 'a fresh clone reads everything with the old key disabled');
+  sb.commit(before, { 'c.txt': 'three\n' }, 'third');
+  await git(sb, before, 'pull', '-q', '--rebase', 'origin', 'main');
+  await git(sb, before, 'push', '-q', 'origin', 'main');
+  t.same((await info(sb, store.url)).containerKeys, { [newArn]: 3 }, 'the old clone pushes under the new key');
+  const verified = await run(sb, ['git', 'kmscrypt', 'verify', store.url]);
+  t.match(verified.stdout, /^verify: OK/m);
+});
+
+t.test('rotate-key needs --to and an enabled key', async (t) => {
+  const sb = new Sandbox(t);
+  const { store } = await published(sb);
+  const missing = sb.run('git', ['kmscrypt', 'rotate-key', store.url], { expectFailure: true });
+  t.match(missing.stderr, /^fatal: kmscrypt: missing --to <key>/m);
+  const keyring = new Keyring(sb.env.KMSCRYPT_KEYRING);
+  const target = keyring.createKey('disabled target');
+  disable(keyring, target.keyId);
+  const disabled = sb.run('git', ['kmscrypt', 'rotate-key', store.url, '--to', target.keyId], { expectFailure: true });
+  t.match(disabled.stderr, new RegExp(`^fatal: kmscrypt: key ${target.keyId} \\(\\S+\\) is disabled; enable it before moving the repository to it$`, 'm'));
+  const unknown = sb.run('git', ['kmscrypt', 'rotate-key', store.url, '--to', 'alias/nope'], { expectFailure: true });
+  t.match(unknown.stderr, /^fatal: kmscrypt: key alias\/nope not found/m);
+});
