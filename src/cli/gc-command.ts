@@ -2,7 +2,7 @@ import { KmscryptError } from '../errors';
 import { collectGarbage } from '../remote/gc';
 import { RemoteRepository } from '../remote/remote-repository';
 import { openRemote } from './open-remote';
-import { remoteUrlOf } from './remote-url-of';
+import { resolveTarget } from './command-args';
 
 const HELP = `usage: git kmscrypt gc <remote-or-url> [--grace <duration>] [--progress | -q] [--json]
 
@@ -32,7 +32,7 @@ export async function runGc(args: string[]): Promise<number> {
     else throw new KmscryptError('BAD_CONFIG', `unexpected argument ${a}; see 'git kmscrypt gc --help'`);
   }
   if (!target) throw new KmscryptError('BAD_CONFIG', "missing <remote-or-url>; see 'git kmscrypt gc --help'");
-  const { url, remoteName } = await remoteUrlOf(target);
+  const { url, remoteName } = await resolveTarget(target);
   const config = await openRemote(url, remoteName, { inRepository: false });
   const repo = await RemoteRepository.openExisting(config);
   const r = await collectGarbage(repo, { graceMs, progress });

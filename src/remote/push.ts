@@ -3,14 +3,16 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { containerKey } from '../format/constants';
+import { KmscryptError } from '../errors';
 import { hashLength } from '../format/object-format';
+import { runGit } from '../git/run-git';
 import type { ContainerRef, Manifest } from '../format/manifest';
 import { presentObjects } from '../git/object-presence';
 import { writePack } from '../git/pack-objects';
 import { isValidRefName } from '../git/ref-name';
 import { currentBranch, isAncestor, resolveRevisions } from '../git/repository';
 import type { DataKey } from '../keys/key-provider';
-import { writeContainer } from './container-writer';
+import { ObjectTooLargeError, writeContainer } from './container-writer';
 import { Progress } from './progress';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
 import type { TransferOptions } from './transfer-options';
@@ -94,6 +96,9 @@ export async function push(
         dataKey: key,
         repositoryId: repo.repositoryId,
         progress: new Progress('Encrypting objects', options.progress),
+      }).catch(async (err: unknown) => {
+        if (err instanceof ObjectTooLargeError) throw await nameTooLarge(err, include, exclude);
+        throw err;
       });
       if (!written) return undefined;
       await repo.storage.put(containerKey(written.ref.id), { file: written.path, length: written.ref.size });
@@ -128,6 +133,15 @@ export async function push(
     dataKey?.plaintext.fill(0);
     await fs.rm(workDir, { recursive: true, force: true });
   }
+}
+
+/** The same refusal, naming the file where git can tell which path holds the object. */
+async function nameTooLarge(err: ObjectTooLargeError, include: string[], exclude: string[]): Promise<KmscryptError> {
+  const { stdout } = await runGit(['rev-list', '--objects', '--stdin'], { input: [...include, ...exclude.map((o) => `^${o}`)].join('\n') + '\n' }).catch(() => ({ stdout: Buffer.alloc(0) }));
+  const line = stdout.toString('utf8').split('\n').find((l) => l.startsWith(err.oid + ' '));
+  const path = line ? line.slice(err.oid.length + 1) : undefined;
+  const mib = (err.size / 2 ** 20).toFixed(1);
+  return new KmscryptError('TOO_LARGE', `${path ? `${path} (object ${err.oid})` : `object ${err.oid}`} is ${mib} MiB, over the 2 GiB single-object limit; nothing was uploaded`, { oid: err.oid, size: err.size });
 }
 
 function keepsContainersOf(now: Manifest | null, before: Manifest | null): boolean {
