@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Test } from 'tap';
+import { GCM_LIMIT } from '../../src/format/constants';
+import { openContainer } from '../../src/remote/container-reader';
+import { RemoteRepository } from '../../src/remote/remote-repository';
+import { Sandbox } from './sandbox';
+import type { TamperBackend } from './tamper-scenarios';
+
+interface Stats {
+  maxRssKiB: number;
+}
+
+/** Sized to stay quick in `npm test`; `npm run bench` pushes and clones a 1.5 GiB file. */
+const LARGE = Number(process.env.KMSCRYPT_LARGE_TEST_MIB ?? 48) << 20;
+
+/** Objects from 6 MiB up are sealed with AES-256-CBC + HMAC and streamed with bounded memory. */
+export function largeObjectScenarios(t: Test, backend: TamperBackend): void {
+  t.test('objects of 6 MiB - 1, 6 MiB and 6 MiB + 1 bytes round-trip', async (tt) => {
+    const sb = new Sandbox(tt, backend.env);
+    const store = await backend.newStore(sb, 'boundary');
+    const src = sb.repo('src');
+    const files = { 'below.bin': randomBytes(GCM_LIMIT - 1), 'at.bin': randomBytes(GCM_LIMIT), 'above.bin': randomBytes(GCM_LIMIT + 1) };
+    sb.commit(src, files, 'three sizes around the suite boundary');
+    sb.git(src, 'push', '-q', store.url, 'main');
+    sb.run('git', ['clone', '-q', store.url, sb.path('clone')]);
+    for (const [name, bytes] of Object.entries(files)) tt.ok(readFileSync(join(sb.path('clone'), name)).equals(bytes), `${name} (${bytes.length} bytes) identical`);
+    const repo = (await RemoteRepository.open(backend.remoteConfig(sb, store)))!;
+    const { index } = await openContainer(repo, (await repo.latest()).manifest!.containers[0]);
+    const sealedBySize = new Map<number, number>();
+    for (let i = 0; i < index.count; i++) sealedBySize.set(index.sizes[i], index.lengths[i]);
+    // A GCM record is its payload + 16 bytes; a CBC record is IV + whole 16-byte blocks + 32-byte MAC.
+    tt.not((sealedBySize.get(GCM_LIMIT - 1)! - 16 - 32) % 16 === 0 && sealedBySize.get(GCM_LIMIT - 1)! > GCM_LIMIT + 48, true, '6 MiB - 1: GCM record');
+    for (const size of [GCM_LIMIT, GCM_LIMIT + 1]) tt.equal((sealedBySize.get(size)! - 16 - 32) % 16, 0, `${size} bytes: CBC + HMAC record layout`);
+  });
+
+  t.test(`a ${LARGE >> 20} MiB file: pushed and cloned with the helper's memory bounded`, async (tt) => {
+    const sb = new Sandbox(tt, backend.env);
+    const stats = sb.path('stats.jsonl');
+    const store = await backend.newStore(sb, 'large');
+    const src = sb.repo('src');
+    const blob = randomBytes(LARGE);
+    sb.commit(src, { 'data/model.bin': blob, 'README': 'model\n' }, 'a large file');
+    sb.run('git', ['push', '-q', store.url, 'main'], { cwd: src, env: { KMSCRYPT_STATS: stats } });
+    sb.run('git', ['clone', '-q', store.url, sb.path('clone')], { env: { KMSCRYPT_STATS: stats } });
+    tt.ok(readFileSync(join(sb.path('clone'), 'data/model.bin')).equals(blob), 'the file is identical');
+    const lines = readFileSync(stats, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Stats);
+    tt.equal(lines.length, 2, 'push and clone each ran one helper');
+    for (const l of lines) tt.ok(l.maxRssKiB < 256 * 1024, `helper peak RSS ${Math.round(l.maxRssKiB / 1024)} MiB < 256 MiB`);
+  });
+
+  t.test('a flipped byte in a large object\'s ciphertext or MAC stops the fetch before git sees it', async (tt) => {
+    const sb = new Sandbox(tt, backend.env);
+    const store = await backend.newStore(sb, 'tamper-large');
+    const src = sb.repo('src');
+    sb.commit(src, { 'big.bin': randomBytes(20 << 20) }, 'big');
+    sb.git(src, 'push', '-q', store.url, 'main');
+    const repo = (await RemoteRepository.open(backend.remoteConfig(sb, store)))!;
+    const ref = (await repo.latest()).manifest!.containers[0];
+    const { index } = await openContainer(repo, ref);
+    let big = 0;
+    for (let i = 1; i < index.count; i++) if (index.lengths[i] > index.lengths[big]) big = i;
+    const key = `containers/${ref.id}`;
+    const original = await store.read(key);
+    const start = index.offsets[big];
+    const end = start + index.lengths[big];
+    for (const [label, pos] of [['IV', start + 3], ['ciphertext', start + Math.floor((end - start) / 2)], ['MAC', end - 5]] as Array<[string, number]>) {
+      const bad = Buffer.from(original);
+      bad[pos] ^= 0x80;
+      await store.write(key, bad);
+      const dst = sb.path(`dst-${label}`);
+      sb.run('git', ['init', '-q', '--bare', dst]);
+      const r = sb.run('git', ['fetch', store.url, 'refs/heads/*:refs/heads/*'], { cwd: dst, expectFailure: true });
+      tt.match(r.stderr, /fatal: kmscrypt: object [0-9a-f]+ in container [0-9a-f]+ failed authentication/, `${label}: one line naming the object`);
+      tt.equal(sb.git(dst, 'count-objects', '-v').match(/^in-pack: (\d+)/m)?.[1], '0', `${label}: git stored nothing`);
+      tt.equal(sb.git(dst, 'for-each-ref').trim(), '', `${label}: no ref`);
+    }
+    await store.write(key, original);
+  });
+}
+
+/** Local store only: writing a 2 GiB file is slow enough without doing it twice. */
+export function tooLargeScenario(t: Test, backend: TamperBackend): void {
+  t.test('an object over 2 GiB is refused with one line naming its path and size; nothing is uploaded', async (tt) => {
+    const sb = new Sandbox(tt, backend.env);
+    const store = await backend.newStore(sb, 'huge');
+    const src = sb.repo('src');
+    sb.commit(src, { 'small.txt': 'small\n' }, 'small');
+    sb.git(src, 'push', '-q', store.url, 'main');
+    const before = await store.keys();
+    writeFileSync(join(src, 'huge.bin'), '');
+    sb.run('truncate', ['-s', String(2 * 2 ** 30 + 1), join(src, 'huge.bin')]);
+    sb.git(src, 'add', 'huge.bin');
+    sb.git(src, 'commit', '-q', '-m', 'too large');
+    const r = sb.run('git', ['push', store.url, 'main'], { cwd: src, expectFailure: true });
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
+    tt.equal(lines.length, 1, 'one line');
+    tt.match(lines[0], /huge\.bin \(object [0-9a-f]+\) is 2147483649 bytes .* over the 2 GiB single-object limit; nothing was uploaded/);
+    tt.same(await store.keys(), before, 'the store is unchanged');
+  });
+}
