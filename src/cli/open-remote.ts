@@ -40,13 +40,19 @@ function afterEnv(names: string[], configured: string | undefined): string | und
   return names.some((n) => process.env[n]) ? undefined : configured;
 }
 
+/** The SDK reads AWS_REGION itself but not AWS_DEFAULT_REGION, which the AWS CLI honours. */
+function regionAfterEnv(configured: string | undefined): string | undefined {
+  if (process.env.AWS_REGION) return undefined;
+  return process.env.AWS_DEFAULT_REGION || configured;
+}
+
 async function openStorage(location: RemoteLocation, settings: Settings): Promise<Storage> {
   if (location.kind === 'local') return new LocalStorage(location.path);
   const { S3Storage } = await import('../storage/s3-storage');
   return new S3Storage({
     bucket: location.bucket,
     prefix: location.prefix,
-    region: location.region ?? afterEnv(['AWS_REGION', 'AWS_DEFAULT_REGION'], settings.region),
+    region: location.region ?? regionAfterEnv(settings.region),
     endpoint: location.endpoint ?? afterEnv(['AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL'], settings.endpoint),
     profile: location.profile ?? afterEnv(['AWS_PROFILE'], settings.profile),
     forcePathStyle: settings.pathStyle,
@@ -58,9 +64,10 @@ async function openKeyProvider(kind: 'local' | 'aws', location: RemoteLocation, 
   if (kind === 'local') return new LocalKeyProvider(new Keyring(settings.keyring));
   const { AwsKmsProvider } = await import('../keys/aws-kms-provider');
   return new AwsKmsProvider({
-    region: (location.kind === 's3' ? location.region : undefined) ?? afterEnv(['AWS_REGION', 'AWS_DEFAULT_REGION'], settings.region),
+    // kmscrypt.kmsRegion / kmsProfile let KMS live elsewhere than the bucket (MinIO, Ceph or R2 with AWS KMS).
+    region: settings.kmsRegion ?? (location.kind === 's3' ? location.region : undefined) ?? regionAfterEnv(settings.region),
     endpoint: afterEnv(['AWS_ENDPOINT_URL_KMS', 'AWS_ENDPOINT_URL'], settings.kmsEndpoint),
-    profile: (location.kind === 's3' ? location.profile : undefined) ?? afterEnv(['AWS_PROFILE'], settings.profile),
+    profile: settings.kmsProfile ?? (location.kind === 's3' ? location.profile : undefined) ?? afterEnv(['AWS_PROFILE'], settings.profile),
   });
 }
 

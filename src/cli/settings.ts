@@ -13,6 +13,8 @@ export interface Settings {
   endpoint?: string;
   profile?: string;
   kmsEndpoint?: string;
+  kmsRegion?: string;
+  kmsProfile?: string;
   pathStyle?: boolean;
   allowHttp: boolean;
   allowUnsafeServer: boolean;
@@ -56,6 +58,8 @@ export async function readSettings(remoteName: string | undefined): Promise<Sett
     endpoint: get('endpoint'),
     profile: get('profile'),
     kmsEndpoint: get('kmsendpoint'),
+    kmsRegion: get('kmsregion'),
+    kmsProfile: get('kmsprofile'),
     pathStyle: bool('pathstyle'),
     allowHttp: bool('allowhttp') ?? false,
     allowUnsafeServer: bool('allowunsafeserver') ?? false,

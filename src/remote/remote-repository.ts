@@ -169,7 +169,7 @@ export class RemoteRepository {
       .filter((o): o is { key: string; generation: number } => o.generation !== undefined);
     const newest = keys.length ? keys[keys.length - 1] : undefined;
     if (!newest) {
-      if (seen.generation > 0) throw this.rollback(0, seen.generation);
+      if (seen.generation > 0) throw this.rollback(undefined, seen.generation);
       return { manifest: null, hash: null };
     }
     const bytes = await this.storage.get(newest.key);
@@ -212,10 +212,11 @@ export class RemoteRepository {
     return { published, hash: sha256Hex(bytes) };
   }
 
-  private rollback(found: number, seen: number): KmscryptError {
+  private rollback(found: number | undefined, seen: number): KmscryptError {
+    const what = found === undefined ? `it has no manifest of generation ${seen} or later` : `its newest manifest is generation ${found}`;
     return new KmscryptError(
       'ROLLBACK',
-      `${this.config.url} went backwards: its newest manifest is generation ${found} but this clone has seen ${seen}; the newest manifests were deleted or withheld; no ref was changed`,
+      `${this.config.url} went backwards: ${what} but this clone has seen generation ${seen}; the newest manifests were deleted or withheld; no ref was changed`,
     );
   }
 }
