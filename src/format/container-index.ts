@@ -73,31 +73,60 @@ export class ContainerIndex {
 }
 
 export function encodeIndex(hashLength: number, recordsStart: number, entries: IndexEntry[]): Buffer {
-  const head = Buffer.alloc(HEAD);
-  head.writeUInt8(hashLength, 0);
-  head.writeUInt32BE(entries.length, 1);
-  head.writeUInt32BE(recordsStart, 5);
-  const parts: Buffer[] = [head];
-  const scratch: number[] = [];
-  for (const e of entries) {
-    if (e.oid.length !== hashLength) throw new RangeError('object ID length does not match the object format');
-    scratch.length = 0;
+  const writer = new IndexWriter(hashLength, recordsStart);
+  for (const e of entries) writer.add(e);
+  return writer.finish();
+}
+
+/**
+ * Encodes index entries one at a time into one growing buffer, so that a container of half a
+ * million objects costs a few dozen bytes per object rather than an object per entry.
+ */
+export class IndexWriter {
+  private buf = Buffer.alloc(1 << 16);
+  private length = HEAD;
+  private count = 0;
+  private readonly scratch: number[] = [];
+
+  constructor(
+    private readonly hashLength: number,
+    private readonly recordsStart: number,
+  ) {}
+
+  add(e: IndexEntry): void {
+    if (e.oid.length !== this.hashLength) throw new RangeError('object ID length does not match the object format');
+    const s = this.scratch;
+    s.length = 0;
     const local = typeof e.base === 'number';
-    const flags = (e.type & FLAG_TYPE) | (suiteForSize(e.size) === Suite.CbcHmac ? FLAG_CBC : 0) | (local ? FLAG_LOCAL_BASE : 0);
-    scratch.push(flags);
-    encodeVarint(e.size, scratch);
-    encodeVarint(e.sealedLength, scratch);
+    s.push((e.type & FLAG_TYPE) | (suiteForSize(e.size) === Suite.CbcHmac ? FLAG_CBC : 0) | (local ? FLAG_LOCAL_BASE : 0));
+    encodeVarint(e.size, s);
+    encodeVarint(e.sealedLength, s);
     if (e.type === DELTA_TYPE) {
       if (e.base === undefined) throw new RangeError('delta entry without a base');
-      if (typeof e.base === 'number') encodeVarint(e.base, scratch);
+      if (typeof e.base === 'number') encodeVarint(e.base, s);
+      else if (e.base.length !== this.hashLength) throw new RangeError('base ID length does not match the object format');
     }
-    parts.push(e.oid, Buffer.from(scratch));
-    if (e.type === DELTA_TYPE && Buffer.isBuffer(e.base)) {
-      if (e.base.length !== hashLength) throw new RangeError('base ID length does not match the object format');
-      parts.push(e.base);
-    }
+    const external = e.type === DELTA_TYPE && Buffer.isBuffer(e.base) ? e.base : undefined;
+    this.reserve(this.hashLength + s.length + (external ? this.hashLength : 0));
+    this.length += e.oid.copy(this.buf, this.length);
+    for (const byte of s) this.buf[this.length++] = byte;
+    if (external) this.length += external.copy(this.buf, this.length);
+    this.count++;
   }
-  return Buffer.concat(parts);
+
+  finish(): Buffer {
+    this.buf.writeUInt8(this.hashLength, 0);
+    this.buf.writeUInt32BE(this.count, 1);
+    this.buf.writeUInt32BE(this.recordsStart, 5);
+    return this.buf.subarray(0, this.length);
+  }
+
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const bigger = Buffer.alloc(Math.max(this.buf.length * 2, this.length + n));
+    this.buf.copy(bigger, 0, 0, this.length);
+    this.buf = bigger;
+  }
 }
 
 /**

@@ -91,17 +91,15 @@ function indexAad(repositoryId: string, containerId: Buffer): Buffer {
 }
 
 /** Encrypts an index. The index key is used once per container, so a fixed nonce is safe. */
-export function sealIndex(
-  dataKey: Buffer,
-  repositoryId: string,
-  containerId: Buffer,
-  hashLength: number,
-  recordsStart: number,
-  entries: IndexEntry[],
-): Buffer {
+export function sealIndex(dataKey: Buffer, repositoryId: string, containerId: Buffer, hashLength: number, recordsStart: number, entries: IndexEntry[]): Buffer {
+  return sealEncodedIndex(dataKey, repositoryId, containerId, encodeIndex(hashLength, recordsStart, entries));
+}
+
+/** Encrypts an index already encoded (by IndexWriter). */
+export function sealEncodedIndex(dataKey: Buffer, repositoryId: string, containerId: Buffer, encoded: Buffer): Buffer {
   const cipher = createCipheriv('aes-256-gcm', deriveKey(dataKey, 'index', containerId), Buffer.alloc(12));
   cipher.setAAD(indexAad(repositoryId, containerId));
-  return Buffer.concat([cipher.update(encodeIndex(hashLength, recordsStart, entries)), cipher.final(), cipher.getAuthTag()]);
+  return Buffer.concat([cipher.update(encoded), cipher.final(), cipher.getAuthTag()]);
 }
 
 /** Authenticates and parses an index; `indexOffset` is where the records section ends. */

@@ -15,8 +15,11 @@ export interface IndexPackRun {
  * once, and refuses a broken pack without storing anything. The .keep file protects the new pack
  * from a concurrent gc until git has updated the refs; the helper hands its path to git with `lock`.
  */
-export function startIndexPack(opts: { progress: boolean }): IndexPackRun {
+export function startIndexPack(opts: { progress: boolean; selfContained?: boolean }): IndexPackRun {
   const args = ['index-pack', '--stdin', '--fix-thin', '--keep=kmscrypt fetch'];
+  // For a clone, as fetch-pack does: git checks every object and every link here, so the
+  // separate connectivity walk after the fetch can be skipped.
+  if (opts.selfContained) args.push('--check-self-contained-and-connected');
   if (opts.progress) args.push('-v');
   const child = spawn('git', args, { stdio: ['pipe', 'pipe', opts.progress ? 'inherit' : 'pipe'] });
   let out = '';

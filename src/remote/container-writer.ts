@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { KmscryptError } from '../errors';
 import { MAX_OBJECT_SIZE } from '../format/constants';
-import { encodePreamble, encodeTrailer, sealIndex, sha256Hex } from '../format/container';
-import { DELTA_TYPE, IndexEntry } from '../format/container-index';
+import { encodePreamble, encodeTrailer, sealEncodedIndex, sha256Hex } from '../format/container';
+import { DELTA_TYPE, IndexWriter } from '../format/container-index';
 import type { ContainerRef } from '../format/manifest';
 import { RecordSealer, recordKeys } from '../format/record';
 import { OBJ_OFS_DELTA, OBJ_REF_DELTA, parseEntryHeader } from '../git/pack-format';
@@ -51,7 +51,7 @@ export async function writeContainer(opts: {
   const preamble = encodePreamble({ containerId, hashLength, keyId: opts.dataKey.keyId, wrappedKey: opts.dataKey.wrapped });
   const reader = await WindowedFileReader.open(pack.packPath);
   const out = await BufferedFileWriter.create(opts.outPath);
-  const entries: IndexEntry[] = new Array(n);
+  const index = new IndexWriter(hashLength, preamble.length);
   try {
     await out.write(preamble);
     const packEnd = reader.size - hashLength;
@@ -59,7 +59,7 @@ export async function writeContainer(opts: {
       const offset = idx.offsets[k];
       const end = k + 1 < idx.count ? idx.offsets[k + 1] : packEnd;
       const head = parseEntryHeader(await reader.read(offset, Math.min(end - offset, 32 + hashLength)), offset, hashLength);
-      const oid = Buffer.from(idx.oid(k));
+      const oid = idx.oid(k);
       if (head.size > MAX_OBJECT_SIZE) throw new ObjectTooLargeError(oid.toString('hex'), head.size);
       let base: number | Buffer | undefined;
       let type = head.type;
@@ -70,7 +70,7 @@ export async function writeContainer(opts: {
         else if (head.baseOid) base = head.baseOid;
         else throw new KmscryptError('GIT', `pack entry at ${offset} has a delta base git did not index`);
       }
-      const sealer = new RecordSealer(keys, k, { oid, type, size: head.size, base: base === undefined ? Buffer.alloc(0) : typeof base === 'number' ? Buffer.from(idx.oid(base)) : base });
+      const sealer = new RecordSealer(keys, k, { oid, type, size: head.size, base: base === undefined ? Buffer.alloc(0) : typeof base === 'number' ? idx.oid(base) : base });
       let sealedLength = 0;
       for (let pos = offset + head.headerLength; pos < end; pos += CHUNK) {
         const chunk = sealer.update(await reader.read(pos, Math.min(CHUNK, end - pos)));
@@ -80,11 +80,11 @@ export async function writeContainer(opts: {
       const tail = sealer.final();
       sealedLength += tail.length;
       await out.write(tail);
-      entries[k] = { oid, type, size: head.size, sealedLength, base };
+      index.add({ oid, type, size: head.size, sealedLength, base });
       opts.progress?.tick(k + 1, n);
     }
     const indexOffset = out.written;
-    const sealedIndex = sealIndex(opts.dataKey.plaintext, opts.repositoryId, containerId, hashLength, preamble.length, entries);
+    const sealedIndex = sealEncodedIndex(opts.dataKey.plaintext, opts.repositoryId, containerId, index.finish());
     await out.write(sealedIndex);
     await out.write(encodeTrailer(indexOffset, sealedIndex.length));
     await out.close();

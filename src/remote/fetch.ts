@@ -28,16 +28,24 @@ interface Selection {
  * records, authenticate and decrypt each one, and hand git a pack to verify and store with
  * `index-pack`. Returns the .keep files git must remove once it has updated its refs.
  */
-export async function fetchObjects(repo: RemoteRepository, manifest: Manifest, wants: string[], options: TransferOptions): Promise<string[]> {
+export interface FetchResult {
+  /** .keep files git removes once it has updated its refs. */
+  locks: string[];
+  /** git itself checked that the new pack is self-contained and connected (clones only). */
+  connected: boolean;
+}
+
+export async function fetchObjects(repo: RemoteRepository, manifest: Manifest, wants: string[], options: TransferOptions): Promise<FetchResult> {
   const missing = options.cloning ? wants : await missingOf(wants);
-  if (missing.length === 0) return [];
+  if (missing.length === 0) return { locks: [], connected: false };
   const seen = new Set((await repo.state.load()).fetched);
   // A container made by gc from containers this clone already fetched holds nothing new for it.
   const fresh = manifest.containers.filter((c) => !seen.has(c.id) && !(c.consolidates?.length && c.consolidates.every((id) => seen.has(id))));
   const locks: string[] = [];
 
   let opened = await openAll(repo, fresh);
-  locks.push(...(await transfer(repo, manifest, opened, options, !options.cloning)));
+  const selfContained = options.cloning && options.checkConnectivity && fresh.length === manifest.containers.length;
+  locks.push(...(await transfer(repo, manifest, opened, options, !options.cloning, selfContained)));
   if (!options.cloning && !(await isConnected(missing))) {
     // This clone lacks objects of containers it fetched before (e.g. after a local gc): look everywhere.
     opened = await openAll(repo, manifest.containers);
@@ -47,7 +55,7 @@ export async function fetchObjects(repo: RemoteRepository, manifest: Manifest, w
     }
   }
   await repo.state.update({ fetched: manifest.containers.map((c) => c.id), known: manifest.containers.map((c) => c.id) });
-  return locks;
+  return { locks, connected: selfContained };
 }
 
 async function missingOf(oids: string[]): Promise<string[]> {
@@ -74,6 +82,7 @@ async function transfer(
   opened: OpenedContainer[],
   options: TransferOptions,
   checkPresence: boolean,
+  selfContained = false,
 ): Promise<string[]> {
   const selections = await select(repo, manifest, opened, checkPresence);
   const total = selections.reduce((n, s) => n + s.records.length, 0);
@@ -81,7 +90,8 @@ async function transfer(
   const hashName = repo.descriptor.objectFormat === 'sha1' ? 'sha1' : 'sha256';
   const trailer = createHash(hashName);
   const tmpDir = repo.config.stateDir ? join(repo.config.stateDir, 'tmp') : tmpdir();
-  const indexer = startIndexPack({ progress: options.progress });
+  // A clone shows git's own progress (receiving, resolving deltas); a fetch shows ours.
+  const indexer = startIndexPack({ progress: options.progress && options.cloning, selfContained });
   const progress = new Progress('Decrypting objects', options.progress && !options.cloning);
   const write = async (b: Buffer) => {
     trailer.update(b);
@@ -91,7 +101,8 @@ async function transfer(
   try {
     await write(packHeader(total));
     for (const s of selections) {
-      const wanted = new Set(s.records);
+      const all = s.records.length === s.container.index.count;
+      const wanted = all ? undefined : new Set(s.records);
       const { index } = s.container;
       const writeHeader = (i: number) => {
         const delta = index.types[i] === DELTA_TYPE;
@@ -106,7 +117,7 @@ async function transfer(
           progress.tick(++sent, total);
           continue;
         }
-        for await (const { i, payload } of readRun(repo, s.container, run, (k) => wanted.has(k))) {
+        for await (const { i, payload } of readRun(repo, s.container, run, (k) => wanted === undefined || wanted.has(k))) {
           await writeHeader(i);
           await write(payload);
           progress.tick(++sent, total);
@@ -114,13 +125,13 @@ async function transfer(
       }
     }
     indexer.input.end(trailer.digest());
+    progress.done();
   } catch (err) {
     indexer.abort();
     await indexer.done.catch(() => undefined);
     throw err;
   }
   const result = await indexer.done;
-  progress.done();
   await verifyIndexed(result.idxFile, selections, repo.descriptor.objectFormat === 'sha1' ? 20 : 32);
   return [result.keepFile];
 }
@@ -130,6 +141,10 @@ async function transfer(
  * the delta bases those need that are neither chosen nor local, from any container.
  */
 async function select(repo: RemoteRepository, manifest: Manifest, opened: OpenedContainer[], checkPresence: boolean): Promise<Selection[]> {
+  if (!checkPresence && opened.length === manifest.containers.length) {
+    // Everything, as for a clone: every delta base is in the pack, which index-pack verifies.
+    return opened.filter((c) => c.index.count > 0).map((container) => ({ container, records: Array.from({ length: container.index.count }, (_, i) => i) }));
+  }
   const chosen = new Map<OpenedContainer, Set<number>>();
   const chosenOids = new Set<string>();
   let candidates: string[] = [];

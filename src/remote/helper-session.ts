@@ -44,7 +44,7 @@ export class HelperSession implements HelperBackend {
         this.options.followTags = bool;
         return 'ok';
       case 'check-connectivity':
-        // Git still runs its own connectivity check: we never answer `connectivity-ok`.
+        // Only a clone answers `connectivity-ok`, after index-pack checked the pack is self-contained and connected.
         this.options.checkConnectivity = bool;
         return 'ok';
       case 'object-format':
@@ -82,8 +82,8 @@ export class HelperSession implements HelperBackend {
 
   async fetch(batch: FetchRequest[]): Promise<string[]> {
     if (!this.repo || !this.snapshot?.manifest) throw new KmscryptError('BAD_PROTOCOL', 'git asked to fetch before listing refs');
-    const locks = await fetchObjects(this.repo, this.snapshot.manifest, [...new Set(batch.map((b) => b.oid))], this.options);
-    return locks.map((file) => `lock ${file}`);
+    const result = await fetchObjects(this.repo, this.snapshot.manifest, [...new Set(batch.map((b) => b.oid))], this.options);
+    return [...result.locks.map((file) => `lock ${file}`), ...(result.connected ? ['connectivity-ok'] : [])];
   }
 
   async push(batch: PushRequest[]): Promise<string[]> {
