@@ -93,9 +93,21 @@ async function transfer(
   // A clone shows git's own progress (receiving, resolving deltas); a fetch shows ours.
   const indexer = startIndexPack({ progress: options.progress && options.cloning, selfContained });
   const progress = new Progress('Decrypting objects', options.progress && !options.cloning);
+  // Entries are small: gather them into 1 MiB writes rather than two pipe writes per object.
+  let batch: Buffer[] = [];
+  let batched = 0;
+  const flush = async () => {
+    if (batched === 0) return;
+    const data = Buffer.concat(batch, batched);
+    batch = [];
+    batched = 0;
+    if (!indexer.input.write(data)) await new Promise((r) => indexer.input.once('drain', r));
+  };
   const write = async (b: Buffer) => {
     trailer.update(b);
-    if (!indexer.input.write(b)) await new Promise((r) => indexer.input.once('drain', r));
+    batch.push(b);
+    batched += b.length;
+    if (batched >= 1 << 20) await flush();
   };
   let sent = 0;
   try {
@@ -124,6 +136,7 @@ async function transfer(
         }
       }
     }
+    await flush();
     indexer.input.end(trailer.digest());
     progress.done();
   } catch (err) {
