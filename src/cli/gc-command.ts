@@ -40,8 +40,9 @@ export async function runGc(args: string[]): Promise<number> {
     process.stdout.write(JSON.stringify(r) + '\n');
   } else {
     process.stdout.write(
-      `gc: generation ${r.generation}: ${r.containersBefore} container(s), ${r.objectsBefore} records, ${r.bytesBefore} bytes -> ` +
-        `1 container, ${r.objectsAfter} objects, ${r.bytesAfter} bytes\n` +
+      (r.containersBefore > 1
+        ? `gc: generation ${r.generation}: ${r.containersBefore} containers, ${r.objectsBefore} records, ${r.bytesBefore} bytes -> 1 container, ${r.objectsAfter} objects, ${r.bytesAfter} bytes\n`
+        : `gc: generation ${r.generation}: ${r.containersBefore} container, nothing to consolidate\n`) +
         `gc: scheduled ${r.scheduled} container(s) for deletion; deleted ${r.deletedContainers} container(s) and ${r.deletedManifests} manifest(s) past the grace period\n`,
     );
   }

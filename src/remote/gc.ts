@@ -63,8 +63,14 @@ export async function collectGarbage(repo: RemoteRepository, options: GcOptions)
     process.env.GIT_DIR = scratch;
     for (let attempt = 1; ; attempt++) {
       const snapshot = await repo.latest();
-      if (!snapshot.manifest || snapshot.manifest.containers.length === 0) {
-        return { ...(await sweep(repo, snapshot.manifest, options)), generation: snapshot.manifest?.generation ?? 0, containersBefore: 0, objectsBefore: 0, objectsAfter: 0, bytesBefore: 0, bytesAfter: 0 };
+      // One container is already consolidated: only sweep (the next gc with more containers drops
+      // what became unreachable since).
+      if (!snapshot.manifest || snapshot.manifest.containers.length <= 1) {
+        const containers = snapshot.manifest?.containers ?? [];
+        const objects = containers.reduce((n, c) => n + c.objects, 0);
+        const bytes = containers.reduce((n, c) => n + c.size, 0);
+        const swept = await sweep(repo, snapshot.manifest, options);
+        return { ...swept, generation: snapshot.manifest?.generation ?? 0, containersBefore: containers.length, objectsBefore: objects, objectsAfter: objects, bytesBefore: bytes, bytesAfter: bytes };
       }
       const result = await consolidate(repo, snapshot, work, options);
       if (result) return { ...result, ...(await sweep(repo, result.manifest, options)) };

@@ -1,0 +1,79 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import t from 'tap';
+import { Sandbox } from './support/sandbox';
+import { localStore } from './support/store-access';
+
+interface StatsLine {
+  storage: Record<string, number>;
+}
+
+t.test('gc consolidates, drops unreachable objects, deletes only after the grace period, and costs clones nothing', async (t) => {
+  const sb = new Sandbox(t);
+  const store = localStore(sb.path('store'));
+  const src = sb.repo('src');
+  sb.git(src, 'remote', 'add', 'origin', store.url);
+  for (let i = 0; i < 4; i++) {
+    sb.commit(src, { 'file.txt': `version ${i}\n`.repeat(20) }, `commit ${i}`);
+    sb.git(src, 'push', '-q', 'origin', 'main');
+  }
+  sb.git(src, 'checkout', '-q', '-b', 'doomed');
+  const doomed = sb.commit(src, { 'secret.txt': 'pushed by mistake\n' }, 'doomed');
+  sb.git(src, 'push', '-q', 'origin', 'doomed');
+  sb.git(src, 'push', '-q', 'origin', '--delete', 'doomed');
+  sb.git(src, 'checkout', '-q', 'main');
+  sb.run('git', ['clone', '-q', store.url, sb.path('early')]);
+  const containersBefore = (await store.keys()).filter((k) => k.startsWith('containers/'));
+  t.equal(containersBefore.length, 5, 'one container per push');
+
+  const first = sb.run('git', ['kmscrypt', 'gc', store.url, '--json']);
+  const report = JSON.parse(first.stdout) as { scheduled: number; deletedContainers: number; objectsAfter: number; objectsBefore: number };
+  t.equal(report.deletedContainers, 0, 'within the grace period nothing is deleted');
+  t.equal(report.scheduled, 5, 'the five old containers are scheduled');
+  t.ok(report.objectsAfter < report.objectsBefore, 'the unreachable commit and its objects were dropped');
+  const afterFirst = (await store.keys()).filter((k) => k.startsWith('containers/'));
+  t.equal(afterFirst.length, 6, 'old containers are still there for readers under way');
+
+  sb.run('git', ['clone', '-q', '--mirror', store.url, sb.path('after.git')]);
+  t.same(sb.refs(sb.path('after.git')), new Map([...sb.refs(src)].filter(([r]) => r !== 'refs/heads/doomed')), 'a clone after gc has every ref');
+  sb.git(sb.path('after.git'), 'fsck', '--strict', '--no-dangling');
+  t.not(sb.run('git', ['cat-file', '-e', doomed], { cwd: sb.path('after.git'), expectFailure: true }).status, 0, 'the unreachable commit is gone');
+
+  const second = JSON.parse(sb.run('git', ['kmscrypt', 'gc', store.url, '--grace', '0', '--json']).stdout) as { deletedContainers: number; deletedManifests: number };
+  t.ok(second.deletedContainers >= 5, 'after the grace period the old containers are deleted');
+  t.ok(second.deletedManifests >= 6, 'and the superseded manifests');
+  t.equal((await store.keys()).filter((k) => k.startsWith('manifests/')).length, 1, 'only the newest manifest is left');
+
+  // A clone made before gc fetches a new commit without downloading the consolidated container.
+  sb.commit(src, { 'file.txt': 'after gc\n' }, 'after gc');
+  sb.git(src, 'push', '-q', 'origin', 'main');
+  const stats = sb.path('stats.jsonl');
+  writeFileSync(stats, '');
+  sb.run('git', ['fetch', '-q', 'origin'], { cwd: sb.path('early'), env: { KMSCRYPT_STATS: stats } });
+  const line = JSON.parse(readFileSync(stats, 'utf8').trim()) as StatsLine;
+  t.same({ get: line.storage.get, list: line.storage.list }, { get: 4, list: 1 }, 'the same requests as any incremental fetch: nothing re-downloaded');
+  t.equal(sb.git(sb.path('early'), 'rev-parse', 'origin/main').trim(), sb.git(src, 'rev-parse', 'HEAD').trim());
+});
+
+t.test('a push racing gc is never lost', async (t) => {
+  const sb = new Sandbox(t);
+  const store = localStore(sb.path('store'));
+  const src = sb.repo('src');
+  sb.git(src, 'remote', 'add', 'origin', store.url);
+  sb.commit(src, { 'a': 'a\n' }, 'base');
+  sb.git(src, 'push', '-q', 'origin', 'main');
+  const landed: string[] = [];
+  for (let round = 0; round < 5; round++) {
+    const head = sb.commit(src, { 'a': `round ${round}\n` }, `round ${round}`);
+    const { spawn } = await import('node:child_process');
+    const run = (args: string[]) =>
+      new Promise<number>((resolve) => spawn(args[0], args.slice(1), { cwd: src, env: sb.env, stdio: 'ignore' }).on('close', (c) => resolve(c ?? 1)));
+    const [gcStatus, pushStatus] = await Promise.all([run(['git', 'kmscrypt', 'gc', store.url, '--grace', '0']), run(['git', 'push', '-q', 'origin', 'main'])]);
+    t.equal(pushStatus, 0, `round ${round}: the push landed`);
+    t.ok(gcStatus === 0 || gcStatus === 1, `round ${round}: gc finished or gave way`);
+    landed.push(head);
+  }
+  sb.run('git', ['clone', '-q', '--mirror', store.url, sb.path('check.git')]);
+  const history = sb.git(sb.path('check.git'), 'rev-list', 'main');
+  for (const c of landed) t.match(history, c, `commit ${c.slice(0, 8)} is in main`);
+  sb.git(sb.path('check.git'), 'fsck', '--strict', '--no-dangling');
+});
