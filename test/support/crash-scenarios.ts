@@ -1,0 +1,562 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Test } from 'tap';
+import type { ScenarioBackend } from './git-scenarios';
+import { seededRandom } from './fault-proxy';
+import { PROJECT_ROOT, type RunResult, Sandbox } from './sandbox';
+
+export interface CrashSize {
+  /** Pushes killed, of which one in `groupSize` is the push that creates the repository. */
+  pushKills: number;
+  /** Fetches and clones killed (one in four is a clone). */
+  fetchKills: number;
+  /** Push kills per store: a fresh store every group keeps the verifying clones small. */
+  groupSize: number;
+}
+
+/** The issue's minimum in `npm test` (50 kills per backend); four times more for `npm run test:reliability`. */
+export function crashSize(): CrashSize {
+  return process.env.KMSCRYPT_RELIABILITY_FULL ? { pushKills: 100, fetchKills: 100, groupSize: 5 } : { pushKills: 25, fetchKills: 25, groupSize: 5 };
+}
+
+/** Counts, plus `decile<N>` (kills in the Nth tenth of the helper's expected lifetime) and `phase:<what it ran>`. */
+export interface CrashTally extends Record<string, number> {
+  /** SIGKILLs delivered to a live helper. */
+  killed: number;
+  /** Kills after which every check passed: remote readable and fsck-clean, next operation ok, local repository connected. */
+  survived: number;
+  /** Kill timers that fired after the helper had already ended (the run then completed normally; not counted as kills). */
+  missed: number;
+  /** Killed pushes whose manifest had been published before the kill (git reported a failure, the remote has the push). */
+  killedPushLanded: number;
+  killedPushNotLanded: number;
+  /** Killed fetches after which the remote-tracking ref had already moved (to the complete new value). */
+  killedFetchUpdated: number;
+  /** Temporary directories (kmscrypt-push-*) left in TMPDIR by killed helpers. */
+  leakedTempDirs: number;
+  /** pack-*.keep files left in a local repository by a killed fetch (git removes them only after the helper answers). */
+  leftoverKeepFiles: number;
+}
+
+const NODE = process.execPath;
+
+/**
+ * Runs git with the helper behind a wrapper that records its PID (the wrapper `exec`s node, so
+ * the PID is the helper's), and optionally SIGKILLs it `killAfterMs` after it started.
+ */
+class HelperRunner {
+  readonly wrapDir: string;
+  private counter = 0;
+
+  constructor(private readonly sb: Sandbox) {
+    this.wrapDir = sb.path('wrap');
+    mkdirSync(this.wrapDir, { recursive: true });
+    const wrapper = join(this.wrapDir, 'git-remote-kmscrypt');
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\nif [ -n "$CRASH_PID_FILE" ]; then echo $$ >> "$CRASH_PID_FILE"; fi\nexec ${shellQuote(NODE)} ${shellQuote(join(PROJECT_ROOT, 'bin', 'git-remote-kmscrypt'))} "$@"\n`,
+    );
+    chmodSync(wrapper, 0o755);
+  }
+
+  run(cwd: string, args: string[], killAfterMs?: number): Promise<ObservedRun> {
+    const pidFile = this.sb.path(`.helper-pids-${this.counter++}`);
+    writeFileSync(pidFile, '');
+    return new Promise((resolve) => {
+      const child = spawn('git', args, {
+        cwd,
+        env: { ...this.sb.env, PATH: `${this.wrapDir}:${this.sb.env.PATH}`, CRASH_PID_FILE: pidFile },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      let pid: number | undefined;
+      let started = 0;
+      let ended: number | undefined;
+      let killed = false;
+      let killAtMs: number | undefined;
+      let childrenAtKill: string[] = [];
+      let killTimer: NodeJS.Timeout | undefined;
+      const kill = () => {
+        if (pid === undefined || !isAlive(pid)) return;
+        childrenAtKill = childrenOf(pid);
+        try {
+          process.kill(pid, 'SIGKILL');
+          killed = true;
+          killAtMs = performance.now() - started;
+        } catch {
+          // It ended between the check and the kill: a miss.
+        }
+      };
+      const poll = setInterval(() => {
+        if (pid === undefined) {
+          const m = /^(\d+)$/m.exec(readFileSync(pidFile, 'utf8'));
+          if (!m) return;
+          pid = Number(m[1]);
+          started = performance.now();
+          if (killAfterMs !== undefined) killTimer = setTimeout(kill, killAfterMs);
+        } else if (ended === undefined && !isAlive(pid)) {
+          ended = performance.now();
+        }
+      }, 2);
+      child.on('close', (code, signal) => {
+        clearInterval(poll);
+        if (killTimer) clearTimeout(killTimer);
+        if (pid !== undefined && ended === undefined) ended = performance.now();
+        rmSync(pidFile, { force: true });
+        resolve({
+          status: code ?? 128,
+          signal,
+          stdout,
+          stderr,
+          helperStarted: pid !== undefined,
+          killed,
+          killAtMs,
+          childrenAtKill,
+          lifetimeMs: pid !== undefined && ended !== undefined ? ended - started : undefined,
+        });
+      });
+    });
+  }
+}
+
+export interface ObservedRun extends RunResult {
+  signal: NodeJS.Signals | null;
+  helperStarted: boolean;
+  killed: boolean;
+  killAtMs?: number;
+  childrenAtKill: string[];
+  /** From the helper's start to its end (its kill, when killed). */
+  lifetimeMs?: number;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** Command lines (first two words) of a process's children, from /proc. */
+function childrenOf(pid: number): string[] {
+  const out: string[] = [];
+  const cmdline = (id: number | string) => readFileSync(`/proc/${id}/cmdline`, 'utf8');
+  try {
+    const own = cmdline(pid);
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const ids = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+      for (const id of ids) {
+        try {
+          const text = cmdline(id);
+          // Forked but not yet exec'd: it still has the helper's command line.
+          if (text === own) out.push('(a child being spawned)');
+          else out.push(text.split('\0').filter(Boolean).slice(0, 2).map((a) => a.replace(/^.*\//, '')).join(' '));
+        } catch {
+          // gone already
+        }
+      }
+    }
+  } catch {
+    // the helper is gone, or /proc lacks children files
+  }
+  return out.sort();
+}
+
+/**
+ * How long an operation's helper lives, per kind of operation: the shortest of the last few
+ * full (unkilled) runs, so that on a machine whose load varies few kill timers fire too late.
+ */
+class Durations {
+  private readonly values = new Map<string, number[]>();
+
+  get(kind: string): number | undefined {
+    const v = this.values.get(kind);
+    return v?.length ? Math.min(...v) : undefined;
+  }
+
+  observe(kind: string, ms: number | undefined): void {
+    if (ms === undefined || ms <= 0) return;
+    const v = this.values.get(kind) ?? [];
+    v.push(ms);
+    this.values.set(kind, v.slice(-3));
+  }
+}
+
+/**
+ * Delays spread evenly over [0, SPAN) of an operation's expected duration (one per stratum), in a
+ * seeded random order. Kill timers run late on a loaded machine, so the last strata still reach
+ * the operation's end; fewer fire after the helper is gone.
+ */
+const SPAN = 0.92;
+function spreadFractions(n: number, random: () => number): number[] {
+  const fractions = Array.from({ length: n }, (_, i) => ((i + random()) / n) * SPAN);
+  for (let i = fractions.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [fractions[i], fractions[j]] = [fractions[j], fractions[i]];
+  }
+  return fractions;
+}
+
+function emptyTally(): CrashTally {
+  return { killed: 0, survived: 0, missed: 0, killedPushLanded: 0, killedPushNotLanded: 0, killedFetchUpdated: 0, leakedTempDirs: 0, leftoverKeepFiles: 0 };
+}
+
+function noteKill(tally: CrashTally, run: ObservedRun, estimateMs: number): void {
+  tally.killed++;
+  const decile = Math.max(0, Math.min(9, Math.floor(((run.killAtMs ?? 0) / Math.max(1, estimateMs)) * 10)));
+  tally[`decile${decile}`] = (tally[`decile${decile}`] ?? 0) + 1;
+  const phase = run.childrenAtKill.length ? `child:${[...new Set(run.childrenAtKill)].join('+')}` : 'no child';
+  tally[`phase:${phase}`] = (tally[`phase:${phase}`] ?? 0) + 1;
+}
+
+/** Writes `count` text files and a random blob and commits them: a push big enough to have phases. */
+function writeBatch(sb: Sandbox, repo: string, round: number, files: number, blobBytes: number, extraBlobBytes = 0): string {
+  for (let i = 0; i < files; i++) {
+    const dir = join(repo, `dir${i % 16}`);
+    mkdirSync(dir, { recursive: true });
+    const lines = Array.from({ length: 20 }, (_, l) => `file ${i} round ${round} line ${l} ${(i * 7919 + round * 104729 + l) % 1000003}`);
+    writeFileSync(join(dir, `file-${i}.txt`), lines.join('\n') + '\n');
+  }
+  writeFileSync(join(repo, 'blob.bin'), randomBytes(blobBytes));
+  if (extraBlobBytes) writeFileSync(join(repo, 'large.bin'), randomBytes(extraBlobBytes));
+  sb.git(repo, 'add', '-A');
+  sb.git(repo, 'commit', '-q', '-m', `round ${round}`);
+  return sb.git(repo, 'rev-parse', 'HEAD').trim();
+}
+
+/** Runs a command that must succeed; records a failed assertion (and returns undefined) otherwise. */
+function must(tt: Test, ok: { value: boolean }, label: string, fn: () => RunResult | string): string | undefined {
+  try {
+    const r = fn();
+    return typeof r === 'string' ? r : r.stdout;
+  } catch (err) {
+    ok.value = false;
+    tt.fail(label, { error: err instanceof Error ? err.message : String(err) });
+    return undefined;
+  }
+}
+
+function check(tt: Test, ok: { value: boolean }, cond: boolean, label: string, extra?: object): void {
+  if (!cond) ok.value = false;
+  tt.ok(cond, label, extra ?? {});
+}
+
+function keepFiles(gitDir: string): number {
+  try {
+    return readdirSync(join(gitDir, 'objects', 'pack')).filter((f) => f.endsWith('.keep')).length;
+  } catch {
+    return 0;
+  }
+}
+
+function leakedTempDirs(tmp: string): number {
+  try {
+    return readdirSync(tmp).filter((f) => f.startsWith('kmscrypt-')).length;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The helper killed with SIGKILL at points spread over whole pushes and fetches (and clones).
+ * After every kill: the remote is readable (a fresh mirror clone passes fsck --strict, so its
+ * refs point only to complete objects), the killed push either landed whole or not at all, the
+ * next push or fetch from the same repository succeeds, and the local repository never has a
+ * ref to an object it lacks (fsck --connectivity-only; remote-tracking refs old or new).
+ */
+export function crashScenarios(t: Test, backend: ScenarioBackend, label: string, report?: (name: string, tally: CrashTally) => void): void {
+  const size = crashSize();
+  const seed = Number(process.env.KMSCRYPT_CRASH_SEED ?? 0x5eed) >>> 0;
+  // The two scenarios use separate sandboxes and stores: run them side by side.
+  t.jobs = 2;
+
+  const makeSandbox = (tt: Test) => {
+    const sb = new Sandbox(tt, backend.env);
+    // The helpers' temporary files go here, so that what killed helpers leave can be counted.
+    const tmp = sb.path('tmp');
+    mkdirSync(tmp, { recursive: true });
+    sb.env.TMPDIR = tmp;
+    return { sb, tmp, runner: new HelperRunner(sb) };
+  };
+
+  t.test(`${label}: ${size.pushKills} pushes killed at points spread over the push`, async (tt) => {
+    const { sb, tmp, runner } = makeSandbox(tt);
+    const random = seededRandom(seed);
+    const durations = new Durations();
+    const tally = emptyTally();
+    const fractions = spreadFractions(size.pushKills, random);
+    const groups = Math.ceil(size.pushKills / size.groupSize);
+    const FILES = 300;
+    // Most pushes hold a 2 MiB blob (AES-GCM records); every fourth a 7 MiB one (the CBC + HMAC path).
+    const blobFor = (round: number) => (round % 4 === 3 ? 7 << 20 : 2 << 20);
+    let next = 0;
+    let round = 0;
+    // After a kill timer fired too late, the same stratum is tried earlier (the machine got faster).
+    let lateScale = 1;
+    // Kill timers that keep firing too late must not loop forever.
+    let budget = size.pushKills * 4;
+
+    for (let g = 0; g < groups * 2 && tally.killed < size.pushKills; g++) {
+      const store = await backend.newStore(sb, `store-${g}`);
+      const src = sb.repo(`src-${g}`);
+      sb.git(src, 'remote', 'add', 'origin', store.url);
+      let published: string | null = null;
+
+      // The first push of each group creates the repository; its duration is measured once on a
+      // throw-away store, then one push in each group is killed while it creates the store.
+      const head0 = writeBatch(sb, src, round++, FILES, 1 << 20);
+      if (durations.get('create') === undefined) {
+        const probe = await backend.newStore(sb, `probe-${g}`);
+        const measured = await runner.run(src, ['push', '-q', probe.url, 'main']);
+        tt.equal(measured.status, 0, 'an unkilled push that creates a repository succeeds', { stderr: measured.stderr });
+        durations.observe('create', measured.lifetimeMs);
+      }
+      for (let attempt = 0; attempt < 3 && published === null; attempt++) {
+        const fraction = fractions[next % fractions.length] * lateScale;
+        const estimate = durations.get('create')!;
+        const run = await runner.run(src, ['push', 'origin', 'main'], fraction * estimate);
+        const ok = { value: true };
+        if (!run.killed) {
+          tally.missed++;
+          lateScale *= 0.8;
+          durations.observe('create', run.lifetimeMs);
+          check(tt, ok, run.status === 0, 'a push whose kill came too late completed normally', { stderr: run.stderr });
+          published = head0;
+          continue;
+        }
+        next++;
+        lateScale = 1;
+        noteKill(tally, run, estimate);
+        tt.comment(`create kill at ${Math.round(run.killAtMs!)} of ~${Math.round(estimate)} ms (git exit ${run.status}, helper running ${run.childrenAtKill.join(', ') || 'no child'})`);
+        // The store holds no repository, an empty one, or the whole push; a fresh mirror clone says which.
+        const mirror = sb.path(`m-create-${g}`);
+        const cloned = spawnSync('git', ['clone', '-q', '--mirror', store.url, mirror], { cwd: sb.root, env: sb.env, encoding: 'utf8' });
+        if (cloned.status !== 0) {
+          check(tt, ok, /fatal: kmscrypt: no kmscrypt repository at/.test(cloned.stderr ?? ''), 'a killed first push left no repository, or a readable one', { stderr: cloned.stderr });
+          check(tt, ok, run.status !== 0, 'a killed push that left no repository was reported as failed');
+          tally.killedPushNotLanded++;
+        } else {
+          must(tt, ok, 'the mirror passes git fsck --strict', () => sb.git(mirror, 'fsck', '--strict', '--no-dangling'));
+          const main = revParse(sb, mirror, 'refs/heads/main');
+          check(tt, ok, main === '' || main === head0, 'the remote has no branch or exactly the pushed commit', { main });
+          if (run.status === 0) check(tt, ok, main === head0, 'a killed push that git reported as done has landed');
+          if (main) tally.killedPushLanded++;
+          else tally.killedPushNotLanded++;
+        }
+        rmSync(mirror, { recursive: true, force: true });
+        must(tt, ok, 'the local repository stays connected', () => sb.git(src, 'fsck', '--connectivity-only', '--no-dangling'));
+        const again = await runner.run(src, ['push', '-q', 'origin', 'main']);
+        check(tt, ok, again.status === 0, 'the next push after a killed first push succeeds', { stderr: again.stderr });
+        check(tt, ok, revParse(sb, src, 'refs/remotes/origin/main') === head0, 'after the next push the remote has the commit');
+        if (ok.value) tally.survived++;
+        published = head0;
+      }
+
+      for (let k = 1; k < size.groupSize && tally.killed < size.pushKills && budget-- > 0; k++) {
+        const blob = blobFor(round);
+        const head = writeBatch(sb, src, round++, FILES, blob);
+        const kind = `push-${blob}`;
+        if (durations.get(kind) === undefined) {
+          // The first push of each size is not killed: it measures how long such a push lives.
+          const measured = await runner.run(src, ['push', '-q', 'origin', 'main']);
+          tt.equal(measured.status, 0, `an unkilled push (${blob >> 20} MiB blob, ${FILES} files) succeeds`, { stderr: measured.stderr });
+          durations.observe(kind, measured.lifetimeMs);
+          published = head;
+          k--;
+          continue;
+        }
+        const fraction = fractions[next % fractions.length] * lateScale;
+        const estimate = durations.get(kind)!;
+        const run = await runner.run(src, ['push', 'origin', 'main'], fraction * estimate);
+        const ok = { value: true };
+        if (!run.killed) {
+          tally.missed++;
+          lateScale *= 0.8;
+          durations.observe(kind, run.lifetimeMs);
+          check(tt, ok, run.status === 0, 'a push whose kill came too late completed normally', { stderr: run.stderr });
+          published = head;
+          k--;
+          continue;
+        }
+        next++;
+        lateScale = 1;
+        noteKill(tally, run, estimate);
+        tt.comment(`push kill at ${Math.round(run.killAtMs!)} of ~${Math.round(estimate)} ms (git exit ${run.status}, helper running ${run.childrenAtKill.join(', ') || 'no child'})`);
+        const remote = verifyMirror(tt, ok, sb, store.url, `m-${g}-${k}`, undefined);
+        check(tt, ok, remote === published || remote === head, 'the remote branch is the old value or the killed push, whole', { remote, published, head });
+        if (run.status === 0) check(tt, ok, remote === head, 'a killed push that git reported as done has landed', { stderr: run.stderr });
+        if (remote === head) tally.killedPushLanded++;
+        else tally.killedPushNotLanded++;
+        must(tt, ok, 'the local repository stays connected', () => sb.git(src, 'fsck', '--connectivity-only', '--no-dangling'));
+        const tracking = revParse(sb, src, 'refs/remotes/origin/main');
+        check(tt, ok, tracking === published || tracking === head, 'the remote-tracking ref is the old or the new value', { tracking });
+        const again = await runner.run(src, ['push', '-q', 'origin', 'main']);
+        check(tt, ok, again.status === 0, 'the next push from the same repository succeeds', { stderr: again.stderr });
+        if (remote !== head) durations.observe(kind, again.lifetimeMs);
+        // git moves the remote-tracking ref only when the helper answered `ok` for it; the next
+        // kill's mirror clone then checks that the remote really has it.
+        check(tt, ok, revParse(sb, src, 'refs/remotes/origin/main') === head, 'after the next push the remote has the new commit');
+        if (ok.value) tally.survived++;
+        published = head;
+      }
+      // The store after the group: everything pushed is there, complete.
+      const final = { value: true };
+      verifyMirror(tt, final, sb, store.url, `m-final-${g}`, published!, src);
+      tally.leakedTempDirs = leakedTempDirs(tmp);
+    }
+    tt.ok(tally.killed >= size.pushKills, `${tally.killed} pushes killed (wanted ${size.pushKills})`);
+    tt.equal(tally.survived, tally.killed, `every killed push was survived (${tally.survived}/${tally.killed})`);
+    tt.comment(`${label} push kills: ${JSON.stringify(tally)}`);
+    report?.(`${label} push kills`, tally);
+  });
+
+  t.test(`${label}: ${size.fetchKills} fetches and clones killed at points spread over the transfer`, async (tt) => {
+    const { sb, tmp, runner } = makeSandbox(tt);
+    const random = seededRandom(seed ^ 0x9e3779b9);
+    const durations = new Durations();
+    const tally = emptyTally();
+    const store = await backend.newStore(sb, 'store');
+    const src = sb.repo('src');
+    sb.git(src, 'remote', 'add', 'origin', store.url);
+    const old = writeBatch(sb, src, 0, 20, 64 << 10);
+    sb.git(src, 'push', '-q', 'origin', 'main');
+    const base = sb.path('fetch-base');
+    sb.run('git', ['clone', '-q', store.url, base]);
+    // Two pushes the base clone lacks: 300 files and a 1 MiB blob, then 300 files and a 7 MiB
+    // blob (a CBC record verified before its first byte reaches git): two containers to read.
+    writeBatch(sb, src, 1, 300, 1 << 20);
+    sb.git(src, 'push', '-q', 'origin', 'main');
+    const head = writeBatch(sb, src, 2, 300, 1 << 20, 7 << 20);
+    sb.git(src, 'push', '-q', 'origin', 'main');
+
+    for (const kind of ['fetch', 'clone'] as const) {
+      for (let i = 0; i < 2; i++) {
+        const dir = sb.path(`measure-${kind}-${i}`);
+        if (kind === 'fetch') cpSync(base, dir, { recursive: true });
+        const r = kind === 'fetch' ? await runner.run(dir, ['fetch', '-q', 'origin']) : await runner.run(sb.root, ['clone', '-q', store.url, dir]);
+        tt.equal(r.status, 0, `an unkilled ${kind} succeeds`, { stderr: r.stderr });
+        durations.observe(kind, r.lifetimeMs);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+
+    const fractions = spreadFractions(size.fetchKills, random);
+    let attempts = 0;
+    let lateScale = 1;
+    for (let j = 0; tally.killed < size.fetchKills && attempts < size.fetchKills * 3; attempts++) {
+      const kind = j % 4 === 3 ? 'clone' : 'fetch';
+      const estimate = durations.get(kind)!;
+      const fraction = fractions[j % fractions.length] * lateScale;
+      const dir = sb.path(`${kind}-${attempts}`);
+      const ok = { value: true };
+      if (kind === 'fetch') {
+        cpSync(base, dir, { recursive: true });
+        const run = await runner.run(dir, ['fetch', 'origin'], fraction * estimate);
+        if (!run.killed) {
+          tally.missed++;
+          lateScale *= 0.8;
+          durations.observe(kind, run.lifetimeMs);
+          tt.equal(run.status, 0, 'a fetch whose kill came too late completed normally', { stderr: run.stderr });
+          rmSync(dir, { recursive: true, force: true });
+          continue;
+        }
+        j++;
+        lateScale = 1;
+        noteKill(tally, run, estimate);
+        tt.comment(`fetch kill at ${Math.round(run.killAtMs!)} of ~${Math.round(estimate)} ms (git exit ${run.status}, helper running ${run.childrenAtKill.join(', ') || 'no child'})`);
+        must(tt, ok, 'after a killed fetch, no local ref points to a missing object', () => sb.git(dir, 'fsck', '--connectivity-only', '--no-dangling'));
+        const tracking = revParse(sb, dir, 'refs/remotes/origin/main');
+        check(tt, ok, tracking === old || tracking === head, 'the remote-tracking ref is the old or the new value', { tracking });
+        if (tracking === head) tally.killedFetchUpdated++;
+        if (run.status === 0) check(tt, ok, tracking === head, 'a killed fetch that git reported as done has updated the ref', { stderr: run.stderr });
+        tally.leftoverKeepFiles += keepFiles(join(dir, '.git'));
+        const again = await runner.run(dir, ['fetch', '-q', 'origin']);
+        check(tt, ok, again.status === 0, 'the next fetch succeeds', { stderr: again.stderr });
+        check(tt, ok, revParse(sb, dir, 'refs/remotes/origin/main') === head, 'the next fetch brings the new value');
+        must(tt, ok, 'the repository is connected after the next fetch', () => sb.git(dir, 'fsck', '--connectivity-only', '--no-dangling'));
+      } else {
+        const run = await runner.run(sb.root, ['clone', store.url, dir], fraction * estimate);
+        if (!run.killed) {
+          tally.missed++;
+          lateScale *= 0.8;
+          durations.observe(kind, run.lifetimeMs);
+          tt.equal(run.status, 0, 'a clone whose kill came too late completed normally', { stderr: run.stderr });
+          rmSync(dir, { recursive: true, force: true });
+          continue;
+        }
+        j++;
+        lateScale = 1;
+        noteKill(tally, run, estimate);
+        tt.comment(`clone kill at ${Math.round(run.killAtMs!)} of ~${Math.round(estimate)} ms (git exit ${run.status}, helper running ${run.childrenAtKill.join(', ') || 'no child'})`);
+        if (run.status === 0) {
+          check(tt, ok, revParse(sb, dir, 'HEAD') === head, 'a killed clone that git reported as done checked out the newest commit', { stderr: run.stderr });
+        }
+        if (existsSync(dir)) {
+          // git removes a failed clone's directory; should one remain, it must still be consistent.
+          must(tt, ok, 'a directory left by a killed clone is connected', () => sb.git(dir, 'fsck', '--connectivity-only', '--no-dangling'));
+        } else {
+          tt.pass('git removed the killed clone');
+        }
+        rmSync(dir, { recursive: true, force: true });
+        const again = await runner.run(sb.root, ['clone', '-q', store.url, dir]);
+        check(tt, ok, again.status === 0, 'the next clone succeeds', { stderr: again.stderr });
+        if (again.status === 0) {
+          check(tt, ok, sb.git(dir, 'rev-parse', 'HEAD').trim() === head, 'the next clone checks out the newest commit');
+          must(tt, ok, 'the new clone is connected', () => sb.git(dir, 'fsck', '--connectivity-only', '--no-dangling'));
+        }
+      }
+      // Readers never write to the store: it still answers (the next operation above read it whole).
+      if (ok.value) tally.survived++;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const final = { value: true };
+    verifyMirror(tt, final, sb, store.url, 'final-mirror', head, src);
+    tally.leakedTempDirs = leakedTempDirs(tmp);
+    tt.ok(tally.killed >= size.fetchKills, `${tally.killed} fetches and clones killed (wanted ${size.fetchKills})`);
+    tt.equal(tally.survived, tally.killed, `every killed fetch or clone was survived (${tally.survived}/${tally.killed})`);
+    tt.comment(`${label} fetch/clone kills: ${JSON.stringify(tally)}`);
+    report?.(`${label} fetch/clone kills`, tally);
+  });
+}
+
+/** A ref's value, or '' when it does not exist. */
+function revParse(sb: Sandbox, cwd: string, ref: string): string {
+  const r = spawnSync('git', ['rev-parse', '-q', '--verify', ref], { cwd, env: sb.env, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : '';
+}
+
+/**
+ * A fresh `git clone --mirror` of the store must succeed and pass `git fsck --strict`; returns
+ * its main branch. With `expected`, main must be that commit; with `src`, the mirror must hold
+ * exactly src's branches and tags.
+ */
+function verifyMirror(tt: Test, ok: { value: boolean }, sb: Sandbox, url: string, name: string, expected: string | undefined, src?: string): string | undefined {
+  const dir = sb.path(name);
+  try {
+    const cloned = must(tt, ok, `a fresh mirror clone of the store succeeds (${name})`, () => sb.run('git', ['clone', '-q', '--mirror', url, dir]));
+    if (cloned === undefined) return undefined;
+    must(tt, ok, `the mirror passes git fsck --strict (${name})`, () => sb.git(dir, 'fsck', '--strict', '--no-dangling'));
+    const main = revParse(sb, dir, 'refs/heads/main') || undefined;
+    if (expected !== undefined) check(tt, ok, main === expected, `the mirror's main is the last published commit (${name})`, { main, expected });
+    if (src) check(tt, ok, JSON.stringify([...sb.refs(dir)]) === JSON.stringify([...sb.refs(src)].filter(([r]) => r === 'refs/heads/main')), `the mirror holds exactly the pushed refs (${name})`);
+    return main;
+  } catch (err) {
+    ok.value = false;
+    tt.fail(`verifying the store failed (${name})`, { error: err instanceof Error ? err.message : String(err) });
+    return undefined;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
