@@ -1,5 +1,4 @@
 import t, { Test } from 'tap';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Keyring } from '../src/keys/keyring';
 import { LocalKmsServer, startLocalKmsServer } from '../src/keys/local-kms-server';
@@ -22,19 +21,7 @@ const ACTIONS = ['kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:
 
 /** Sandbox.run without blocking the event loop, for tests that serve KMS from this process. */
 function run(sb: Sandbox, argv: string[], opts: { cwd?: string; expectFailure?: boolean } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd: opts.cwd ?? sb.root, env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const status = code ?? 128;
-      if (opts.expectFailure ? status === 0 : status !== 0) reject(new Error(`${argv.join(' ')} exited ${status}:\n${stdout}\n${stderr}`));
-      else resolve({ status, stdout, stderr });
-    });
-  });
+  return sb.runAsync(argv, opts);
 }
 
 async function doctor(sb: Sandbox, target: string, opts: { cwd?: string; expectFailure?: boolean } = {}): Promise<Doctor> {

@@ -1,5 +1,4 @@
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { Keyring } from '../src/keys/keyring';
@@ -26,19 +25,7 @@ interface Info {
 
 /** Sandbox.run without blocking the event loop, for tests that serve KMS from this process. */
 function run(sb: Sandbox, argv: string[], opts: { cwd?: string; expectFailure?: boolean } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { cwd: opts.cwd ?? sb.root, env: sb.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const status = code ?? 128;
-      if (opts.expectFailure ? status === 0 : status !== 0) reject(new Error(`${argv.join(' ')} exited ${status}:\n${stderr}`));
-      else resolve({ status, stdout, stderr });
-    });
-  });
+  return sb.runAsync(argv, opts);
 }
 
 function fatalLines(stderr: string): string[] {

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -68,6 +68,26 @@ export class Sandbox {
       throw new Error(`${cmd} ${args.join(' ')} exited ${result.status}:\n${result.stderr}`);
     }
     return result;
+  }
+
+  /**
+   * Like run, without blocking this process: needed when the test itself serves something the
+   * command talks to (a KMS endpoint or an S3 proxy started in-process).
+   */
+  runAsync(argv: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; expectFailure?: boolean } = {}): Promise<RunResult> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(argv[0], argv.slice(1), { cwd: opts.cwd ?? this.root, env: { ...this.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => {
+        const status = code ?? 128;
+        if (opts.expectFailure ? status === 0 : status !== 0) reject(new Error(`${argv.join(' ')} exited ${status}:\n${stdout}\n${stderr}`));
+        else resolve({ status, stdout, stderr });
+      });
+    });
   }
 
   git(cwd: string, ...args: string[]): string {
