@@ -71,6 +71,7 @@ t.test('bad settings: one line naming the setting and its valid values', async (
     { label: 'kmscrypt.allowHttp=maybe', args: ['-c', 'kmscrypt.allowHttp=maybe'], pattern: /kmscrypt\.allowHttp must be true or false, not "maybe"/i },
     { label: 'kmscrypt.allowUnsafeServer=sometimes', args: ['-c', 'kmscrypt.allowUnsafeServer=sometimes'], pattern: /kmscrypt\.allowUnsafeServer must be true or false, not "sometimes"/i },
     { label: 'kmscrypt.pathStyle=2', args: ['-c', 'kmscrypt.pathStyle=2'], pattern: /kmscrypt\.pathStyle must be true or false, not "2"/i },
+    { label: 'kmscrypt.requestTimeout=soon', args: ['-c', 'kmscrypt.requestTimeout=soon'], pattern: /kmscrypt\.requestTimeout must be a number of seconds between 1 and 3600, not "soon"/i },
     { label: 'remote.origin.kmscryptAllowHttp=maybe', args: ['-c', 'remote.origin.kmscryptAllowHttp=maybe'], pattern: /allowHttp must be true or false, not "maybe"/i },
   ];
   for (const c of cases) {

@@ -26,9 +26,12 @@ const RATE = 0.15;
  */
 const STORM_RATE = 0.5;
 const SEED = Number(process.env.KMSCRYPT_FAULT_SEED ?? 20240611) >>> 0;
-/** The helper's S3 client sets requestTimeout 60 s (src/storage/s3-client.ts): stall longer than that. */
-const CLIENT_TIMEOUT_MS = 60_000;
-const LONG_STALL_MS = 72_000;
+/**
+ * The helper abandons an S3 request after kmscrypt.requestTimeout seconds of silence (60 by
+ * default, src/storage/s3-client.ts); the long-stall case sets it to 5 s and stalls for 15 s.
+ */
+const CLIENT_TIMEOUT_MS = 5_000;
+const LONG_STALL_MS = 15_000;
 
 t.jobs = 2;
 
@@ -368,7 +371,7 @@ t.test(`a request stalled longer than the client timeout (${LONG_STALL_MS / 1000
     return undefined;
   };
   const started = Date.now();
-  const r = await run(sb, sb.root, ['clone', '-q', store.url, sb.path('stalled-clone')]);
+  const r = await run(sb, sb.root, ['clone', '-q', store.url, sb.path('stalled-clone')], { KMSCRYPT_REQUEST_TIMEOUT: String(CLIENT_TIMEOUT_MS / 1000) });
   const elapsed = Date.now() - started;
   const stall = proxy.injected.find((f) => f.kind === 'stall');
   tt.ok(stall, 'one manifest GET was stalled');

@@ -69,7 +69,7 @@ const refused: Array<[string, string]> = [
     'My_Repo',
     'invalid kmscrypt URL "My_Repo": "My_Repo" is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens); for a local directory write ./My_Repo or file://',
   ],
-  ['s3://', 'invalid kmscrypt URL "s3://": "" is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens); for a local directory write ./s3:// or file://'],
+  ['s3://', 'invalid kmscrypt URL "s3://": "" is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens); write s3://bucket/prefix'],
 ];
 
 for (const [url, message] of refused) {

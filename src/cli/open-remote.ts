@@ -57,6 +57,7 @@ async function openStorage(location: RemoteLocation, settings: Settings): Promis
     profile: location.profile ?? afterEnv(['AWS_PROFILE'], settings.profile),
     forcePathStyle: settings.pathStyle,
     allowHttp: settings.allowHttp,
+    idleTimeoutMs: settings.requestTimeoutSeconds === undefined ? undefined : settings.requestTimeoutSeconds * 1000,
   });
 }
 

@@ -18,6 +18,8 @@ export interface Settings {
   pathStyle?: boolean;
   allowHttp: boolean;
   allowUnsafeServer: boolean;
+  /** Seconds an S3 connection may stay silent before the request is abandoned and retried. */
+  requestTimeoutSeconds?: number;
 }
 
 const ENV: Record<string, string> = {
@@ -26,25 +28,40 @@ const ENV: Record<string, string> = {
   keyring: 'KMSCRYPT_KEYRING',
   allowhttp: 'KMSCRYPT_ALLOW_HTTP',
   allowunsafeserver: 'KMSCRYPT_ALLOW_UNSAFE_SERVER',
+  requesttimeout: 'KMSCRYPT_REQUEST_TIMEOUT',
 };
 
 export async function readSettings(remoteName: string | undefined): Promise<Settings> {
   const config = await gitConfig();
-  const get = (name: string): string | undefined => {
-    const env = ENV[name] ? process.env[ENV[name]] : undefined;
-    if (env !== undefined && env !== '') return env;
+  /** The value of a setting and where it came from, so that an error names what the user set. */
+  const lookup = (name: string): { value: string; from: string } | undefined => {
+    const envName = ENV[name];
+    const env = envName ? process.env[envName] : undefined;
+    if (envName && env !== undefined && env !== '') return { value: env, from: envName };
     if (remoteName) {
-      const perRemote = config.get(`remote.${remoteName.toLowerCase()}.kmscrypt${name}`);
-      if (perRemote !== undefined) return perRemote;
+      const key = `remote.${remoteName.toLowerCase()}.kmscrypt${name}`;
+      const perRemote = config.get(key);
+      if (perRemote !== undefined) return { value: perRemote, from: key };
     }
-    return config.get(`kmscrypt.${name}`);
+    const value = config.get(`kmscrypt.${name}`);
+    return value === undefined ? undefined : { value, from: `kmscrypt.${name}` };
   };
+  const get = (name: string): string | undefined => lookup(name)?.value;
   const bool = (name: string): boolean | undefined => {
-    const v = get(name);
-    if (v === undefined) return undefined;
-    if (/^(true|yes|on|1)$/i.test(v)) return true;
-    if (/^(false|no|off|0)$/i.test(v)) return false;
-    throw new KmscryptError('BAD_CONFIG', `kmscrypt.${name} must be true or false, not ${JSON.stringify(v)}`);
+    const found = lookup(name);
+    if (found === undefined) return undefined;
+    if (/^(true|yes|on|1)$/i.test(found.value)) return true;
+    if (/^(false|no|off|0)$/i.test(found.value)) return false;
+    throw new KmscryptError('BAD_CONFIG', `${found.from} must be true or false, not ${JSON.stringify(found.value)}`);
+  };
+  const seconds = (name: string): number | undefined => {
+    const found = lookup(name);
+    if (found === undefined) return undefined;
+    const n = Number(found.value);
+    if (!/^\d+(\.\d+)?$/.test(found.value.trim()) || !(n > 0) || n > 3600) {
+      throw new KmscryptError('BAD_CONFIG', `${found.from} must be a number of seconds between 1 and 3600, not ${JSON.stringify(found.value)}`);
+    }
+    return n;
   };
   const kms = get('kms');
   if (kms !== undefined && kms !== 'local' && kms !== 'aws') {
@@ -63,6 +80,7 @@ export async function readSettings(remoteName: string | undefined): Promise<Sett
     pathStyle: bool('pathstyle'),
     allowHttp: bool('allowhttp') ?? false,
     allowUnsafeServer: bool('allowunsafeserver') ?? false,
+    requestTimeoutSeconds: seconds('requesttimeout'),
   };
 }
 

@@ -54,7 +54,7 @@ export function parseRemoteUrl(url: string, cwd: string = process.cwd()): Remote
   const bucket = slash < 0 ? rest : rest.slice(0, slash);
   const prefix = slash < 0 ? '' : rest.slice(slash + 1).replace(/\/+$/, '');
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes('..')) {
-    throw bad(`${JSON.stringify(bucket)} is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens); for a local directory write ./${url} or file://`);
+    throw bad(`${JSON.stringify(bucket)} is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens); ${url.startsWith('s3://') ? 'write s3://bucket/prefix' : `for a local directory write ./${url} or file://`}`);
   }
   if (prefix.split('/').some((p) => p === '' || p === '.' || p === '..') && prefix !== '') {
     throw bad('the prefix has an empty, "." or ".." segment');

@@ -59,6 +59,9 @@ export class Keyring {
     let raw: string;
     try {
       const st = statSync(this.path);
+      if (!st.isFile()) {
+        throw new KmscryptError('KEYRING', `keyring ${this.path} is a directory or other non-file; move it away or point KMSCRYPT_KEYRING at the keyring file`);
+      }
       if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
         throw new KmscryptError(
           'KEYRING',

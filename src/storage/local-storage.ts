@@ -43,6 +43,13 @@ export class LocalStorage implements Storage {
     }
     try {
       const length = range.end - range.start;
+      if (length === 0) {
+        // An empty range is only valid inside the object, as it is over S3.
+        const { size } = await handle.stat();
+        if (range.start > size) {
+          throw new KmscryptError('STORAGE', `${this.location}/${key} is shorter than expected (${size} bytes, wanted up to ${range.end}): the stored object was truncated`);
+        }
+      }
       const buf = Buffer.allocUnsafe(length);
       let done = 0;
       while (done < length) {

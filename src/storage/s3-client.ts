@@ -19,7 +19,11 @@ export interface S3ClientSettings {
   forcePathStyle: boolean;
   allowHttp: boolean;
   credentials?: S3Credentials;
+  idleTimeoutMs?: number;
 }
+
+/** Seconds of silence on an S3 connection before the request is abandoned (and retried by the SDK). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 let sdk: S3Sdk | undefined;
 
@@ -51,7 +55,10 @@ export function createS3Client(settings: S3ClientSettings, counts: S3RequestCoun
     // With the newer defaults a streamed PutObject fails with 411 on Ceph RGW.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: { connectionTimeout: 10_000, requestTimeout: 60_000 },
+    // A stalled server is detected by silence on the socket, not by a deadline on the whole
+    // request: a 16 MiB part on a slow link may take minutes while bytes keep flowing. The SDK's
+    // requestTimeout would only print a warning into git's output unless made fatal.
+    requestHandler: { connectionTimeout: 10_000, socketTimeout: settings.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS },
   };
   const client = new S3Client(config);
   // The deserialize step runs once per HTTP attempt, below the SDK's retry loop.

@@ -28,6 +28,8 @@ export interface S3StorageOptions {
   allowHttp?: boolean;
   /** Explicit credentials instead of the default chain (tests). */
   credentials?: S3Credentials;
+  /** How long a connection may stay silent before the request is abandoned; default 60 s. */
+  idleTimeoutMs?: number;
 }
 
 /** Files above this go up by multipart upload; smaller ones are read into memory and PUT. */
@@ -68,6 +70,7 @@ export class S3Storage implements Storage, S3Access {
         forcePathStyle: options.forcePathStyle ?? endpoint.url !== undefined,
         allowHttp: options.allowHttp ?? false,
         credentials: options.credentials,
+        idleTimeoutMs: options.idleTimeoutMs,
       },
       this.requests,
     );

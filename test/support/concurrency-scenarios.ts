@@ -10,8 +10,9 @@ export interface ConcurrencySize {
 }
 
 /** Full size for `npm run test:reliability`, the issue's minimum in `npm test`. */
-export function concurrencySize(): ConcurrencySize {
-  return process.env.KMSCRYPT_RELIABILITY_FULL ? { workers: 16, pushesPerWorker: 50 } : { workers: 8, pushesPerWorker: 25 };
+export function concurrencySize(reduced = false): ConcurrencySize {
+  if (process.env.KMSCRYPT_RELIABILITY_FULL) return { workers: 16, pushesPerWorker: 50 };
+  return reduced ? { workers: 4, pushesPerWorker: 10 } : { workers: 8, pushesPerWorker: 25 };
 }
 
 export interface PushTally {
@@ -34,8 +35,8 @@ function runScript(sb: Sandbox, script: string, cwd: string): Promise<number> {
  * Many processes pushing at once. To distinct branches every push must land; to one branch each
  * push lands or is rejected as git rejects a stale push, and no landed commit is ever lost.
  */
-export function concurrencyScenarios(t: Test, backend: ScenarioBackend, report?: (name: string, tally: PushTally) => void): void {
-  const { workers, pushesPerWorker } = concurrencySize();
+export function concurrencyScenarios(t: Test, backend: ScenarioBackend, report?: (name: string, tally: PushTally) => void, size = concurrencySize()): void {
+  const { workers, pushesPerWorker } = size;
 
   const setup = async (tt: Test) => {
     const sb = new Sandbox(tt, backend.env);
