@@ -1,5 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import t from 'tap';
+import { humaniseBytes } from '../src/remote/progress';
+import { s3Backend } from './support/s3-backend';
 import { Sandbox } from './support/sandbox';
+
+/** git's throughput line: "Uploading: 12.30 MiB | 5.60 MiB/s, done." */
+const UPLOAD_LINE = /Uploading: \d+(\.\d\d)? (bytes|KiB|MiB|GiB) \| \d+(\.\d\d)? (bytes|KiB|MiB|GiB)\/s, done\./;
 
 // Progress goes to stderr in git's style when git asks for it (a terminal, or --progress), and
 // not at all with -q; stdout stays the protocol's.
@@ -11,6 +17,7 @@ t.test('progress lines appear with --progress and not with -q', async (t) => {
 
   const loud = sb.run('git', ['push', '--progress', url, 'main'], { cwd: src });
   t.match(loud.stderr, /Encrypting objects: 100% \(\d+\/\d+\), done\./, 'push --progress shows encryption progress');
+  t.match(loud.stderr, UPLOAD_LINE, 'push --progress shows the bytes uploaded and the rate');
 
   sb.commit(src, { 'g.txt': 'more\n' }, 'more');
   const quiet = sb.run('git', ['push', '-q', url, 'main'], { cwd: src });
@@ -25,4 +32,48 @@ t.test('progress lines appear with --progress and not with -q', async (t) => {
   sb.git(src, 'push', '-q', url, 'main');
   const fetch = sb.run('git', ['fetch', '--progress', 'origin'], { cwd: sb.path('c1') });
   t.match(fetch.stderr, /Decrypting objects: 100% \(\d+\/\d+\), done\./, 'fetch --progress shows decryption progress');
+});
+
+t.test('gc shows its progress with --progress and nothing with -q', async (t) => {
+  const sb = new Sandbox(t);
+  const src = sb.repo('src');
+  const url = `kmscrypt::file://${sb.path('store')}`;
+  for (let i = 0; i < 2; i++) {
+    sb.commit(src, { [`f${i}.txt`]: `file ${i}\n`.repeat(50) }, `commit ${i}`);
+    sb.git(src, 'push', '-q', url, 'main');
+  }
+  const loud = sb.run('git', ['kmscrypt', 'gc', url, '--progress'], { cwd: src });
+  t.equal(loud.status, 0, 'gc succeeded', { stderr: loud.stderr });
+  t.match(loud.stderr, /Encrypting objects: 100% \(\d+\/\d+\), done\./, 'gc --progress shows encryption progress');
+  t.match(loud.stderr, UPLOAD_LINE, 'gc --progress shows the bytes uploaded and the rate');
+  sb.commit(src, { 'g.txt': 'more\n' }, 'more');
+  sb.git(src, 'push', '-q', url, 'main');
+  const quiet = sb.run('git', ['kmscrypt', 'gc', url, '-q'], { cwd: src });
+  t.equal(quiet.status, 0, 'gc -q succeeded', { stderr: quiet.stderr });
+  t.notMatch(quiet.stderr, /Encrypting|Uploading|%/, 'gc -q prints no progress');
+});
+
+t.test('upload progress over S3 counts the bytes of a multipart container as its parts land', async (t) => {
+  const backend = await s3Backend();
+  const sb = new Sandbox(t, backend.env);
+  const store = await backend.newStore(sb, 'progress');
+  const src = sb.repo('src');
+  // Random bytes do not compress: a 20 MiB container goes up in 8 MiB parts.
+  sb.commit(src, { 'blob.bin': randomBytes(20 << 20) }, 'large');
+  const loud = sb.run('git', ['push', '--progress', store.url, 'main'], { cwd: src });
+  t.equal(loud.status, 0, 'push succeeded', { stderr: loud.stderr });
+  t.match(loud.stderr, UPLOAD_LINE, 'push --progress over S3 shows the bytes uploaded and the rate');
+  const sizes = [...loud.stderr.matchAll(/Uploading: (\d+\.\d\d) MiB/g)].map((m) => Number(m[1]));
+  t.ok(sizes.length > 0 && sizes[sizes.length - 1] >= 20, `the last figure covers the whole container (${sizes.join(', ')} MiB)`);
+  sb.commit(src, { 'small.txt': 'small\n' }, 'small');
+  const quiet = sb.run('git', ['push', '-q', store.url, 'main'], { cwd: src });
+  t.equal(quiet.stderr, '', 'push -q over S3 prints nothing at all');
+});
+
+t.test('sizes are written the way git writes them', async (t) => {
+  t.equal(humaniseBytes(0), '0 bytes');
+  t.equal(humaniseBytes(1023), '1023 bytes');
+  t.equal(humaniseBytes(1024), '1.00 KiB');
+  t.equal(humaniseBytes(12.3 * 1024 * 1024), '12.30 MiB');
+  t.equal(humaniseBytes(3 * 1024 ** 3), '3.00 GiB');
 });

@@ -13,7 +13,7 @@ import { runGit } from '../git/run-git';
 import { openContainer } from './container-reader';
 import { writeContainer } from './container-writer';
 import { fetchObjects } from './fetch';
-import { Progress } from './progress';
+import { Progress, TransferProgress } from './progress';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
 import { defaultTransferOptions } from './transfer-options';
 
@@ -112,7 +112,11 @@ async function consolidate(
       });
     }
     const consolidated: ContainerRef | undefined = written ? { ...written.ref, consolidates: base.containers.map((c) => c.id) } : undefined;
-    if (written) await repo.storage.put(containerKey(written.ref.id), { file: written.path, length: written.ref.size });
+    if (written) {
+      const upload = new TransferProgress('Uploading', options.progress);
+      await repo.storage.put(containerKey(written.ref.id), { file: written.path, length: written.ref.size }, (n) => upload.update(n));
+      upload.done();
+    }
     const packIndex = pack ? new PackIndexFile(await fs.readFile(pack.idxPath), hashLength(format)) : undefined;
 
     let current = snapshot;

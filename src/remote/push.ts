@@ -13,7 +13,7 @@ import { isValidRefName } from '../git/ref-name';
 import { currentBranch, isAncestor, resolveRevisions } from '../git/repository';
 import type { DataKey } from '../keys/key-provider';
 import { ObjectTooLargeError, writeContainer } from './container-writer';
-import { Progress } from './progress';
+import { Progress, TransferProgress } from './progress';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
 import type { TransferOptions } from './transfer-options';
 
@@ -101,7 +101,9 @@ export async function push(
         throw err;
       });
       if (!written) return undefined;
-      await repo.storage.put(containerKey(written.ref.id), { file: written.path, length: written.ref.size });
+      const upload = new TransferProgress('Uploading', options.progress);
+      await repo.storage.put(containerKey(written.ref.id), { file: written.path, length: written.ref.size }, (n) => upload.update(n));
+      upload.done();
       return written.ref;
     };
     container = await build(snapshot, 0);

@@ -92,7 +92,7 @@ export class LocalStorage implements Storage {
     }
   }
 
-  async put(key: string, body: PutBody): Promise<void> {
+  async put(key: string, body: PutBody, onProgress?: (bytesStored: number) => void): Promise<void> {
     this.count('put');
     const tmp = await this.writeTemp(key, body);
     try {
@@ -101,6 +101,7 @@ export class LocalStorage implements Storage {
       await fs.rm(tmp, { force: true });
       throw this.failure('write', key, err);
     }
+    onProgress?.(body.length);
   }
 
   async putIfAbsent(key: string, body: PutBody): Promise<boolean> {

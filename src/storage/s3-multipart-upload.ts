@@ -14,7 +14,13 @@ const IN_FLIGHT = 4;
  * On any failure the upload is aborted, so no invisible parts keep costing storage.
  * Unconditional only: RGW ignores If-None-Match on CompleteMultipartUpload.
  */
-export async function uploadFileMultipart(access: S3Access, key: string, file: string, length: number): Promise<void> {
+export async function uploadFileMultipart(
+  access: S3Access,
+  key: string,
+  file: string,
+  length: number,
+  onProgress?: (bytesStored: number) => void,
+): Promise<void> {
   const sdk = s3Sdk();
   const Bucket = access.bucket;
   const Key = access.objectKey(key);
@@ -37,6 +43,7 @@ export async function uploadFileMultipart(access: S3Access, key: string, file: s
       const etags: string[] = new Array<string>(partCount);
       let nextPart = 0;
       let failed = false;
+      let stored = 0;
       const worker = async () => {
         while (!failed && nextPart < partCount) {
           const index = nextPart++;
@@ -47,6 +54,8 @@ export async function uploadFileMultipart(access: S3Access, key: string, file: s
             if (bytesRead !== body.length) throw new KmscryptError('STORAGE', `${file} shrank while it was being uploaded to ${access.location}/${key}`);
             const res = await access.client.send(new sdk.UploadPartCommand({ Bucket, Key, UploadId, PartNumber: index + 1, Body: body, ContentLength: body.length }));
             etags[index] = res.ETag ?? '';
+            stored += body.length;
+            onProgress?.(stored);
           } catch (err) {
             failed = true;
             throw err;

@@ -127,9 +127,9 @@ export class S3Storage implements Storage, S3Access {
     }
   }
 
-  async put(key: string, body: PutBody): Promise<void> {
+  async put(key: string, body: PutBody, onProgress?: (bytesStored: number) => void): Promise<void> {
     if (!Buffer.isBuffer(body) && body.length > MULTIPART_THRESHOLD_BYTES) {
-      await uploadFileMultipart(this, key, body.file, body.length);
+      await uploadFileMultipart(this, key, body.file, body.length, onProgress);
       return;
     }
     const bytes = await this.bodyBytes(key, body);
@@ -138,6 +138,7 @@ export class S3Storage implements Storage, S3Access {
     } catch (err) {
       throw this.failure(err, 'write', key);
     }
+    onProgress?.(bytes.length);
   }
 
   async putIfAbsent(key: string, body: PutBody): Promise<boolean> {

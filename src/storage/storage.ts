@@ -39,8 +39,11 @@ export interface Storage {
   /** Size and etag, or undefined when the object does not exist. */
   head(key: string): Promise<StoredObjectInfo | undefined>;
 
-  /** Unconditional write (used only for keys that are never shared: random names). */
-  put(key: string, body: PutBody): Promise<void>;
+  /**
+   * Unconditional write (used only for keys that are never shared: random names).
+   * `onProgress`, when given, is called with the number of bytes stored so far as they land.
+   */
+  put(key: string, body: PutBody, onProgress?: (bytesStored: number) => void): Promise<void>;
 
   /** Create-only write: true when created, false when the key already existed. Never overwrites. */
   putIfAbsent(key: string, body: PutBody): Promise<boolean>;
