@@ -8,8 +8,7 @@
 # this script then prints the table: pushes attempted / landed / rejected / lost, kills survived,
 # faults injected and outcomes, tamper cases tried and detected.
 #
-# Tamper figures appear once test/support/tamper-scenarios.ts reports them through recordFigures
-# (tamperTried / tamperDetected); the tamper tests are added to the run when they exist.
+# The tamper tests (test/tamper-*.test.ts) report tamperTried / tamperDetected; they have one size.
 #
 # Extra arguments go to tap, e.g.: npm run test:reliability -- --reporter=terse
 # KMSCRYPT_RELIABILITY_REPORT may be set to keep the figures in a file of your choice.

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { localBackend } from './support/local-backend';
+import { recordFigures } from './support/reliability-report';
 import { tamperScenarios } from './support/tamper-scenarios';
 
-tamperScenarios(t, localBackend);
+tamperScenarios(t, localBackend, (name, figures) => recordFigures(`local store, ${name}`, figures));

@@ -1,7 +1,8 @@
 import t from 'tap';
+import { recordFigures } from './support/reliability-report';
 import { s3Backend } from './support/s3-backend';
 import { tamperScenarios } from './support/tamper-scenarios';
 
 t.test('tampering with an S3 store (Ceph RGW) is detected', async (tt) => {
-  tamperScenarios(tt, await s3Backend());
+  tamperScenarios(tt, await s3Backend(), (name, figures) => recordFigures(`S3, ${name}`, figures));
 });

@@ -19,7 +19,7 @@ export interface ConcurrencySize {
  */
 export function concurrencySize(reduced = false): ConcurrencySize {
   if (process.env.KMSCRYPT_RELIABILITY_FULL) return { workers: 16, pushesPerWorker: 50, sameBranchPushesPerWorker: 50 };
-  return reduced ? { workers: 4, pushesPerWorker: 8, sameBranchPushesPerWorker: 6 } : { workers: 8, pushesPerWorker: 25, sameBranchPushesPerWorker: 10 };
+  return reduced ? { workers: 4, pushesPerWorker: 6, sameBranchPushesPerWorker: 5 } : { workers: 8, pushesPerWorker: 25, sameBranchPushesPerWorker: 10 };
 }
 
 export interface PushTally {

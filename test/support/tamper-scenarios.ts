@@ -19,7 +19,23 @@ const SECRETS = {
 };
 
 /** Every way a storage operator could alter the store must stop the fetch before git sees anything. */
-export function tamperScenarios(t: Test, backend: TamperBackend): void {
+/** Figures for `npm run test:reliability`: tamper cases tried and detected, per scenario. */
+export type TamperReport = (name: string, figures: { tamperTried: number; tamperDetected: number }) => void;
+
+export function tamperScenarios(t: Test, backend: TamperBackend, report?: TamperReport): void {
+  const tally = { tamperTried: 0, tamperDetected: 0 };
+  /** Counts one tamper case; it is detected when every check about it passed. */
+  const counted = (tt: Test, checks: () => void) => {
+    const failedBefore = tt.counts.fail;
+    checks();
+    tally.tamperTried++;
+    if (tt.counts.fail === failedBefore) tally.tamperDetected++;
+  };
+  const reportScenario = (name: string) => {
+    report?.(name, { ...tally });
+    tally.tamperTried = 0;
+    tally.tamperDetected = 0;
+  };
   const published = async (tt: Test) => {
     const sb = new Sandbox(tt, backend.env);
     const store = await backend.newStore(sb, 'store');
@@ -32,7 +48,8 @@ export function tamperScenarios(t: Test, backend: TamperBackend): void {
   };
 
   /** Fetches into a fresh repository; the fetch must fail with one kmscrypt line and create no ref. */
-  const expectRefused = (tt: Test, sb: Sandbox, store: StoreAccess, label: string, pattern: RegExp) => {
+  const expectRefused = (tt: Test, sb: Sandbox, store: StoreAccess, label: string, pattern: RegExp) =>
+    counted(tt, () => {
     const dst = sb.path(`fetch-${Math.random().toString(36).slice(2)}`);
     sb.run('git', ['init', '-q', '--bare', dst]);
     const r = sb.run('git', ['fetch', store.url, 'refs/*:refs/*'], { cwd: dst, expectFailure: true });
@@ -41,7 +58,7 @@ export function tamperScenarios(t: Test, backend: TamperBackend): void {
     tt.match(lines[0] ?? r.stderr, pattern, `${label}: the error names the problem`);
     tt.equal(sb.git(dst, 'for-each-ref').trim(), '', `${label}: no ref was created`);
     tt.equal(sb.git(dst, 'count-objects', '-v').match(/^in-pack: (\d+)/m)?.[1] ?? '0', '0', `${label}: no object was stored`);
-  };
+    });
 
   t.test('the store holds no ref name, message, file name, content or object ID', async (tt) => {
     const { sb, store, src } = await published(tt);
@@ -83,6 +100,7 @@ export function tamperScenarios(t: Test, backend: TamperBackend): void {
       }
       await store.write(key, original);
     }
+    reportScenario('flipped bytes');
   });
 
   t.test('swapped records, a truncated or missing container, and a container or descriptor from another repository are refused', async (tt) => {
@@ -120,6 +138,7 @@ export function tamperScenarios(t: Test, backend: TamperBackend): void {
     const descriptor = await store.read('kmscrypt.json');
     await store.write('kmscrypt.json', await other.read('kmscrypt.json'));
     expectRefused(tt, sb, store, "another repository's descriptor", /does not belong to this repository|altered|authentication/);
+    reportScenario('swapped, truncated, deleted and foreign objects');
     await store.write('kmscrypt.json', descriptor);
     sb.run('git', ['clone', '-q', '--mirror', store.url.replace(/^kmscrypt::/, 'kmscrypt::'), sb.path('restored.git')]);
     tt.pass('restored store is readable again');
@@ -137,14 +156,19 @@ export function tamperScenarios(t: Test, backend: TamperBackend): void {
     const newestBytes = await store.read(newest);
 
     await store.remove(newest);
-    const r = sb.run('git', ['fetch', 'origin'], { cwd: watcher, expectFailure: true });
-    tt.match(r.stderr, /fatal: kmscrypt: .*went backwards/, 'deletion of the newest manifest is a rollback');
-    tt.equal(sb.git(watcher, 'rev-parse', 'origin/main').trim(), before, 'no ref moved');
+    counted(tt, () => {
+      const r = sb.run('git', ['fetch', 'origin'], { cwd: watcher, expectFailure: true });
+      tt.match(r.stderr, /fatal: kmscrypt: .*went backwards/, 'deletion of the newest manifest is a rollback');
+      tt.equal(sb.git(watcher, 'rev-parse', 'origin/main').trim(), before, 'no ref moved');
+    });
 
     await store.write(newest, await store.read(manifests[0]));
-    const r2 = sb.run('git', ['fetch', 'origin'], { cwd: watcher, expectFailure: true });
-    tt.match(r2.stderr, /fatal: kmscrypt: .*(old manifest was put back|replaced)/, 'an old manifest under a new name is refused');
-    tt.equal(sb.git(watcher, 'rev-parse', 'origin/main').trim(), before, 'no ref moved');
+    counted(tt, () => {
+      const r2 = sb.run('git', ['fetch', 'origin'], { cwd: watcher, expectFailure: true });
+      tt.match(r2.stderr, /fatal: kmscrypt: .*(old manifest was put back|replaced)/, 'an old manifest under a new name is refused');
+      tt.equal(sb.git(watcher, 'rev-parse', 'origin/main').trim(), before, 'no ref moved');
+    });
+    reportScenario('rollback');
     await store.write(newest, newestBytes);
     sb.git(watcher, 'fetch', '-q', 'origin');
     tt.pass('the genuine manifest is accepted again');
@@ -157,12 +181,17 @@ export function tamperScenarios(t: Test, backend: TamperBackend): void {
     const saved = new Map<string, Buffer>();
     for (const key of await store.keys()) saved.set(key, await store.read(key));
     for (const key of saved.keys()) await store.remove(key);
-    const gone = sb.run('git', ['fetch', 'origin'], { cwd: knower, expectFailure: true });
-    tt.match(gone.stderr, /fatal: kmscrypt: repository .* is gone from the store/, 'a removed repository is reported, not taken for a new one');
+    counted(tt, () => {
+      const gone = sb.run('git', ['fetch', 'origin'], { cwd: knower, expectFailure: true });
+      tt.match(gone.stderr, /fatal: kmscrypt: repository .* is gone from the store/, 'a removed repository is reported, not taken for a new one');
+    });
     const attacker = sb.repo('attacker');
     sb.commit(attacker, { 'evil.txt': 'evil\n' }, 'a different repository');
     sb.git(attacker, 'push', '-q', store.url, 'main');
-    const replaced = sb.run('git', ['fetch', 'origin'], { cwd: knower, expectFailure: true });
-    tt.match(replaced.stderr, /fatal: kmscrypt: .* now holds repository .*it was replaced/, 'a new repository at the same place is refused');
+    counted(tt, () => {
+      const replaced = sb.run('git', ['fetch', 'origin'], { cwd: knower, expectFailure: true });
+      tt.match(replaced.stderr, /fatal: kmscrypt: .* now holds repository .*it was replaced/, 'a new repository at the same place is refused');
+    });
+    reportScenario('repository removed or replaced');
   });
 }
