@@ -58,7 +58,7 @@ export async function readSettings(remoteName: string | undefined): Promise<Sett
     const found = lookup(name);
     if (found === undefined) return undefined;
     const n = Number(found.value);
-    if (!/^\d+(\.\d+)?$/.test(found.value.trim()) || !(n > 0) || n > 3600) {
+    if (!/^\d+(\.\d+)?$/.test(found.value.trim()) || n < 1 || n > 3600) {
       throw new KmscryptError('BAD_CONFIG', `${found.from} must be a number of seconds between 1 and 3600, not ${JSON.stringify(found.value)}`);
     }
     return n;

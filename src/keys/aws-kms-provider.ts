@@ -290,6 +290,9 @@ export class AwsKmsProvider implements KeyProvider {
         ...(region !== undefined ? { region } : {}),
         ...(endpoint !== undefined ? { endpoint } : {}),
         ...(profile !== undefined ? { profile } : {}),
+        // A KMS endpoint that stops answering must not hang git forever: abandon a silent
+        // connection after a minute (the SDK then retries), as the S3 client does.
+        requestHandler: { connectionTimeout: 10_000, socketTimeout: 60_000 },
       });
     }
     return this.client;

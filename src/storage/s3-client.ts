@@ -22,7 +22,7 @@ export interface S3ClientSettings {
   idleTimeoutMs?: number;
 }
 
-/** Seconds of silence on an S3 connection before the request is abandoned (and retried by the SDK). */
+/** Silence on an S3 connection (ms) before the request is abandoned and retried by the SDK; kmscrypt.requestTimeout overrides it. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 let sdk: S3Sdk | undefined;
