@@ -123,14 +123,8 @@ async function consolidate(
     for (;;) {
       const appended = await appendedSafely(repo, base, current.manifest!, packIndex);
       if (!appended) return undefined;
-      const next: Manifest = {
-        ...current.manifest!,
-        generation: current.manifest!.generation + 1,
-        previous: current.hash,
-        createdAt: new Date().toISOString(),
-        descriptorHash: repo.descriptorHash,
-        containers: [...(consolidated ? [consolidated] : []), ...appended],
-      };
+      const { keyId, head, refs } = current.manifest!;
+      const next = repo.successor(current, { keyId, head, refs, containers: [...(consolidated ? [consolidated] : []), ...appended] });
       const { published } = await repo.publish(next, dataKey);
       if (published) {
         return {

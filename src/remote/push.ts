@@ -205,18 +205,12 @@ function nextManifest(
     head = (localBranch && branches.includes(localBranch) ? localBranch : branches[0]) ?? null;
   }
   const containers = base?.containers ?? [];
-  return {
-    repositoryId: repo.repositoryId,
-    objectFormat: repo.descriptor.objectFormat,
-    generation: (base?.generation ?? 0) + 1,
-    previous: snapshot.hash,
-    createdAt: new Date().toISOString(),
-    descriptorHash: repo.descriptorHash,
+  return repo.successor(snapshot, {
     keyId: dataKeyArn,
     head,
     refs: sortRefs(refs),
     containers: container && !containers.some((c) => c.id === container.id) ? [...containers, container] : containers,
-  };
+  });
 }
 
 function sortRefs(refs: Record<string, string>): Record<string, string> {

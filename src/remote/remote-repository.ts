@@ -54,6 +54,22 @@ export class RemoteRepository {
     return this.config.storage;
   }
 
+  /**
+   * The manifest that follows `snapshot` in the log: the chain fields (generation, previous hash,
+   * descriptor hash, time) filled in here, for every writer alike; the content is the caller's.
+   */
+  successor(snapshot: ManifestSnapshot, content: Pick<Manifest, 'keyId' | 'head' | 'refs' | 'containers'>): Manifest {
+    return {
+      repositoryId: this.repositoryId,
+      objectFormat: this.descriptor.objectFormat,
+      generation: (snapshot.manifest?.generation ?? 0) + 1,
+      previous: snapshot.hash,
+      createdAt: new Date().toISOString(),
+      descriptorHash: this.descriptorHash,
+      ...content,
+    };
+  }
+
   static async open(config: RemoteConfig): Promise<RemoteRepository | undefined> {
     const bytes = await config.storage.get(STORE_KEYS.descriptor);
     const known = KnownRemotes.in(config.stateDir);

@@ -84,19 +84,7 @@ export async function rotateKey(repo: RemoteRepository, target: string): Promise
 }
 
 function nextManifest(repo: RemoteRepository, snapshot: ManifestSnapshot, keyArn: string, containers: ContainerRef[]): Manifest {
-  const base = snapshot.manifest;
-  return {
-    repositoryId: repo.repositoryId,
-    objectFormat: repo.descriptor.objectFormat,
-    generation: (base?.generation ?? 0) + 1,
-    previous: snapshot.hash,
-    createdAt: new Date().toISOString(),
-    descriptorHash: repo.descriptorHash,
-    keyId: keyArn,
-    head: base?.head ?? null,
-    refs: base?.refs ?? {},
-    containers,
-  };
+  return repo.successor(snapshot, { keyId: keyArn, head: snapshot.manifest?.head ?? null, refs: snapshot.manifest?.refs ?? {}, containers });
 }
 
 /**
