@@ -1,8 +1,7 @@
-import t, { Test } from 'tap';
+import t from 'tap';
 import { existsSync } from 'node:fs';
-import { Keyring } from '../src/keys/keyring';
-import { LocalKmsServer, startLocalKmsServer } from '../src/keys/local-kms-server';
-import { RunResult, Sandbox } from './support/sandbox';
+import { withLocalKms } from './support/local-kms-sandbox';
+import { Sandbox } from './support/sandbox';
 import { localStore } from './support/store-access';
 
 interface Check {
@@ -19,35 +18,14 @@ interface Doctor {
 
 const ACTIONS = ['kms:DescribeKey', 'kms:GenerateDataKeyWithoutPlaintext', 'kms:GenerateDataKey', 'kms:Decrypt', 'kms:ReEncrypt', 'kms:Encrypt'];
 
-/** Sandbox.run without blocking the event loop, for tests that serve KMS from this process. */
-function run(sb: Sandbox, argv: string[], opts: { cwd?: string; expectFailure?: boolean } = {}): Promise<RunResult> {
-  return sb.runAsync(argv, opts);
-}
-
 async function doctor(sb: Sandbox, target: string, opts: { cwd?: string; expectFailure?: boolean } = {}): Promise<Doctor> {
-  return JSON.parse((await run(sb, ['git', 'kmscrypt', 'doctor', target, '--json'], opts)).stdout) as Doctor;
+  return JSON.parse((await sb.runAsync(['git', 'kmscrypt', 'doctor', target, '--json'], opts)).stdout) as Doctor;
 }
 
 function row(report: Doctor, name: string): Check {
   const found = report.checks.find((c) => c.name === name);
   if (!found) throw new Error(`no ${name} row in ${JSON.stringify(report.checks)}`);
   return found;
-}
-
-/** A sandbox whose key provider is the AWS provider, talking to a local KMS endpoint served by this process. */
-async function withLocalKms(t: Test): Promise<{ sb: Sandbox; server: LocalKmsServer; keyring: Keyring }> {
-  const sb = new Sandbox(t);
-  const keyring = new Keyring(sb.path('kms', 'keyring.json'));
-  const server = await startLocalKmsServer({ port: 0, keyring });
-  t.teardown(() => server.close());
-  Object.assign(sb.env, {
-    KMSCRYPT_KMS: 'aws',
-    AWS_ENDPOINT_URL_KMS: server.url,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-  });
-  return { sb, server, keyring };
 }
 
 t.test('local store and keyring: every check passes for an existing repository', async (t) => {
@@ -66,7 +44,7 @@ t.test('local store and keyring: every check passes for an existing repository',
   t.match(row(report, 'kms:ReEncrypt').detail, `{"kmscrypt:repository-id":"${id}"}`, "exercised with the repository's encryption context");
   t.same(await localStore(sb.path('store')).keys().then((k) => k.filter((x) => x.includes('probe'))), [], 'the probe object was removed');
 
-  const text = (await run(sb, ['git', 'kmscrypt', 'doctor', store.url])).stdout;
+  const text = (await sb.runAsync(['git', 'kmscrypt', 'doctor', store.url])).stdout;
   t.match(text, /^CHECK +STATUS +DETAIL$/m);
   t.match(text, /^conditional writes +PASS +If-None-Match and If-Match are enforced$/m);
   t.match(text, /^doctor: all checks passed$/m);
@@ -96,7 +74,7 @@ t.test('AWS KMS endpoint: all six actions pass; a denied ReEncrypt fails that ro
   const store = localStore(sb.path('store'));
   const src = sb.repo('src');
   sb.commit(src, { 'a.txt': 'a\n' }, 'first');
-  await run(sb, ['git', 'push', '-q', store.url, 'main'], { cwd: src });
+  await sb.runAsync(['git', 'push', '-q', store.url, 'main'], { cwd: src });
 
   const before = { ...server.calls };
   const report = await doctor(sb, store.url);
@@ -116,7 +94,7 @@ t.test('AWS KMS endpoint: all six actions pass; a denied ReEncrypt fails that ro
   t.match(reEncrypt.detail, /kms:ReEncrypt .*was denied \(AccessDeniedException\)/);
   t.match(reEncrypt.fix, /remove what denies kms:ReEncrypt on arn:aws:kms:us-east-1:111122223333:key\/\S+ to this identity/);
   for (const action of ACTIONS.filter((a) => a !== 'kms:ReEncrypt')) t.equal(row(denied, action).status, 'PASS', `${action} still passes`);
-  const text = await run(sb, ['git', 'kmscrypt', 'doctor', store.url], { expectFailure: true });
+  const text = await sb.runAsync(['git', 'kmscrypt', 'doctor', store.url], { expectFailure: true });
   t.equal(text.status, 1);
   t.match(text.stdout, /^kms:ReEncrypt +FAIL +/m);
   t.match(text.stdout, /^ +fix: remove what denies kms:ReEncrypt/m);

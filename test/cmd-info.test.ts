@@ -1,9 +1,8 @@
 import t from 'tap';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { Keyring } from '../src/keys/keyring';
-import { startLocalKmsServer } from '../src/keys/local-kms-server';
-import { RunResult, Sandbox } from './support/sandbox';
+import { withLocalKms } from './support/local-kms-sandbox';
+import { Sandbox } from './support/sandbox';
 import { localStore } from './support/store-access';
 
 interface Info {
@@ -21,11 +20,6 @@ interface Info {
   unlistedContainers: number;
   bytes: { total: number; containers: number; manifests: number; descriptor: number };
   cloudTrail: string | null;
-}
-
-/** Sandbox.run without blocking the event loop, for tests that serve KMS from this process. */
-function run(sb: Sandbox, argv: string[], opts: { cwd?: string; expectFailure?: boolean } = {}): Promise<RunResult> {
-  return sb.runAsync(argv, opts);
 }
 
 function fatalLines(stderr: string): string[] {
@@ -80,27 +74,18 @@ t.test('info over the local store and keyring: counts, bytes, key and creation t
 });
 
 t.test('info with AWS KMS prints the CloudTrail query for the repository ID', async (t) => {
-  const sb = new Sandbox(t);
-  const server = await startLocalKmsServer({ port: 0, keyring: new Keyring(sb.path('kms', 'keyring.json')) });
-  t.teardown(() => server.close());
-  Object.assign(sb.env, {
-    KMSCRYPT_KMS: 'aws',
-    AWS_ENDPOINT_URL_KMS: server.url,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-  });
+  const { sb } = await withLocalKms(t);
   const store = localStore(sb.path('store'));
   const src = sb.repo('src');
   sb.commit(src, { 'a.txt': 'one\n' }, 'first');
-  await run(sb, ['git', 'push', '-q', store.url, 'main'], { cwd: src });
-  const info = JSON.parse((await run(sb, ['git', 'kmscrypt', 'info', store.url, '--json'])).stdout) as Info;
+  await sb.runAsync(['git', 'push', '-q', store.url, 'main'], { cwd: src });
+  const info = JSON.parse((await sb.runAsync(['git', 'kmscrypt', 'info', store.url, '--json'])).stdout) as Info;
   t.match(info.key.arn, /^arn:aws:kms:us-east-1:111122223333:key\//);
   t.ok(info.cloudTrail, 'a CloudTrail command');
   t.match(info.cloudTrail!, `aws cloudtrail lookup-events --region us-east-1 --lookup-attributes AttributeKey=ResourceName,AttributeValue=${info.key.arn}`);
   t.match(info.cloudTrail!, `.requestParameters.encryptionContext`);
   t.match(info.cloudTrail!, `["kmscrypt:repository-id"] == "${info.repositoryId}"`);
-  const text = (await run(sb, ['git', 'kmscrypt', 'info', store.url])).stdout;
+  const text = (await sb.runAsync(['git', 'kmscrypt', 'info', store.url])).stdout;
   t.match(text, /^CloudTrail +aws cloudtrail lookup-events /m);
 });
 

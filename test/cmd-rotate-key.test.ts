@@ -1,9 +1,9 @@
-import t, { Test } from 'tap';
+import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Keyring } from '../src/keys/keyring';
-import { LocalKmsServer, startLocalKmsServer } from '../src/keys/local-kms-server';
-import { RunResult, Sandbox } from './support/sandbox';
+import { withLocalKms } from './support/local-kms-sandbox';
+import { Sandbox } from './support/sandbox';
 import { localStore, StoreAccess } from './support/store-access';
 
 interface Info {
@@ -13,15 +13,10 @@ interface Info {
   generation: number;
 }
 
-/** Sandbox.run without blocking the event loop, for tests that serve KMS from this process. */
-function run(sb: Sandbox, argv: string[], opts: { cwd?: string; expectFailure?: boolean } = {}): Promise<RunResult> {
-  return sb.runAsync(argv, opts);
-}
-
-const git = (sb: Sandbox, cwd: string, ...args: string[]) => run(sb, ['git', ...args], { cwd });
+const git = (sb: Sandbox, cwd: string, ...args: string[]) => sb.runAsync(['git', ...args], { cwd });
 
 async function info(sb: Sandbox, url: string): Promise<Info> {
-  return JSON.parse((await run(sb, ['git', 'kmscrypt', 'info', url, '--json'])).stdout) as Info;
+  return JSON.parse((await sb.runAsync(['git', 'kmscrypt', 'info', url, '--json'])).stdout) as Info;
 }
 
 async function snapshot(store: StoreAccess): Promise<Map<string, string>> {
@@ -54,7 +49,7 @@ async function published(sb: Sandbox) {
   await git(sb, src, 'push', '-q', 'origin', 'main');
   sb.commit(src, { 'b.txt': 'two\n' }, 'second');
   await git(sb, src, 'push', '-q', 'origin', 'main');
-  await run(sb, ['git', 'clone', '-q', store.url, sb.path('before')]);
+  await sb.runAsync(['git', 'clone', '-q', store.url, sb.path('before')]);
   return { store, src, before: sb.path('before') };
 }
 
@@ -67,7 +62,7 @@ t.test('local keyring: rotate, rerun, a push that raced it, old key disabled, ol
   const newArn = `arn:aws:kms:local:000000000000:key/${target.keyId}`;
   const containersBefore = new Map([...(await snapshot(store))].filter(([k]) => k.startsWith('containers/')));
 
-  const rotated = await run(sb, ['git', 'kmscrypt', 'rotate-key', 'origin', '--to', target.keyId], { cwd: src });
+  const rotated = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', 'origin', '--to', target.keyId], { cwd: src });
   t.match(rotated.stdout, `Rewrapped 2 data keys of repository ${old.repositoryId} under ${newArn}; published manifest generation 3`);
   t.match(rotated.stdout, `No longer used by the newest manifest: ${old.key.arn}`);
   trust(sb, newArn);
@@ -77,7 +72,7 @@ t.test('local keyring: rotate, rerun, a push that raced it, old key disabled, ol
   const containersAfter = new Map([...(await snapshot(store))].filter(([k]) => k.startsWith('containers/')));
   t.same(containersAfter, containersBefore, 'no container was rewritten');
 
-  const again = await run(sb, ['git', 'kmscrypt', 'rotate-key', store.url, '--to', newArn]);
+  const again = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', newArn]);
   t.match(again.stdout, `Repository ${old.repositoryId} is already entirely under ${newArn} (2 data keys); nothing to do`);
   t.equal((await info(sb, store.url)).generation, 3, 'nothing published');
 
@@ -86,7 +81,7 @@ t.test('local keyring: rotate, rerun, a push that raced it, old key disabled, ol
   sb.commit(before, { 'c.txt': 'three\n' }, 'third, under the old key');
   await git(sb, before, '-c', `kmscrypt.keyId=${old.key.arn}`, 'push', '-q', 'origin', 'main');
   t.same((await info(sb, store.url)).containerKeys, { [newArn]: 2, [old.key.arn]: 1 });
-  const resumed = await run(sb, ['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId, '--json']);
+  const resumed = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId, '--json']);
   t.match(JSON.parse(resumed.stdout), { rewrapped: 1, alreadyUnderKey: 2, generation: 5, keyArn: newArn, previousKeys: [old.key.arn] }, 'only the new container is rewrapped');
 
   disable(keyring, old.key.arn.split('/').pop()!);
@@ -95,28 +90,13 @@ t.test('local keyring: rotate, rerun, a push that raced it, old key disabled, ol
   t.same((await info(sb, store.url)).containerKeys, { [newArn]: 4 }, 'new pushes use the new key');
   await git(sb, src, 'pull', '-q', '--ff-only', 'origin', 'main');
   t.equal(sb.git(src, 'rev-parse', 'HEAD').trim(), fourth, 'a clone made before the rotation fetches');
-  await run(sb, ['git', 'clone', '-q', store.url, sb.path('fresh')]);
+  await sb.runAsync(['git', 'clone', '-q', store.url, sb.path('fresh')]);
   t.equal(readFileSync(join(sb.path('fresh'), 'c.txt'), 'utf8'), 'three\n', 'a fresh clone reads everything with the old key disabled');
   sb.git(sb.path('fresh'), 'fsck', '--strict', '--no-dangling');
-  const verified = await run(sb, ['git', 'kmscrypt', 'verify', store.url]);
+  const verified = await sb.runAsync(['git', 'kmscrypt', 'verify', store.url]);
   t.match(verified.stdout, /^verify: OK/m);
   t.match(verified.stdout, new RegExp(`^note: manifest 1 \\(history, not needed to read the repository\\) is sealed under ${old.key.arn} and was not authenticated: .*DisabledException`, 'm'), 'old manifests under the retired key are information');
 });
-
-async function withLocalKms(t: Test): Promise<{ sb: Sandbox; server: LocalKmsServer; keyring: Keyring }> {
-  const sb = new Sandbox(t);
-  const keyring = new Keyring(sb.path('kms', 'keyring.json'));
-  const server = await startLocalKmsServer({ port: 0, keyring });
-  t.teardown(() => server.close());
-  Object.assign(sb.env, {
-    KMSCRYPT_KMS: 'aws',
-    AWS_ENDPOINT_URL_KMS: server.url,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
-  });
-  return { sb, server, keyring };
-}
 
 t.test('AWS KMS endpoint: an interrupted rotation changes nothing; the rerun completes; the old key can be disabled', async (t) => {
   const { sb, server, keyring } = await withLocalKms(t);
@@ -128,14 +108,14 @@ t.test('AWS KMS endpoint: an interrupted rotation changes nothing; the rerun com
   const untouched = await snapshot(store);
 
   server.deny(['kms:ReEncrypt']);
-  const noRewrap = await run(sb, ['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId], { expectFailure: true });
+  const noRewrap = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId], { expectFailure: true });
   const noRewrapLines = noRewrap.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
   t.equal(noRewrapLines.length, 1, 'one line');
   t.match(noRewrapLines[0], /^fatal: kmscrypt: cannot rewrap the data key of container [0-9a-f]{32} under arn:\S+: kms:ReEncrypt .*denied.*; nothing was changed: run rotate-key again once this is fixed$/);
 
   server.deny(['kms:GenerateDataKey']);
   const reEncrypts = server.calls.ReEncrypt ?? 0;
-  const failed = await run(sb, ['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId], { expectFailure: true });
+  const failed = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId], { expectFailure: true });
   const lines = failed.stderr.split('\n').filter((l) => l.trim() !== '');
   t.equal(lines.length, 1, 'exactly one line', { stderr: failed.stderr });
   t.match(lines[0], new RegExp(`^fatal: kmscrypt: cannot generate the new manifest's data key under ${newArn} \\(the 2 rewrapped data keys were not published\\): kms:GenerateDataKey .*denied \\(AccessDeniedException\\)`));
@@ -144,19 +124,19 @@ t.test('AWS KMS endpoint: an interrupted rotation changes nothing; the rerun com
   t.same(await snapshot(store), untouched, 'the store is byte for byte as before');
 
   server.deny([]);
-  const done = await run(sb, ['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId]);
+  const done = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId]);
   t.match(done.stdout, `Rewrapped 2 data keys of repository ${old.repositoryId} under ${newArn}; published manifest generation 3`);
   trust(sb, newArn);
   t.same((await info(sb, store.url)).containerKeys, { [newArn]: 2 });
 
   disable(keyring, old.key.arn.split('/').pop()!);
-  await run(sb, ['git', 'clone', '-q', store.url, sb.path('fresh')]);
+  await sb.runAsync(['git', 'clone', '-q', store.url, sb.path('fresh')]);
   t.equal(readFileSync(join(sb.path('fresh'), 'b.txt'), 'utf8'), 'two\n', 'a fresh clone reads everything with the old key disabled');
   sb.commit(before, { 'c.txt': 'three\n' }, 'third');
   await git(sb, before, 'pull', '-q', '--rebase', 'origin', 'main');
   await git(sb, before, 'push', '-q', 'origin', 'main');
   t.same((await info(sb, store.url)).containerKeys, { [newArn]: 3 }, 'the old clone pushes under the new key');
-  const verified = await run(sb, ['git', 'kmscrypt', 'verify', store.url]);
+  const verified = await sb.runAsync(['git', 'kmscrypt', 'verify', store.url]);
   t.match(verified.stdout, /^verify: OK/m);
 });
 
