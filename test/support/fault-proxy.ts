@@ -1,6 +1,6 @@
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { ProxiedRequest } from './s3-proxy';
+import { forwardFirstBytes, type ProxiedRequest } from './s3-proxy';
 
 /**
  * Kinds of faults the proxy injects, each the way a real network or S3 server misbehaves:
@@ -167,20 +167,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
             }
             res.writeHead(up.statusCode ?? 502, up.headers);
             const cut = Math.floor(length / 2);
-            let sent = 0;
-            up.on('data', (chunk: Buffer) => {
-              if (sent >= cut) return;
-              const part = chunk.subarray(0, cut - sent);
-              sent += part.length;
-              res.write(part, () => {
-                if (sent >= cut) {
-                  reset();
-                  up.destroy();
-                }
-              });
-            });
+            const sent = forwardFirstBytes(up, res, cut, reset);
             up.on('end', () => {
-              if (sent < cut) reset();
+              if (sent() < cut) reset();
             });
             return;
           }

@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface ProxiedRequest {
@@ -67,18 +67,7 @@ export async function startS3Proxy(options: S3ProxyOptions): Promise<S3Proxy> {
           up.pipe(res);
           return;
         }
-        let sent = 0;
-        up.on('data', (chunk: Buffer) => {
-          if (sent >= cut) return;
-          const part = chunk.subarray(0, cut - sent);
-          sent += part.length;
-          res.write(part, () => {
-            if (sent >= cut) {
-              res.socket?.destroy();
-              up.destroy();
-            }
-          });
-        });
+        forwardFirstBytes(up, res, cut, () => res.socket?.destroy());
         up.on('end', () => res.end());
       });
       upstream.on('error', () => res.destroy());
@@ -129,4 +118,24 @@ function resign(method: string, url: string, headers: Record<string, string>, st
   const stringToSign = ['AWS4-HMAC-SHA256', headers['x-amz-date'], scope, createHash('sha256').update(canonicalRequest).digest('hex')].join('\n');
   const key = hmac(hmac(hmac(hmac(`AWS4${creds.secretAccessKey}`, date), region), service), 'aws4_request');
   return `AWS4-HMAC-SHA256 Credential=${creds.accessKeyId}/${scope}, SignedHeaders=${signed.join(';')}, Signature=${hmac(key, stringToSign).toString('hex')}`;
+}
+
+/**
+ * Forwards only the first `cut` bytes of an upstream response body, then calls `cutOff` (which
+ * drops the client's connection). Returns how many bytes have been forwarded so far.
+ */
+export function forwardFirstBytes(up: IncomingMessage, res: ServerResponse, cut: number, cutOff: () => void): () => number {
+  let sent = 0;
+  up.on('data', (chunk: Buffer) => {
+    if (sent >= cut) return;
+    const part = chunk.subarray(0, cut - sent);
+    sent += part.length;
+    res.write(part, () => {
+      if (sent >= cut) {
+        cutOff();
+        up.destroy();
+      }
+    });
+  });
+  return () => sent;
 }
