@@ -1,8 +1,6 @@
 import { KmscryptError } from '../errors';
 import { collectGarbage } from '../remote/gc';
-import { RemoteRepository } from '../remote/remote-repository';
-import { openRemote } from './open-remote';
-import { resolveTarget } from './command-args';
+import { openTargetRepository } from './open-remote';
 
 const HELP = `usage: git kmscrypt gc <remote-or-url> [--grace <duration>] [--progress | -q] [--json]
 
@@ -32,9 +30,7 @@ export async function runGc(args: string[]): Promise<number> {
     else throw new KmscryptError('BAD_CONFIG', `unexpected argument ${a}; see 'git kmscrypt gc --help'`);
   }
   if (!target) throw new KmscryptError('BAD_CONFIG', "missing <remote-or-url>; see 'git kmscrypt gc --help'");
-  const { url, remoteName } = await resolveTarget(target);
-  const config = await openRemote(url, remoteName, { inRepository: false });
-  const repo = await RemoteRepository.openExisting(config);
+  const repo = await openTargetRepository(target, { inRepository: false });
   const r = await collectGarbage(repo, { graceMs, progress });
   if (json) {
     process.stdout.write(JSON.stringify(r) + '\n');

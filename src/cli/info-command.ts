@@ -2,8 +2,8 @@ import { errorMessage } from '../errors';
 import { generationOfKey, STORE_KEYS } from '../format/constants';
 import { REPOSITORY_CONTEXT_KEY } from '../keys/key-provider';
 import { RemoteRepository } from '../remote/remote-repository';
-import { parseCommandArgs, resolveTarget } from './command-args';
-import { openRemote } from './open-remote';
+import { parseCommandArgs } from './command-args';
+import { openTargetRepository } from './open-remote';
 
 const HELP = `usage: git kmscrypt info <remote-or-url> [--json]
 
@@ -40,9 +40,7 @@ export async function runInfo(args: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const { url, remoteName } = await resolveTarget(parsed.target!);
-  const config = await openRemote(url, remoteName);
-  const repo = await RemoteRepository.openExisting(config);
+  const repo = await openTargetRepository(parsed.target!);
   const info = await repositoryInfo(repo);
   process.stdout.write(parsed.json ? JSON.stringify(info) + '\n' : formatInfo(info));
   return 0;

@@ -4,13 +4,20 @@ import { gitDir } from '../git/repository';
 import type { KeyProvider } from '../keys/key-provider';
 import { Keyring } from '../keys/keyring';
 import { LocalKeyProvider } from '../keys/local-key-provider';
-import type { RemoteConfig } from '../remote/remote-repository';
+import { type RemoteConfig, RemoteRepository } from '../remote/remote-repository';
 import { LocalStorage } from '../storage/local-storage';
 import type { Storage } from '../storage/storage';
+import { resolveTarget } from './command-args';
 import { readSettings, Settings } from './settings';
 import { parseRemoteUrl, RemoteLocation } from './url';
 
 /** Joins a URL and the settings into storage, a key provider and a place for local state. */
+/** The existing repository an operator command names by remote name or URL (info, verify, gc, rotate-key). */
+export async function openTargetRepository(target: string, opts: { inRepository?: boolean } = {}): Promise<RemoteRepository> {
+  const { url, remoteName } = await resolveTarget(target);
+  return RemoteRepository.openExisting(await openRemote(url, remoteName, opts));
+}
+
 export async function openRemote(url: string, remoteName?: string, opts: { inRepository?: boolean } = {}): Promise<RemoteConfig> {
   const location = parseRemoteUrl(url);
   const settings = await readSettings(remoteName);

@@ -1,7 +1,6 @@
-import { RemoteRepository } from '../remote/remote-repository';
 import { rotateKey } from '../remote/rotate-key';
-import { parseCommandArgs, resolveTarget } from './command-args';
-import { openRemote } from './open-remote';
+import { parseCommandArgs } from './command-args';
+import { openTargetRepository } from './open-remote';
 
 const HELP = `usage: git kmscrypt rotate-key <remote-or-url> --to <key> [--json]
 
@@ -19,9 +18,8 @@ export async function runRotateKey(args: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const { url, remoteName } = await resolveTarget(parsed.target!);
-  const config = await openRemote(url, remoteName);
-  const repo = await RemoteRepository.openExisting(config);
+  const repo = await openTargetRepository(parsed.target!);
+  const { config } = repo;
   const r = await rotateKey(repo, parsed.to!);
   if (parsed.json) {
     process.stdout.write(JSON.stringify(r) + '\n');

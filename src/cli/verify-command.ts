@@ -1,7 +1,6 @@
-import { RemoteRepository } from '../remote/remote-repository';
 import { verifyRepository } from '../remote/verify-repository';
-import { parseCommandArgs, resolveTarget } from './command-args';
-import { openRemote } from './open-remote';
+import { parseCommandArgs } from './command-args';
+import { openTargetRepository } from './open-remote';
 
 const HELP = `usage: git kmscrypt verify <remote-or-url> [--json]
 
@@ -21,8 +20,7 @@ export async function runVerify(args: string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const { url, remoteName } = await resolveTarget(parsed.target!);
-  const repo = await RemoteRepository.openExisting(await openRemote(url, remoteName));
+  const repo = await openTargetRepository(parsed.target!);
   const r = await verifyRepository(repo);
   const ok = r.problems.length === 0;
   if (parsed.json) {
