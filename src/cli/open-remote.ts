@@ -20,24 +20,25 @@ export async function openTargetRepository(target: string, opts: { inRepository?
 
 export async function openRemote(url: string, remoteName?: string, opts: { inRepository?: boolean } = {}): Promise<RemoteConfig> {
   const location = parseRemoteUrl(url);
+  // Asked of git alongside the settings: each git process costs a helper 10-20 ms to start.
+  const stateDir =
+    opts.inRepository === false
+      ? Promise.resolve(undefined)
+      : gitDir().then(
+          (dir) => join(dir, 'kmscrypt'),
+          () => undefined,
+        );
   const settings = await readSettings(remoteName);
   const kind = settings.kms ?? (location.kind === 'local' ? 'local' : 'aws');
   const storage = await openStorage(location, settings);
   const keys = await openKeyProvider(kind, location, settings);
-  let stateDir: string | undefined;
-  if (opts.inRepository !== false) {
-    stateDir = await gitDir().then(
-      (dir) => join(dir, 'kmscrypt'),
-      () => undefined,
-    );
-  }
   return {
     url: location.kind === 'local' ? `file://${location.path}` : `s3://${location.bucket}${location.prefix ? '/' + location.prefix : ''}`,
     storage,
     keys,
     keyProvider: kind,
     keyId: settings.keyId,
-    stateDir,
+    stateDir: await stateDir,
     beforeCreate: location.kind === 's3' ? () => checkConditionalWrites(storage, settings) : undefined,
   };
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import { gitFailure, gitText } from './run-git';
+import { localRepository } from './repository';
+import { gitFailure } from './run-git';
 
 export interface IndexPackRun {
   /** The pack stream goes here; honour its write() return value. */
@@ -34,9 +35,8 @@ export function startIndexPack(opts: { progress: boolean; selfContained?: boolea
       const m = /^(?:keep|pack)\t([0-9a-f]+)$/m.exec(out);
       if (!m) return reject(gitFailure(['index-pack'], code, `unexpected output ${JSON.stringify(out)}`));
       try {
-        const packDir = await gitText(['rev-parse', '--git-path', 'objects/pack']);
-        const abs = packDir.startsWith('/') ? packDir : `${process.cwd()}/${packDir}`;
-        resolve({ packHash: m[1], keepFile: `${abs}/pack-${m[1]}.keep`, idxFile: `${abs}/pack-${m[1]}.idx` });
+        const { packDir } = await localRepository();
+        resolve({ packHash: m[1], keepFile: `${packDir}/pack-${m[1]}.keep`, idxFile: `${packDir}/pack-${m[1]}.idx` });
       } catch (e) {
         reject(e);
       }

@@ -31,3 +31,33 @@ export function presentObjects(oids: Iterable<string>): Promise<Set<string>> {
     })().catch(reject);
   });
 }
+
+/**
+ * Which objects the local repository has, asking git only about objects not asked about before:
+ * the push and fetch paths need the answers for overlapping sets at several steps, and each
+ * `cat-file` costs a process start.
+ */
+export class LocalObjects {
+  private readonly answers = new Map<string, boolean>();
+
+  /** Records answers learnt elsewhere (e.g. from resolving revisions). */
+  learn(oids: Iterable<string>, present: Set<string>): void {
+    for (const oid of oids) this.answers.set(oid, present.has(oid));
+  }
+
+  /** True only for an object already asked about and found. */
+  knownPresent(oid: string): boolean {
+    return this.answers.get(oid) === true;
+  }
+
+  /** The subset of `oids` that the local repository has. */
+  async present(oids: Iterable<string>): Promise<Set<string>> {
+    const list = [...oids];
+    const unknown = new Set<string>();
+    for (const oid of list) if (!this.answers.has(oid)) unknown.add(oid);
+    if (unknown.size > 0) this.learn(unknown, await presentObjects(unknown));
+    const out = new Set<string>();
+    for (const oid of list) if (this.answers.get(oid)) out.add(oid);
+    return out;
+  }
+}

@@ -1,13 +1,38 @@
+import { resolve } from 'node:path';
 import { KmscryptError } from '../errors';
 import type { ObjectFormat } from '../format/object-format';
 import { isObjectFormat } from '../format/object-format';
 import { gitText, runGit } from './run-git';
 
-/** Questions about the local repository, each one git command. */
+/** Where the local repository lives and which object IDs it uses. */
+export interface LocalRepository {
+  gitDir: string;
+  objectFormat: ObjectFormat;
+  /** Where index-pack stores packs (honours GIT_OBJECT_DIRECTORY). */
+  packDir: string;
+}
+
+let located: Promise<LocalRepository> | undefined;
+
+/**
+ * One `git rev-parse` answers all three questions, asked once per process: a helper or command
+ * runs in one repository, and every git process costs the helper 10-20 ms to start.
+ */
+export function localRepository(): Promise<LocalRepository> {
+  located ??= gitText(['rev-parse', '--absolute-git-dir', '--show-object-format', '--git-path', 'objects/pack']).then((out) => {
+    const [gitDir, objectFormat, packDir] = out.split('\n').map((l) => l.trim());
+    if (!isObjectFormat(objectFormat)) throw new KmscryptError('GIT', `unsupported object format ${objectFormat}`);
+    return { gitDir, objectFormat, packDir: resolve(packDir) };
+  });
+  return located;
+}
+
 export async function localObjectFormat(): Promise<ObjectFormat> {
-  const value = await gitText(['rev-parse', '--show-object-format']);
-  if (!isObjectFormat(value)) throw new KmscryptError('GIT', `unsupported object format ${value}`);
-  return value;
+  return (await localRepository()).objectFormat;
+}
+
+export async function gitDir(): Promise<string> {
+  return (await localRepository()).gitDir;
 }
 
 /** True when `ancestor` is reachable from `descendant`; false when not, or when either is missing. */
@@ -32,10 +57,6 @@ export async function resolveRevisions(revs: string[]): Promise<Map<string, stri
 export async function currentBranch(): Promise<string | undefined> {
   const { code, stdout } = await runGit(['symbolic-ref', '--quiet', 'HEAD'], { okCodes: [1, 128] });
   return code === 0 ? stdout.toString('utf8').trim() : undefined;
-}
-
-export async function gitDir(): Promise<string> {
-  return gitText(['rev-parse', '--absolute-git-dir']);
 }
 
 /** Whether every object reachable from `tips` but not from local refs is present. */

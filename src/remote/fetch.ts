@@ -6,7 +6,7 @@ import { KmscryptError } from '../errors';
 import { DELTA_TYPE } from '../format/container-index';
 import type { Manifest } from '../format/manifest';
 import { startIndexPack } from '../git/index-pack';
-import { presentObjects } from '../git/object-presence';
+import { LocalObjects } from '../git/object-presence';
 import { encodeEntryHeader, OBJ_REF_DELTA, packHeader } from '../git/pack-format';
 import { PackIndexFile } from '../git/pack-index-file';
 import { isConnected } from '../git/repository';
@@ -36,20 +36,25 @@ export interface FetchResult {
 }
 
 export async function fetchObjects(repo: RemoteRepository, manifest: Manifest, wants: string[], options: TransferOptions): Promise<FetchResult> {
-  const missing = options.cloning ? wants : await missingOf(wants);
-  if (missing.length === 0) return { locks: [], connected: false };
   const seen = new Set((await repo.state.load()).fetched);
   // A container made by gc from containers this clone already fetched holds nothing new for it.
   const fresh = manifest.containers.filter((c) => !seen.has(c.id) && !(c.consolidates?.length && c.consolidates.every((id) => seen.has(id))));
   const locks: string[] = [];
 
   let opened = await openAll(repo, fresh);
+  // A clone has nothing; a fetch asks git once about the wanted tips, every object of the new
+  // containers and their delta bases together, rather than in three rounds.
+  const local = options.cloning ? null : new LocalObjects();
+  if (local) await local.present([...wants, ...candidatesOf(opened)]);
+  const missing = local ? wants.filter((o) => !local.knownPresent(o)) : wants;
+  if (missing.length === 0) return { locks: [], connected: false };
+
   const selfContained = options.cloning && options.checkConnectivity && fresh.length === manifest.containers.length;
-  locks.push(...(await transfer(repo, manifest, opened, options, !options.cloning, selfContained)));
+  locks.push(...(await transfer(repo, manifest, opened, options, local, selfContained)));
   if (!options.cloning && !(await isConnected(missing))) {
     // This clone lacks objects of containers it fetched before (e.g. after a local gc): look everywhere.
     opened = await openAll(repo, manifest.containers);
-    locks.push(...(await transfer(repo, manifest, opened, options, true)));
+    locks.push(...(await transfer(repo, manifest, opened, options, new LocalObjects())));
     if (!(await isConnected(missing))) {
       throw new KmscryptError('CORRUPT', `${repo.config.url} does not hold every object the refs need; run 'git kmscrypt verify' on it`);
     }
@@ -58,9 +63,14 @@ export async function fetchObjects(repo: RemoteRepository, manifest: Manifest, w
   return { locks, connected: selfContained };
 }
 
-async function missingOf(oids: string[]): Promise<string[]> {
-  const present = await presentObjects(oids);
-  return oids.filter((o) => !present.has(o));
+/** Every object of the containers, and every delta base they name. */
+function* candidatesOf(opened: OpenedContainer[]): Generator<string> {
+  for (const c of opened) {
+    for (let i = 0; i < c.index.count; i++) {
+      yield c.index.oidHex(i);
+      if (c.index.types[i] === DELTA_TYPE) yield c.index.base(i).toString('hex');
+    }
+  }
 }
 
 async function openAll(repo: RemoteRepository, refs: Manifest['containers']): Promise<OpenedContainer[]> {
@@ -81,10 +91,10 @@ async function transfer(
   manifest: Manifest,
   opened: OpenedContainer[],
   options: TransferOptions,
-  checkPresence: boolean,
+  local: LocalObjects | null,
   selfContained = false,
 ): Promise<string[]> {
-  const selections = await select(repo, manifest, opened, checkPresence);
+  const selections = await select(repo, manifest, opened, local);
   const total = selections.reduce((n, s) => n + s.records.length, 0);
   if (total === 0) return [];
   const hashName = repo.descriptor.objectFormat === 'sha1' ? 'sha1' : 'sha256';
@@ -151,19 +161,17 @@ async function transfer(
 
 /**
  * Chooses records: every object of the given containers that the local repository lacks, then
- * the delta bases those need that are neither chosen nor local, from any container.
+ * the delta bases those need that are neither chosen nor local, from any container. Without
+ * `local` (a clone) nothing is local.
  */
-async function select(repo: RemoteRepository, manifest: Manifest, opened: OpenedContainer[], checkPresence: boolean): Promise<Selection[]> {
-  if (!checkPresence && opened.length === manifest.containers.length) {
+async function select(repo: RemoteRepository, manifest: Manifest, opened: OpenedContainer[], local: LocalObjects | null): Promise<Selection[]> {
+  if (!local && opened.length === manifest.containers.length) {
     // Everything, as for a clone: every delta base is in the pack, which index-pack verifies.
     return opened.filter((c) => c.index.count > 0).map((container) => ({ container, records: Array.from({ length: container.index.count }, (_, i) => i) }));
   }
+  const present = local ? await local.present(candidatesOf(opened)) : new Set<string>();
   const chosen = new Map<OpenedContainer, Set<number>>();
   const chosenOids = new Set<string>();
-  let candidates: string[] = [];
-  for (const c of opened) for (let i = 0; i < c.index.count; i++) candidates.push(c.index.oidHex(i));
-  const present = checkPresence ? await presentObjects(candidates) : new Set<string>();
-  candidates = [];
   for (const c of opened) {
     const set = new Set<number>();
     for (let i = 0; i < c.index.count; i++) {
@@ -187,8 +195,7 @@ async function select(repo: RemoteRepository, manifest: Manifest, opened: Opened
       }
     }
     if (needed.size === 0) break;
-    const local = await presentObjects(needed);
-    for (const oid of local) {
+    for (const oid of local ? await local.present(needed) : []) {
       present.add(oid);
       needed.delete(oid);
     }

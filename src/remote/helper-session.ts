@@ -1,8 +1,6 @@
 import { KmscryptError } from '../errors';
 import type { FetchRequest, HelperBackend, OptionAnswer, PushRequest } from '../protocol/helper-protocol';
 import { localObjectFormat } from '../git/repository';
-import { fetchObjects } from './fetch';
-import { push } from './push';
 import { RemoteConfig, RemoteRepository, ManifestSnapshot } from './remote-repository';
 import { defaultTransferOptions, TransferOptions } from './transfer-options';
 
@@ -82,6 +80,8 @@ export class HelperSession implements HelperBackend {
 
   async fetch(batch: FetchRequest[]): Promise<string[]> {
     if (!this.repo || !this.snapshot?.manifest) throw new KmscryptError('BAD_PROTOCOL', 'git asked to fetch before listing refs');
+    // Loaded on demand: a helper process only ever fetches or pushes, and start-up time counts.
+    const { fetchObjects } = await import('./fetch');
     const result = await fetchObjects(this.repo, this.snapshot.manifest, [...new Set(batch.map((b) => b.oid))], this.options);
     return [...result.locks.map((file) => `lock ${file}`), ...(result.connected ? ['connectivity-ok'] : [])];
   }
@@ -96,6 +96,7 @@ export class HelperSession implements HelperBackend {
     if (local !== this.repo.descriptor.objectFormat) {
       throw new KmscryptError('BAD_CONFIG', `${this.config.url} holds ${this.repo.descriptor.objectFormat} objects but this repository uses ${local}`);
     }
+    const { push } = await import('./push');
     const outcomes = await push(
       this.repo,
       batch.map((b) => ({ src: b.src === '' ? null : b.src, dst: b.dst, force: b.force })),

@@ -7,7 +7,7 @@ import { KmscryptError } from '../errors';
 import { hashLength } from '../format/object-format';
 import { runGit } from '../git/run-git';
 import type { ContainerRef, Manifest } from '../format/manifest';
-import { presentObjects } from '../git/object-presence';
+import { LocalObjects } from '../git/object-presence';
 import { writePack } from '../git/pack-objects';
 import { isValidRefName } from '../git/ref-name';
 import { currentBranch, isAncestor, resolveRevisions } from '../git/repository';
@@ -54,7 +54,13 @@ export async function push(
 ): Promise<PushOutcome[]> {
   const outcomes = new Map<string, string | undefined>();
   const updates: ResolvedUpdate[] = [];
-  const sources = await resolveRevisions(commands.flatMap((c) => (c.src === null ? [] : [c.src])));
+  // One cat-file resolves the sources and tells which of the remote's tips this repository has.
+  const sourceNames = commands.flatMap((c) => (c.src === null ? [] : [c.src]));
+  const listedTips = Object.values(listed.manifest?.refs ?? {});
+  const resolved = await resolveRevisions([...sourceNames, ...listedTips]);
+  const sources = new Map(sourceNames.flatMap((name) => (resolved.has(name) ? [[name, resolved.get(name)!] as const] : [])));
+  const local = new LocalObjects();
+  local.learn(listedTips, new Set(listedTips.filter((oid) => resolved.get(oid) === oid)));
   for (const c of commands) {
     const oid = c.src === null ? null : sources.get(c.src);
     if (!c.dst.startsWith('refs/') || !isValidRefName(c.dst)) outcomes.set(c.dst, `invalid ref name ${JSON.stringify(c.dst)}`);
@@ -71,7 +77,7 @@ export async function push(
   let dataKey: DataKey | undefined;
   const workDir = await fs.mkdtemp(join(tmpdir(), 'kmscrypt-push-'));
   try {
-    const first = await evaluate(updates, snapshot.manifest, options);
+    const first = await evaluate(updates, snapshot.manifest, options, local);
     for (const [dst, why] of first) if (why) outcomes.set(dst, why);
     const accepted = updates.filter((u) => !first.get(u.dst));
     if (options.atomic && accepted.length < updates.length) return failAll(commands, outcomes, 'atomic push failed');
@@ -86,7 +92,7 @@ export async function push(
     const build = async (against: ManifestSnapshot, attempt: number) => {
       if (include.length === 0) return undefined;
       const remoteTips = Object.values(against.manifest?.refs ?? {});
-      const exclude = remoteTips.length ? [...(await presentObjects(new Set(remoteTips)))] : [];
+      const exclude = [...(await local.present(new Set(remoteTips)))];
       const dir = await fs.mkdtemp(join(workDir, `pack${attempt}-`));
       const pack = await writePack({ dir, include, exclude, thin: exclude.length > 0, hashLength: hashLength(format), progress: options.progress });
       const written = await writeContainer({
@@ -110,12 +116,14 @@ export async function push(
     let builtOn = snapshot;
 
     for (let attempt = 1; ; attempt++) {
-      const verdicts = attempt === 1 ? first : await evaluate(updates, snapshot.manifest, options);
+      const verdicts = attempt === 1 ? first : await evaluate(updates, snapshot.manifest, options, local);
       const winners = updates.filter((u) => !verdicts.get(u.dst));
       for (const u of updates) outcomes.set(u.dst, verdicts.get(u.dst));
       if (options.atomic && winners.length < updates.length) return failAll(commands, outcomes, 'atomic push failed');
       if (winners.length === 0) return report(commands, outcomes);
-      const next = nextManifest(repo, snapshot, winners, container, await currentBranch(), dataKey.keyId);
+      // Only a remote without HEAD needs the local branch (see nextManifest).
+      const localBranch = snapshot.manifest?.head ? undefined : await currentBranch();
+      const next = nextManifest(repo, snapshot, winners, container, localBranch, dataKey.keyId);
       const { published } = await repo.publish(next, dataKey);
       if (published) {
         if (container) await repo.state.update({ fetched: [container.id] });
@@ -152,7 +160,7 @@ function keepsContainersOf(now: Manifest | null, before: Manifest | null): boole
 }
 
 /** Checks each update against the remote as it is now; returns dst → reason for each rejected one. */
-async function evaluate(updates: ResolvedUpdate[], manifest: Manifest | null, options: TransferOptions): Promise<Map<string, string | undefined>> {
+async function evaluate(updates: ResolvedUpdate[], manifest: Manifest | null, options: TransferOptions, local: LocalObjects): Promise<Map<string, string | undefined>> {
   const verdicts = new Map<string, string | undefined>();
   for (const u of updates) {
     const current = manifest?.refs[u.dst];
@@ -177,7 +185,7 @@ async function evaluate(updates: ResolvedUpdate[], manifest: Manifest | null, op
     if (await isAncestor(current, u.oid)) {
       verdicts.set(u.dst, undefined);
     } else {
-      const known = (await presentObjects([current])).has(current);
+      const known = (await local.present([current])).has(current);
       verdicts.set(u.dst, known ? 'non-fast-forward' : 'fetch first');
     }
   }
