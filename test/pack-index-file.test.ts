@@ -107,6 +107,24 @@ t.test('offsets beyond 2 GiB come from the 64-bit table', async (t) => {
   t.equal(file.positionAtOffset(2 ** 33 + 7), 3);
 });
 
+t.test('IDs that share their first four bytes are told apart by the whole name', async (t) => {
+  const id = (tail: number) => {
+    const oid = Buffer.alloc(20, 0x5a);
+    oid[19] = tail;
+    return oid;
+  };
+  const items = [1, 3, 5, 7, 9].map((tail, k) => ({ oid: id(tail), offset: 12 + 100 * k }));
+  const file = new PackIndexFile(handIndex(items, 20), 20);
+  for (const [k, item] of items.entries()) {
+    t.equal(file.positionOf(item.oid), k, `present ...${item.oid[19]}`);
+    t.ok(file.has(item.oid));
+  }
+  for (const tail of [0, 2, 4, 6, 8, 10]) {
+    t.equal(file.positionOf(id(tail)), -1, `absent ...${tail} between present ones`);
+    t.notOk(file.has(id(tail)));
+  }
+});
+
 t.test('refusals', async (t) => {
   const good = handIndex([{ oid: Buffer.alloc(20, 1), offset: 12 }], 20);
   t.doesNotThrow(() => new PackIndexFile(good, 20));

@@ -45,22 +45,45 @@ export function recordKeys(dataKey: Buffer, repositoryId: string, containerId: B
  * container or repository, nor read under another suite.
  */
 export function recordAad(keys: RecordKeys, suite: Suite, seq: number, header: RecordHeader): Buffer {
-  const repo = Buffer.from(keys.repositoryId, 'utf8');
-  const fixed = Buffer.alloc(1 + 2 + 8 + 1 + 8 + 1 + 1);
-  let p = 0;
-  p = fixed.writeUInt8(suite, p);
-  p = fixed.writeUInt16BE(repo.length, p);
-  p = fixed.writeBigUInt64BE(BigInt(seq), p);
-  p = fixed.writeUInt8(header.type, p);
-  p = fixed.writeBigUInt64BE(BigInt(header.size), p);
-  p = fixed.writeUInt8(header.oid.length, p);
-  fixed.writeUInt8(header.base.length, p);
-  return Buffer.concat([AAD_LABEL, fixed, repo, keys.containerId, header.oid, header.base]);
+  // Written field by field into one buffer: this runs once per git object on every transfer.
+  const repo = repositoryIdBytes(keys.repositoryId);
+  const fixedLength = 1 + 2 + 8 + 1 + 8 + 1 + 1;
+  const out = Buffer.allocUnsafe(AAD_LABEL.length + fixedLength + repo.length + keys.containerId.length + header.oid.length + header.base.length);
+  let p = AAD_LABEL.copy(out, 0);
+  p = out.writeUInt8(suite, p);
+  p = out.writeUInt16BE(repo.length, p);
+  p = writeUint64(out, seq, p);
+  p = out.writeUInt8(header.type, p);
+  p = writeUint64(out, header.size, p);
+  p = out.writeUInt8(header.oid.length, p);
+  p = out.writeUInt8(header.base.length, p);
+  p += repo.copy(out, p);
+  p += keys.containerId.copy(out, p);
+  p += header.oid.copy(out, p);
+  header.base.copy(out, p);
+  return out;
+}
+
+let lastRepositoryId = '';
+let lastRepositoryIdBytes = Buffer.alloc(0);
+function repositoryIdBytes(id: string): Buffer {
+  if (id !== lastRepositoryId) {
+    lastRepositoryIdBytes = Buffer.from(id, 'utf8');
+    lastRepositoryId = id;
+  }
+  return lastRepositoryIdBytes;
+}
+
+/** Big-endian unsigned 64-bit, for integers up to 2^53 (no BigInt per call). */
+function writeUint64(buf: Buffer, value: number, at: number): number {
+  buf.writeUInt32BE(Math.floor(value / 0x100000000), at);
+  buf.writeUInt32BE(value >>> 0, at + 4);
+  return at + 8;
 }
 
 export function gcmNonce(seq: number): Buffer {
   const nonce = Buffer.alloc(12);
-  nonce.writeBigUInt64BE(BigInt(seq), 4);
+  writeUint64(nonce, seq, 4);
   return nonce;
 }
 
@@ -109,7 +132,9 @@ export class RecordSealer {
   final(): Buffer {
     const ct = this.cipher.final();
     if (this.suite === Suite.Gcm) {
-      return Buffer.concat([ct, (this.cipher as ReturnType<typeof createCipheriv> & { getAuthTag(): Buffer }).getAuthTag()]);
+      const tag = (this.cipher as ReturnType<typeof createCipheriv> & { getAuthTag(): Buffer }).getAuthTag();
+      // GCM's final() adds no bytes: skip the copy, once per git object.
+      return ct.length === 0 ? tag : Buffer.concat([ct, tag]);
     }
     this.mac!.update(ct);
     return Buffer.concat([...this.pending, ct, this.mac!.digest()]);
@@ -129,7 +154,9 @@ export function openRecord(keys: RecordKeys, seq: number, header: RecordHeader, 
     decipher.setAAD(aad);
     decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG));
     try {
-      return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - GCM_TAG)), decipher.final()]);
+      const plaintext = decipher.update(sealed.subarray(0, sealed.length - GCM_TAG));
+      decipher.final(); // throws unless the tag verifies; GCM's final() adds no bytes
+      return plaintext;
     } catch {
       throw tampered(what);
     }

@@ -73,41 +73,46 @@ export async function* readRun(
   const start = withPreamble ? 0 : index.offsets[run.first];
   const end = index.offsets[run.last] + index.lengths[run.last];
   const stream = await repo.storage.getStream(containerKey(c.ref.id), { start, end });
-  let pending: Buffer[] = [];
-  let pendingLength = 0;
   let preambleChecked = !withPreamble;
   let i = run.first;
-  let recordEnd = index.offsets[i] + index.lengths[i];
   let position = start;
+  /** Length of the frame being read: the preamble, then record i up to its end. */
+  let frameLength = withPreamble ? c.ref.preambleLength : index.offsets[i] + index.lengths[i] - position;
+  // A frame split across chunks is gathered here; one buffer, reused, so that records are
+  // not copied out of the chunks they arrive in (fresh large allocations are slow).
+  let carry = Buffer.alloc(0);
+  let carried = 0;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
-    pending.push(chunk);
-    pendingLength += chunk.length;
-    if (!preambleChecked) {
-      if (pendingLength < c.ref.preambleLength) continue;
-      const all = Buffer.concat(pending, pendingLength);
-      if (c.ref.preambleLength !== index.recordsStart || sha256Hex(all.subarray(0, c.ref.preambleLength)) !== c.ref.preambleHash) {
-        throw new KmscryptError('TAMPERED', `container ${c.ref.id} does not match the manifest (preamble altered); nothing was handed to git`);
+    let at = 0;
+    while (at < chunk.length && i <= run.last) {
+      let frame: Buffer;
+      if (carried === 0 && chunk.length - at >= frameLength) {
+        frame = chunk.subarray(at, at + frameLength);
+        at += frameLength;
+      } else {
+        if (carry.length < frameLength) carry = Buffer.allocUnsafeSlow(Math.max(frameLength, 64 << 10));
+        const n = Math.min(frameLength - carried, chunk.length - at);
+        chunk.copy(carry, carried, at, at + n);
+        carried += n;
+        at += n;
+        if (carried < frameLength) break;
+        frame = carry.subarray(0, frameLength);
+        carried = 0;
       }
-      const rest = all.subarray(c.ref.preambleLength);
-      pending = rest.length ? [rest] : [];
-      pendingLength = rest.length;
-      position = c.ref.preambleLength;
-      preambleChecked = true;
-    }
-    while (i <= run.last && position + pendingLength >= recordEnd) {
-      const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingLength);
-      const take = recordEnd - position;
-      const sealed = all.subarray(0, take);
-      const rest = all.subarray(take);
-      pending = rest.length ? [rest] : [];
-      pendingLength = rest.length;
-      position = recordEnd;
-      if (wanted(i)) {
-        const header = { oid: index.oid(i), type: index.types[i], size: index.sizes[i], base: index.base(i) };
-        yield { i, payload: openRecord(c.keys, i, header, sealed, `object ${index.oidHex(i)} in container ${c.ref.id}`) };
+      position += frameLength;
+      if (!preambleChecked) {
+        if (c.ref.preambleLength !== index.recordsStart || sha256Hex(frame) !== c.ref.preambleHash) {
+          throw new KmscryptError('TAMPERED', `container ${c.ref.id} does not match the manifest (preamble altered); nothing was handed to git`);
+        }
+        preambleChecked = true;
+      } else {
+        if (wanted(i)) {
+          const header = { oid: index.oid(i), type: index.types[i], size: index.sizes[i], base: index.base(i) };
+          yield { i, payload: openRecord(c.keys, i, header, frame, `object ${index.oidHex(i)} in container ${c.ref.id}`) };
+        }
+        i++;
       }
-      i++;
-      if (i <= run.last) recordEnd = index.offsets[i] + index.lengths[i];
+      if (i <= run.last) frameLength = index.offsets[i] + index.lengths[i] - position;
     }
   }
   if (i <= run.last) {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { startIndexPack } from '../git/index-pack';
 import { LocalObjects } from '../git/object-presence';
 import { encodeEntryHeader, OBJ_REF_DELTA, packHeader } from '../git/pack-format';
 import { PackIndexFile } from '../git/pack-index-file';
+import { PackStream } from '../git/pack-stream';
 import { isConnected } from '../git/repository';
 import { OpenedContainer, openContainer, planRuns, readRun } from './container-reader';
 import { openLargeRecord } from './large-record';
@@ -97,28 +97,12 @@ async function transfer(
   const selections = await select(repo, manifest, opened, local);
   const total = selections.reduce((n, s) => n + s.records.length, 0);
   if (total === 0) return [];
-  const hashName = repo.descriptor.objectFormat === 'sha1' ? 'sha1' : 'sha256';
-  const trailer = createHash(hashName);
   const tmpDir = repo.config.stateDir ? join(repo.config.stateDir, 'tmp') : tmpdir();
   // A clone shows git's own progress (receiving, resolving deltas); a fetch shows ours.
   const indexer = startIndexPack({ progress: options.progress && options.cloning, selfContained });
   const progress = new Progress('Decrypting objects', options.progress && !options.cloning);
-  // Entries are small: gather them into 1 MiB writes rather than two pipe writes per object.
-  let batch: Buffer[] = [];
-  let batched = 0;
-  const flush = async () => {
-    if (batched === 0) return;
-    const data = Buffer.concat(batch, batched);
-    batch = [];
-    batched = 0;
-    if (!indexer.input.write(data)) await new Promise((r) => indexer.input.once('drain', r));
-  };
-  const write = async (b: Buffer) => {
-    trailer.update(b);
-    batch.push(b);
-    batched += b.length;
-    if (batched >= 1 << 20) await flush();
-  };
+  const pack = new PackStream(indexer.input, repo.descriptor.objectFormat === 'sha1' ? 'sha1' : 'sha256');
+  const write = (b: Buffer) => pack.write(b);
   let sent = 0;
   try {
     await write(packHeader(total));
@@ -146,10 +130,17 @@ async function transfer(
         }
       }
     }
-    await flush();
-    indexer.input.end(trailer.digest());
+    await pack.end();
     progress.done();
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    if (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED') {
+      // index-pack stopped reading: it has exited, and git's own words say why.
+      throw await indexer.done.then(
+        () => err,
+        (gitFailure: unknown) => gitFailure,
+      );
+    }
     indexer.abort();
     await indexer.done.catch(() => undefined);
     throw err;
@@ -217,7 +208,7 @@ async function verifyIndexed(idxFile: string, selections: Selection[], hashLengt
   const idx = new PackIndexFile(await fs.readFile(idxFile), hashLength);
   for (const s of selections) {
     for (const i of s.records) {
-      if (idx.positionOf(s.container.index.oid(i)) < 0) {
+      if (!idx.has(s.container.index.oid(i))) {
         throw new KmscryptError('TAMPERED', `object ${s.container.index.oidHex(i)} decrypted to content with another ID; the repository was written by a faulty or hostile client`);
       }
     }

@@ -11,6 +11,8 @@ export class WindowedFileReader {
 
   private window: Buffer = Buffer.alloc(0);
   private windowStart = 0;
+  /** Reused for every window: a fresh 8 MiB allocation per window costs more than the read. */
+  private buffer?: Buffer;
 
   static async open(path: string): Promise<WindowedFileReader> {
     const handle = await fs.open(path, 'r');
@@ -25,13 +27,14 @@ export class WindowedFileReader {
     }
     if (len > WINDOW) return this.readExact(pos, len);
     const want = Math.min(WINDOW, this.size - pos);
-    this.window = await this.readExact(pos, want);
+    this.buffer ??= Buffer.allocUnsafeSlow(Math.min(WINDOW, this.size));
+    this.window = await this.readExact(pos, want, this.buffer);
     this.windowStart = pos;
     return this.window.subarray(0, len);
   }
 
-  private async readExact(pos: number, len: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(len);
+  private async readExact(pos: number, len: number, into?: Buffer): Promise<Buffer> {
+    const buf = into ? into.subarray(0, len) : Buffer.allocUnsafe(len);
     let done = 0;
     while (done < len) {
       const { bytesRead } = await this.handle.read(buf, done, len - done, pos + done);
@@ -46,9 +49,11 @@ export class WindowedFileReader {
   }
 }
 
-/** Appends to a new file through a buffer, so many small writes cost few system calls. */
+const WRITE_BUFFER = 4 << 20;
+
+/** Appends to a new file through one reused buffer, so many small writes cost few system calls. */
 export class BufferedFileWriter {
-  private chunks: Buffer[] = [];
+  private readonly buffer = Buffer.allocUnsafeSlow(WRITE_BUFFER);
   private buffered = 0;
   written = 0;
 
@@ -60,22 +65,30 @@ export class BufferedFileWriter {
 
   async write(chunk: Buffer): Promise<void> {
     if (chunk.length === 0) return;
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
     this.written += chunk.length;
-    if (this.buffered >= 4 << 20) await this.flush();
+    if (this.buffered + chunk.length > WRITE_BUFFER) await this.flush();
+    if (chunk.length >= WRITE_BUFFER) {
+      await this.writeAll(chunk);
+      return;
+    }
+    chunk.copy(this.buffer, this.buffered);
+    this.buffered += chunk.length;
   }
 
   async flush(): Promise<void> {
     if (this.buffered === 0) return;
-    const data = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
-    this.chunks = [];
+    const data = this.buffer.subarray(0, this.buffered);
     this.buffered = 0;
-    await this.handle.write(data);
+    await this.writeAll(data);
   }
 
   async close(): Promise<void> {
     await this.flush();
     await this.handle.close();
+  }
+
+  private async writeAll(data: Buffer): Promise<void> {
+    let done = 0;
+    while (done < data.length) done += (await this.handle.write(data, done, data.length - done)).bytesWritten;
   }
 }

@@ -14,7 +14,8 @@ export class HelperSession implements HelperBackend {
   constructor(private readonly config: RemoteConfig) {}
 
   capabilities(): string[] {
-    return ['fetch', 'push', 'option', 'object-format'];
+    // check-connectivity: git then asks for it on a clone, and skips its own walk of every object.
+    return ['fetch', 'push', 'option', 'object-format', 'check-connectivity'];
   }
 
   async option(name: string, value: string): Promise<OptionAnswer> {
