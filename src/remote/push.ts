@@ -75,6 +75,7 @@ export async function push(
   const format = repo.descriptor.objectFormat;
   let container: ContainerRef | undefined;
   let dataKey: DataKey | undefined;
+  let pendingKey: Promise<DataKey> | undefined;
   const workDir = await fs.mkdtemp(join(tmpdir(), 'kmscrypt-push-'));
   try {
     const first = await evaluate(updates, snapshot.manifest, options, local);
@@ -86,8 +87,10 @@ export async function push(
     const include = [...new Set(accepted.map((u) => u.oid).filter((o): o is string => o !== null))];
     if (options.dryRun) return report(commands, outcomes);
 
-    dataKey = await repo.generateDataKey(snapshot.manifest);
-    const key = dataKey;
+    // Asked of KMS while git packs the objects.
+    pendingKey = repo.generateDataKey(snapshot.manifest);
+    pendingKey.catch(() => undefined);
+    const nextKey = pendingKey;
     /** Packs what the remote described by `against` lacks; deltas may refer to objects it has. */
     const build = async (against: ManifestSnapshot, attempt: number) => {
       if (include.length === 0) return undefined;
@@ -95,6 +98,7 @@ export async function push(
       const exclude = [...(await local.present(new Set(remoteTips)))];
       const dir = await fs.mkdtemp(join(workDir, `pack${attempt}-`));
       const pack = await writePack({ dir, include, exclude, thin: exclude.length > 0, hashLength: hashLength(format), progress: options.progress });
+      const key = await nextKey;
       const written = await writeContainer({
         pack,
         hashLength: hashLength(format),
@@ -113,6 +117,7 @@ export async function push(
       return written.ref;
     };
     container = await build(snapshot, 0);
+    dataKey = await nextKey;
     let builtOn = snapshot;
 
     for (let attempt = 1; ; attempt++) {
@@ -140,7 +145,7 @@ export async function push(
       }
     }
   } finally {
-    dataKey?.plaintext.fill(0);
+    (dataKey ?? (await pendingKey?.catch(() => undefined)))?.plaintext.fill(0);
     await fs.rm(workDir, { recursive: true, force: true });
   }
 }
