@@ -98,7 +98,7 @@ t.test('the helper protocol: an unknown or malformed line is one fatal line, aft
   const src = sb.repo('src');
   const head = sb.commit(src, { 'a.txt': 'a\n' }, 'one');
   sb.git(src, 'push', '-q', `kmscrypt::${store}`, 'main');
-  const CAPS = 'fetch\npush\noption\nobject-format\n\n';
+  const CAPS = 'fetch\npush\noption\nobject-format\ncheck-connectivity\n\n';
   const helper = (input: string) => {
     const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'git-remote-kmscrypt'), 'origin', `file://${store}`], { cwd: src, env: sb.env, input, encoding: 'utf8' });
     return { status: r.status ?? 128, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };

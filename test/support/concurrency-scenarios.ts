@@ -19,7 +19,7 @@ export interface ConcurrencySize {
  */
 export function concurrencySize(reduced = false): ConcurrencySize {
   if (process.env.KMSCRYPT_RELIABILITY_FULL) return { workers: 16, pushesPerWorker: 50, sameBranchPushesPerWorker: 50 };
-  return reduced ? { workers: 4, pushesPerWorker: 6, sameBranchPushesPerWorker: 5 } : { workers: 8, pushesPerWorker: 25, sameBranchPushesPerWorker: 10 };
+  return reduced ? { workers: 4, pushesPerWorker: 5, sameBranchPushesPerWorker: 4 } : { workers: 8, pushesPerWorker: 25, sameBranchPushesPerWorker: 8 };
 }
 
 export interface PushTally {
@@ -46,7 +46,7 @@ export function concurrencyScenarios(t: Test, backend: ScenarioBackend, report?:
   const { workers, pushesPerWorker, sameBranchPushesPerWorker } = size;
 
   const setup = async (tt: Test, cloneCount = workers) => {
-    const sb = new Sandbox(tt, backend.env);
+    const sb = new Sandbox(tt, backend.env).withoutCoverage();
     const store = await backend.newStore(sb, 'store');
     const seed = sb.repo('seed');
     sb.commit(seed, { 'README': 'seed\n' }, 'seed');

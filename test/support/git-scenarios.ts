@@ -34,7 +34,9 @@ export function gitScenarios(t: Test, backend: ScenarioBackend): void {
     sb.git(src, 'tag', '-a', 'v1.0', '-m', 'release one');
     sb.git(src, 'push', 'origin', '--all');
     sb.git(src, 'push', 'origin', '--tags');
-    sb.run('git', ['clone', '-q', '--mirror', store.url, sb.path('mirror.git')]);
+    const clone = sb.run('git', ['clone', '-q', '--mirror', store.url, sb.path('mirror.git')], { env: { GIT_TRANSPORT_HELPER_DEBUG: '1' } });
+    // index-pack checked the pack is self-contained and connected, so git skips walking every object again.
+    tt.match(clone.stderr, /-> option check-connectivity true\n[^]*<- connectivity-ok\n/, 'the clone is checked for connectivity once, by index-pack');
     tt.same(sb.refs(sb.path('mirror.git')), sb.refs(src), 'mirror has exactly the pushed refs');
     tt.same(sb.objects(sb.path('mirror.git')), sb.objects(src), 'mirror has exactly the pushed objects');
     sb.git(sb.path('mirror.git'), 'fsck', '--strict', '--no-dangling');
