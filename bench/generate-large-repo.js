@@ -7,6 +7,7 @@
  *
  *   node bench/generate-large-repo.js --kind large   --size full|small --out DIR
  *   node bench/generate-large-repo.js --kind bigfile --size full|small --out DIR
+ *   node bench/generate-large-repo.js --kind large   --size tiny --out DIR   (npm test's fixed repository)
  *
  * kind=large, size=full: ~26,000 commits (a long linear `main` with ~500 feature branches forked
  * from it and merged back by merge commits), ~10,000 source-like text files under
@@ -31,16 +32,16 @@ const GENERATOR_VERSION = { large: 1, bigfile: 3 };
 const MiB = 1024 * 1024;
 
 /**
- * @typedef {{ kind: 'large' | 'bigfile', size: 'full' | 'small' }} Spec
+ * @typedef {{ kind: 'large' | 'bigfile', size: 'full' | 'small' | 'tiny' }} Spec
  * @typedef {{ kind: 'bigfile', size: 'full' | 'small', seed: string, fileBytes: number }} BigfileParameters
- * @typedef {{ kind: 'large', size: 'full' | 'small', seed: string, packages: number, modulesPerPackage: number,
+ * @typedef {{ kind: 'large', size: 'full' | 'small' | 'tiny', seed: string, packages: number, modulesPerPackage: number,
  *   filesPerModule: number, mainCommits: number, featureEvery: number, openFeatureSlots: number, refs: number,
  *   freshBinaryBytes: number, binaryMinBytes: number, binaryMaxBytes: number }} LargeParameters
  */
 
 /** Parameters per kind and size: what the repository will hold. */
 function parameters(/** @type {Spec} */ spec) {
-  return spec.kind === 'bigfile' ? bigfileParameters(spec.size) : largeParameters(spec.size);
+  return spec.kind === 'bigfile' ? bigfileParameters(spec.size === 'full' ? 'full' : 'small') : largeParameters(spec.size);
 }
 
 /** @returns {BigfileParameters} */
@@ -49,7 +50,11 @@ function bigfileParameters(/** @type {'full' | 'small'} */ size) {
 }
 
 /** @returns {LargeParameters} */
-function largeParameters(/** @type {'full' | 'small'} */ size) {
+function largeParameters(/** @type {'full' | 'small' | 'tiny'} */ size) {
+  // tiny: the fixed repository `npm test` measures bytes stored on (test/bytes-stored.test.ts).
+  if (size === 'tiny') {
+    return { kind: 'large', size, seed: 'kmscrypt-bench-large-1', packages: 2, modulesPerPackage: 4, filesPerModule: 16, mainCommits: 300, featureEvery: 48, openFeatureSlots: 4, refs: 40, freshBinaryBytes: 3 * MiB, binaryMinBytes: 1 * MiB, binaryMaxBytes: 2 * MiB };
+  }
   const small = size === 'small';
   return {
     kind: 'large',
@@ -584,8 +589,8 @@ if (require.main === module) {
   const kind = get('--kind', 'large');
   const size = get('--size', 'full');
   const out = get('--out', '');
-  if ((kind !== 'large' && kind !== 'bigfile') || (size !== 'full' && size !== 'small') || out === '') {
-    process.stderr.write('usage: node bench/generate-large-repo.js --kind large|bigfile --size full|small --out DIR\n');
+  if ((kind !== 'large' && kind !== 'bigfile') || (size !== 'full' && size !== 'small' && !(size === 'tiny' && kind === 'large')) || out === '') {
+    process.stderr.write('usage: node bench/generate-large-repo.js --kind large|bigfile --size full|small --out DIR (--kind large --size tiny: the test repository)\n');
     process.exit(2);
   }
   if (existsSync(out)) {

@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import type { Test } from 'tap';
 import type { ScenarioBackend } from './git-scenarios';
 import { seededRandom } from './fault-proxy';
-import { PROJECT_ROOT, type RunResult, Sandbox } from './sandbox';
+import { PROJECT_ROOT, type RunResult, Sandbox, UNCOVERED } from './sandbox';
 
 export interface CrashSize {
   /** Pushes killed, of which one in `groupSize` is the push that creates the repository. */
@@ -61,7 +61,7 @@ class HelperRunner {
     const wrapper = join(this.wrapDir, 'git-remote-kmscrypt');
     writeFileSync(
       wrapper,
-      `#!/bin/sh\nif [ -n "$CRASH_PID_FILE" ]; then echo $$ >> "$CRASH_PID_FILE"; fi\nexec ${shellQuote(NODE)} ${shellQuote(join(PROJECT_ROOT, 'bin', 'git-remote-kmscrypt'))} "$@"\n`,
+      `#!/bin/sh\n${UNCOVERED}\nif [ -n "$CRASH_PID_FILE" ]; then echo $$ >> "$CRASH_PID_FILE"; fi\nexec ${shellQuote(NODE)} ${shellQuote(join(PROJECT_ROOT, 'bin', 'git-remote-kmscrypt'))} "$@"\n`,
     );
     chmodSync(wrapper, 0o755);
   }
