@@ -82,7 +82,7 @@ for (const c of cases) {
     t.equal(open(recordKeys(dataKey, '0b7e3c52-9d1a-4c8e-b2f6-3a4d5e6f7082', containerId)), 'TAMPERED', 'another repository ID');
     t.equal(open(recordKeys(dataKey, repositoryId, flip(containerId, 15))), 'TAMPERED', 'another container ID');
     t.equal(open(recordKeys(randomBytes(32), repositoryId, containerId)), 'TAMPERED', 'another data key');
-    const recordsRepoOnly = { ...keys, repositoryId: 'another-repository' };
+    const recordsRepoOnly = { ...keys, repositoryIdBytes: Buffer.from('another-repository') };
     t.equal(open(recordsRepoOnly), 'TAMPERED', 'same subkeys, other repository ID in the AAD');
     const containerOnly = { ...keys, containerId: flip(containerId, 0) };
     t.equal(open(containerOnly), 'TAMPERED', 'same subkeys, other container ID in the AAD');

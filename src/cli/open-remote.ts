@@ -11,13 +11,13 @@ import { resolveTarget } from './command-args';
 import { readSettings, Settings } from './settings';
 import { parseRemoteUrl, RemoteLocation } from './url';
 
-/** Joins a URL and the settings into storage, a key provider and a place for local state. */
 /** The existing repository an operator command names by remote name or URL (info, verify, gc, rotate-key). */
 export async function openTargetRepository(target: string, opts: { inRepository?: boolean } = {}): Promise<RemoteRepository> {
   const { url, remoteName } = await resolveTarget(target);
   return RemoteRepository.openExisting(await openRemote(url, remoteName, opts));
 }
 
+/** Joins a URL and the settings into storage, a key provider and a place for local state. */
 export async function openRemote(url: string, remoteName?: string, opts: { inRepository?: boolean } = {}): Promise<RemoteConfig> {
   const location = parseRemoteUrl(url);
   // Asked of git alongside the settings: each git process costs a helper 10-20 ms to start.

@@ -17,7 +17,8 @@ export interface RecordHeader {
 
 /** The subkeys of one container, derived from its data key and its ID. */
 export interface RecordKeys {
-  repositoryId: string;
+  /** The repository ID as UTF-8, for every record's AAD. */
+  repositoryIdBytes: Buffer;
   containerId: Buffer;
   gcm: Buffer;
   cbcEnc: Buffer;
@@ -31,7 +32,7 @@ const AAD_LABEL = Buffer.from('kmscrypt/1 record');
 
 export function recordKeys(dataKey: Buffer, repositoryId: string, containerId: Buffer): RecordKeys {
   return {
-    repositoryId,
+    repositoryIdBytes: Buffer.from(repositoryId, 'utf8'),
     containerId,
     gcm: deriveKey(dataKey, 'record-gcm', containerId),
     cbcEnc: deriveKey(dataKey, 'record-cbc-enc', containerId),
@@ -46,7 +47,7 @@ export function recordKeys(dataKey: Buffer, repositoryId: string, containerId: B
  */
 export function recordAad(keys: RecordKeys, suite: Suite, seq: number, header: RecordHeader): Buffer {
   // Written field by field into one buffer: this runs once per git object on every transfer.
-  const repo = repositoryIdBytes(keys.repositoryId);
+  const repo = keys.repositoryIdBytes;
   const fixedLength = 1 + 2 + 8 + 1 + 8 + 1 + 1;
   const out = Buffer.allocUnsafe(AAD_LABEL.length + fixedLength + repo.length + keys.containerId.length + header.oid.length + header.base.length);
   let p = AAD_LABEL.copy(out, 0);
@@ -62,16 +63,6 @@ export function recordAad(keys: RecordKeys, suite: Suite, seq: number, header: R
   p += header.oid.copy(out, p);
   header.base.copy(out, p);
   return out;
-}
-
-let lastRepositoryId = '';
-let lastRepositoryIdBytes = Buffer.alloc(0);
-function repositoryIdBytes(id: string): Buffer {
-  if (id !== lastRepositoryId) {
-    lastRepositoryIdBytes = Buffer.from(id, 'utf8');
-    lastRepositoryId = id;
-  }
-  return lastRepositoryIdBytes;
 }
 
 /** Big-endian unsigned 64-bit, for integers up to 2^53 (no BigInt per call). */

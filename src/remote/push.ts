@@ -74,7 +74,7 @@ export async function push(
   let snapshot = listed;
   const format = repo.descriptor.objectFormat;
   let container: ContainerRef | undefined;
-  let dataKey: DataKey | undefined;
+  /** Asked of KMS while git packs the objects; its plaintext is wiped however the push ends. */
   let pendingKey: Promise<DataKey> | undefined;
   const workDir = await fs.mkdtemp(join(tmpdir(), 'kmscrypt-push-'));
   try {
@@ -87,10 +87,9 @@ export async function push(
     const include = [...new Set(accepted.map((u) => u.oid).filter((o): o is string => o !== null))];
     if (options.dryRun) return report(commands, outcomes);
 
-    // Asked of KMS while git packs the objects.
-    pendingKey = repo.generateDataKey(snapshot.manifest);
-    pendingKey.catch(() => undefined);
-    const nextKey = pendingKey;
+    const nextKey = repo.generateDataKey(snapshot.manifest);
+    nextKey.catch(() => undefined); // awaited below, once git has packed
+    pendingKey = nextKey;
     /** Packs what the remote described by `against` lacks; deltas may refer to objects it has. */
     const build = async (against: ManifestSnapshot, attempt: number) => {
       if (include.length === 0) return undefined;
@@ -117,7 +116,7 @@ export async function push(
       return written.ref;
     };
     container = await build(snapshot, 0);
-    dataKey = await nextKey;
+    const dataKey = await nextKey;
     let builtOn = snapshot;
 
     for (let attempt = 1; ; attempt++) {
@@ -145,7 +144,10 @@ export async function push(
       }
     }
   } finally {
-    (dataKey ?? (await pendingKey?.catch(() => undefined)))?.plaintext.fill(0);
+    await pendingKey?.then(
+      (key) => key.plaintext.fill(0),
+      () => undefined,
+    );
     await fs.rm(workDir, { recursive: true, force: true });
   }
 }

@@ -1,12 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Test } from 'tap';
 import type { ScenarioBackend } from './git-scenarios';
 import { seededRandom } from './fault-proxy';
-import { PROJECT_ROOT, type RunResult, Sandbox, UNCOVERED } from './sandbox';
+import { type RunResult, Sandbox, writeUncoveredShim } from './sandbox';
 
 export interface CrashSize {
   /** Pushes killed, of which one in `groupSize` is the push that creates the repository. */
@@ -45,8 +45,6 @@ export interface CrashTally extends Record<string, number> {
   leftoverKeepFiles: number;
 }
 
-const NODE = process.execPath;
-
 /**
  * Runs git with the helper behind a wrapper that records its PID (the wrapper `exec`s node, so
  * the PID is the helper's), and optionally SIGKILLs it `killAfterMs` after it started.
@@ -58,12 +56,7 @@ class HelperRunner {
   constructor(private readonly sb: Sandbox) {
     this.wrapDir = sb.path('wrap');
     mkdirSync(this.wrapDir, { recursive: true });
-    const wrapper = join(this.wrapDir, 'git-remote-kmscrypt');
-    writeFileSync(
-      wrapper,
-      `#!/bin/sh\n${UNCOVERED}\nif [ -n "$CRASH_PID_FILE" ]; then echo $$ >> "$CRASH_PID_FILE"; fi\nexec ${shellQuote(NODE)} ${shellQuote(join(PROJECT_ROOT, 'bin', 'git-remote-kmscrypt'))} "$@"\n`,
-    );
-    chmodSync(wrapper, 0o755);
+    writeUncoveredShim(join(this.wrapDir, 'git-remote-kmscrypt'), 'git-remote-kmscrypt', 'if [ -n "$CRASH_PID_FILE" ]; then echo $$ >> "$CRASH_PID_FILE"; fi\n');
   }
 
   run(cwd: string, args: string[], killAfterMs?: number): Promise<ObservedRun> {
@@ -137,10 +130,6 @@ export interface ObservedRun extends RunResult {
   childrenAtKill: string[];
   /** From the helper's start to its end (its kill, when killed). */
   lifetimeMs?: number;
-}
-
-function shellQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 function isAlive(pid: number): boolean {

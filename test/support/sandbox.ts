@@ -5,8 +5,19 @@ import { dirname, join, resolve } from 'node:path';
 
 export const PROJECT_ROOT = resolve(__dirname, '..', '..');
 export const BIN = join(PROJECT_ROOT, 'bin');
-/** A shell line that drops what tap adds to every process it follows (see Sandbox.withoutCoverage). */
-export const UNCOVERED = 'unset NODE_OPTIONS NODE_V8_COVERAGE';
+/**
+ * Writes a shell script that starts one of the project's commands (`git-remote-kmscrypt` or
+ * `git-kmscrypt`) without tap's process-info hook (see Sandbox.withoutCoverage), after `before`
+ * (more shell lines, e.g. recording the PID, which `exec` keeps).
+ */
+export function writeUncoveredShim(path: string, command: string, before = ''): void {
+  writeFileSync(path, `#!/bin/sh\nunset NODE_OPTIONS NODE_V8_COVERAGE\n${before}exec ${shellQuote(process.execPath)} ${shellQuote(join(BIN, command))} "$@"\n`);
+  chmodSync(path, 0o755);
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
 
 export interface RunResult {
   status: number;
@@ -59,11 +70,7 @@ export class Sandbox {
   withoutCoverage(): this {
     const shims = join(this.root, 'uncovered-bin');
     mkdirSync(shims, { recursive: true });
-    for (const name of ['git-remote-kmscrypt', 'git-kmscrypt']) {
-      const shim = join(shims, name);
-      writeFileSync(shim, `#!/bin/sh\n${UNCOVERED}\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(BIN, name))} "$@"\n`);
-      chmodSync(shim, 0o755);
-    }
+    for (const name of ['git-remote-kmscrypt', 'git-kmscrypt']) writeUncoveredShim(join(shims, name), name);
     this.env.PATH = `${shims}:${this.env.PATH}`;
     return this;
   }
