@@ -8,7 +8,7 @@ const preamble = encodePreamble({ containerId, hashLength: 32, keyId: 'arn:aws:k
 t.test('preamble layout', async (t) => {
   t.equal(preamble.length, 29 + 21 + 50);
   t.equal(preamble.toString('latin1', 0, 4), 'KMSC');
-  t.equal(preamble[4], 1, 'version');
+  t.equal(preamble[4], 2, 'version');
   t.equal(preamble[5], 1, 'kind: container');
   t.equal(preamble.readUInt16BE(6), 0, 'flags');
   t.same(preamble.subarray(8, 24), containerId);
@@ -17,7 +17,7 @@ t.test('preamble layout', async (t) => {
   t.equal(preamble.readUInt16BE(27 + 21), 50);
   const { preamble: p, length } = decodePreamble(Buffer.concat([preamble, Buffer.alloc(100)]), 'c');
   t.equal(length, preamble.length);
-  t.same(p, { containerId, hashLength: 32, keyId: 'arn:aws:kms:r:1:key/k', wrappedKey: Buffer.alloc(50, 7) });
+  t.same(p, { version: 2, containerId, hashLength: 32, keyId: 'arn:aws:kms:r:1:key/k', wrappedKey: Buffer.alloc(50, 7) });
 });
 
 t.test('preamble refusals', async (t) => {

@@ -1,6 +1,7 @@
 /**
  * decodeIndex (docs/FORMAT.md §6.4) trusts no length it reads: every lie about counts, lengths,
  * types or bases in an index plaintext is refused with CORRUPT, never a RangeError or a bad read.
+ * These are version 1 indexes; format-segments.test.ts adds version 2's segment rules.
  */
 import t from 'tap';
 import { isKmscryptError } from '../src/errors';
@@ -25,7 +26,7 @@ const entry = (oidByte: number, flags: number, size: number, length: number, ...
 /** The CORRUPT message decodeIndex gives, or what happened instead. */
 function refusal(buf: Buffer, recordsEnd: number): string {
   try {
-    decodeIndex(buf, recordsEnd, 'test');
+    decodeIndex(buf, recordsEnd, 'test', 1);
     return 'accepted';
   } catch (err) {
     return isKmscryptError(err, 'CORRUPT') ? err.message : `not CORRUPT: ${String(err)}`;
@@ -34,7 +35,7 @@ function refusal(buf: Buffer, recordsEnd: number): string {
 
 t.test('a well-formed index decodes (the baseline the cases below change)', async (t) => {
   const buf = Buffer.concat([head(20, 2, 10), entry(1, 0x03, 5, 21), entry(2, 0x17, 9, 30, varint(0))]);
-  const index = decodeIndex(buf, 61, 'test');
+  const index = decodeIndex(buf, 61, 'test', 1);
   t.equal(index.count, 2);
   t.same([...index.offsets], [10, 31]);
   t.same(index.base(1), Buffer.alloc(20, 1), 'a local base is resolved to its object ID');
@@ -49,7 +50,7 @@ t.test('round trip through encodeIndex for both hash lengths', async (t) => {
       { oid: Buffer.alloc(h, 3), type: 7, size: 3, sealedLength: 19, base: 1 },
     ];
     const end = 100 + 16 + 2 ** 31 + 64 + 19;
-    const index = decodeIndex(encodeIndex(h, 100, entries), end, 'test');
+    const index = decodeIndex(encodeIndex(h, 100, entries), end, 'test', 1);
     t.equal(index.hashLength, h);
     t.same([...index.sizes], [0, 2 ** 31, 3]);
     t.same([...index.offsets], [100, 116, 116 + 2 ** 31 + 64]);

@@ -1,7 +1,8 @@
 /**
  * Format-level tamper tests for a container's sealed index (docs/FORMAT.md §6.3): any change to its
  * bytes, or opening it for another repository, container or data key, fails with TAMPERED; opening
- * it against a records section of another length fails with CORRUPT.
+ * it against a records section of another length fails with CORRUPT. A version 2 index does not open
+ * as version 1, nor the reverse.
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +18,7 @@ const oid = (n: number) => Buffer.alloc(20, n);
 const entries: IndexEntry[] = [
   { oid: oid(1), type: 1, size: 200, sealedLength: 150 },
   { oid: oid(2), type: 2, size: 90, sealedLength: 80 },
-  { oid: oid(3), type: 7, size: 40, sealedLength: 50, base: 1 },
+  { oid: oid(3), type: 7, size: 40, sealedLength: 50, base: 1, endsSegment: true },
   { oid: oid(4), type: 7, size: GCM_LIMIT + 5, sealedLength: 112, base: oid(9) },
   { oid: oid(5), type: 3, size: GCM_LIMIT * 3, sealedLength: 4096 },
 ];
@@ -35,7 +36,7 @@ function outcome(fn: () => unknown): string {
 }
 
 t.test('the untouched index opens', async (t) => {
-  const index = openIndex(dataKey, repositoryId, containerId, sealed, recordsEnd, 'x');
+  const index = openIndex(dataKey, repositoryId, containerId, sealed, recordsEnd, 'x', 2);
   t.equal(index.count, entries.length);
   t.equal(index.offsets[4], recordsEnd - 4096);
 });
@@ -45,7 +46,7 @@ t.test('every flipped byte is TAMPERED', async (t) => {
   for (let i = 0; i < sealed.length; i++) {
     const copy = Buffer.from(sealed);
     copy[i] ^= 0x01;
-    const r = outcome(() => openIndex(dataKey, repositoryId, containerId, copy, recordsEnd, 'x'));
+    const r = outcome(() => openIndex(dataKey, repositoryId, containerId, copy, recordsEnd, 'x', 2));
     results.set(r, [...(results.get(r) ?? []), i]);
   }
   t.same([...results.keys()], ['TAMPERED'], `all ${sealed.length} bytes`);
@@ -53,21 +54,25 @@ t.test('every flipped byte is TAMPERED', async (t) => {
 
 t.test('truncated, extended or empty indexes are TAMPERED', async (t) => {
   const results = new Set<string>();
-  for (let n = 0; n < sealed.length; n++) results.add(outcome(() => openIndex(dataKey, repositoryId, containerId, sealed.subarray(0, n), recordsEnd, 'x')));
+  for (let n = 0; n < sealed.length; n++) results.add(outcome(() => openIndex(dataKey, repositoryId, containerId, sealed.subarray(0, n), recordsEnd, 'x', 2)));
   t.same([...results], ['TAMPERED'], 'every proper prefix');
-  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, Buffer.concat([sealed, Buffer.alloc(1)]), recordsEnd, 'x')), 'TAMPERED');
+  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, Buffer.concat([sealed, Buffer.alloc(1)]), recordsEnd, 'x', 2)), 'TAMPERED');
 });
 
 t.test('an index opened for another repository, container or data key is TAMPERED', async (t) => {
-  t.equal(outcome(() => openIndex(dataKey, '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6e', containerId, sealed, recordsEnd, 'x')), 'TAMPERED', 'repository');
+  t.equal(outcome(() => openIndex(dataKey, '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6e', containerId, sealed, recordsEnd, 'x', 2)), 'TAMPERED', 'repository');
   const otherId = Buffer.from(containerId);
   otherId[0] ^= 0x80;
-  t.equal(outcome(() => openIndex(dataKey, repositoryId, otherId, sealed, recordsEnd, 'x')), 'TAMPERED', 'container');
-  t.equal(outcome(() => openIndex(randomBytes(32), repositoryId, containerId, sealed, recordsEnd, 'x')), 'TAMPERED', 'data key');
+  t.equal(outcome(() => openIndex(dataKey, repositoryId, otherId, sealed, recordsEnd, 'x', 2)), 'TAMPERED', 'container');
+  t.equal(outcome(() => openIndex(randomBytes(32), repositoryId, containerId, sealed, recordsEnd, 'x', 2)), 'TAMPERED', 'data key');
+  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, sealed, recordsEnd, 'x', 1)), 'TAMPERED', 'a version 2 index opened as version 1');
+  const v1 = sealIndex(dataKey, repositoryId, containerId, 20, recordsStart, entries, 1);
+  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, v1, recordsEnd, 'x', 2)), 'TAMPERED', 'a version 1 index opened as version 2');
+  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, v1, recordsEnd, 'x', 1)), 'opened', 'the version 1 index opens as version 1');
 });
 
 t.test('an authentic index against a records section of another length is CORRUPT', async (t) => {
-  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, sealed, recordsEnd + 1, 'x')), 'CORRUPT', 'records section longer than the records');
-  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, sealed, recordsEnd - 1, 'x')), 'CORRUPT', 'records section shorter than the records');
-  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, sealed, recordsStart - 1, 'x')), 'CORRUPT', 'records section ends before it starts');
+  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, sealed, recordsEnd + 1, 'x', 2)), 'CORRUPT', 'records section longer than the records');
+  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, sealed, recordsEnd - 1, 'x', 2)), 'CORRUPT', 'records section shorter than the records');
+  t.equal(outcome(() => openIndex(dataKey, repositoryId, containerId, sealed, recordsStart - 1, 'x', 2)), 'CORRUPT', 'records section ends before it starts');
 });

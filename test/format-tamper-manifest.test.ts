@@ -91,8 +91,8 @@ t.test('every flipped byte is refused', async (t) => {
 
 t.test('the version byte is refused with an upgrade message', async (t) => {
   const copy = Buffer.from(stored);
-  copy[4] = 2;
-  t.throws(() => parseManifestEnvelope(copy, 'manifest 7'), { code: 'CORRUPT', message: /format version 2; this kmscrypt reads version 1, upgrade it/ });
+  copy[4] = 3;
+  t.throws(() => parseManifestEnvelope(copy, 'manifest 7'), { code: 'CORRUPT', message: /format version 3; this kmscrypt reads version 1 and 2, upgrade it/ });
 });
 
 t.test('truncated and extended manifests are refused', async (t) => {

@@ -80,8 +80,8 @@ interface ContextVectors {
   cases: Array<{ context: EncryptionContext; serialized: string }>;
 }
 
-t.test('constants of version 1', async (t) => {
-  t.equal(FORMAT_VERSION, 1);
+t.test('constants', async (t) => {
+  t.equal(FORMAT_VERSION, 2, 'version 2 is written; these vectors are of version 1, which is still read');
   t.equal(GCM_LIMIT, 6291456);
   t.equal(MAX_OBJECT_SIZE, 2147483648);
   t.equal(manifestKey(2), 'manifests/00000000000000000002');
@@ -148,7 +148,7 @@ t.test('container preamble, sealed index and trailer', async (t) => {
   const dataKey = hex(v.dataKey);
   const containerId = hex(v.containerId);
   const p = v.preamble;
-  const encoded = encodePreamble({ containerId, hashLength: p.hashLength, keyId: p.keyId, wrappedKey: hex(p.wrappedKey) });
+  const encoded = encodePreamble({ version: 1, containerId, hashLength: p.hashLength, keyId: p.keyId, wrappedKey: hex(p.wrappedKey) });
   t.equal(encoded.toString('hex'), p.encoded, 'preamble bytes');
   const decoded = decodePreamble(Buffer.concat([hex(p.encoded), Buffer.from('records follow')]), 'vector');
   t.equal(decoded.length, hex(p.encoded).length, 'preamble length');
@@ -166,9 +166,9 @@ t.test('container preamble, sealed index and trailer', async (t) => {
     base: e.localBase ?? (e.externalBase === undefined ? undefined : hex(e.externalBase)),
   }));
   t.equal(encodeIndex(ix.hashLength, ix.recordsStart, entries).toString('hex'), ix.plain, 'index plaintext bytes');
-  t.equal(sealIndex(dataKey, v.repositoryId, containerId, ix.hashLength, ix.recordsStart, entries).toString('hex'), ix.sealed, 'sealed index bytes');
+  t.equal(sealIndex(dataKey, v.repositoryId, containerId, ix.hashLength, ix.recordsStart, entries, 1).toString('hex'), ix.sealed, 'sealed index bytes');
 
-  const index = openIndex(dataKey, v.repositoryId, containerId, hex(ix.sealed), ix.recordsEnd, 'vector');
+  const index = openIndex(dataKey, v.repositoryId, containerId, hex(ix.sealed), ix.recordsEnd, 'vector', 1);
   t.equal(index.hashLength, ix.hashLength);
   t.equal(index.count, ix.entries.length);
   t.equal(index.recordsStart, ix.recordsStart);
@@ -211,7 +211,9 @@ t.test('sealed manifest', async (t) => {
 
   const resealed = sealManifest(v.manifest, dataKey, hex(v.wrappedKey));
   t.not(resealed.toString('hex'), v.stored, 'a new seal draws a new nonce');
-  t.equal(resealed.subarray(0, 16).toString('hex'), stored.subarray(0, 16).toString('hex'), 'magic, version, kind, flags and generation are unchanged');
+  t.equal(resealed[4], 2, 'a new seal is version 2');
+  t.equal(stored[4], 1, 'the vector is version 1 (still read)');
+  t.same([resealed.subarray(0, 4), resealed.subarray(5, 16)], [stored.subarray(0, 4), stored.subarray(5, 16)], 'magic, kind, flags and generation are unchanged');
   t.same(openManifest(parseManifestEnvelope(resealed, 'new'), dataKey, v.repositoryId, 'new'), v.manifest, 'seal → open round trip');
 });
 

@@ -1,5 +1,17 @@
-/** Version of the stored format described in docs/FORMAT.md. */
-export const FORMAT_VERSION = 1;
+/**
+ * Version of the stored format described in docs/FORMAT.md, written in every new container and
+ * manifest. Version 2 seals small objects in segments (§6.3); its manifests may list containers
+ * of either version, so readers read both. The descriptor's layout has not changed since
+ * version 1, and it is still written (and read) as version 1.
+ */
+export const FORMAT_VERSION = 2;
+export const READABLE_VERSIONS: readonly number[] = [1, 2];
+export const DESCRIPTOR_VERSION = 1;
+
+/** The reader's refusal of a version it does not implement. */
+export function unreadableVersion(version: unknown, readable: readonly number[] = READABLE_VERSIONS): string {
+  return `format version ${String(version)}; this kmscrypt reads version ${readable.join(' and ')}, upgrade it`;
+}
 
 /** Objects (or deltas) whose size is below this are sealed with AES-256-GCM, as CodeCommit does. */
 export const GCM_LIMIT = 6 * 2 ** 20;
@@ -13,6 +25,12 @@ export enum Kind {
   Container = 1,
   Manifest = 2,
 }
+
+/**
+ * In a version 2 container, consecutive GCM records are sealed together in segments of about
+ * this many payload bytes, one AES-GCM operation and one tag per segment instead of per object.
+ */
+export const SEGMENT_TARGET = 64 << 10;
 
 export enum Suite {
   /** AES-256-GCM, 96-bit nonce from the record sequence number, 128-bit tag. */

@@ -1,11 +1,14 @@
 import { KmscryptError } from '../errors';
 import { Suite, suiteForSize } from './constants';
+import { SEGMENT_TAG } from './segment';
 import { decodeVarint, encodeVarint } from './varint';
 
 export const DELTA_TYPE = 7;
 const FLAG_TYPE = 0x07;
 const FLAG_CBC = 0x08;
 const FLAG_LOCAL_BASE = 0x10;
+/** Version 2: the entry is the last of its segment; its length includes the segment's tag. */
+const FLAG_SEGMENT_END = 0x20;
 /** hash length u8 | entry count u32 | records start u32 */
 const HEAD = 9;
 
@@ -17,14 +20,20 @@ export interface IndexEntry {
   sealedLength: number;
   /** For deltas: the position of the base within this container, or its raw ID when it lives elsewhere. */
   base?: number | Buffer;
+  /** Version 2, GCM entries: the last entry of a segment (its sealedLength includes the segment tag). */
+  endsSegment?: boolean;
 }
 
 /**
  * The decrypted index of a container: object ID → record (offset, length, type, size, delta
  * base). Stored column-wise in typed arrays so that half a million entries stay small.
  * Record i starts at `offsets[i]` (absolute in the container) and is sealed with sequence number i.
+ *
+ * A *unit* is what is authenticated at once: in version 1 every record; in version 2 every CBC
+ * record and every segment of consecutive GCM records.
  */
 export class ContainerIndex {
+  readonly version: number;
   readonly hashLength: number;
   readonly count: number;
   /** Where record 0 begins: the length of the container's preamble. */
@@ -36,9 +45,14 @@ export class ContainerIndex {
   readonly lengths: Float64Array;
   /** Raw base IDs (zeros for non-deltas). */
   readonly bases: Buffer;
+  /** The first record of record i's unit. */
+  readonly unitFirst: Uint32Array;
+  /** 1 where a record ends a segment (version 2). */
+  readonly segmentEnds: Uint8Array;
   private byOid?: Map<string, number>;
 
-  constructor(hashLength: number, count: number, recordsStart: number) {
+  constructor(version: number, hashLength: number, count: number, recordsStart: number) {
+    this.version = version;
     this.hashLength = hashLength;
     this.count = count;
     this.recordsStart = recordsStart;
@@ -48,6 +62,26 @@ export class ContainerIndex {
     this.offsets = new Float64Array(count);
     this.lengths = new Float64Array(count);
     this.bases = Buffer.alloc(count * hashLength);
+    this.unitFirst = new Uint32Array(count);
+    this.segmentEnds = new Uint8Array(count);
+  }
+
+  /** Whether record i is part of a segment rather than sealed on its own. */
+  inSegment(i: number): boolean {
+    return this.version >= 2 && suiteForSize(this.sizes[i]) === Suite.Gcm;
+  }
+
+  /** The last record of record i's unit. */
+  unitLast(i: number): number {
+    if (!this.inSegment(i)) return i;
+    let j = i;
+    while (this.segmentEnds[j] === 0) j++;
+    return j;
+  }
+
+  /** Length of record i's payload: its stored length, less the segment tag after a segment's last record. */
+  payloadLength(i: number): number {
+    return this.lengths[i] - (this.segmentEnds[i] ? SEGMENT_TAG : 0);
   }
 
   oid(i: number): Buffer {
@@ -98,7 +132,7 @@ export class IndexWriter {
     const s = this.scratch;
     s.length = 0;
     const local = typeof e.base === 'number';
-    s.push((e.type & FLAG_TYPE) | (suiteForSize(e.size) === Suite.CbcHmac ? FLAG_CBC : 0) | (local ? FLAG_LOCAL_BASE : 0));
+    s.push((e.type & FLAG_TYPE) | (suiteForSize(e.size) === Suite.CbcHmac ? FLAG_CBC : 0) | (local ? FLAG_LOCAL_BASE : 0) | (e.endsSegment ? FLAG_SEGMENT_END : 0));
     encodeVarint(e.size, s);
     encodeVarint(e.sealedLength, s);
     if (e.type === DELTA_TYPE) {
@@ -130,10 +164,10 @@ export class IndexWriter {
 }
 
 /**
- * Parses an index. Every length stated inside is checked against the bytes present and
- * against the container's records section before it is trusted.
+ * Parses the index of a container of format `version`. Every length stated inside is checked
+ * against the bytes present and against the container's records section before it is trusted.
  */
-export function decodeIndex(buf: Buffer, recordsEnd: number, what: string): ContainerIndex {
+export function decodeIndex(buf: Buffer, recordsEnd: number, what: string, version: number): ContainerIndex {
   const bad = (why: string) => new KmscryptError('CORRUPT', `${what}: index is malformed (${why})`);
   if (buf.length < HEAD) throw bad('too short');
   const hashLength = buf.readUInt8(0);
@@ -142,9 +176,11 @@ export function decodeIndex(buf: Buffer, recordsEnd: number, what: string): Cont
   if (hashLength !== 20 && hashLength !== 32) throw bad(`hash length ${hashLength}`);
   if (count > (buf.length - HEAD) / (hashLength + 3)) throw bad(`count ${count} exceeds its size`);
   if (recordsStart > recordsEnd) throw bad('records start beyond the index');
-  const index = new ContainerIndex(hashLength, count, recordsStart);
+  const index = new ContainerIndex(version, hashLength, count, recordsStart);
   let pos = HEAD;
   let offset = recordsStart;
+  /** Version 2: the first record of the segment still open, or -1. */
+  let segmentStart = -1;
   const localBases: Array<[number, number]> = [];
   try {
     for (let i = 0; i < count; i++) {
@@ -160,6 +196,22 @@ export function decodeIndex(buf: Buffer, recordsEnd: number, what: string): Cont
       [length, pos] = decodeVarint(buf, pos);
       const cbc = (flags & FLAG_CBC) !== 0;
       if (cbc !== (suiteForSize(size) === Suite.CbcHmac)) throw bad(`entry ${i} names a suite its size does not allow`);
+      index.unitFirst[i] = i;
+      if (version >= 2) {
+        const ends = (flags & FLAG_SEGMENT_END) !== 0;
+        if (cbc) {
+          if (ends) throw bad(`entry ${i} is a CBC record marked as the end of a segment`);
+          if (segmentStart >= 0) throw bad(`the segment before entry ${i} is not closed`);
+        } else {
+          if (segmentStart < 0) segmentStart = i;
+          index.unitFirst[i] = segmentStart;
+          if (ends) {
+            if (length < SEGMENT_TAG) throw bad(`entry ${i} is too short to hold a segment tag`);
+            index.segmentEnds[i] = 1;
+            segmentStart = -1;
+          }
+        }
+      }
       index.types[i] = type;
       index.sizes[i] = size;
       index.offsets[i] = offset;
@@ -183,6 +235,7 @@ export function decodeIndex(buf: Buffer, recordsEnd: number, what: string): Cont
     if (err instanceof RangeError) throw bad(err.message);
     throw err;
   }
+  if (segmentStart >= 0) throw bad('the last segment is not closed');
   if (pos !== buf.length) throw bad('trailing bytes');
   if (offset !== recordsEnd) throw bad('records do not fill the records section');
   for (const [i, local] of localBases) index.oids.copy(index.bases, i * hashLength, local * hashLength, (local + 1) * hashLength);

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import { KmscryptError } from '../errors';
-import { FORMAT_VERSION, Kind, MAGIC } from './constants';
+import { FORMAT_VERSION, Kind, MAGIC, READABLE_VERSIONS, unreadableVersion } from './constants';
 import { ContainerIndex, decodeIndex, encodeIndex, IndexEntry } from './container-index';
 import { deriveKey } from './key-derivation';
 
@@ -14,6 +14,8 @@ import { deriveKey } from './key-derivation';
  * repository and container IDs. The trailer (24 bytes) locates the index. See docs/FORMAT.md.
  */
 export interface ContainerPreamble {
+  /** Format version (1: every record sealed on its own; 2: small records sealed in segments). */
+  version: number;
   containerId: Buffer;
   hashLength: number;
   keyId: string;
@@ -22,14 +24,15 @@ export interface ContainerPreamble {
 
 export const TRAILER_LENGTH = 24;
 const TRAILER_MAGIC = Buffer.from('KMSCEND1');
-const INDEX_LABEL = Buffer.from('kmscrypt/1 index');
+/** The index label names the container's version, so an index opens only as what it was written as. */
+const indexLabel = (version: number) => Buffer.from(`kmscrypt/${version} index`);
 const GCM_TAG = 16;
 
-export function encodePreamble(p: ContainerPreamble): Buffer {
+export function encodePreamble(p: Omit<ContainerPreamble, 'version'> & { version?: number }): Buffer {
   const keyId = Buffer.from(p.keyId, 'utf8');
   const fixed = Buffer.alloc(4 + 1 + 1 + 2 + 16 + 1 + 2);
   let o = MAGIC.copy(fixed, 0);
-  o = fixed.writeUInt8(FORMAT_VERSION, o);
+  o = fixed.writeUInt8(p.version ?? FORMAT_VERSION, o);
   o = fixed.writeUInt8(Kind.Container, o);
   o = fixed.writeUInt16BE(0, o);
   o += p.containerId.copy(fixed, o);
@@ -46,7 +49,7 @@ export function decodePreamble(buf: Buffer, what: string): { preamble: Container
   if (buf.length < 27) throw bad('too short');
   if (!buf.subarray(0, 4).equals(MAGIC)) throw bad('bad magic');
   const version = buf.readUInt8(4);
-  if (version !== FORMAT_VERSION) throw bad(`format version ${version}; this kmscrypt reads version ${FORMAT_VERSION}, upgrade it`);
+  if (!READABLE_VERSIONS.includes(version)) throw bad(unreadableVersion(version));
   if (buf.readUInt8(5) !== Kind.Container) throw bad('not a container');
   const containerId = Buffer.from(buf.subarray(8, 24));
   const hashLength = buf.readUInt8(24);
@@ -56,7 +59,7 @@ export function decodePreamble(buf: Buffer, what: string): { preamble: Container
   const wrappedLength = buf.readUInt16BE(27 + keyIdLength);
   const end = 29 + keyIdLength + wrappedLength;
   if (buf.length < end) throw bad('truncated wrapped key');
-  return { preamble: { containerId, hashLength, keyId, wrappedKey: Buffer.from(buf.subarray(29 + keyIdLength, end)) }, length: end };
+  return { preamble: { version, containerId, hashLength, keyId, wrappedKey: Buffer.from(buf.subarray(29 + keyIdLength, end)) }, length: end };
 }
 
 export function encodeTrailer(indexOffset: number, indexLength: number): Buffer {
@@ -83,30 +86,41 @@ export function decodeTrailer(t: Buffer, containerSize: number, what: string): {
  * The index is bound to the repository and the container ID, not to the preamble's wrapped key,
  * so that rotate-key can rewrap data keys without touching containers.
  */
-function indexAad(repositoryId: string, containerId: Buffer): Buffer {
+function indexAad(version: number, repositoryId: string, containerId: Buffer): Buffer {
   const repo = Buffer.from(repositoryId, 'utf8');
   const len = Buffer.alloc(2);
   len.writeUInt16BE(repo.length);
-  return Buffer.concat([INDEX_LABEL, len, repo, containerId]);
+  return Buffer.concat([indexLabel(version), len, repo, containerId]);
 }
 
 /** Encrypts an index. The index key is used once per container, so a fixed nonce is safe. */
-export function sealIndex(dataKey: Buffer, repositoryId: string, containerId: Buffer, hashLength: number, recordsStart: number, entries: IndexEntry[]): Buffer {
-  return sealEncodedIndex(dataKey, repositoryId, containerId, encodeIndex(hashLength, recordsStart, entries));
+export function sealIndex(
+  dataKey: Buffer,
+  repositoryId: string,
+  containerId: Buffer,
+  hashLength: number,
+  recordsStart: number,
+  entries: IndexEntry[],
+  version = FORMAT_VERSION,
+): Buffer {
+  return sealEncodedIndex(dataKey, repositoryId, containerId, encodeIndex(hashLength, recordsStart, entries), version);
 }
 
 /** Encrypts an index already encoded (by IndexWriter). */
-export function sealEncodedIndex(dataKey: Buffer, repositoryId: string, containerId: Buffer, encoded: Buffer): Buffer {
+export function sealEncodedIndex(dataKey: Buffer, repositoryId: string, containerId: Buffer, encoded: Buffer, version = FORMAT_VERSION): Buffer {
   const cipher = createCipheriv('aes-256-gcm', deriveKey(dataKey, 'index', containerId), Buffer.alloc(12));
-  cipher.setAAD(indexAad(repositoryId, containerId));
+  cipher.setAAD(indexAad(version, repositoryId, containerId));
   return Buffer.concat([cipher.update(encoded), cipher.final(), cipher.getAuthTag()]);
 }
 
-/** Authenticates and parses an index; `indexOffset` is where the records section ends. */
-export function openIndex(dataKey: Buffer, repositoryId: string, containerId: Buffer, sealed: Buffer, indexOffset: number, what: string): ContainerIndex {
+/**
+ * Authenticates and parses the index of a container of format `version` (the manifest says
+ * which); `indexOffset` is where the records section ends.
+ */
+export function openIndex(dataKey: Buffer, repositoryId: string, containerId: Buffer, sealed: Buffer, indexOffset: number, what: string, version: number): ContainerIndex {
   if (sealed.length < GCM_TAG) throw new KmscryptError('TAMPERED', `${what}: index failed authentication (truncated)`);
   const decipher = createDecipheriv('aes-256-gcm', deriveKey(dataKey, 'index', containerId), Buffer.alloc(12));
-  decipher.setAAD(indexAad(repositoryId, containerId));
+  decipher.setAAD(indexAad(version, repositoryId, containerId));
   decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG));
   let plain: Buffer;
   try {
@@ -114,7 +128,7 @@ export function openIndex(dataKey: Buffer, repositoryId: string, containerId: Bu
   } catch {
     throw new KmscryptError('TAMPERED', `${what}: index failed authentication: the container was altered or belongs to another repository`);
   }
-  return decodeIndex(plain, indexOffset, what);
+  return decodeIndex(plain, indexOffset, what, version);
 }
 
 export function sha256Hex(...parts: Buffer[]): string {

@@ -1,5 +1,5 @@
 import { KmscryptError } from '../errors';
-import { FORMAT_VERSION } from './constants';
+import { DESCRIPTOR_VERSION, unreadableVersion } from './constants';
 import { isObjectFormat, ObjectFormat } from './object-format';
 
 /**
@@ -33,7 +33,7 @@ export function decodeDescriptor(buf: Buffer, what: string): Descriptor {
   if (typeof value !== 'object' || value === null) throw bad('not an object');
   const d = value as Descriptor;
   if (d.format !== 'kmscrypt') throw bad('not a kmscrypt repository');
-  if (d.version !== FORMAT_VERSION) throw bad(`format version ${String(d.version)}; this kmscrypt reads version ${FORMAT_VERSION}, upgrade it`);
+  if (d.version !== DESCRIPTOR_VERSION) throw bad(unreadableVersion(d.version, [DESCRIPTOR_VERSION]));
   if (typeof d.repositoryId !== 'string' || !/^[0-9a-f-]{36}$/.test(d.repositoryId)) throw bad('bad repository ID');
   if (!isObjectFormat(d.objectFormat)) throw bad(`unknown object format ${String(d.objectFormat)}`);
   if (typeof d.keyId !== 'string' || d.keyId === '') throw bad('no key ID');

@@ -1,6 +1,6 @@
 import { hkdfSync } from 'node:crypto';
 
-export type KeyPurpose = 'record-gcm' | 'record-cbc-enc' | 'record-cbc-mac' | 'index' | 'manifest';
+export type KeyPurpose = 'record-gcm' | 'record-cbc-enc' | 'record-cbc-mac' | 'segment' | 'index' | 'manifest';
 
 /**
  * A subkey of a data key for one purpose within one container or manifest (HKDF-SHA-256,

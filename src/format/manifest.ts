@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { KmscryptError } from '../errors';
-import { FORMAT_VERSION, Kind, MAGIC } from './constants';
+import { FORMAT_VERSION, Kind, MAGIC, READABLE_VERSIONS, unreadableVersion } from './constants';
 import { isValidRefName } from '../git/ref-name';
 import { deriveKey } from './key-derivation';
 import { isObjectFormat, isObjectId, ObjectFormat } from './object-format';
@@ -22,6 +22,8 @@ export interface ContainerRef {
   /** The KMS key that wraps its data key, and the wrapped data key (base64). */
   keyId: string;
   wrappedKey: string;
+  /** The container's format version; absent means 1 (written before version 2 existed). */
+  version?: number;
   /** Set by gc: the containers whose reachable objects this one holds, so clients that fetched them skip it. */
   consolidates?: string[];
 }
@@ -76,7 +78,7 @@ export function parseManifestEnvelope(buf: Buffer, what: string): ManifestEnvelo
   if (buf.length < FIXED + 2 + 16) throw bad('too short');
   if (!buf.subarray(0, 4).equals(MAGIC)) throw bad('bad magic');
   const version = buf.readUInt8(4);
-  if (version !== FORMAT_VERSION) throw bad(`format version ${version}; this kmscrypt reads version ${FORMAT_VERSION}, upgrade it`);
+  if (!READABLE_VERSIONS.includes(version)) throw bad(unreadableVersion(version));
   if (buf.readUInt8(5) !== Kind.Manifest) throw bad('not a manifest');
   const generation = Number(buf.readBigUInt64BE(8));
   const nonce = Buffer.from(buf.subarray(16, 28));
@@ -139,6 +141,7 @@ function validateManifest(value: unknown, generation: number, repositoryId: stri
       /^[0-9a-f]{64}$/.test(c.preambleHash) &&
       typeof c.keyId === 'string' &&
       typeof c.wrappedKey === 'string' &&
+      (c.version === undefined || READABLE_VERSIONS.includes(c.version)) &&
       (c.consolidates === undefined || (Array.isArray(c.consolidates) && c.consolidates.every((id) => /^[0-9a-f]{32}$/.test(id))));
     if (!ok) throw bad('bad container entry');
   }

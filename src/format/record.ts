@@ -23,6 +23,8 @@ export interface RecordKeys {
   gcm: Buffer;
   cbcEnc: Buffer;
   cbcMac: Buffer;
+  /** AES-256-GCM key of the container's segments (version 2). */
+  segment: Buffer;
 }
 
 export const GCM_TAG = 16;
@@ -37,6 +39,7 @@ export function recordKeys(dataKey: Buffer, repositoryId: string, containerId: B
     gcm: deriveKey(dataKey, 'record-gcm', containerId),
     cbcEnc: deriveKey(dataKey, 'record-cbc-enc', containerId),
     cbcMac: deriveKey(dataKey, 'record-cbc-mac', containerId),
+    segment: deriveKey(dataKey, 'segment', containerId),
   };
 }
 

@@ -4,6 +4,7 @@ import { decodeTrailer, openIndex, sha256Hex, TRAILER_LENGTH } from '../format/c
 import type { ContainerIndex } from '../format/container-index';
 import type { ContainerRef } from '../format/manifest';
 import { openRecord, RecordKeys, recordKeys } from '../format/record';
+import { openSegment } from '../format/segment';
 import type { RemoteRepository } from './remote-repository';
 
 export interface OpenedContainer {
@@ -29,12 +30,15 @@ export async function openContainer(repo: RemoteRepository, ref: ContainerRef): 
   }
   const dataKey = await repo.dataKeys.unwrap(Buffer.from(ref.wrappedKey, 'base64'), ref.keyId);
   const containerId = Buffer.from(ref.id, 'hex');
-  const index = openIndex(dataKey, repo.repositoryId, containerId, sealed, ref.indexOffset, what);
+  const index = openIndex(dataKey, repo.repositoryId, containerId, sealed, ref.indexOffset, what, ref.version ?? 1);
   if (index.count !== ref.objects) throw new KmscryptError('TAMPERED', `${what} holds ${index.count} objects, the manifest says ${ref.objects}`);
   return { ref, index, keys: recordKeys(dataKey, repo.repositoryId, containerId) };
 }
 
-/** A run of consecutive records read with one (ranged) GET; a large record is a run of its own. */
+/**
+ * A run of consecutive records read with one (ranged) GET; a large record is a run of its own.
+ * A run starts and ends on unit boundaries (a segment is authenticated whole, so it is read whole).
+ */
 export interface RecordRun {
   first: number;
   last: number;
@@ -44,21 +48,27 @@ export interface RecordRun {
 /** Records above this are streamed through a temporary file instead of memory (see large-record.ts). */
 export const LARGE_RECORD = 16 << 20;
 
-/** Groups selected record numbers into runs, merging across small gaps to save requests. */
+/**
+ * Groups selected record numbers (ascending) into runs of whole units, merging across small
+ * gaps to save requests.
+ */
 export function planRuns(index: ContainerIndex, selected: number[], maxGap = 256 << 10): RecordRun[] {
   const runs: RecordRun[] = [];
   for (const i of selected) {
-    const large = index.lengths[i] > LARGE_RECORD;
     const run = runs[runs.length - 1];
-    if (run && !run.large && !large && i > run.last && index.offsets[i] - (index.offsets[run.last] + index.lengths[run.last]) <= maxGap) run.last = i;
-    else runs.push({ first: i, last: i, large });
+    if (run && i <= run.last) continue; // in a unit the run already reads
+    const first = index.unitFirst[i];
+    const last = index.unitLast(i);
+    const large = !index.inSegment(i) && index.lengths[i] > LARGE_RECORD;
+    if (run && !run.large && !large && index.offsets[first] - (index.offsets[run.last] + index.lengths[run.last]) <= maxGap) run.last = last;
+    else runs.push({ first, last, large });
   }
   return runs;
 }
 
 /**
  * Streams the records of one run and yields each selected one, authenticated and decrypted.
- * Nothing is yielded for a record whose tag or MAC does not verify.
+ * Nothing is yielded for a record whose unit (record or segment) does not verify.
  */
 export async function* readRun(
   repo: RemoteRepository,
@@ -76,8 +86,13 @@ export async function* readRun(
   let preambleChecked = !withPreamble;
   let i = run.first;
   let position = start;
-  /** Length of the frame being read: the preamble, then record i up to its end. */
-  let frameLength = withPreamble ? c.ref.preambleLength : index.offsets[i] + index.lengths[i] - position;
+  /** End of the unit that starts with record i. */
+  const unitEnd = (i: number) => {
+    const last = index.unitLast(i);
+    return index.offsets[last] + index.lengths[last];
+  };
+  /** Length of the frame being read: the preamble, then the unit of record i up to its end. */
+  let frameLength = withPreamble ? c.ref.preambleLength : unitEnd(i) - position;
   // A frame split across chunks is gathered here; one buffer, reused, so that records are
   // not copied out of the chunks they arrive in (fresh large allocations are slow).
   let carry = Buffer.alloc(0);
@@ -105,17 +120,32 @@ export async function* readRun(
           throw new KmscryptError('TAMPERED', `container ${c.ref.id} does not match the manifest (preamble altered); nothing was handed to git`);
         }
         preambleChecked = true;
+      } else if (index.inSegment(i)) {
+        const last = index.unitLast(i);
+        const plaintext = openSegment(c.keys, i, frame, unitName(c, i));
+        const base = index.offsets[i];
+        for (let k = i; k <= last; k++) {
+          if (wanted(k)) yield { i: k, payload: plaintext.subarray(index.offsets[k] - base, index.offsets[k] - base + index.payloadLength(k)) };
+        }
+        i = last + 1;
       } else {
         if (wanted(i)) {
           const header = { oid: index.oid(i), type: index.types[i], size: index.sizes[i], base: index.base(i) };
-          yield { i, payload: openRecord(c.keys, i, header, frame, `object ${index.oidHex(i)} in container ${c.ref.id}`) };
+          yield { i, payload: openRecord(c.keys, i, header, frame, unitName(c, i)) };
         }
         i++;
       }
-      if (i <= run.last) frameLength = index.offsets[i] + index.lengths[i] - position;
+      if (i <= run.last) frameLength = unitEnd(i) - position;
     }
   }
   if (i <= run.last) {
     throw new KmscryptError('TAMPERED', `container ${c.ref.id} is truncated (ended inside object ${index.oidHex(i)}); nothing was handed to git`);
   }
+}
+
+/** How failures name the unit that starts with record i: the object, or the segment's objects. */
+export function unitName(c: OpenedContainer, i: number): string {
+  const last = c.index.unitLast(i);
+  if (last === i) return `object ${c.index.oidHex(i)} in container ${c.ref.id}`;
+  return `segment of ${last - i + 1} objects, ${c.index.oidHex(i)} to ${c.index.oidHex(last)}, in container ${c.ref.id}`;
 }

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { KmscryptError } from '../errors';
-import { MAX_OBJECT_SIZE } from '../format/constants';
+import { FORMAT_VERSION, MAX_OBJECT_SIZE, SEGMENT_TARGET, Suite, suiteForSize } from '../format/constants';
 import { encodePreamble, encodeTrailer, sealEncodedIndex, sha256Hex } from '../format/container';
-import { DELTA_TYPE, IndexWriter } from '../format/container-index';
+import { DELTA_TYPE, IndexEntry, IndexWriter } from '../format/container-index';
 import type { ContainerRef } from '../format/manifest';
-import { RecordSealer, recordKeys } from '../format/record';
+import { RecordKeys, RecordSealer, recordKeys } from '../format/record';
+import { SEGMENT_TAG, segmentCipher } from '../format/segment';
 import { OBJ_OFS_DELTA, OBJ_REF_DELTA, parseEntryHeader } from '../git/pack-format';
 import { PackIndexFile } from '../git/pack-index-file';
 import type { WrittenPack } from '../git/pack-objects';
@@ -27,10 +28,61 @@ export class ObjectTooLargeError extends KmscryptError {
 }
 
 /**
- * Turns a pack written by git into a container file: every entry becomes one sealed record
- * holding exactly the bytes git stored (compressed object or delta), so git's deltas are kept
- * and nothing is inflated or re-resolved. Memory stays bounded: entries are streamed in 1 MiB
- * chunks and only the index (a few dozen bytes per object) is kept.
+ * Gathers consecutive small GCM records into one segment (docs/FORMAT.md §5.6) and seals it with
+ * one AES-GCM operation when it is full; their index entries are added then, the last one
+ * carrying the segment's tag.
+ */
+class SegmentBuilder {
+  private readonly buffer = Buffer.allocUnsafe(SEGMENT_TARGET);
+  private used = 0;
+  private first = -1;
+  private readonly entries: IndexEntry[] = [];
+
+  constructor(
+    private readonly keys: RecordKeys,
+    private readonly out: BufferedFileWriter,
+    private readonly index: IndexWriter,
+  ) {}
+
+  /** Whether a payload of `length` bytes is gathered in memory (otherwise it is a segment of its own, streamed). */
+  static gathers(length: number): boolean {
+    return length <= SEGMENT_TARGET;
+  }
+
+  /** Room for `length` more bytes; seals what is gathered when there is not. */
+  async makeRoom(length: number): Promise<void> {
+    if (this.entries.length > 0 && this.used + length > SEGMENT_TARGET) await this.seal();
+  }
+
+  /** Adds a record whose payload fits (see gathers); `payload` may be overwritten once this returns. */
+  add(seq: number, entry: Omit<IndexEntry, 'sealedLength'>, payload: Buffer): void {
+    if (this.entries.length === 0) this.first = seq;
+    payload.copy(this.buffer, this.used);
+    this.used += payload.length;
+    this.entries.push({ ...entry, sealedLength: payload.length });
+  }
+
+  async seal(): Promise<void> {
+    if (this.entries.length === 0) return;
+    const cipher = segmentCipher(this.keys, this.first);
+    await this.out.write(cipher.update(this.buffer.subarray(0, this.used)));
+    cipher.final();
+    await this.out.write(cipher.getAuthTag());
+    const last = this.entries[this.entries.length - 1];
+    last.sealedLength += SEGMENT_TAG;
+    last.endsSegment = true;
+    for (const e of this.entries) this.index.add(e);
+    this.entries.length = 0;
+    this.used = 0;
+  }
+}
+
+/**
+ * Turns a pack written by git into a container file: every entry becomes one record holding
+ * exactly the bytes git stored (compressed object or delta), so git's deltas are kept and
+ * nothing is inflated or re-resolved. Records of objects under 6 MiB are sealed in segments of
+ * about 64 KiB, larger ones with CBC-HMAC one by one. Memory stays bounded: entries are streamed
+ * in 1 MiB chunks and only the index (a few dozen bytes per object) is kept.
  */
 export async function writeContainer(opts: {
   pack: WrittenPack;
@@ -52,6 +104,7 @@ export async function writeContainer(opts: {
   const reader = await WindowedFileReader.open(pack.packPath);
   const out = await BufferedFileWriter.create(opts.outPath);
   const index = new IndexWriter(hashLength, preamble.length);
+  const segment = new SegmentBuilder(keys, out, index);
   try {
     await out.write(preamble);
     const packEnd = reader.size - hashLength;
@@ -70,19 +123,37 @@ export async function writeContainer(opts: {
         else if (head.baseOid) base = head.baseOid;
         else throw new KmscryptError('GIT', `pack entry at ${offset} has a delta base git did not index`);
       }
-      const sealer = new RecordSealer(keys, k, { oid, type, size: head.size, base: base === undefined ? Buffer.alloc(0) : typeof base === 'number' ? idx.oid(base) : base });
-      let sealedLength = 0;
-      for (let pos = offset + head.headerLength; pos < end; pos += CHUNK) {
-        const chunk = sealer.update(await reader.read(pos, Math.min(CHUNK, end - pos)));
-        sealedLength += chunk.length;
-        await out.write(chunk);
+      const entry = { oid, type, size: head.size, base };
+      const payloadStart = offset + head.headerLength;
+      const payloadLength = end - payloadStart;
+      if (suiteForSize(head.size) === Suite.Gcm) {
+        await segment.makeRoom(payloadLength);
+        if (SegmentBuilder.gathers(payloadLength)) {
+          segment.add(k, entry, await reader.read(payloadStart, payloadLength));
+        } else {
+          const cipher = segmentCipher(keys, k);
+          for (let pos = payloadStart; pos < end; pos += CHUNK) await out.write(cipher.update(await reader.read(pos, Math.min(CHUNK, end - pos))));
+          cipher.final();
+          await out.write(cipher.getAuthTag());
+          index.add({ ...entry, sealedLength: payloadLength + SEGMENT_TAG, endsSegment: true });
+        }
+      } else {
+        await segment.seal();
+        const sealer = new RecordSealer(keys, k, { oid, type, size: head.size, base: base === undefined ? Buffer.alloc(0) : typeof base === 'number' ? idx.oid(base) : base });
+        let sealedLength = 0;
+        for (let pos = payloadStart; pos < end; pos += CHUNK) {
+          const chunk = sealer.update(await reader.read(pos, Math.min(CHUNK, end - pos)));
+          sealedLength += chunk.length;
+          await out.write(chunk);
+        }
+        const tail = sealer.final();
+        sealedLength += tail.length;
+        await out.write(tail);
+        index.add({ ...entry, sealedLength });
       }
-      const tail = sealer.final();
-      sealedLength += tail.length;
-      await out.write(tail);
-      index.add({ oid, type, size: head.size, sealedLength, base });
       opts.progress?.tick(k + 1, n);
     }
+    await segment.seal();
     const indexOffset = out.written;
     const sealedIndex = sealEncodedIndex(opts.dataKey.plaintext, opts.repositoryId, containerId, index.finish());
     await out.write(sealedIndex);
@@ -93,6 +164,7 @@ export async function writeContainer(opts: {
       path: opts.outPath,
       ref: {
         id: containerId.toString('hex'),
+        version: FORMAT_VERSION,
         size: out.written,
         indexOffset,
         indexLength: sealedIndex.length,

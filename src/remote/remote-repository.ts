@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { KmscryptError } from '../errors';
-import { generationOfKey, manifestKey, STORE_KEYS } from '../format/constants';
+import { DESCRIPTOR_VERSION, generationOfKey, manifestKey, STORE_KEYS } from '../format/constants';
 import { sha256Hex } from '../format/container';
 import { decodeDescriptor, Descriptor, encodeDescriptor } from '../format/descriptor';
 import { Manifest, openManifest, parseManifestEnvelope, sealManifest } from '../format/manifest';
@@ -113,7 +113,7 @@ export class RemoteRepository {
     const key = await config.keys.ensureKey(config.keyId ?? DEFAULT_ALIAS, config.keyId === undefined || config.keyId === DEFAULT_ALIAS);
     const descriptor: Descriptor = {
       format: 'kmscrypt',
-      version: 1,
+      version: DESCRIPTOR_VERSION,
       repositoryId: randomUUID(),
       objectFormat,
       keyId: key.arn,

@@ -246,13 +246,15 @@ class Verifier {
         }
       } catch (err) {
         this.problem(errorMessage(err));
-        if (isRecordFailure(err)) this.unreadable.set(index.oidHex(next), ref.id);
+        // A failed unit is one record, or a whole segment: none of its objects can be trusted.
+        const unitLast = index.unitLast(next);
+        if (isRecordFailure(err)) for (let k = next; k <= unitLast; k++) this.unreadable.set(index.oidHex(k), ref.id);
         else {
           const rest = next === index.count - 1 ? `record ${next}` : `records ${next}-${index.count - 1}`;
           this.problem(`container ${ref.id}: ${rest} of ${index.count} could not be checked after that failure`);
           return;
         }
-        if (!run.large && next < run.last) queue.unshift({ first: next + 1, last: run.last, large: false });
+        if (!run.large && unitLast < run.last) queue.unshift({ first: unitLast + 1, last: run.last, large: false });
       }
     }
   }
@@ -396,7 +398,7 @@ class Verifier {
 
 /** A record (not the whole container) failed authentication: the records after it can still be read. */
 function isRecordFailure(err: unknown): boolean {
-  return err instanceof KmscryptError && err.code === 'TAMPERED' && /^object [0-9a-f]+ in container [0-9a-f]+ failed authentication/.test(err.message);
+  return err instanceof KmscryptError && err.code === 'TAMPERED' && /^(object [0-9a-f]+|segment of \d+ objects, [0-9a-f]+ to [0-9a-f]+,) in container [0-9a-f]+ failed authentication/.test(err.message);
 }
 
 /**

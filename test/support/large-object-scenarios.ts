@@ -28,11 +28,18 @@ export function largeObjectScenarios(t: Test, backend: TamperBackend): void {
     for (const [name, bytes] of Object.entries(files)) tt.ok(readFileSync(join(sb.path('clone'), name)).equals(bytes), `${name} (${bytes.length} bytes) identical`);
     const repo = (await RemoteRepository.open(backend.remoteConfig(sb, store)))!;
     const { index } = await openContainer(repo, (await repo.latest()).manifest!.containers[0]);
-    const sealedBySize = new Map<number, number>();
-    for (let i = 0; i < index.count; i++) sealedBySize.set(index.sizes[i], index.lengths[i]);
-    // A GCM record is its payload + 16 bytes; a CBC record is IV + whole 16-byte blocks + 32-byte MAC.
-    tt.not((sealedBySize.get(GCM_LIMIT - 1)! - 16 - 32) % 16 === 0 && sealedBySize.get(GCM_LIMIT - 1)! > GCM_LIMIT + 48, true, '6 MiB - 1: GCM record');
-    for (const size of [GCM_LIMIT, GCM_LIMIT + 1]) tt.equal((sealedBySize.get(size)! - 16 - 32) % 16, 0, `${size} bytes: CBC + HMAC record layout`);
+    const bySize = new Map<number, number>();
+    for (let i = 0; i < index.count; i++) bySize.set(index.sizes[i], i);
+    // Below 6 MiB: AES-GCM, here a segment of its own (payload + one 16-byte tag). From 6 MiB:
+    // a CBC record (IV + whole 16-byte blocks + 32-byte MAC), outside any segment.
+    const below = bySize.get(GCM_LIMIT - 1)!;
+    tt.ok(index.inSegment(below) && index.unitFirst[below] === below && index.unitLast(below) === below, '6 MiB - 1: a GCM segment of its own');
+    tt.equal(index.payloadLength(below), index.lengths[below] - 16, '6 MiB - 1: one tag');
+    for (const size of [GCM_LIMIT, GCM_LIMIT + 1]) {
+      const i = bySize.get(size)!;
+      tt.notOk(index.inSegment(i), `${size} bytes: not in a segment`);
+      tt.equal((index.lengths[i] - 16 - 32) % 16, 0, `${size} bytes: CBC + HMAC record layout`);
+    }
   });
 
   t.test(`a ${LARGE >> 20} MiB file: pushed and cloned with the helper's memory bounded`, async (tt) => {
