@@ -1,7 +1,7 @@
 import { KmscryptError } from '../errors';
 import { Suite, suiteForSize } from './constants';
 import { SEGMENT_TAG } from './segment';
-import { decodeVarint, encodeVarint } from './varint';
+import { Cursor, encodeVarint, readVarint } from './varint';
 
 export const DELTA_TYPE = 7;
 const FLAG_TYPE = 0x07;
@@ -177,23 +177,22 @@ export function decodeIndex(buf: Buffer, recordsEnd: number, what: string, versi
   if (count > (buf.length - HEAD) / (hashLength + 3)) throw bad(`count ${count} exceeds its size`);
   if (recordsStart > recordsEnd) throw bad('records start beyond the index');
   const index = new ContainerIndex(version, hashLength, count, recordsStart);
-  let pos = HEAD;
+  const at: Cursor = { pos: HEAD };
   let offset = recordsStart;
   /** Version 2: the first record of the segment still open, or -1. */
   let segmentStart = -1;
-  const localBases: Array<[number, number]> = [];
+  /** Entry number of each entry's local base, or -1; filled in as base IDs once all oids are read. */
+  const localBases = new Int32Array(count).fill(-1);
   try {
     for (let i = 0; i < count; i++) {
-      if (pos + hashLength + 1 > buf.length) throw bad('truncated entry');
-      buf.copy(index.oids, i * hashLength, pos, pos + hashLength);
-      pos += hashLength;
-      const flags = buf[pos++];
+      if (at.pos + hashLength + 1 > buf.length) throw bad('truncated entry');
+      buf.copy(index.oids, i * hashLength, at.pos, at.pos + hashLength);
+      at.pos += hashLength;
+      const flags = buf[at.pos++];
       const type = flags & FLAG_TYPE;
       if (type === 0 || type === 5 || type === 6) throw bad(`entry ${i} has object type ${type}`);
-      let size: number;
-      let length: number;
-      [size, pos] = decodeVarint(buf, pos);
-      [length, pos] = decodeVarint(buf, pos);
+      const size = readVarint(buf, at);
+      const length = readVarint(buf, at);
       const cbc = (flags & FLAG_CBC) !== 0;
       if (cbc !== (suiteForSize(size) === Suite.CbcHmac)) throw bad(`entry ${i} names a suite its size does not allow`);
       index.unitFirst[i] = i;
@@ -220,14 +219,13 @@ export function decodeIndex(buf: Buffer, recordsEnd: number, what: string, versi
       if (offset > recordsEnd) throw bad(`entry ${i} ends beyond the records section`);
       if (type === DELTA_TYPE) {
         if (flags & FLAG_LOCAL_BASE) {
-          let local: number;
-          [local, pos] = decodeVarint(buf, pos);
+          const local = readVarint(buf, at);
           if (local >= count || local === i) throw bad(`entry ${i} names base entry ${local}`);
-          localBases.push([i, local]);
+          localBases[i] = local;
         } else {
-          if (pos + hashLength > buf.length) throw bad('truncated base');
-          buf.copy(index.bases, i * hashLength, pos, pos + hashLength);
-          pos += hashLength;
+          if (at.pos + hashLength > buf.length) throw bad('truncated base');
+          buf.copy(index.bases, i * hashLength, at.pos, at.pos + hashLength);
+          at.pos += hashLength;
         }
       }
     }
@@ -236,8 +234,11 @@ export function decodeIndex(buf: Buffer, recordsEnd: number, what: string, versi
     throw err;
   }
   if (segmentStart >= 0) throw bad('the last segment is not closed');
-  if (pos !== buf.length) throw bad('trailing bytes');
+  if (at.pos !== buf.length) throw bad('trailing bytes');
   if (offset !== recordsEnd) throw bad('records do not fill the records section');
-  for (const [i, local] of localBases) index.oids.copy(index.bases, i * hashLength, local * hashLength, (local + 1) * hashLength);
+  for (let i = 0; i < count; i++) {
+    const local = localBases[i];
+    if (local >= 0) index.oids.copy(index.bases, i * hashLength, local * hashLength, (local + 1) * hashLength);
+  }
   return index;
 }

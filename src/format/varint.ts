@@ -8,8 +8,17 @@ export function encodeVarint(n: number, out: number[]): void {
   out.push(n);
 }
 
-/** Returns [value, next position]; throws RangeError on truncation or overflow. */
-export function decodeVarint(buf: Buffer, pos: number): [number, number] {
+/** A read position in a buffer, advanced by readVarint. */
+export interface Cursor {
+  pos: number;
+}
+
+/**
+ * Reads a varint at `at.pos` and advances it; throws RangeError on truncation or overflow.
+ * The cursor (rather than a returned pair) keeps index decoding free of an allocation per field.
+ */
+export function readVarint(buf: Buffer, at: Cursor): number {
+  let pos = at.pos;
   let result = 0;
   let scale = 1;
   for (let i = 0; i < 8; i++) {
@@ -17,8 +26,18 @@ export function decodeVarint(buf: Buffer, pos: number): [number, number] {
     const byte = buf[pos++];
     result += (byte & 0x7f) * scale;
     if (!Number.isSafeInteger(result)) throw new RangeError('varint overflow');
-    if ((byte & 0x80) === 0) return [result, pos];
+    if ((byte & 0x80) === 0) {
+      at.pos = pos;
+      return result;
+    }
     scale *= 0x80;
   }
   throw new RangeError('varint too long');
+}
+
+/** Returns [value, next position]; throws RangeError on truncation or overflow. */
+export function decodeVarint(buf: Buffer, pos: number): [number, number] {
+  const at = { pos };
+  const value = readVarint(buf, at);
+  return [value, at.pos];
 }
