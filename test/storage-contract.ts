@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { isKmscryptError, KmscryptError } from '../src/errors';
+import { BufferedFileWriter } from '../src/remote/file-io';
 import type { Storage } from '../src/storage/storage';
 
 /** A fresh, empty storage for one subtest. */
@@ -32,11 +33,16 @@ export function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** A temporary file holding `data`, removed at the end of the test. */
-export function tempFile(t: Test, data: Buffer): string {
+/** A temporary directory, removed at the end of the test. */
+function tempDir(t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'storage-contract-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'body');
+  return dir;
+}
+
+/** A temporary file holding `data`, removed at the end of the test. */
+export function tempFile(t: Test, data: Buffer): string {
+  const file = join(tempDir(t), 'body');
   writeFileSync(file, data);
   return file;
 }
@@ -126,6 +132,34 @@ export function storageContract(t: Test, makeStorage: MakeStorage): void {
     t.equal(sha256((await s.get('files/large')) ?? Buffer.alloc(0)), sha256(large));
     t.equal(await s.putIfAbsent('files/created', { file: tempFile(t, small), length: small.length }), true);
     t.same(await s.get('files/created'), small);
+  });
+
+  t.test('a growing file is stored as it ends up, small or past the multipart threshold', async (t) => {
+    const s = await makeStorage(t);
+    for (const [name, size] of [['small', 5000], ['large', 25 * MiB + 3]] as const) {
+      const data = randomBytes(size);
+      const writer = await BufferedFileWriter.create(join(tempDir(t), 'growing'), size);
+      const stored = s.put(`growing/${name}`, writer);
+      for (let at = 0; at < data.length; at += 3 * MiB + 1) await writer.write(data.subarray(at, at + 3 * MiB + 1));
+      await writer.close();
+      await stored;
+      t.equal(sha256((await s.get(`growing/${name}`)) ?? Buffer.alloc(0)), sha256(data), `${name}: the bytes written`);
+    }
+  });
+
+  t.test('a growing file whose writer gives up is not stored, whether little or much was written', async (t) => {
+    const s = await makeStorage(t);
+    for (const [name, size] of [['little', 1000], ['much', 21 * MiB]] as const) {
+      const writer = await BufferedFileWriter.create(join(tempDir(t), 'growing'), size);
+      const stored = s.put(`aborted/${name}`, writer);
+      stored.catch(() => undefined); // it fails during abort(), before rejection() below looks
+      await writer.write(randomBytes(size));
+      await writer.flush();
+      await writer.abort(new KmscryptError('TOO_LARGE', `${name}: given up`));
+      const err = await rejection(stored);
+      t.match(err.message, new RegExp(`${name}: given up`), `${name}: the put fails with the writer's reason`);
+      t.equal(await s.get(`aborted/${name}`), undefined, `${name}: nothing stored`);
+    }
   });
 
   t.test('putIfAbsent creates once and never overwrites', async (t) => {

@@ -1,6 +1,10 @@
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { BufferedFileWriter } from '../src/remote/file-io';
 import { S3Storage, type S3StorageOptions } from '../src/storage/s3-storage';
 import { readAll, sha256, storageContract, tempFile } from './storage-contract';
 import { loadServices, newBucket, s3ClientFor } from './support/services';
@@ -77,6 +81,48 @@ t.test('request counts: one request per simple operation', async (t) => {
     for (let i = w; i < keys.length; i += 32) await s.put(keys[i], Buffer.from('x'));
   }));
   t.same(await delta(() => s.list('many/')), { list: 2, total: 2 }, '1001 keys: 2 pages of ListObjectsV2');
+});
+
+t.test('a growing file goes up in parts while it is written; a failed writer aborts the upload', async (t) => {
+  const bucket = await newBucket('growing');
+  const s = s3Storage(bucket, 'p');
+  const dir = mkdtempSync(join(tmpdir(), 'growing-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const data = randomBytes(30 * MiB + 5);
+  const before = { ...s.requests };
+  const writer = await BufferedFileWriter.create(join(dir, 'container'), data.length);
+  let stored = 0;
+  let partStored: () => void = () => undefined;
+  const firstPart = new Promise<void>((resolve) => (partStored = resolve));
+  const put = s.put('growing', writer, (n) => {
+    stored = n;
+    partStored();
+  });
+  await writer.write(data.subarray(0, 20 * MiB));
+  await writer.flush();
+  // Not a timing assertion: an upload that waited for the end would never store a part here.
+  await Promise.race([firstPart, put, new Promise((_, reject) => setTimeout(() => reject(new Error('no part was uploaded before the file was complete')), 60_000))]);
+  t.ok(stored >= 8 * MiB, `${stored} bytes stored before the file was complete`);
+  await writer.write(data.subarray(20 * MiB));
+  await writer.close();
+  await put;
+  const used = Object.fromEntries(Object.entries(s.requests).map(([k, v]) => [k, v - before[k as keyof typeof before]]).filter(([, v]) => v !== 0));
+  t.same(used, { createMultipart: 1, uploadPart: 4, completeMultipart: 1, total: 6 }, '30 MiB: 4 parts of 8 MiB');
+  t.equal(sha256((await s.get('growing')) ?? Buffer.alloc(0)), sha256(data), 'the object is the whole file');
+
+  const failing = await BufferedFileWriter.create(join(dir, 'failing'), 20 * MiB);
+  const failed = s.put('failed', failing);
+  failed.catch(() => undefined); // it fails during abort(), before t.rejects looks
+  await failing.write(randomBytes(20 * MiB));
+  await failing.flush();
+  await failing.abort(new Error('sealing failed'));
+  await t.rejects(failed, /sealing failed/);
+  t.equal(s.requests.abortMultipart, 1, 'the multipart upload was aborted');
+  t.equal(await s.head('failed'), undefined, 'nothing stored');
+  const client = s3ClientFor(services);
+  t.teardown(() => client.destroy());
+  const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+  t.same(uploads.Uploads ?? [], [], 'no upload left behind');
 });
 
 t.test('a 500 after the create landed is settled by reading back: ours', async (t) => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { KmscryptError } from '../errors';
-import { FORMAT_VERSION, MAX_OBJECT_SIZE, SEGMENT_TARGET, Suite, suiteForSize } from '../format/constants';
+import { containerKey, FORMAT_VERSION, MAX_OBJECT_SIZE, SEGMENT_TARGET, Suite, suiteForSize } from '../format/constants';
 import { encodePreamble, encodeTrailer, sealEncodedIndex, sha256Hex } from '../format/container';
 import { DELTA_TYPE, IndexEntry, IndexWriter } from '../format/container-index';
 import type { ContainerRef } from '../format/manifest';
@@ -11,15 +11,11 @@ import { OBJ_OFS_DELTA, OBJ_REF_DELTA, parseEntryHeader } from '../git/pack-form
 import { PackIndexFile } from '../git/pack-index-file';
 import type { WrittenPack } from '../git/pack-objects';
 import type { DataKey } from '../keys/key-provider';
+import type { Storage } from '../storage/storage';
 import { BufferedFileWriter, WindowedFileReader } from './file-io';
-import type { Progress } from './progress';
+import { Progress, TransferProgress } from './progress';
 
 const CHUNK = 1 << 20;
-
-export interface WrittenContainer {
-  path: string;
-  ref: ContainerRef;
-}
 
 export class ObjectTooLargeError extends KmscryptError {
   constructor(readonly oid: string, readonly size: number) {
@@ -84,31 +80,36 @@ class SegmentBuilder {
  * about 64 KiB, larger ones with CBC-HMAC one by one. Memory stays bounded: entries are streamed
  * in 1 MiB chunks and only the index (a few dozen bytes per object) is kept.
  */
-export async function writeContainer(opts: {
+async function writeContainer(opts: {
   pack: WrittenPack;
   hashLength: number;
-  outPath: string;
+  containerId: Buffer;
+  out: BufferedFileWriter;
   dataKey: DataKey;
   repositoryId: string;
   progress?: Progress;
-}): Promise<WrittenContainer | undefined> {
-  const { pack, hashLength } = opts;
+  /** Aborted when the upload of the container has failed: sealing the rest is pointless. */
+  signal: AbortSignal;
+}): Promise<ContainerRef | undefined> {
+  const { pack, hashLength, containerId, out } = opts;
   const idx = new PackIndexFile(await fs.readFile(pack.idxPath), hashLength);
   let n = 0;
   while (n < idx.count && idx.offsets[n] < pack.entriesEnd) n++;
-  if (n === 0) return undefined;
+  if (n === 0) {
+    await out.abort(new KmscryptError('INTERNAL', 'the pack holds no object to store'));
+    return undefined;
+  }
 
-  const containerId = randomBytes(16);
   const keys = recordKeys(opts.dataKey.plaintext, opts.repositoryId, containerId);
   const preamble = encodePreamble({ containerId, hashLength, keyId: opts.dataKey.keyId, wrappedKey: opts.dataKey.wrapped });
   const reader = await WindowedFileReader.open(pack.packPath);
-  const out = await BufferedFileWriter.create(opts.outPath);
   const index = new IndexWriter(hashLength, preamble.length);
   const segment = new SegmentBuilder(keys, out, index);
   try {
     await out.write(preamble);
     const packEnd = reader.size - hashLength;
     for (let k = 0; k < n; k++) {
+      opts.signal.throwIfAborted();
       const offset = idx.offsets[k];
       const end = k + 1 < idx.count ? idx.offsets[k + 1] : packEnd;
       const head = parseEntryHeader(await reader.read(offset, Math.min(end - offset, 32 + hashLength)), offset, hashLength);
@@ -161,25 +162,70 @@ export async function writeContainer(opts: {
     await out.close();
     opts.progress?.done();
     return {
-      path: opts.outPath,
-      ref: {
-        id: containerId.toString('hex'),
-        version: FORMAT_VERSION,
-        size: out.written,
-        indexOffset,
-        indexLength: sealedIndex.length,
-        objects: n,
-        indexHash: sha256Hex(sealedIndex),
-        preambleLength: preamble.length,
-        preambleHash: sha256Hex(preamble),
-        keyId: opts.dataKey.keyId,
-        wrappedKey: opts.dataKey.wrapped.toString('base64'),
-      },
+      id: containerId.toString('hex'),
+      version: FORMAT_VERSION,
+      size: out.written,
+      indexOffset,
+      indexLength: sealedIndex.length,
+      objects: n,
+      indexHash: sha256Hex(sealedIndex),
+      preambleLength: preamble.length,
+      preambleHash: sha256Hex(preamble),
+      keyId: opts.dataKey.keyId,
+      wrappedKey: opts.dataKey.wrapped.toString('base64'),
     };
   } catch (err) {
-    await out.close().catch(() => undefined);
+    await out.abort(err);
     throw err;
   } finally {
     await reader.close();
   }
+}
+
+/**
+ * Seals a pack written by git into a container (see writeContainer) and stores it as
+ * containers/<id>. The upload runs while the container is sealed where the storage can take a
+ * file as it grows (S3, in parts); a failure of either stops both and stores nothing. Returns
+ * undefined when the pack holds no object to store.
+ */
+export async function storeContainer(
+  storage: Storage,
+  opts: {
+    pack: WrittenPack;
+    hashLength: number;
+    /** Where the container file is written (in a directory the caller removes). */
+    outPath: string;
+    dataKey: DataKey;
+    repositoryId: string;
+    /** Whether git asked for progress. */
+    progress: boolean;
+  },
+): Promise<ContainerRef | undefined> {
+  const containerId = randomBytes(16);
+  const packSize = (await fs.stat(opts.pack.packPath)).size;
+  const out = await BufferedFileWriter.create(opts.outPath, packSize);
+  const stop = new AbortController();
+  let uploaded = 0;
+  let shown: TransferProgress | undefined;
+  const uploading = storage.put(containerKey(containerId.toString('hex')), out, (n) => {
+    uploaded = n;
+    shown?.update(n);
+  });
+  uploading.catch((err: unknown) => stop.abort(err));
+  let ref: ContainerRef | undefined;
+  try {
+    ref = await writeContainer({ ...opts, containerId, out, signal: stop.signal, progress: new Progress('Encrypting objects', opts.progress) });
+  } catch (err) {
+    // When the upload failed first, its error is the cause; the writer only stopped for it.
+    throw stop.signal.aborted ? stop.signal.reason : err;
+  } finally {
+    if (!ref) await uploading.catch(() => undefined);
+  }
+  if (!ref) return undefined;
+  // Shown once the encryption progress is done, so that the two lines do not interleave.
+  shown = new TransferProgress('Uploading', opts.progress);
+  shown.update(uploaded);
+  await uploading;
+  shown.done();
+  return ref;
 }

@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import type { GrowingFile } from '../storage/storage';
 
 const WINDOW = 8 << 20;
 
@@ -51,16 +52,37 @@ export class WindowedFileReader {
 
 const WRITE_BUFFER = 4 << 20;
 
-/** Appends to a new file through one reused buffer, so many small writes cost few system calls. */
-export class BufferedFileWriter {
+/**
+ * Appends to a new file through one reused buffer, so many small writes cost few system calls.
+ * While it is written, it can be uploaded as a growing file: `reach` reports bytes as they land
+ * on disk; `close` completes it, `abort` fails it so that nothing partial is stored.
+ */
+export class BufferedFileWriter implements GrowingFile {
   private readonly buffer = Buffer.allocUnsafeSlow(WRITE_BUFFER);
   private buffered = 0;
   written = 0;
+  /** Bytes handed to the file system (final). */
+  private onDisk = 0;
+  private waiters: Array<{ bytes: number; resolve: (have: number) => void; reject: (err: unknown) => void }> = [];
+  private settled?: { length: number } | { error: unknown };
+  readonly complete: Promise<number>;
+  private completeResolve!: (length: number) => void;
+  private completeReject!: (err: unknown) => void;
 
-  private constructor(private readonly handle: fs.FileHandle) {}
+  private constructor(
+    private readonly handle: fs.FileHandle,
+    readonly file: string,
+    readonly sizeHint: number,
+  ) {
+    this.complete = new Promise<number>((resolve, reject) => {
+      this.completeResolve = resolve;
+      this.completeReject = reject;
+    });
+    this.complete.catch(() => undefined); // a writer nobody uploads must not be an unhandled rejection
+  }
 
-  static async create(path: string): Promise<BufferedFileWriter> {
-    return new BufferedFileWriter(await fs.open(path, 'wx', 0o600));
+  static async create(path: string, sizeHint = 0): Promise<BufferedFileWriter> {
+    return new BufferedFileWriter(await fs.open(path, 'wx', 0o600), path, sizeHint);
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -82,13 +104,49 @@ export class BufferedFileWriter {
     await this.writeAll(data);
   }
 
+  /** Writes what is buffered and completes the file. */
   async close(): Promise<void> {
-    await this.flush();
-    await this.handle.close();
+    try {
+      await this.flush();
+      await this.handle.close();
+    } catch (err) {
+      this.settle({ error: err });
+      throw err;
+    }
+    this.settle({ length: this.onDisk });
+  }
+
+  /** Gives up on the file: an upload of it fails with `error` and stores nothing. */
+  async abort(error: unknown): Promise<void> {
+    this.settle({ error });
+    await this.handle.close().catch(() => undefined);
+  }
+
+  reach(bytes: number): Promise<number> {
+    if (this.settled) return 'error' in this.settled ? Promise.reject(this.settled.error) : Promise.resolve(this.settled.length);
+    if (this.onDisk >= bytes) return Promise.resolve(this.onDisk);
+    return new Promise((resolve, reject) => this.waiters.push({ bytes, resolve, reject }));
+  }
+
+  private settle(outcome: { length: number } | { error: unknown }): void {
+    if (this.settled) return;
+    this.settled = outcome;
+    for (const w of this.waiters) {
+      if ('error' in outcome) w.reject(outcome.error);
+      else w.resolve(outcome.length);
+    }
+    this.waiters = [];
+    if ('error' in outcome) this.completeReject(outcome.error);
+    else this.completeResolve(outcome.length);
   }
 
   private async writeAll(data: Buffer): Promise<void> {
     let done = 0;
     while (done < data.length) done += (await this.handle.write(data, done, data.length - done)).bytesWritten;
+    this.onDisk += data.length;
+    if (this.waiters.length === 0) return;
+    const ready = this.waiters.filter((w) => w.bytes <= this.onDisk);
+    this.waiters = this.waiters.filter((w) => w.bytes > this.onDisk);
+    for (const w of ready) w.resolve(this.onDisk);
   }
 }

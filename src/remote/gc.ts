@@ -11,9 +11,8 @@ import { PackIndexFile } from '../git/pack-index-file';
 import { writePack, WrittenPack } from '../git/pack-objects';
 import { runGit } from '../git/run-git';
 import { openContainer } from './container-reader';
-import { writeContainer } from './container-writer';
+import { storeContainer } from './container-writer';
 import { fetchObjects } from './fetch';
-import { Progress, TransferProgress } from './progress';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
 import { defaultTransferOptions } from './transfer-options';
 
@@ -96,27 +95,22 @@ async function consolidate(
   await fetchObjects(repo, base, tips, { ...defaultTransferOptions(), cloning: true, progress: options.progress });
   const format = repo.descriptor.objectFormat;
   let pack: WrittenPack | undefined;
-  let written;
+  let stored;
   const dataKey = await repo.generateDataKey(base);
   try {
     if (tips.length) {
       const dir = await fs.mkdtemp(join(work, 'pack-'));
       pack = await writePack({ dir, include: tips, exclude: [], thin: false, hashLength: hashLength(format), progress: options.progress });
-      written = await writeContainer({
+      stored = await storeContainer(repo.storage, {
         pack,
         hashLength: hashLength(format),
         outPath: join(dir, 'container'),
         dataKey,
         repositoryId: repo.repositoryId,
-        progress: new Progress('Encrypting objects', options.progress),
+        progress: options.progress,
       });
     }
-    const consolidated: ContainerRef | undefined = written ? { ...written.ref, consolidates: base.containers.map((c) => c.id) } : undefined;
-    if (written) {
-      const upload = new TransferProgress('Uploading', options.progress);
-      await repo.storage.put(containerKey(written.ref.id), { file: written.path, length: written.ref.size }, (n) => upload.update(n));
-      upload.done();
-    }
+    const consolidated: ContainerRef | undefined = stored ? { ...stored, consolidates: base.containers.map((c) => c.id) } : undefined;
     const packIndex = pack ? new PackIndexFile(await fs.readFile(pack.idxPath), hashLength(format)) : undefined;
 
     let current = snapshot;

@@ -12,8 +12,7 @@ import { writePack } from '../git/pack-objects';
 import { isValidRefName } from '../git/ref-name';
 import { currentBranch, isAncestor, resolveRevisions } from '../git/repository';
 import type { DataKey } from '../keys/key-provider';
-import { ObjectTooLargeError, writeContainer } from './container-writer';
-import { Progress, TransferProgress } from './progress';
+import { ObjectTooLargeError, storeContainer } from './container-writer';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
 import type { TransferOptions } from './transfer-options';
 
@@ -98,22 +97,17 @@ export async function push(
       const dir = await fs.mkdtemp(join(workDir, `pack${attempt}-`));
       const pack = await writePack({ dir, include, exclude, thin: exclude.length > 0, hashLength: hashLength(format), progress: options.progress });
       const key = await nextKey;
-      const written = await writeContainer({
+      return storeContainer(repo.storage, {
         pack,
         hashLength: hashLength(format),
         outPath: join(dir, 'container'),
         dataKey: key,
         repositoryId: repo.repositoryId,
-        progress: new Progress('Encrypting objects', options.progress),
+        progress: options.progress,
       }).catch(async (err: unknown) => {
         if (err instanceof ObjectTooLargeError) throw await nameTooLarge(err, include, exclude);
         throw err;
       });
-      if (!written) return undefined;
-      const upload = new TransferProgress('Uploading', options.progress);
-      await repo.storage.put(containerKey(written.ref.id), { file: written.path, length: written.ref.size }, (n) => upload.update(n));
-      upload.done();
-      return written.ref;
     };
     container = await build(snapshot, 0);
     const dataKey = await nextKey;

@@ -4,7 +4,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { KmscryptError } from '../errors';
-import type { ByteRange, PutBody, Storage, StoredObjectInfo } from './storage';
+import { type ByteRange, type GrowingFile, isGrowingFile, type PutBody, type Storage, type StoredObjectInfo } from './storage';
 
 const STALE_LOCK_MS = 60_000;
 
@@ -92,7 +92,9 @@ export class LocalStorage implements Storage {
     }
   }
 
-  async put(key: string, body: PutBody, onProgress?: (bytesStored: number) => void): Promise<void> {
+  async put(key: string, growing: PutBody | GrowingFile, onProgress?: (bytesStored: number) => void): Promise<void> {
+    // A local copy is not worth overlapping with the writing: it waits for the whole file.
+    const body = isGrowingFile(growing) ? { file: growing.file, length: await growing.complete } : growing;
     this.count('put');
     const tmp = await this.writeTemp(key, body);
     try {

@@ -10,7 +10,7 @@ import { uploadFileMultipart } from './s3-multipart-upload';
 import { openObjectStream } from './s3-object-stream';
 import { readObjectBytes } from './s3-range-read';
 import { type S3RequestCounts, zeroS3RequestCounts } from './s3-request-counts';
-import type { ByteRange, PutBody, Storage, StoredObjectInfo } from './storage';
+import { type ByteRange, type GrowingFile, isGrowingFile, type PutBody, type Storage, type StoredObjectInfo } from './storage';
 
 export interface S3StorageOptions {
   bucket: string;
@@ -127,9 +127,19 @@ export class S3Storage implements Storage, S3Access {
     }
   }
 
-  async put(key: string, body: PutBody, onProgress?: (bytesStored: number) => void): Promise<void> {
+  async put(key: string, growing: PutBody | GrowingFile, onProgress?: (bytesStored: number) => void): Promise<void> {
+    let body: PutBody;
+    if (isGrowingFile(growing)) {
+      // Past the threshold, parts go up while the rest is still being written; a smaller
+      // file is sent whole once complete. Nothing is sent before that is known.
+      const have = await growing.reach(MULTIPART_THRESHOLD_BYTES + 1);
+      if (have > MULTIPART_THRESHOLD_BYTES) return uploadFileMultipart(this, key, growing, onProgress);
+      body = { file: growing.file, length: have };
+    } else {
+      body = growing;
+    }
     if (!Buffer.isBuffer(body) && body.length > MULTIPART_THRESHOLD_BYTES) {
-      await uploadFileMultipart(this, key, body.file, body.length, onProgress);
+      await uploadFileMultipart(this, key, body, onProgress);
       return;
     }
     const bytes = await this.bodyBytes(key, body);

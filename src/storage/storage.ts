@@ -9,6 +9,28 @@ export interface ByteRange {
 /** What a put sends: bytes in memory, or a local file streamed with bounded memory. */
 export type PutBody = Buffer | { file: string; length: number };
 
+/**
+ * A local file still being written, uploaded while it grows (a container as it is sealed).
+ * Bytes below what `reach` reports are final. If writing fails, `reach` and `complete` reject
+ * and the put stores nothing.
+ */
+export interface GrowingFile {
+  readonly file: string;
+  /** About how long the file will be, to size the parts of a multipart upload. */
+  readonly sizeHint: number;
+  /**
+   * Resolves with the number of final bytes once there are at least `bytes` of them, or once
+   * the file is complete (then with its whole length, which may be less than `bytes`).
+   */
+  reach(bytes: number): Promise<number>;
+  /** The whole length, once the file is complete. */
+  readonly complete: Promise<number>;
+}
+
+export function isGrowingFile(body: PutBody | GrowingFile): body is GrowingFile {
+  return !Buffer.isBuffer(body) && 'reach' in body;
+}
+
 export interface StoredObjectInfo {
   key: string;
   size: number;
@@ -40,10 +62,11 @@ export interface Storage {
   head(key: string): Promise<StoredObjectInfo | undefined>;
 
   /**
-   * Unconditional write (used only for keys that are never shared: random names).
+   * Unconditional write (used only for keys that are never shared: random names). A growing
+   * file may be uploaded as it grows (S3, in parts), or once complete (local directory).
    * `onProgress`, when given, is called with the number of bytes stored so far as they land.
    */
-  put(key: string, body: PutBody, onProgress?: (bytesStored: number) => void): Promise<void>;
+  put(key: string, body: PutBody | GrowingFile, onProgress?: (bytesStored: number) => void): Promise<void>;
 
   /** Create-only write: true when created, false when the key already existed. Never overwrites. */
   putIfAbsent(key: string, body: PutBody): Promise<boolean>;
