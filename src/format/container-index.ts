@@ -1,7 +1,7 @@
 import { KmscryptError } from '../errors';
 import { Suite, suiteForSize } from './constants';
 import { SEGMENT_TAG } from './segment';
-import { Cursor, encodeVarint, readVarint } from './varint';
+import { Cursor, readVarint, writeVarint } from './varint';
 
 export const DELTA_TYPE = 7;
 const FLAG_TYPE = 0x07;
@@ -120,7 +120,6 @@ export class IndexWriter {
   private buf = Buffer.alloc(1 << 16);
   private length = HEAD;
   private count = 0;
-  private readonly scratch: number[] = [];
 
   constructor(
     private readonly hashLength: number,
@@ -128,23 +127,32 @@ export class IndexWriter {
   ) {}
 
   add(e: IndexEntry): void {
-    if (e.oid.length !== this.hashLength) throw new RangeError('object ID length does not match the object format');
-    const s = this.scratch;
-    s.length = 0;
+    const h = this.hashLength;
+    if (e.oid.length !== h) throw new RangeError('object ID length does not match the object format');
     const local = typeof e.base === 'number';
-    s.push((e.type & FLAG_TYPE) | (suiteForSize(e.size) === Suite.CbcHmac ? FLAG_CBC : 0) | (local ? FLAG_LOCAL_BASE : 0) | (e.endsSegment ? FLAG_SEGMENT_END : 0));
-    encodeVarint(e.size, s);
-    encodeVarint(e.sealedLength, s);
+    let external: Buffer | undefined;
     if (e.type === DELTA_TYPE) {
       if (e.base === undefined) throw new RangeError('delta entry without a base');
-      if (typeof e.base === 'number') encodeVarint(e.base, s);
-      else if (e.base.length !== this.hashLength) throw new RangeError('base ID length does not match the object format');
+      if (!local) {
+        external = e.base as Buffer;
+        if (external.length !== h) throw new RangeError('base ID length does not match the object format');
+      }
     }
-    const external = e.type === DELTA_TYPE && Buffer.isBuffer(e.base) ? e.base : undefined;
-    this.reserve(this.hashLength + s.length + (external ? this.hashLength : 0));
-    this.length += e.oid.copy(this.buf, this.length);
-    for (const byte of s) this.buf[this.length++] = byte;
-    if (external) this.length += external.copy(this.buf, this.length);
+    // Written in place (this runs once per object of a push): oid, flags, up to three varints, base.
+    this.reserve(2 * h + 1 + 3 * 8);
+    const buf = this.buf;
+    let p = this.length;
+    for (let i = 0; i < h; i++) buf[p + i] = e.oid[i];
+    p += h;
+    buf[p++] = (e.type & FLAG_TYPE) | (suiteForSize(e.size) === Suite.CbcHmac ? FLAG_CBC : 0) | (local ? FLAG_LOCAL_BASE : 0) | (e.endsSegment ? FLAG_SEGMENT_END : 0);
+    p = writeVarint(buf, p, e.size);
+    p = writeVarint(buf, p, e.sealedLength);
+    if (e.type === DELTA_TYPE && local) p = writeVarint(buf, p, e.base as number);
+    if (external) {
+      for (let i = 0; i < h; i++) buf[p + i] = external[i];
+      p += h;
+    }
+    this.length = p;
     this.count++;
   }
 
@@ -157,7 +165,7 @@ export class IndexWriter {
 
   private reserve(n: number): void {
     if (this.length + n <= this.buf.length) return;
-    const bigger = Buffer.alloc(Math.max(this.buf.length * 2, this.length + n));
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
     this.buf.copy(bigger, 0, 0, this.length);
     this.buf = bigger;
   }

@@ -8,6 +8,20 @@ export function encodeVarint(n: number, out: number[]): void {
   out.push(n);
 }
 
+/**
+ * Writes n at `pos` of `buf` (which must have room: at most 8 bytes) and returns the position
+ * after it. The in-place form of encodeVarint, for writers of many entries.
+ */
+export function writeVarint(buf: Buffer, pos: number, n: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`varint out of range: ${n}`);
+  while (n >= 0x80) {
+    buf[pos++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  buf[pos++] = n;
+  return pos;
+}
+
 /** A read position in a buffer, advanced by readVarint. */
 export interface Cursor {
   pos: number;

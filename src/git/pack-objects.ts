@@ -13,7 +13,8 @@ export interface WrittenPack {
 /**
  * Packs the objects reachable from `include` but not from `exclude` into `dir`, reusing the
  * deltas git already has (pack-objects never re-resolves them) and writing the .idx that maps
- * every entry to its object ID.
+ * every entry to its object ID. Deltas name their base by offset, as git's own pushes do: a
+ * smaller pack, and the container writer finds a base by offset rather than by ID.
  *
  * A pack written to a file cannot be thin (git refuses --thin there), so when the remote already
  * has objects we let pack-objects write a thin pack to stdout and `index-pack --fix-thin` index
@@ -30,7 +31,7 @@ export async function writePack(opts: {
   const revs = [...opts.include, ...opts.exclude.map((oid) => `^${oid}`)].join('\n') + '\n';
   const quiet = opts.progress ? '--progress' : '-q';
   if (!opts.thin) {
-    const { stdout } = await runGit(['pack-objects', '--revs', quiet, join(opts.dir, 'pack')], { input: revs });
+    const { stdout } = await runGit(['pack-objects', '--revs', '--delta-base-offset', quiet, join(opts.dir, 'pack')], { input: revs });
     const hash = stdout.toString('utf8').trim();
     const packPath = join(opts.dir, `pack-${hash}.pack`);
     const size = (await fs.stat(packPath)).size;
@@ -39,7 +40,7 @@ export async function writePack(opts: {
   const packPath = join(opts.dir, 'thin.pack');
   let streamed = 0;
   await new Promise<void>((resolve, reject) => {
-    const packer = spawn('git', ['pack-objects', '--revs', '--stdout', '--thin', quiet], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const packer = spawn('git', ['pack-objects', '--revs', '--stdout', '--thin', '--delta-base-offset', quiet], { stdio: ['pipe', 'pipe', 'inherit'] });
     const indexer = spawn('git', ['index-pack', '--stdin', '--fix-thin', packPath], { stdio: ['pipe', 'ignore', 'pipe'] });
     let indexerErr = '';
     indexer.stderr!.on('data', (b: Buffer) => (indexerErr += b.toString()));

@@ -122,10 +122,15 @@ export async function* readRun(
         preambleChecked = true;
       } else if (index.inSegment(i)) {
         const last = index.unitLast(i);
-        const plaintext = openSegment(c.keys, i, frame, unitName(c, i));
-        const base = index.offsets[i];
-        for (let k = i; k <= last; k++) {
-          if (wanted(k)) yield { i: k, payload: plaintext.subarray(index.offsets[k] - base, index.offsets[k] - base + index.payloadLength(k)) };
+        let any = false;
+        for (let k = i; k <= last && !any; k++) any = wanted(k);
+        // A segment read only because it lies between wanted ones is skipped, as a record would be.
+        if (any) {
+          const plaintext = openSegment(c.keys, i, frame, unitName(c, i));
+          const base = index.offsets[i];
+          for (let k = i; k <= last; k++) {
+            if (wanted(k)) yield { i: k, payload: plaintext.subarray(index.offsets[k] - base, index.offsets[k] - base + index.payloadLength(k)) };
+          }
         }
         i = last + 1;
       } else {

@@ -51,11 +51,12 @@ class SegmentBuilder {
   }
 
   /** Adds a record whose payload fits (see gathers); `payload` may be overwritten once this returns. */
-  add(seq: number, entry: Omit<IndexEntry, 'sealedLength'>, payload: Buffer): void {
+  add(seq: number, entry: IndexEntry, payload: Buffer): void {
     if (this.entries.length === 0) this.first = seq;
     payload.copy(this.buffer, this.used);
     this.used += payload.length;
-    this.entries.push({ ...entry, sealedLength: payload.length });
+    entry.sealedLength = payload.length;
+    this.entries.push(entry);
   }
 
   async seal(): Promise<void> {
@@ -124,7 +125,7 @@ async function writeContainer(opts: {
         else if (head.baseOid) base = head.baseOid;
         else throw new KmscryptError('GIT', `pack entry at ${offset} has a delta base git did not index`);
       }
-      const entry = { oid, type, size: head.size, base };
+      const entry: IndexEntry = { oid, type, size: head.size, sealedLength: 0, base };
       const payloadStart = offset + head.headerLength;
       const payloadLength = end - payloadStart;
       if (suiteForSize(head.size) === Suite.Gcm) {
@@ -136,21 +137,22 @@ async function writeContainer(opts: {
           for (let pos = payloadStart; pos < end; pos += CHUNK) await out.write(cipher.update(await reader.read(pos, Math.min(CHUNK, end - pos))));
           cipher.final();
           await out.write(cipher.getAuthTag());
-          index.add({ ...entry, sealedLength: payloadLength + SEGMENT_TAG, endsSegment: true });
+          entry.sealedLength = payloadLength + SEGMENT_TAG;
+          entry.endsSegment = true;
+          index.add(entry);
         }
       } else {
         await segment.seal();
         const sealer = new RecordSealer(keys, k, { oid, type, size: head.size, base: base === undefined ? Buffer.alloc(0) : typeof base === 'number' ? idx.oid(base) : base });
-        let sealedLength = 0;
         for (let pos = payloadStart; pos < end; pos += CHUNK) {
           const chunk = sealer.update(await reader.read(pos, Math.min(CHUNK, end - pos)));
-          sealedLength += chunk.length;
+          entry.sealedLength += chunk.length;
           await out.write(chunk);
         }
         const tail = sealer.final();
-        sealedLength += tail.length;
+        entry.sealedLength += tail.length;
         await out.write(tail);
-        index.add({ ...entry, sealedLength });
+        index.add(entry);
       }
       opts.progress?.tick(k + 1, n);
     }

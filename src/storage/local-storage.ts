@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { constants as fsConstants, createReadStream, promises as fs } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { KmscryptError } from '../errors';
 import { type ByteRange, type GrowingFile, isGrowingFile, type PutBody, type Storage, type StoredObjectInfo } from './storage';
 
@@ -193,7 +192,8 @@ export class LocalStorage implements Storage {
       if (Buffer.isBuffer(body)) {
         await fs.writeFile(tmp, body, { flag: 'wx' });
       } else {
-        await pipeline(createReadStream(body.file), createWriteStream(tmp, { flags: 'wx' }));
+        // copyFile lets the kernel copy (copy_file_range), several times faster than a stream.
+        await fs.copyFile(body.file, tmp, fsConstants.COPYFILE_EXCL);
       }
       return tmp;
     } catch (err) {

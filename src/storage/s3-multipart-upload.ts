@@ -11,10 +11,10 @@ const IN_FLIGHT = 4;
 
 /**
  * Uploads a local file as one object by multipart upload: IN_FLIGHT parts at a time, each read
- * from the file into its own buffer, so memory stays near IN_FLIGHT parts. A growing file is
- * uploaded as it is written: each part goes up as soon as its bytes are final, and the last
- * part once the file is complete. On any failure, the writer's included, the upload is aborted,
- * so no invisible parts keep costing storage.
+ * from the file into one of IN_FLIGHT reused buffers, so memory stays near IN_FLIGHT parts. A
+ * growing file is uploaded as it is written: each part goes up as soon as its bytes are final,
+ * and the last part once the file is complete. On any failure, the writer's included, the upload
+ * is aborted, so no invisible parts keep costing storage.
  * Unconditional only: RGW ignores If-None-Match on CompleteMultipartUpload.
  */
 export async function uploadFileMultipart(
@@ -56,6 +56,9 @@ export async function uploadFileMultipart(
       let stored = 0;
       let length = 0;
       const worker = async () => {
+        // One buffer per worker, reused for each of its parts: a fresh 8 MiB buffer per part
+        // would be garbage the collector frees late, and the helper's memory would grow.
+        let buffer: Buffer | undefined;
         while (!failed && !ended) {
           const index = nextPart++;
           const offset = index * partSize;
@@ -67,7 +70,8 @@ export async function uploadFileMultipart(
             }
             if (have < offset + partSize) ended = true;
             if (index >= MAX_PARTS) throw new KmscryptError('INTERNAL', `${file} outgrew a ${MAX_PARTS}-part upload of ${partSize}-byte parts to ${access.location}/${key}`);
-            const body = Buffer.allocUnsafe(Math.min(partSize, have - offset));
+            buffer ??= Buffer.allocUnsafeSlow(partSize);
+            const body = buffer.subarray(0, Math.min(partSize, have - offset));
             const { bytesRead } = await handle.read(body, 0, body.length, offset);
             if (bytesRead !== body.length) throw new KmscryptError('STORAGE', `${file} shrank while it was being uploaded to ${access.location}/${key}`);
             const res = await access.client.send(new sdk.UploadPartCommand({ Bucket, Key, UploadId, PartNumber: index + 1, Body: body, ContentLength: body.length }));
