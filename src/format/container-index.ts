@@ -194,7 +194,9 @@ export function decodeIndex(buf: Buffer, recordsEnd: number, what: string, versi
   try {
     for (let i = 0; i < count; i++) {
       if (at.pos + hashLength + 1 > buf.length) throw bad('truncated entry');
-      buf.copy(index.oids, i * hashLength, at.pos, at.pos + hashLength);
+      // A byte loop: Buffer.copy's call overhead is larger than 20 or 32 bytes of copying.
+      const oids = index.oids;
+      for (let k = 0, to = i * hashLength, from = at.pos; k < hashLength; k++) oids[to + k] = buf[from + k];
       at.pos += hashLength;
       const flags = buf[at.pos++];
       const type = flags & FLAG_TYPE;
