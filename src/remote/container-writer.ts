@@ -19,7 +19,7 @@ const CHUNK = 1 << 20;
 
 export class ObjectTooLargeError extends KmscryptError {
   constructor(readonly oid: string, readonly size: number) {
-    super('TOO_LARGE', `object ${oid} is ${size} bytes, over the 2 GiB single-object limit; nothing was uploaded`, { oid, size });
+    super('TOO_LARGE', `object ${oid} is ${size} bytes, over the 2 GiB single-object limit; nothing was stored`, { oid, size });
   }
 }
 
@@ -216,10 +216,8 @@ export async function storeContainer(
   uploading.catch((err: unknown) => stop.abort(err));
   let ref: ContainerRef | undefined;
   try {
+    // When the upload fails first, the writer stops by throwing the upload's error: the cause.
     ref = await writeContainer({ ...opts, containerId, out, signal: stop.signal, progress: new Progress('Encrypting objects', opts.progress) });
-  } catch (err) {
-    // When the upload failed first, its error is the cause; the writer only stopped for it.
-    throw stop.signal.aborted ? stop.signal.reason : err;
   } finally {
     if (!ref) await uploading.catch(() => undefined);
   }

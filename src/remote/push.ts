@@ -152,7 +152,7 @@ async function nameTooLarge(err: ObjectTooLargeError, include: string[], exclude
   const line = stdout.toString('utf8').split('\n').find((l) => l.startsWith(err.oid + ' '));
   const path = line ? line.slice(err.oid.length + 1) : undefined;
   const mib = (err.size / 2 ** 20).toFixed(1);
-  return new KmscryptError('TOO_LARGE', `${path ? `${path} (object ${err.oid})` : `object ${err.oid}`} is ${err.size} bytes (${mib} MiB), over the 2 GiB single-object limit; nothing was uploaded`, { oid: err.oid, size: err.size });
+  return new KmscryptError('TOO_LARGE', `${path ? `${path} (object ${err.oid})` : `object ${err.oid}`} is ${err.size} bytes (${mib} MiB), over the 2 GiB single-object limit; nothing was stored`, { oid: err.oid, size: err.size });
 }
 
 function keepsContainersOf(now: Manifest | null, before: Manifest | null): boolean {

@@ -89,7 +89,7 @@ export function largeObjectScenarios(t: Test, backend: TamperBackend): void {
 
 /** Local store only: writing a 2 GiB file is slow enough without doing it twice. */
 export function tooLargeScenario(t: Test, backend: TamperBackend): void {
-  t.test('an object over 2 GiB is refused with one line naming its path and size; nothing is uploaded', async (tt) => {
+  t.test('an object over 2 GiB is refused with one line naming its path and size; nothing is stored', async (tt) => {
     const sb = new Sandbox(tt, backend.env);
     const store = await backend.newStore(sb, 'huge');
     const src = sb.repo('src');
@@ -103,7 +103,7 @@ export function tooLargeScenario(t: Test, backend: TamperBackend): void {
     const r = sb.run('git', ['push', store.url, 'main'], { cwd: src, expectFailure: true });
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
     tt.equal(lines.length, 1, 'one line');
-    tt.match(lines[0], /huge\.bin \(object [0-9a-f]+\) is 2147483649 bytes .* over the 2 GiB single-object limit; nothing was uploaded/);
+    tt.match(lines[0], /huge\.bin \(object [0-9a-f]+\) is 2147483649 bytes .* over the 2 GiB single-object limit; nothing was stored/);
     tt.same(await store.keys(), before, 'the store is unchanged');
   });
 }
