@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, createReadStream, promises as fs } from 'node:fs';
+import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { KmscryptError } from '../errors';
@@ -193,7 +193,12 @@ export class LocalStorage implements Storage {
         await fs.writeFile(tmp, body, { flag: 'wx' });
       } else {
         // copyFile lets the kernel copy (copy_file_range), several times faster than a stream.
-        await fs.copyFile(body.file, tmp, fsConstants.COPYFILE_EXCL);
+        // It also copies the source's mode (0600 for a container being built), so the file is
+        // created first and its mode (as the umask makes it, like every other stored file) put back.
+        await fs.writeFile(tmp, '', { flag: 'wx' });
+        const { mode } = await fs.stat(tmp);
+        await fs.copyFile(body.file, tmp);
+        await fs.chmod(tmp, mode & 0o777);
       }
       return tmp;
     } catch (err) {
