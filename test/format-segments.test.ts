@@ -12,6 +12,7 @@ import { recordKeys } from '../src/format/record';
 import { openSegment, sealSegment, segmentAad } from '../src/format/segment';
 import { planRuns } from '../src/remote/container-reader';
 import { encodeVarint } from '../src/format/varint';
+import { outcome } from './support/outcome';
 
 const dataKey = Buffer.from(Array.from({ length: 32 }, (_, i) => i * 7));
 const repositoryId = '5d1c7a2e-8b3f-4c6d-9e0a-1b2c3d4e5f60';
@@ -34,14 +35,6 @@ function expectedSegment(firstSeq: number, parts: Buffer[]): Buffer {
   return Buffer.concat([ct, cipher.getAuthTag()]);
 }
 
-function outcome(fn: () => unknown): string {
-  try {
-    fn();
-    return 'opened';
-  } catch (err) {
-    return isKmscryptError(err) ? err.code : `not a KmscryptError: ${String(err)}`;
-  }
-}
 
 t.test('a segment is the specified AES-256-GCM of its payloads, one tag at the end', async (t) => {
   t.equal(SEGMENT_TARGET, 65536);

@@ -6,10 +6,10 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { isKmscryptError } from '../src/errors';
 import { GCM_LIMIT } from '../src/format/constants';
 import { openIndex, sealIndex } from '../src/format/container';
 import { IndexEntry } from '../src/format/container-index';
+import { outcome } from './support/outcome';
 
 const dataKey = Buffer.from(Array.from({ length: 32 }, (_, i) => 0x55 ^ i));
 const repositoryId = '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d';
@@ -26,14 +26,6 @@ const recordsStart = 133;
 const recordsEnd = recordsStart + entries.reduce((n, e) => n + e.sealedLength, 0);
 const sealed = sealIndex(dataKey, repositoryId, containerId, 20, recordsStart, entries);
 
-function outcome(fn: () => unknown): string {
-  try {
-    fn();
-    return 'opened';
-  } catch (err) {
-    return isKmscryptError(err) ? err.code : `not a KmscryptError: ${String(err)}`;
-  }
-}
 
 t.test('the untouched index opens', async (t) => {
   const index = openIndex(dataKey, repositoryId, containerId, sealed, recordsEnd, 'x', 2);

@@ -5,9 +5,9 @@
 import t from 'tap';
 import { createCipheriv, createHmac, randomBytes } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
-import { isKmscryptError } from '../src/errors';
 import { GCM_LIMIT, Suite, suiteForSize } from '../src/format/constants';
 import { CBC_IV, CBC_MAC, GCM_TAG, openRecord, recordAad, RecordHeader, recordKeys, sealRecord } from '../src/format/record';
+import { outcome } from './support/outcome';
 
 const dataKey = Buffer.from(Array.from({ length: 32 }, (_, i) => 0xa0 ^ i));
 const repositoryId = '0b7e3c52-9d1a-4c8e-b2f6-3a4d5e6f7081';
@@ -18,15 +18,6 @@ const oid = Buffer.from('1f2e3d4c5b6a798897a6b5c4d3e2f10011223344', 'hex');
 const otherOid = Buffer.from('1f2e3d4c5b6a798897a6b5c4d3e2f10011223345', 'hex');
 const base = Buffer.from('aabbccddeeff00112233445566778899aabbccdd', 'hex');
 
-/** The error code opening fails with, or 'opened'. */
-function outcome(fn: () => Buffer): string {
-  try {
-    fn();
-    return 'opened';
-  } catch (err) {
-    return isKmscryptError(err) ? err.code : `not a KmscryptError: ${String(err)}`;
-  }
-}
 
 function flip(buf: Buffer, i: number): Buffer {
   const copy = Buffer.from(buf);

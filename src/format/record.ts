@@ -142,19 +142,7 @@ export class RecordSealer {
 export function openRecord(keys: RecordKeys, seq: number, header: RecordHeader, sealed: Buffer, what: string): Buffer {
   const suite = suiteForSize(header.size);
   const aad = recordAad(keys, suite, seq, header);
-  if (suite === Suite.Gcm) {
-    if (sealed.length < GCM_TAG) throw tampered(what);
-    const decipher = createDecipheriv('aes-256-gcm', keys.gcm, gcmNonce(seq));
-    decipher.setAAD(aad);
-    decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG));
-    try {
-      const plaintext = decipher.update(sealed.subarray(0, sealed.length - GCM_TAG));
-      decipher.final(); // throws unless the tag verifies; GCM's final() adds no bytes
-      return plaintext;
-    } catch {
-      throw tampered(what);
-    }
-  }
+  if (suite === Suite.Gcm) return openGcm(keys.gcm, gcmNonce(seq), aad, sealed, what);
   if (sealed.length < CBC_IV + 16 + CBC_MAC || (sealed.length - CBC_IV - CBC_MAC) % 16 !== 0) throw tampered(what);
   const iv = sealed.subarray(0, CBC_IV);
   const ct = sealed.subarray(CBC_IV, sealed.length - CBC_MAC);
@@ -163,6 +151,21 @@ export function openRecord(keys: RecordKeys, seq: number, header: RecordHeader, 
   const decipher = createDecipheriv('aes-256-cbc', keys.cbcEnc, iv);
   try {
     return Buffer.concat([decipher.update(ct), decipher.final()]);
+  } catch {
+    throw tampered(what);
+  }
+}
+
+/** AES-256-GCM of `ciphertext || 16-byte tag`: the plaintext, only once the tag verifies. */
+export function openGcm(key: Buffer, nonce: Buffer, aad: Buffer, sealed: Buffer, what: string): Buffer {
+  if (sealed.length < GCM_TAG) throw tampered(what);
+  const decipher = createDecipheriv('aes-256-gcm', key, nonce);
+  decipher.setAAD(aad);
+  decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG));
+  try {
+    const plaintext = decipher.update(sealed.subarray(0, sealed.length - GCM_TAG));
+    decipher.final(); // throws unless the tag verifies; GCM's final() adds no bytes
+    return plaintext;
   } catch {
     throw tampered(what);
   }

@@ -1,5 +1,5 @@
-import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { gcmNonce, RecordKeys, tampered } from './record';
+import { createCipheriv } from 'node:crypto';
+import { gcmNonce, GCM_TAG, openGcm, RecordKeys } from './record';
 
 /**
  * Version 2 containers seal consecutive GCM records together: one segment is the concatenation
@@ -9,7 +9,7 @@ import { gcmNonce, RecordKeys, tampered } from './record';
  * are in the container's authenticated index; the segment binds its place (container, first
  * record) through its key, nonce and AAD. See docs/FORMAT.md §5.6.
  */
-export const SEGMENT_TAG = 16;
+export const SEGMENT_TAG = GCM_TAG;
 const SEGMENT_LABEL = Buffer.from('kmscrypt/2 segment');
 
 /** "kmscrypt/2 segment" | u16 R | repository ID | container ID | u64 seq of the first record. */
@@ -45,15 +45,5 @@ export function sealSegment(keys: RecordKeys, firstSeq: number, payloads: Buffer
  * returned unless the tag verifies.
  */
 export function openSegment(keys: RecordKeys, firstSeq: number, sealed: Buffer, what: string): Buffer {
-  if (sealed.length < SEGMENT_TAG) throw tampered(what);
-  const decipher = createDecipheriv('aes-256-gcm', keys.segment, gcmNonce(firstSeq));
-  decipher.setAAD(segmentAad(keys, firstSeq));
-  decipher.setAuthTag(sealed.subarray(sealed.length - SEGMENT_TAG));
-  try {
-    const plaintext = decipher.update(sealed.subarray(0, sealed.length - SEGMENT_TAG));
-    decipher.final(); // throws unless the tag verifies; GCM's final() adds no bytes
-    return plaintext;
-  } catch {
-    throw tampered(what);
-  }
+  return openGcm(keys.segment, gcmNonce(firstSeq), segmentAad(keys, firstSeq), sealed, what);
 }
