@@ -1,6 +1,6 @@
 /**
  * Version of the stored format described in docs/FORMAT.md, written in every new container and
- * manifest. Version 2 seals small objects in segments (§6.3); its manifests may list containers
+ * manifest. Version 2 seals small objects in segments (docs/FORMAT.md §5.6); its manifests may list containers
  * of either version, so readers read both. The descriptor's layout has not changed since
  * version 1, and it is still written (and read) as version 1.
  */

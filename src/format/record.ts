@@ -69,7 +69,7 @@ export function recordAad(keys: RecordKeys, suite: Suite, seq: number, header: R
 }
 
 /** Big-endian unsigned 64-bit, for integers up to 2^53 (no BigInt per call). */
-function writeUint64(buf: Buffer, value: number, at: number): number {
+export function writeUint64(buf: Buffer, value: number, at: number): number {
   buf.writeUInt32BE(Math.floor(value / 0x100000000), at);
   buf.writeUInt32BE(value >>> 0, at + 4);
   return at + 8;

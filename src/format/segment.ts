@@ -1,5 +1,5 @@
 import { createCipheriv } from 'node:crypto';
-import { gcmNonce, GCM_TAG, openGcm, RecordKeys } from './record';
+import { gcmNonce, GCM_TAG, openGcm, RecordKeys, writeUint64 } from './record';
 
 /**
  * Version 2 containers seal consecutive GCM records together: one segment is the concatenation
@@ -20,8 +20,7 @@ export function segmentAad(keys: RecordKeys, firstSeq: number): Buffer {
   p = out.writeUInt16BE(repo.length, p);
   p += repo.copy(out, p);
   p += keys.containerId.copy(out, p);
-  out.writeUInt32BE(Math.floor(firstSeq / 0x100000000), p);
-  out.writeUInt32BE(firstSeq >>> 0, p + 4);
+  writeUint64(out, firstSeq, p);
   return out;
 }
 

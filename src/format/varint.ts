@@ -1,16 +1,13 @@
-/** Unsigned LEB128, for non-negative integers up to 2^53. */
+/** Unsigned LEB128, for non-negative integers up to 2^53: appends the bytes of n to `out`. */
 export function encodeVarint(n: number, out: number[]): void {
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`varint out of range: ${n}`);
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
-  out.push(n);
+  const bytes = Buffer.allocUnsafe(8);
+  const end = writeVarint(bytes, 0, n);
+  for (let i = 0; i < end; i++) out.push(bytes[i]);
 }
 
 /**
  * Writes n at `pos` of `buf` (which must have room: at most 8 bytes) and returns the position
- * after it. The in-place form of encodeVarint, for writers of many entries.
+ * after it. The in-place form, for writers of many entries; encodeVarint appends to an array.
  */
 export function writeVarint(buf: Buffer, pos: number, n: number): number {
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`varint out of range: ${n}`);
