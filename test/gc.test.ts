@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import t from 'tap';
 import { Sandbox } from './support/sandbox';
 import { localStore } from './support/store-access';
@@ -66,14 +67,53 @@ t.test('a push racing gc is never lost', async (t) => {
     const head = sb.commit(src, { 'a': `round ${round}\n` }, `round ${round}`);
     const { spawn } = await import('node:child_process');
     const run = (args: string[]) =>
-      new Promise<number>((resolve) => spawn(args[0], args.slice(1), { cwd: src, env: sb.env, stdio: 'ignore' }).on('close', (c) => resolve(c ?? 1)));
-    const [gcStatus, pushStatus] = await Promise.all([run(['git', 'kmscrypt', 'gc', store.url, '--grace', '0']), run(['git', 'push', '-q', 'origin', 'main'])]);
-    t.equal(pushStatus, 0, `round ${round}: the push landed`);
-    t.ok(gcStatus === 0 || gcStatus === 1, `round ${round}: gc finished or gave way`);
+      new Promise<{ status: number; stderr: string }>((resolve) => {
+        const child = spawn(args[0], args.slice(1), { cwd: src, env: sb.env, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (c) => resolve({ status: c ?? 1, stderr }));
+      });
+    const [gc, push] = await Promise.all([run(['git', 'kmscrypt', 'gc', store.url, '--grace', '0']), run(['git', 'push', '-q', 'origin', 'main'])]);
+    t.equal(push.status, 0, `round ${round}: the push landed`, { stderr: push.stderr, gcStderr: gc.stderr });
+    t.ok(gc.status === 0 || gc.status === 1, `round ${round}: gc finished or gave way`, { stderr: gc.stderr });
     landed.push(head);
   }
   sb.run('git', ['clone', '-q', '--mirror', store.url, sb.path('check.git')]);
   const history = sb.git(sb.path('check.git'), 'rev-list', 'main');
   for (const c of landed) t.match(history, c, `commit ${c.slice(0, 8)} is in main`);
   sb.git(sb.path('check.git'), 'fsck', '--strict', '--no-dangling');
+});
+
+t.test('a container no manifest lists yet (a push under way) is kept until it is a day old, whatever --grace says', async (t) => {
+  const sb = new Sandbox(t);
+  const dir = sb.path('store');
+  const store = localStore(dir);
+  const src = sb.repo('src');
+  sb.git(src, 'remote', 'add', 'origin', store.url);
+  sb.commit(src, { 'a': 'a\n' }, 'one');
+  sb.git(src, 'push', '-q', 'origin', 'main');
+  sb.commit(src, { 'a': 'b\n' }, 'two');
+  sb.git(src, 'push', '-q', 'origin', 'main');
+  // What a push leaves between its upload and its publication: a container no manifest lists.
+  const [listed] = (await store.keys()).filter((k) => k.startsWith('containers/'));
+  const unlisted = join(dir, 'containers', 'f'.repeat(32));
+  copyFileSync(join(dir, listed), unlisted);
+
+  const gc = () => JSON.parse(sb.run('git', ['kmscrypt', 'gc', store.url, '--grace', '0', '--json']).stdout) as { scheduled: number; deletedContainers: number };
+  const first = gc();
+  t.equal(first.scheduled, 2, 'the two superseded containers are scheduled, the unlisted one is not');
+  t.equal(first.deletedContainers, 2, 'with --grace 0 they are deleted at once');
+  t.ok(existsSync(unlisted), 'the unlisted container is still there after a consolidating gc');
+  t.equal(gc().scheduled, 0, 'a sweeping gc leaves it too');
+  t.ok(existsSync(unlisted), 'and it is still there');
+
+  const hours = (h: number) => new Date(Date.now() - h * 3_600_000);
+  utimesSync(unlisted, hours(23), hours(23));
+  t.equal(gc().scheduled, 0, 'at 23 hours old it is still kept');
+  utimesSync(unlisted, hours(25), hours(25));
+  const late = gc();
+  t.same({ scheduled: late.scheduled, deleted: late.deletedContainers }, { scheduled: 1, deleted: 1 }, 'at 25 hours old it is an interrupted push\'s leftover: scheduled, and deleted after the grace');
+  t.notOk(existsSync(unlisted), 'it is gone');
+  sb.run('git', ['clone', '-q', store.url, sb.path('check')]);
+  t.equal(sb.git(sb.path('check'), 'rev-parse', 'HEAD').trim(), sb.git(src, 'rev-parse', 'HEAD').trim(), 'the repository clones whole');
 });

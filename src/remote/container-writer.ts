@@ -229,3 +229,14 @@ export async function storeContainer(
   shown.done();
   return ref;
 }
+
+/**
+ * Stores a published container again from its local file if it is gone from the store (swept
+ * by a gc while a slow push was between its upload and its publication). True when restored.
+ */
+export async function restoreIfSwept(storage: Storage, ref: ContainerRef, file: string): Promise<boolean> {
+  const key = containerKey(ref.id);
+  if (await storage.head(key)) return false;
+  await storage.put(key, { file, length: (await fs.stat(file)).size });
+  return true;
+}

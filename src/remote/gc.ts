@@ -36,6 +36,13 @@ export interface GcReport {
 
 const PENDING_PREFIX = 'gc/';
 const MAX_ATTEMPTS = 5;
+/**
+ * A container no manifest lists is either left by an interrupted push or uploaded by a push
+ * that has not published yet; only age tells them apart. gc schedules one only once the store
+ * has held it this long, whatever --grace says, so a push under way never loses its container
+ * (push.ts restores a container swept from under a push slower than this).
+ */
+export const UNLISTED_CONTAINER_MIN_AGE_MS = 24 * 3_600_000;
 
 interface PendingDeletion {
   createdAt: string;
@@ -68,11 +75,11 @@ export async function collectGarbage(repo: RemoteRepository, options: GcOptions)
         const containers = snapshot.manifest?.containers ?? [];
         const objects = containers.reduce((n, c) => n + c.objects, 0);
         const bytes = containers.reduce((n, c) => n + c.size, 0);
-        const swept = await sweep(repo, snapshot.manifest, options);
+        const swept = await sweep(repo, snapshot.manifest, new Set(containers.flatMap((c) => c.consolidates ?? [])), options);
         return { ...swept, generation: snapshot.manifest?.generation ?? 0, containersBefore: containers.length, objectsBefore: objects, objectsAfter: objects, bytesBefore: bytes, bytesAfter: bytes };
       }
       const result = await consolidate(repo, snapshot, work, options);
-      if (result) return { ...result, ...(await sweep(repo, result.manifest, options)) };
+      if (result) return { ...result, ...(await sweep(repo, result.manifest, new Set(snapshot.manifest.containers.map((c) => c.id)), options)) };
       if (attempt >= MAX_ATTEMPTS) {
         throw new KmscryptError('CONFLICT', `gc gave way to concurrent pushes ${MAX_ATTEMPTS} times; nothing was changed; run it again when the repository is quieter`);
       }
@@ -161,11 +168,18 @@ async function appendedSafely(repo: RemoteRepository, base: Manifest, current: M
 }
 
 /**
- * Schedules what the newest manifest no longer needs (superseded containers, containers of
- * interrupted pushes that no manifest ever listed, superseded manifests), then deletes what was
- * scheduled at least the grace period ago. A container a manifest needs again is never deleted.
+ * Schedules what the newest manifest no longer needs (the containers it supersedes, containers
+ * no manifest lists that are older than UNLISTED_CONTAINER_MIN_AGE_MS, superseded manifests), then
+ * deletes what was scheduled at least the grace period ago. A container a manifest needs again is
+ * never deleted.
  */
-async function sweep(repo: RemoteRepository, manifest: Manifest | null, options: GcOptions): Promise<Pick<GcReport, 'scheduled' | 'deletedContainers' | 'deletedManifests'>> {
+async function sweep(
+  repo: RemoteRepository,
+  manifest: Manifest | null,
+  /** Containers a published manifest listed before `manifest` replaced them. */
+  superseded: Set<string>,
+  options: GcOptions,
+): Promise<Pick<GcReport, 'scheduled' | 'deletedContainers' | 'deletedManifests'>> {
   const storage = repo.storage;
   const needed = new Set(manifest?.containers.map((c) => c.id) ?? []);
   const generation = manifest?.generation ?? 0;
@@ -178,11 +192,12 @@ async function sweep(repo: RemoteRepository, manifest: Manifest | null, options:
   }
   const alreadyPending = new Set(lists.flatMap((l) => l.pending.containers));
   const unneeded = (await storage.list(STORE_KEYS.containerPrefix))
-    .map((o) => o.key.slice(STORE_KEYS.containerPrefix.length))
+    .filter((o) => superseded.has(idOf(o.key)) || now - o.lastModified.getTime() >= UNLISTED_CONTAINER_MIN_AGE_MS)
+    .map((o) => idOf(o.key))
     .filter((id) => /^[0-9a-f]{32}$/.test(id) && !needed.has(id) && !alreadyPending.has(id));
   const manifests = (await storage.list(STORE_KEYS.manifestPrefix)).map((m) => generationOfKey(m.key)).filter((g): g is number => g !== undefined);
-  const superseded = manifests.some((g) => g < generation) && !lists.some((l) => l.pending.generation >= generation);
-  if (unneeded.length || superseded) {
+  const oldManifests = manifests.some((g) => g < generation) && !lists.some((l) => l.pending.generation >= generation);
+  if (unneeded.length || oldManifests) {
     const pending: PendingDeletion = { createdAt: new Date(now).toISOString(), containers: unneeded, generation };
     const key = `${PENDING_PREFIX}${pending.createdAt.replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}.json`;
     if (await storage.putIfAbsent(key, Buffer.from(JSON.stringify(pending) + '\n'))) lists.push({ key, pending });
@@ -205,6 +220,10 @@ async function sweep(repo: RemoteRepository, manifest: Manifest | null, options:
     await storage.delete(key);
   }
   return { scheduled: unneeded.length, deletedContainers, deletedManifests: deletedManifests.size };
+}
+
+function idOf(key: string): string {
+  return key.slice(STORE_KEYS.containerPrefix.length);
 }
 
 function parsePending(bytes: Buffer): PendingDeletion | undefined {

@@ -12,7 +12,7 @@ import { writePack } from '../git/pack-objects';
 import { isValidRefName } from '../git/ref-name';
 import { currentBranch, isAncestor, resolveRevisions } from '../git/repository';
 import type { DataKey } from '../keys/key-provider';
-import { ObjectTooLargeError, storeContainer } from './container-writer';
+import { ObjectTooLargeError, restoreIfSwept, storeContainer } from './container-writer';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
 import type { TransferOptions } from './transfer-options';
 
@@ -38,6 +38,12 @@ interface ResolvedUpdate {
 }
 
 const MAX_PUBLISH_ATTEMPTS = 50;
+/**
+ * gc leaves an unlisted container alone for a day (UNLISTED_CONTAINER_MIN_AGE_MS); a push that
+ * took more than an hour from its upload to its publication checks, once published, that its
+ * container is still stored, and stores it again if a gc swept it meanwhile.
+ */
+const SLOW_PUSH_MS = 3_600_000;
 
 /**
  * The whole push path: check every update, pack and seal the objects the remote lacks into one
@@ -90,6 +96,8 @@ export async function push(
     nextKey.catch(() => undefined); // awaited below, once git has packed
     pendingKey = nextKey;
     /** Packs what the remote described by `against` lacks; deltas may refer to objects it has. */
+    let containerFile = '';
+    let uploadStartedAt = 0;
     const build = async (against: ManifestSnapshot, attempt: number) => {
       if (include.length === 0) return undefined;
       const remoteTips = Object.values(against.manifest?.refs ?? {});
@@ -97,10 +105,12 @@ export async function push(
       const dir = await fs.mkdtemp(join(workDir, `pack${attempt}-`));
       const pack = await writePack({ dir, include, exclude, thin: exclude.length > 0, hashLength: hashLength(format), progress: options.progress });
       const key = await nextKey;
+      containerFile = join(dir, 'container');
+      uploadStartedAt = Date.now();
       return storeContainer(repo.storage, {
         pack,
         hashLength: hashLength(format),
-        outPath: join(dir, 'container'),
+        outPath: containerFile,
         dataKey: key,
         repositoryId: repo.repositoryId,
         progress: options.progress,
@@ -124,6 +134,7 @@ export async function push(
       const next = nextManifest(repo, snapshot, winners, container, localBranch, dataKey.keyId);
       const { published } = await repo.publish(next, dataKey);
       if (published) {
+        if (container && Date.now() - uploadStartedAt > SLOW_PUSH_MS) await restoreIfSwept(repo.storage, container, containerFile);
         if (container) await repo.state.update({ fetched: [container.id] });
         return report(commands, outcomes);
       }

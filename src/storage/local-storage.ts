@@ -84,7 +84,7 @@ export class LocalStorage implements Storage {
     this.count('head');
     try {
       const st = await fs.stat(this.path(key), { bigint: true });
-      return { key, size: Number(st.size), etag: etagOf(st) };
+      return { key, size: Number(st.size), etag: etagOf(st), lastModified: new Date(Number(st.mtimeMs)) };
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw this.failure('stat', key, err);
@@ -166,7 +166,7 @@ export class LocalStorage implements Storage {
         await this.walk(full, out);
       } else if (entry.isFile()) {
         const st = await fs.stat(full, { bigint: true }).catch(() => undefined);
-        if (st) out.push({ key: relative(this.root, full).split(sep).join('/'), size: Number(st.size), etag: etagOf(st) });
+        if (st) out.push({ key: relative(this.root, full).split(sep).join('/'), size: Number(st.size), etag: etagOf(st), lastModified: new Date(Number(st.mtimeMs)) });
       }
     }
   }

@@ -120,7 +120,7 @@ export class S3Storage implements Storage, S3Access {
   async head(key: string): Promise<StoredObjectInfo | undefined> {
     try {
       const res = await this.client.send(new (s3Sdk().HeadObjectCommand)({ Bucket: this.bucket, Key: this.objectKey(key) }));
-      return { key, size: res.ContentLength ?? 0, etag: unquoteEtag(res.ETag) };
+      return { key, size: res.ContentLength ?? 0, etag: unquoteEtag(res.ETag), lastModified: res.LastModified ?? new Date() };
     } catch (err) {
       if (isNoSuchKey(err)) return undefined;
       throw this.failure(err, 'stat', key);
@@ -183,7 +183,8 @@ export class S3Storage implements Storage, S3Access {
       }
       for (const object of res.Contents ?? []) {
         const key = object.Key?.startsWith(base) ? object.Key.slice(base.length) : '';
-        if (key) out.push({ key, size: object.Size ?? 0, etag: unquoteEtag(object.ETag) });
+        // A store that does not say when counts as just written: gc then keeps an unlisted container.
+        if (key) out.push({ key, size: object.Size ?? 0, etag: unquoteEtag(object.ETag), lastModified: object.LastModified ?? new Date() });
       }
       ContinuationToken = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (ContinuationToken);

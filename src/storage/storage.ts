@@ -35,6 +35,8 @@ export interface StoredObjectInfo {
   key: string;
   size: number;
   etag: string;
+  /** When the store last wrote it, by the store's clock (gc's age rule for unlisted containers). */
+  lastModified: Date;
 }
 
 /**

@@ -77,7 +77,7 @@ class HelperRunner {
       let ended: number | undefined;
       let killed = false;
       let killAtMs: number | undefined;
-      let childrenAtKill: string[] = [];
+      let childrenAtKill: Array<{ pid: number; name: string }> = [];
       let killTimer: NodeJS.Timeout | undefined;
       const kill = () => {
         if (pid === undefined || !isAlive(pid)) return;
@@ -101,11 +101,16 @@ class HelperRunner {
           ended = performance.now();
         }
       }, 2);
-      child.on('close', (code, signal) => {
+      child.on('close', async (code, signal) => {
         clearInterval(poll);
         if (killTimer) clearTimeout(killTimer);
         if (pid !== undefined && ended === undefined) ended = performance.now();
         rmSync(pidFile, { force: true });
+        const indexPacks = childrenAtKill.filter((c) => c.name === 'git index-pack').map((c) => c.pid);
+        // Checked as git ends, when it removes a failed clone: an index-pack that has read the whole
+        // pack would otherwise go on writing into it. A SIGKILL takes effect when the process next
+        // runs, so it gets 100 ms; one still alive after a mere EOF would be ending on its own.
+        for (let i = 0; i < 10 && indexPacks.some(isAlive); i++) await new Promise((r) => setTimeout(r, 10));
         resolve({
           status: code ?? 128,
           signal,
@@ -114,7 +119,8 @@ class HelperRunner {
           helperStarted: pid !== undefined,
           killed,
           killAtMs,
-          childrenAtKill,
+          childrenAtKill: childrenAtKill.map((c) => c.name),
+          indexPackOutlivedHelper: indexPacks.some(isAlive),
           lifetimeMs: pid !== undefined && ended !== undefined ? ended - started : undefined,
         });
       });
@@ -128,6 +134,8 @@ export interface ObservedRun extends RunResult {
   killed: boolean;
   killAtMs?: number;
   childrenAtKill: string[];
+  /** A `git index-pack` the killed helper had started was still running after git ended. */
+  indexPackOutlivedHelper: boolean;
   /** From the helper's start to its end (its kill, when killed). */
   lifetimeMs?: number;
 }
@@ -142,9 +150,9 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** Command lines (first two words) of a process's children, from /proc. */
-function childrenOf(pid: number): string[] {
-  const out: string[] = [];
+/** PIDs and command lines (first two words) of a process's children, from /proc. */
+function childrenOf(pid: number): Array<{ pid: number; name: string }> {
+  const out: Array<{ pid: number; name: string }> = [];
   const cmdline = (id: number | string) => readFileSync(`/proc/${id}/cmdline`, 'utf8');
   try {
     const own = cmdline(pid);
@@ -154,8 +162,8 @@ function childrenOf(pid: number): string[] {
         try {
           const text = cmdline(id);
           // Forked but not yet exec'd: it still has the helper's command line.
-          if (text === own) out.push('(a child being spawned)');
-          else out.push(text.split('\0').filter(Boolean).slice(0, 2).map((a) => a.replace(/^.*\//, '')).join(' '));
+          const name = text === own ? '(a child being spawned)' : text.split('\0').filter(Boolean).slice(0, 2).map((a) => a.replace(/^.*\//, '')).join(' ');
+          out.push({ pid: Number(id), name });
         } catch {
           // gone already
         }
@@ -164,7 +172,7 @@ function childrenOf(pid: number): string[] {
   } catch {
     // the helper is gone, or /proc lacks children files
   }
-  return out.sort();
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /**
@@ -468,6 +476,7 @@ export function crashScenarios(t: Test, backend: ScenarioBackend, label: string,
         lateScale = 1;
         noteKill(tally, run, estimate);
         tt.comment(`fetch kill at ${Math.round(run.killAtMs!)} of ~${Math.round(estimate)} ms (git exit ${run.status}, helper running ${run.childrenAtKill.join(', ') || 'no child'})`);
+        check(tt, ok, !run.indexPackOutlivedHelper, 'no git index-pack outlives the killed helper (it would write into the repository after git gave up)');
         must(tt, ok, 'after a killed fetch, no local ref points to a missing object', () => sb.git(dir, 'fsck', '--connectivity-only', '--no-dangling'));
         const tracking = revParse(sb, dir, 'refs/remotes/origin/main');
         check(tt, ok, tracking === old || tracking === head, 'the remote-tracking ref is the old or the new value', { tracking });
@@ -492,6 +501,7 @@ export function crashScenarios(t: Test, backend: ScenarioBackend, label: string,
         lateScale = 1;
         noteKill(tally, run, estimate);
         tt.comment(`clone kill at ${Math.round(run.killAtMs!)} of ~${Math.round(estimate)} ms (git exit ${run.status}, helper running ${run.childrenAtKill.join(', ') || 'no child'})`);
+        check(tt, ok, !run.indexPackOutlivedHelper, 'no git index-pack outlives the killed helper (it would write into the repository after git gave up)');
         if (run.status === 0) {
           check(tt, ok, revParse(sb, dir, 'HEAD') === head, 'a killed clone that git reported as done checked out the newest commit', { stderr: run.stderr });
         }
