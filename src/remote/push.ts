@@ -95,9 +95,9 @@ export async function push(
     const nextKey = repo.generateDataKey(snapshot.manifest);
     nextKey.catch(() => undefined); // awaited below, once git has packed
     pendingKey = nextKey;
-    /** Packs what the remote described by `against` lacks; deltas may refer to objects it has. */
     let containerFile = '';
     let uploadStartedAt = 0;
+    /** Packs what the remote described by `against` lacks; deltas may refer to objects it has. */
     const build = async (against: ManifestSnapshot, attempt: number) => {
       if (include.length === 0) return undefined;
       const remoteTips = Object.values(against.manifest?.refs ?? {});
