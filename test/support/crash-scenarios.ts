@@ -108,9 +108,10 @@ class HelperRunner {
         rmSync(pidFile, { force: true });
         const indexPacks = childrenAtKill.filter((c) => c.name === 'git index-pack').map((c) => c.pid);
         // Checked as git ends, when it removes a failed clone: an index-pack that has read the whole
-        // pack would otherwise go on writing into it. A SIGKILL takes effect when the process next
-        // runs, so it gets 100 ms; one still alive after a mere EOF would be ending on its own.
-        for (let i = 0; i < 10 && indexPacks.some(isAlive); i++) await new Promise((r) => setTimeout(r, 10));
+        // pack would otherwise go on writing into it for as long as it resolves deltas. A SIGKILL
+        // takes effect when the process next runs (or leaves an uninterruptible write), so a
+        // loaded machine gets up to 1 s before the process counts as alive.
+        for (let i = 0; i < 100 && indexPacks.some(isAlive); i++) await new Promise((r) => setTimeout(r, 10));
         resolve({
           status: code ?? 128,
           signal,
