@@ -192,9 +192,9 @@ async function sweep(
   }
   const alreadyPending = new Set(lists.flatMap((l) => l.pending.containers));
   const unneeded = (await storage.list(STORE_KEYS.containerPrefix))
-    .filter((o) => superseded.has(idOf(o.key)) || now - o.lastModified.getTime() >= UNLISTED_CONTAINER_MIN_AGE_MS)
-    .map((o) => idOf(o.key))
-    .filter((id) => /^[0-9a-f]{32}$/.test(id) && !needed.has(id) && !alreadyPending.has(id));
+    .map((o) => ({ id: o.key.slice(STORE_KEYS.containerPrefix.length), age: now - o.lastModified.getTime() }))
+    .filter(({ id, age }) => /^[0-9a-f]{32}$/.test(id) && !needed.has(id) && !alreadyPending.has(id) && (superseded.has(id) || age >= UNLISTED_CONTAINER_MIN_AGE_MS))
+    .map(({ id }) => id);
   const manifests = (await storage.list(STORE_KEYS.manifestPrefix)).map((m) => generationOfKey(m.key)).filter((g): g is number => g !== undefined);
   const oldManifests = manifests.some((g) => g < generation) && !lists.some((l) => l.pending.generation >= generation);
   if (unneeded.length || oldManifests) {
@@ -220,10 +220,6 @@ async function sweep(
     await storage.delete(key);
   }
   return { scheduled: unneeded.length, deletedContainers, deletedManifests: deletedManifests.size };
-}
-
-function idOf(key: string): string {
-  return key.slice(STORE_KEYS.containerPrefix.length);
 }
 
 function parsePending(bytes: Buffer): PendingDeletion | undefined {
