@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { humaniseBytes } from '../src/remote/progress';
@@ -32,6 +33,49 @@ t.test('progress lines appear with --progress and not with -q', async (t) => {
   sb.git(src, 'push', '-q', url, 'main');
   const fetch = sb.run('git', ['fetch', '--progress', 'origin'], { cwd: sb.path('c1') });
   t.match(fetch.stderr, /Decrypting objects: 100% \(\d+\/\d+\), done\./, 'fetch --progress shows decryption progress');
+});
+
+/** Runs a command and notes when each piece of its stderr arrived, in ms since the start. */
+function timedRun(sb: Sandbox, args: string[], cwd: string): Promise<{ status: number | null; totalMs: number; chunks: Array<{ atMs: number; text: string }> }> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const ms = () => Number(process.hrtime.bigint() - started) / 1e6;
+    const chunks: Array<{ atMs: number; text: string }> = [];
+    const child = spawn('git', args, { cwd, env: sb.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr.on('data', (b: Buffer) => chunks.push({ atMs: ms(), text: b.toString() }));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, totalMs: ms(), chunks }));
+  });
+}
+
+/** git's object progress from pack-objects, then ours: any of these is a progress line. */
+const PROGRESS_LINE = /(Enumerating|Counting|Compressing|Writing|Encrypting) objects|Uploading:/;
+
+// A first push used to run pack-objects with its stderr captured: ~40 MiB of random files
+// printed nothing for most of the push. Measured relative to the push's own duration, so a
+// loaded machine stretches both alike.
+t.test('a first push of ~40 MiB shows progress within the first quarter of its time, and none with -q', async (t) => {
+  const sb = new Sandbox(t);
+  const src = sb.repo('src');
+  const files: Record<string, Buffer> = {};
+  for (let i = 0; i < 40; i++) files[`f${i}.bin`] = randomBytes(1 << 20);
+  sb.commit(src, files, 'forty random MiB');
+  // The keyring exists before the timed push, as it does for anyone's second repository.
+  sb.git(src, 'push', '-q', `kmscrypt::file://${sb.path('warm-up')}`, 'main');
+
+  const loud = await timedRun(sb, ['push', '--progress', `kmscrypt::file://${sb.path('store')}`, 'main'], src);
+  t.equal(loud.status, 0, 'the push succeeded', { stderr: loud.chunks.map((c) => c.text).join('') });
+  const first = loud.chunks.find((c) => PROGRESS_LINE.test(c.text));
+  t.ok(first, 'the push shows progress');
+  t.ok(first!.atMs <= loud.totalMs / 4, `the first progress line came at ${first!.atMs.toFixed(0)} ms of ${loud.totalMs.toFixed(0)} ms`, { first: first!.text });
+  const all = loud.chunks.map((c) => c.text).join('');
+  for (const step of [/Enumerating objects: \d+, done\./, /Counting objects: 100% \(\d+\/\d+\), done\./, /Compressing objects: 100% \(\d+\/\d+\), done\./, /Encrypting objects: 100% \(\d+\/\d+\), done\./, UPLOAD_LINE]) {
+    t.match(all, step, `the push shows ${step.source.split(':')[0].replace(/\\/g, '')}`);
+  }
+
+  const quiet = await timedRun(sb, ['push', '-q', `kmscrypt::file://${sb.path('store-quiet')}`, 'main'], src);
+  t.equal(quiet.status, 0, 'the quiet push succeeded');
+  t.equal(quiet.chunks.map((c) => c.text).join(''), '', 'push -q prints nothing at all');
 });
 
 t.test('gc shows its progress with --progress and nothing with -q', async (t) => {

@@ -1,7 +1,5 @@
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import type { Writable } from 'node:stream';
+import { spawnGit } from './git-child';
 import { localRepository } from './repository';
 import { gitFailure } from './run-git';
 
@@ -24,8 +22,7 @@ export function startIndexPack(opts: { progress: boolean; selfContained?: boolea
   // separate connectivity walk after the fetch can be skipped.
   if (opts.selfContained) args.push('--check-self-contained-and-connected');
   if (opts.progress) args.push('-v');
-  const [command, ...commandArgs] = diesWithHelper(['git', ...args]);
-  const child = spawn(command, commandArgs, { stdio: ['pipe', 'pipe', opts.progress ? 'inherit' : 'pipe'] });
+  const child = spawnGit(args, ['pipe', 'pipe', opts.progress ? 'inherit' : 'pipe']);
   let out = '';
   let err = '';
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
@@ -50,20 +47,4 @@ export function startIndexPack(opts: { progress: boolean; selfContained?: boolea
     done,
     abort: () => child.kill('SIGKILL'),
   };
-}
-
-let setpriv: string | null | undefined;
-
-/**
- * The command line, run through util-linux's `setpriv --pdeathsig KILL` where there is one
- * (Linux): index-pack then dies with the helper. Otherwise a helper killed during a clone leaves
- * index-pack running; it goes on writing into .git/objects/pack while git removes the failed
- * clone's directory, and recreates part of it: the user is left with a directory that is not a
- * repository and that the next `git clone` refuses (seen in test/crash-local.test.ts).
- */
-function diesWithHelper(argv: string[]): string[] {
-  if (setpriv === undefined) {
-    setpriv = process.platform === 'linux' ? ((process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'setpriv')).find((p) => p.startsWith('/') && existsSync(p)) ?? null) : null;
-  }
-  return setpriv ? [setpriv, '--pdeathsig', 'KILL', '--', ...argv] : argv;
 }

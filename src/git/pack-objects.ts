@@ -1,7 +1,9 @@
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { gitFailure, runGit } from './run-git';
+import { KmscryptError } from '../errors';
+import { spawnGit } from './git-child';
+import { gitFailure } from './run-git';
 
 export interface WrittenPack {
   packPath: string;
@@ -29,42 +31,58 @@ export async function writePack(opts: {
   progress: boolean;
 }): Promise<WrittenPack> {
   const revs = [...opts.include, ...opts.exclude.map((oid) => `^${oid}`)].join('\n') + '\n';
+  // With progress, pack-objects writes "Enumerating/Counting/Compressing objects" straight to
+  // the user's stderr from its first moment, as in a push to any git remote; without, its
+  // stderr is kept for the error message.
   const quiet = opts.progress ? '--progress' : '-q';
+  const packerStderr = opts.progress ? 'inherit' : 'pipe';
   if (!opts.thin) {
-    const { stdout } = await runGit(['pack-objects', '--revs', '--delta-base-offset', quiet, join(opts.dir, 'pack')], { input: revs });
-    const hash = stdout.toString('utf8').trim();
+    const packer = spawnGit(['pack-objects', '--revs', '--delta-base-offset', quiet, join(opts.dir, 'pack')], ['pipe', 'pipe', packerStderr]);
+    const done = finished(packer, 'pack-objects', { stdout: true });
+    send(packer, revs);
+    const { stdout } = await done;
+    const hash = stdout.trim();
     const packPath = join(opts.dir, `pack-${hash}.pack`);
     const size = (await fs.stat(packPath)).size;
     return { packPath, idxPath: join(opts.dir, `pack-${hash}.idx`), entriesEnd: size - opts.hashLength };
   }
   const packPath = join(opts.dir, 'thin.pack');
   let streamed = 0;
-  await new Promise<void>((resolve, reject) => {
-    const packer = spawn('git', ['pack-objects', '--revs', '--stdout', '--thin', '--delta-base-offset', quiet], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const indexer = spawn('git', ['index-pack', '--stdin', '--fix-thin', packPath], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let indexerErr = '';
-    indexer.stderr!.on('data', (b: Buffer) => (indexerErr += b.toString()));
-    packer.stdout!.on('data', (b: Buffer) => {
-      streamed += b.length;
-      if (!indexer.stdin!.write(b)) {
-        packer.stdout!.pause();
-        indexer.stdin!.once('drain', () => packer.stdout!.resume());
-      }
-    });
-    packer.stdout!.on('end', () => indexer.stdin!.end());
-    indexer.stdin!.on('error', () => undefined);
-    let packerCode: number | null = null;
-    packer.on('close', (code) => {
-      packerCode = code;
-      if (code !== 0) reject(gitFailure(['pack-objects'], code, ''));
-    });
-    indexer.on('close', (code) => {
-      if (code !== 0) reject(gitFailure(['index-pack'], code, indexerErr));
-      else if (packerCode === 0 || packerCode === null) resolve();
-    });
-    packer.on('error', reject);
-    indexer.on('error', reject);
-    packer.stdin!.end(revs);
+  const packer = spawnGit(['pack-objects', '--revs', '--stdout', '--thin', '--delta-base-offset', quiet], ['pipe', 'pipe', packerStderr]);
+  const indexer = spawnGit(['index-pack', '--stdin', '--fix-thin', packPath], ['pipe', 'ignore', 'pipe']);
+  packer.stdout!.on('data', (b: Buffer) => {
+    streamed += b.length;
+    if (!indexer.stdin!.write(b)) {
+      packer.stdout!.pause();
+      indexer.stdin!.once('drain', () => packer.stdout!.resume());
+    }
   });
+  packer.stdout!.on('end', () => indexer.stdin!.end());
+  indexer.stdin!.on('error', () => undefined);
+  const packed = finished(packer, 'pack-objects');
+  const indexed = finished(indexer, 'index-pack');
+  // Whichever fails first names the failure; the other is not left running.
+  packed.catch(() => indexer.kill());
+  indexed.catch(() => packer.kill());
+  send(packer, revs);
+  await Promise.all([packed, indexed]);
   return { packPath, idxPath: join(opts.dir, 'thin.idx'), entriesEnd: streamed - opts.hashLength };
+}
+
+function send(child: ChildProcess, input: string): void {
+  // A git that exits early closes its stdin; its exit status says why.
+  child.stdin!.on('error', () => undefined);
+  child.stdin!.end(input);
+}
+
+/** Resolves with the child's stdout (when collected) once it exits 0; git's last stderr line otherwise. */
+function finished(child: ChildProcess, name: string, collect: { stdout?: boolean } = {}): Promise<{ stdout: string }> {
+  let stdout = '';
+  let stderr = '';
+  if (collect.stdout) child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
+  return new Promise((resolve, reject) => {
+    child.on('error', (e) => reject(new KmscryptError('GIT', `cannot run git: ${e.message}; is git installed and on PATH?`)));
+    child.on('close', (code) => (code === 0 ? resolve({ stdout }) : reject(gitFailure([name], code, stderr))));
+  });
 }
