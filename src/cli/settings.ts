@@ -3,7 +3,7 @@ import { runGit } from '../git/run-git';
 
 /**
  * Settings, each looked up in this order: environment variable, `remote.<name>.kmscrypt<Name>`,
- * `kmscrypt.<name>` in git config (any scope), then the default. Documented in README's table.
+ * `kmscrypt.<name>` in git config (any scope), then the default. Documented in docs/configuration.md.
  */
 export interface Settings {
   kms?: 'local' | 'aws';
