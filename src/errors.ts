@@ -4,6 +4,8 @@
  * the CLI prints it after "fatal: " and exits non-zero.
  */
 export type ErrorCode =
+  /** A command line git kmscrypt cannot parse: unknown option, missing or extra argument (exit 129, as git). */
+  | 'USAGE'
   | 'BAD_URL'
   | 'BAD_CONFIG'
   | 'BAD_PROTOCOL'

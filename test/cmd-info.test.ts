@@ -102,7 +102,7 @@ t.test('info fails with one line for a missing repository, a non-kmscrypt remote
   t.match(plain.stderr, /remote plain is not a kmscrypt remote/);
 
   const none = sb.run('git', ['kmscrypt', 'info'], { expectFailure: true });
-  t.equal(none.status, 2, 'a usage error');
+  t.equal(none.status, 129, 'a usage error: exit 129, as git');
   t.match(none.stderr, /missing <remote-or-url>/);
   const unknown = sb.run('git', ['kmscrypt', 'info', 'x', '--to', 'y'], { expectFailure: true });
   t.match(unknown.stderr, /unknown option --to; see 'git kmscrypt info --help'/);

@@ -22,18 +22,18 @@ export function parseCommandArgs(command: string, args: string[], accepts: { to?
     else if ((a === '--to' || a.startsWith('--to=')) && accepts.to) {
       const value = a === '--to' ? args[++i] : a.slice('--to='.length);
       if (value === undefined || value === '' || value.startsWith('-')) {
-        throw new KmscryptError('BAD_CONFIG', `--to needs a key (key ID, key ARN, alias name or alias ARN); ${seeHelp}`);
+        throw new KmscryptError('USAGE', `--to needs a key (key ID, key ARN, alias name or alias ARN); ${seeHelp}`);
       }
       parsed.to = value;
-    } else if (a.startsWith('-') && a !== '-') throw new KmscryptError('BAD_CONFIG', `unknown option ${a}; ${seeHelp}`);
+    } else if (a.startsWith('-') && a !== '-') throw new KmscryptError('USAGE', `unknown option ${a}; ${seeHelp}`);
     else if (parsed.target === undefined) parsed.target = a;
-    else throw new KmscryptError('BAD_CONFIG', `unexpected argument ${a}; ${seeHelp}`);
+    else throw new KmscryptError('USAGE', `unexpected argument ${a}; ${seeHelp}`);
   }
   if (!parsed.help && parsed.target === undefined) {
-    throw new KmscryptError('BAD_CONFIG', `missing <remote-or-url> (a remote name such as origin, or a kmscrypt URL); ${seeHelp}`);
+    throw new KmscryptError('USAGE', `missing <remote-or-url> (a remote name such as origin, or a kmscrypt URL); ${seeHelp}`);
   }
   if (!parsed.help && accepts.to && parsed.to === undefined) {
-    throw new KmscryptError('BAD_CONFIG', `missing --to <key> (the key to move the repository to); ${seeHelp}`);
+    throw new KmscryptError('USAGE', `missing --to <key> (the key to move the repository to); ${seeHelp}`);
   }
   return parsed;
 }
@@ -47,19 +47,37 @@ export interface ResolvedTarget {
 
 /**
  * A configured remote's name becomes its URL (as git would, the name wins over a URL of the same
- * spelling); anything else is a URL, with or without the kmscrypt:: prefix.
+ * spelling); anything else is a URL, with or without the kmscrypt:: prefix. A bare word that
+ * names no remote is refused rather than taken for an S3 bucket: `info origin` outside the
+ * repository, or a mistyped remote name, would otherwise fail with a message about a bucket
+ * nobody meant. A bucket is named with s3:// here.
  */
 export async function resolveTarget(target: string): Promise<ResolvedTarget> {
-  if (!/^[/.]/.test(target) && !target.includes(':')) {
+  if (isBareWord(target)) {
     const configured = await remoteUrl(target);
-    if (configured !== undefined) {
-      if (!configured.startsWith('kmscrypt::')) {
-        throw new KmscryptError('BAD_URL', `remote ${target} is not a kmscrypt remote (its URL is ${configured}); give a kmscrypt remote or URL`);
-      }
-      return { url: await anchorRelativePath(configured.slice('kmscrypt::'.length)), remoteName: target };
+    if (configured === undefined) throw await notARemote(target);
+    if (!configured.startsWith('kmscrypt::')) {
+      throw new KmscryptError('BAD_URL', `remote ${target} is not a kmscrypt remote (its URL is ${configured}); give a kmscrypt remote or URL`);
     }
+    return { url: await anchorRelativePath(configured.slice('kmscrypt::'.length)), remoteName: target };
   }
   return { url: target.replace(/^kmscrypt::/, '') };
+}
+
+/** What could be a remote name: no path, no scheme, no query. */
+function isBareWord(target: string): boolean {
+  return !/^[/.]/.test(target) && !/[:/?]/.test(target);
+}
+
+async function notARemote(name: string): Promise<KmscryptError> {
+  const inRepository = (await runGit(['rev-parse', '--git-dir'], { okCodes: [128] })).code === 0;
+  const url = `a URL such as kmscrypt::s3://bucket/prefix or kmscrypt::./directory (kmscrypt::s3://${name} for the bucket of that name)`;
+  if (!inRepository) {
+    return new KmscryptError('BAD_URL', `${JSON.stringify(name)} is not a remote here: ${process.cwd()} is not in a git repository; run this inside the repository, or give ${url}`, { target: name });
+  }
+  const remotes = (await runGit(['remote'])).stdout.toString('utf8').split('\n').filter(Boolean);
+  const known = remotes.length ? `remotes here: ${remotes.join(', ')}` : 'this repository has no remotes';
+  return new KmscryptError('BAD_URL', `no remote named ${JSON.stringify(name)} (${known}); give a remote name or ${url}`, { target: name });
 }
 
 async function remoteUrl(name: string): Promise<string | undefined> {

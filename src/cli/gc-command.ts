@@ -25,11 +25,11 @@ export async function runGc(args: string[]): Promise<number> {
     else if (a === '-q' || a === '--quiet') progress = false;
     else if (a === '--grace') graceMs = parseDuration(args[++i]);
     else if (a.startsWith('--grace=')) graceMs = parseDuration(a.slice('--grace='.length));
-    else if (a.startsWith('-')) throw new KmscryptError('BAD_CONFIG', `unknown option ${a}; see 'git kmscrypt gc --help'`);
+    else if (a.startsWith('-')) throw new KmscryptError('USAGE', `unknown option ${a}; see 'git kmscrypt gc --help'`);
     else if (target === undefined) target = a;
-    else throw new KmscryptError('BAD_CONFIG', `unexpected argument ${a}; see 'git kmscrypt gc --help'`);
+    else throw new KmscryptError('USAGE', `unexpected argument ${a}; see 'git kmscrypt gc --help'`);
   }
-  if (!target) throw new KmscryptError('BAD_CONFIG', "missing <remote-or-url>; see 'git kmscrypt gc --help'");
+  if (!target) throw new KmscryptError('USAGE', "missing <remote-or-url>; see 'git kmscrypt gc --help'");
   const repo = await openTargetRepository(target, { inRepository: false });
   const r = await collectGarbage(repo, { graceMs, progress });
   if (json) {
@@ -47,7 +47,7 @@ export async function runGc(args: string[]): Promise<number> {
 
 export function parseDuration(value: string | undefined): number {
   const m = /^(\d+)(ms|s|m|h|d)?$/.exec(value ?? '');
-  if (!m) throw new KmscryptError('BAD_CONFIG', `--grace takes a duration such as 0, 30s, 10m, 2h or 1d, not ${JSON.stringify(value)}`);
+  if (!m) throw new KmscryptError('USAGE', `--grace takes a duration such as 0, 30s, 10m, 2h or 1d, not ${JSON.stringify(value)}`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 's']!;
   return Number(m[1]) * unit;
 }

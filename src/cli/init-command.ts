@@ -22,13 +22,13 @@ export async function runInit(args: string[]): Promise<number> {
     } else if (a === '--json') json = true;
     else if (a === '--object-format') {
       const v = args[++i];
-      if (!isObjectFormat(v)) throw new KmscryptError('BAD_CONFIG', `--object-format must be sha1 or sha256, not ${JSON.stringify(v)}`);
+      if (!isObjectFormat(v)) throw new KmscryptError('USAGE', `--object-format must be sha1 or sha256, not ${JSON.stringify(v)}`);
       format = v;
-    } else if (a.startsWith('-')) throw new KmscryptError('BAD_CONFIG', `unknown option ${a}; see 'git kmscrypt init --help'`);
+    } else if (a.startsWith('-')) throw new KmscryptError('USAGE', `unknown option ${a}; see 'git kmscrypt init --help'`);
     else if (url === undefined) url = a.replace(/^kmscrypt::/, '');
-    else throw new KmscryptError('BAD_CONFIG', `unexpected argument ${a}; see 'git kmscrypt init --help'`);
+    else throw new KmscryptError('USAGE', `unexpected argument ${a}; see 'git kmscrypt init --help'`);
   }
-  if (!url) throw new KmscryptError('BAD_CONFIG', "missing <url>; see 'git kmscrypt init --help'");
+  if (!url) throw new KmscryptError('USAGE', "missing <url>; see 'git kmscrypt init --help'");
   const config = await openRemote(url);
   const existing = await RemoteRepository.open(config);
   if (existing) throw new KmscryptError('CONFLICT', `${config.url} already holds repository ${existing.repositoryId}`);

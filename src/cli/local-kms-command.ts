@@ -37,7 +37,7 @@ function parseArgs(args: string[]): LocalKmsArgs {
     const value = (): string => {
       if (eq > 0 && arg.startsWith('--')) return arg.slice(eq + 1);
       const next = args[++i];
-      if (next === undefined) throw new KmscryptError('BAD_CONFIG', `local-kms: ${flag} needs a value; run 'git kmscrypt local-kms --help'`);
+      if (next === undefined) throw new KmscryptError('USAGE', `local-kms: ${flag} needs a value; run 'git kmscrypt local-kms --help'`);
       return next;
     };
     switch (flag) {
@@ -48,7 +48,7 @@ function parseArgs(args: string[]): LocalKmsArgs {
       case '--port': {
         const text = value();
         const port = Number(text);
-        if (!/^\d+$/.test(text) || port > 65535) throw new KmscryptError('BAD_CONFIG', `local-kms: --port ${text} is not a port number (0-65535)`);
+        if (!/^\d+$/.test(text) || port > 65535) throw new KmscryptError('USAGE', `local-kms: --port ${text} is not a port number (0-65535)`);
         parsed.port = port;
         break;
       }
@@ -68,7 +68,7 @@ function parseArgs(args: string[]): LocalKmsArgs {
         parsed.verbose = true;
         break;
       default:
-        throw new KmscryptError('BAD_CONFIG', `local-kms: unknown option '${arg}'; run 'git kmscrypt local-kms --help'`);
+        throw new KmscryptError('USAGE', `local-kms: unknown option '${arg}'; run 'git kmscrypt local-kms --help'`);
     }
   }
   return parsed;

@@ -1,21 +1,12 @@
 import { errorMessage, KmscryptError } from '../errors';
 
-/** Exit status for each error family; git prints its own line after a helper dies. */
+/**
+ * Exit status as git's own: 129 for a command line that cannot be parsed (git's usage_with_options),
+ * 128 for every fatal error (git's die). Commands that report findings (verify, doctor) return 1
+ * themselves when they found a problem; git prints its own line after a helper dies.
+ */
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof KmscryptError) {
-    switch (err.code) {
-      case 'BAD_URL':
-      case 'BAD_CONFIG':
-        return 2;
-      case 'TAMPERED':
-      case 'CORRUPT':
-      case 'ROLLBACK':
-        return 3;
-      default:
-        return 1;
-    }
-  }
-  return 1;
+  return err instanceof KmscryptError && err.code === 'USAGE' ? 129 : 128;
 }
 
 /** One line on stderr: "fatal: <cause and fix>". Internal errors keep their stack only with KMSCRYPT_DEBUG. */
