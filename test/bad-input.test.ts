@@ -30,7 +30,7 @@ t.test('malformed URLs: one line naming the URL and what is wrong; nothing is cr
   const cases: Array<[string, RegExp]> = [
     ['kmscrypt::', /invalid kmscrypt URL "": it is empty; use kmscrypt::s3:\/\/bucket\/prefix or kmscrypt::file:\/\/\/path/],
     ['kmscrypt::s3://', /invalid kmscrypt URL "s3:\/\/": "" is not a valid S3 bucket name/],
-    ['kmscrypt::UPPER_case_bucket/x', /invalid kmscrypt URL "UPPER_case_bucket\/x": "UPPER_case_bucket" is not a valid S3 bucket name \(3-63 lowercase letters, digits, dots, hyphens\); for a local directory write \.\/UPPER_case_bucket\/x or file:\/\//],
+    ['kmscrypt::UPPER_case_bucket/x', /invalid kmscrypt URL "UPPER_case_bucket\/x": "UPPER_case_bucket" is not a valid S3 bucket name \(3-63 lowercase letters, digits, dots, hyphens\); for a local directory write \.\/UPPER_case_bucket\/x or file:\/\/\/absolute\/path/],
     ['kmscrypt::ftp://x', /invalid kmscrypt URL "ftp:\/\/x": unsupported scheme ftp; use s3:\/\/ or file:\/\//],
     ['kmscrypt::file:///tmp/%zz', /invalid kmscrypt URL "file:\/\/\/tmp\/%zz": malformed percent-encoding/],
     ['kmscrypt::file:///tmp/%E0%A4%A', /malformed percent-encoding/],

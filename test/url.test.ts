@@ -10,7 +10,8 @@ t.test('local directory forms', async (t) => {
   t.same(parseRemoteUrl('file:///srv/repos/a/', cwd), { kind: 'local', path: '/srv/repos/a' }, 'trailing slash');
   t.same(parseRemoteUrl('file:///srv/x/../y', cwd), { kind: 'local', path: '/srv/y' }, 'normalized');
   t.same(parseRemoteUrl('file:///srv/with%20space', cwd), { kind: 'local', path: '/srv/with space' }, 'percent-decoded');
-  t.same(parseRemoteUrl('file://relative/dir', cwd), { kind: 'local', path: '/home/user/work/relative/dir' }, 'file:// with a relative path');
+  t.same(parseRemoteUrl('file://localhost/srv/repos/a', cwd), { kind: 'local', path: '/srv/repos/a' }, 'file://localhost/ is this machine');
+  t.same(parseRemoteUrl('file://LocalHost/srv/a%20b', cwd), { kind: 'local', path: '/srv/a b' }, 'the host name in any case, the path percent-decoded');
   t.same(parseRemoteUrl('/abs/path', cwd), { kind: 'local', path: '/abs/path' });
   t.same(parseRemoteUrl('./rel', cwd), { kind: 'local', path: '/home/user/work/rel' });
   t.same(parseRemoteUrl('../up', cwd), { kind: 'local', path: '/home/user/up' });
@@ -59,6 +60,16 @@ function refusal(url: string): string {
 const refused: Array<[string, string]> = [
   ['', 'invalid kmscrypt URL "": it is empty; use kmscrypt::s3://bucket/prefix or kmscrypt::file:///path'],
   ['file://', 'invalid kmscrypt URL "file://": no path after file://'],
+  ['file://localhost', 'invalid kmscrypt URL "file://localhost": no path after file://localhost'],
+  // Two slashes: git reads "tmp" as a host name; a store is on this machine only.
+  [
+    'file://tmp/x',
+    'invalid kmscrypt URL "file://tmp/x": file:// is followed by a host name, here "tmp"; for the absolute path /tmp/x write file:///tmp/x (three slashes), for a directory relative to here write ./tmp/x',
+  ],
+  [
+    'file://server.example.com/srv/repo',
+    'invalid kmscrypt URL "file://server.example.com/srv/repo": file:// is followed by a host name, here "server.example.com"; for the absolute path /server.example.com/srv/repo write file:///server.example.com/srv/repo (three slashes), for a directory relative to here write ./server.example.com/srv/repo',
+  ],
   ['s3://bad profile@bucket', 'invalid kmscrypt URL "s3://bad profile@bucket": profile name "bad profile" is not valid'],
   ['s3://@bucket', 'invalid kmscrypt URL "s3://@bucket": profile name "" is not valid'],
   ['http://example.com/x', 'invalid kmscrypt URL "http://example.com/x": unsupported scheme http; use s3:// or file://'],
@@ -67,7 +78,7 @@ const refused: Array<[string, string]> = [
   ['gs://bucket', 'invalid kmscrypt URL "gs://bucket": unsupported scheme gs; use s3:// or file://'],
   [
     'My_Repo',
-    'invalid kmscrypt URL "My_Repo": "My_Repo" is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens); for a local directory write ./My_Repo or file://',
+    'invalid kmscrypt URL "My_Repo": "My_Repo" is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens); for a local directory write ./My_Repo or file:///absolute/path',
   ],
   ['s3://', 'invalid kmscrypt URL "s3://": "" is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens); write s3://bucket/prefix'],
 ];

@@ -8,8 +8,9 @@ import { type RemoteConfig, RemoteRepository } from '../remote/remote-repository
 import { LocalStorage } from '../storage/local-storage';
 import type { Storage } from '../storage/storage';
 import { resolveTarget } from './command-args';
+import { checkNewStoreDirectory, refuseBucketNamedLikeDirectory, refuseFileAsStore } from './mistaken-locations';
 import { readSettings, Settings } from './settings';
-import { parseRemoteUrl, RemoteLocation } from './url';
+import { parseRemoteUrl, RemoteLocation, storeUrl } from './url';
 
 /** The existing repository an operator command names by remote name or URL (info, verify, gc, rotate-key). */
 export async function openTargetRepository(target: string, opts: { inRepository?: boolean } = {}): Promise<RemoteRepository> {
@@ -20,6 +21,8 @@ export async function openTargetRepository(target: string, opts: { inRepository?
 /** Joins a URL and the settings into storage, a key provider and a place for local state. */
 export async function openRemote(url: string, remoteName?: string, opts: { inRepository?: boolean } = {}): Promise<RemoteConfig> {
   const location = parseRemoteUrl(url);
+  if (location.kind === 's3' && !url.startsWith('s3://')) await refuseBucketNamedLikeDirectory(url, location.bucket);
+  if (location.kind === 'local') await refuseFileAsStore(location.path);
   // Asked of git alongside the settings: each git process costs a helper 10-20 ms to start.
   const stateDir =
     opts.inRepository === false
@@ -33,13 +36,13 @@ export async function openRemote(url: string, remoteName?: string, opts: { inRep
   const storage = await openStorage(location, settings);
   const keys = await openKeyProvider(kind, location, settings);
   return {
-    url: location.kind === 'local' ? `file://${location.path}` : `s3://${location.bucket}${location.prefix ? '/' + location.prefix : ''}`,
+    url: storeUrl(location),
     storage,
     keys,
     keyProvider: kind,
     keyId: settings.keyId,
     stateDir: await stateDir,
-    beforeCreate: location.kind === 's3' ? () => checkConditionalWrites(storage, settings) : undefined,
+    beforeCreate: location.kind === 's3' ? () => checkConditionalWrites(storage, settings) : () => checkNewStoreDirectory(location.path),
   };
 }
 

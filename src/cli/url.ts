@@ -1,4 +1,4 @@
-import { isAbsolute, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { KmscryptError } from '../errors';
 
 export type RemoteLocation =
@@ -7,10 +7,11 @@ export type RemoteLocation =
 
 /**
  * Parses what follows `kmscrypt::`.
- *   file:///abs/path, /abs/path, ./rel, ../rel   a local directory store
+ *   file:///abs/path, file://localhost/abs/path, /abs/path, ./rel, ../rel   a local directory store
  *   s3://[profile@]bucket[/prefix][?region=R&endpoint=URL]
  *   bucket[/prefix]                             S3, like s3:// without a profile
- * A bare word is a bucket, so a relative local path must start with ./ or ../ (or use file://).
+ * A bare word is a bucket, so a relative local path must start with ./ or ../ (file:// takes only
+ * absolute paths). openRemote refuses a bare word when a directory of that name exists here.
  */
 export function parseRemoteUrl(url: string, cwd: string = process.cwd()): RemoteLocation {
   const bad = (why: string) => new KmscryptError('BAD_URL', `invalid kmscrypt URL ${JSON.stringify(url)}: ${why}`);
@@ -23,9 +24,18 @@ export function parseRemoteUrl(url: string, cwd: string = process.cwd()): Remote
     }
   };
   if (url.startsWith('file://')) {
-    const rest = decode(url.slice('file://'.length));
-    if (rest === '') throw bad('no path after file://');
-    return { kind: 'local', path: isAbsolute(rest) ? resolve(rest) : resolve(cwd, rest) };
+    // As in git and RFC 8089: file://<host>/<path>. Only this machine (no host, or localhost) can
+    // hold a store; git reads file://tmp/x as host "tmp" and refuses, and so do we.
+    const raw = url.slice('file://'.length);
+    if (raw === '') throw bad('no path after file://');
+    const slash = raw.indexOf('/');
+    const host = slash < 0 ? raw : raw.slice(0, slash);
+    if (host !== '' && host.toLowerCase() !== 'localhost') {
+      throw bad(`file:// is followed by a host name, here ${JSON.stringify(host)}; for the absolute path /${raw} write file:///${raw} (three slashes), for a directory relative to here write ./${raw}`);
+    }
+    const path = decode(slash < 0 ? '' : raw.slice(slash));
+    if (path === '') throw bad(`no path after file://${host}`);
+    return { kind: 'local', path: resolve(path) };
   }
   if (url.startsWith('/') || url.startsWith('./') || url.startsWith('../') || url === '.' || url === '..') {
     return { kind: 'local', path: resolve(cwd, url) };
@@ -54,7 +64,7 @@ export function parseRemoteUrl(url: string, cwd: string = process.cwd()): Remote
   const bucket = slash < 0 ? rest : rest.slice(0, slash);
   const prefix = slash < 0 ? '' : rest.slice(slash + 1).replace(/\/+$/, '');
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes('..')) {
-    throw bad(`${JSON.stringify(bucket)} is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens); ${url.startsWith('s3://') ? 'write s3://bucket/prefix' : `for a local directory write ./${url} or file://`}`);
+    throw bad(`${JSON.stringify(bucket)} is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens); ${url.startsWith('s3://') ? 'write s3://bucket/prefix' : `for a local directory write ./${url} or file:///absolute/path`}`);
   }
   if (prefix.split('/').some((p) => p === '' || p === '.' || p === '..') && prefix !== '') {
     throw bad('the prefix has an empty, "." or ".." segment');
@@ -70,4 +80,9 @@ export function parseRemoteUrl(url: string, cwd: string = process.cwd()): Remote
     else location.endpoint = v;
   }
   return location;
+}
+
+/** The location as messages, and what a clone remembers per URL (remotes.json), name it. */
+export function storeUrl(location: RemoteLocation): string {
+  return location.kind === 'local' ? `file://${location.path}` : `s3://${location.bucket}${location.prefix ? '/' + location.prefix : ''}`;
 }
