@@ -23,6 +23,30 @@ export class KnownRemotes {
     const all = await this.load();
     if (all[url] === repositoryId) return;
     all[url] = repositoryId;
+    await this.save(all);
+  }
+
+  /**
+   * Drops what this clone remembers about `url` (`git kmscrypt forget`), so that the next push
+   * there may create a new repository and the next fetch accepts the one it finds. Returns the
+   * repository ID that was remembered, and whether another URL still leads to it.
+   */
+  async forget(url: string): Promise<{ repositoryId: string; elsewhere: boolean } | undefined> {
+    const all = await this.load();
+    const repositoryId = all[url];
+    if (repositoryId === undefined) return undefined;
+    delete all[url];
+    await this.save(all);
+    return { repositoryId, elsewhere: Object.values(all).includes(repositoryId) };
+  }
+
+  /** Every URL this clone remembers a repository at. */
+  async urls(): Promise<string[]> {
+    return Object.keys(await this.load()).sort();
+  }
+
+  private async save(all: Record<string, string>): Promise<void> {
+    if (!this.path) return;
     await fs.mkdir(join(this.path, '..'), { recursive: true });
     const tmp = `${this.path}.${process.pid}.tmp`;
     await fs.writeFile(tmp, JSON.stringify(all, null, 2) + '\n');

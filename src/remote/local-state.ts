@@ -47,6 +47,18 @@ export class LocalStateFile {
     };
   }
 
+  /** Forgets everything remembered about the repository (`git kmscrypt forget`); true if there was anything. */
+  async remove(): Promise<boolean> {
+    if (!this.path) return false;
+    try {
+      await fs.unlink(this.path);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw new KmscryptError('STORAGE', `cannot remove ${this.path}: ${(err as NodeJS.ErrnoException).code}`);
+    }
+  }
+
   /** Merges an update: generations only go up, fetched containers only accumulate (pruned to `known`). */
   async update(change: { generation?: number; manifestHash?: string; fetched?: string[]; known?: string[]; trustedKey?: string }): Promise<void> {
     if (!this.path) return;

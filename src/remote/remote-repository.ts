@@ -78,7 +78,7 @@ export class RemoteRepository {
       if (expected) {
         throw new KmscryptError(
           'TAMPERED',
-          `repository ${expected} that this clone used at ${config.url} is gone from the store; if it was deliberately removed, delete its entry from ${config.stateDir}/remotes.json`,
+          `repository ${expected} that this clone used at ${config.url} is gone from the store; if it was deliberately removed: git kmscrypt forget ${config.url}`,
         );
       }
       return undefined;
@@ -87,7 +87,7 @@ export class RemoteRepository {
     if (expected && expected !== descriptor.repositoryId) {
       throw new KmscryptError(
         'TAMPERED',
-        `${config.url} now holds repository ${descriptor.repositoryId}, not ${expected} that this clone used: it was replaced; no ref was changed`,
+        `${config.url} now holds repository ${descriptor.repositoryId}, not ${expected} that this clone used: it was replaced; no ref was changed; if it was replaced deliberately: git kmscrypt forget ${config.url}`,
       );
     }
     await known.remember(config.url, descriptor.repositoryId);

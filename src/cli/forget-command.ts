@@ -1,0 +1,47 @@
+import { join } from 'node:path';
+import { KmscryptError } from '../errors';
+import { gitDir } from '../git/repository';
+import { KnownRemotes } from '../remote/known-remotes';
+import { LocalStateFile } from '../remote/local-state';
+import { parseCommandArgs, resolveTarget } from './command-args';
+import { parseRemoteUrl, storeUrl } from './url';
+
+const HELP = `usage: git kmscrypt forget <remote-or-url>
+
+Makes this clone forget the repository it remembers at <remote-or-url>: which repository it
+found there, the newest manifest generation it saw and the KMS key it trusted for it. Use it
+after deliberately deleting or replacing a repository (for example a first push interrupted
+with Ctrl-C, whose half-made store you removed): the next push there creates a new repository,
+the next fetch accepts the one it finds. Reads nothing from the store and changes nothing in it.
+`;
+
+/** `git kmscrypt forget`: the deliberate way past "repository … is gone from the store". */
+export async function runForget(args: string[]): Promise<number> {
+  const parsed = parseCommandArgs('forget', args, { json: false });
+  if (parsed.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const { url } = await resolveTarget(parsed.target!);
+  const location = storeUrl(parseRemoteUrl(url));
+  const stateDir = await gitDir().then(
+    (dir) => join(dir, 'kmscrypt'),
+    () => {
+      throw new KmscryptError('BAD_URL', `${process.cwd()} is not in a git repository; run git kmscrypt forget inside the clone that should forget ${location}`);
+    },
+  );
+  const known = KnownRemotes.in(stateDir);
+  const forgotten = await known.forget(location);
+  if (!forgotten) {
+    const urls = await known.urls();
+    throw new KmscryptError(
+      'BAD_URL',
+      `this clone remembers no repository at ${location}; ${urls.length ? `it remembers: ${urls.join(', ')}` : 'it remembers none'}`,
+      { url: location },
+    );
+  }
+  // The rest is kept while another URL still leads to the same repository (a second remote).
+  if (!forgotten.elsewhere) await LocalStateFile.at(stateDir, forgotten.repositoryId).remove();
+  process.stdout.write(`Forgot repository ${forgotten.repositoryId} at ${location}\n`);
+  return 0;
+}
