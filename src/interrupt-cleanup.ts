@@ -1,7 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { promises as fs, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 
 /**
  * What a process must not leave behind when it is interrupted (Ctrl-C sends SIGINT to git, the
@@ -16,27 +14,25 @@ import { join } from 'node:path';
  */
 const paths = new Set<string>();
 const children = new Set<ChildProcess>();
+const actions = new Set<() => Promise<unknown>>();
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 /** How long children get to end (and remove their own temporary files) before SIGKILL. */
 const CHILD_GRACE_MS = 1000;
+/** How long undo actions (aborting an S3 multipart upload) may take before the process ends anyway. */
+const ACTION_GRACE_MS = 3000;
 let installed = false;
+let interrupting = false;
 
-/** Removes `path` (file or directory) if the process is interrupted; call the result once it is gone or kept. */
+/** Removes `path` (file or directory) if the process is interrupted; call the result (release) once it is gone or kept. */
 export function removeOnInterrupt(path: string): () => void {
   paths.add(path);
   return () => paths.delete(path);
 }
 
-/** Runs `body` with a new directory under $TMPDIR, removed afterwards however it ends, interrupts included. */
-export async function withTemporaryDirectory<T>(prefix: string, body: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await fs.mkdtemp(join(tmpdir(), prefix));
-  const forget = removeOnInterrupt(dir);
-  try {
-    return await body(dir);
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-    forget();
-  }
+/** Runs `undo` (best effort, bounded in time) if the process is interrupted; call the result once it no longer applies. */
+export function undoOnInterrupt(undo: () => Promise<unknown>): () => void {
+  actions.add(undo);
+  return () => actions.delete(undo);
 }
 
 /** Stops `child` if the process is interrupted before it has exited. */
@@ -44,6 +40,14 @@ export function stopOnInterrupt(child: ChildProcess): void {
   if (child.exitCode !== null || child.signalCode !== null) return;
   children.add(child);
   child.once('exit', () => children.delete(child));
+}
+
+/**
+ * True once a signal arrived: what fails from then on fails because of the cleanup (a stopped
+ * child, a removed file), and the process is about to die of the signal; nothing is reported.
+ */
+export function isInterrupted(): boolean {
+  return interrupting;
 }
 
 /** Installs the signal handlers; the command-line entry points call it once. */
@@ -54,10 +58,24 @@ export function installInterruptCleanup(): void {
 }
 
 async function interrupted(signal: NodeJS.Signals): Promise<void> {
+  interrupting = true;
+  // More signals come while we clean up: git, itself interrupted, signals its helper again
+  // (run-command's clean_on_exit). They are ignored; the cleanup below is bounded in time.
+  for (const s of SIGNALS) {
+    process.removeAllListeners(s);
+    process.on(s, () => undefined);
+  }
+  // At once, in case something kills this process before the end; again once children have
+  // stopped, in case they wrote more meanwhile.
+  removePaths();
+  await Promise.all([stopChildren(signal), runUndoActions()]);
+  removePaths();
+  paths.clear();
   for (const s of SIGNALS) process.removeAllListeners(s);
-  // A second Ctrl-C while we clean up ends the process at once, as the user expects.
-  for (const s of SIGNALS) process.once(s, () => process.kill(process.pid, s));
-  await stopChildren(signal);
+  process.kill(process.pid, signal);
+}
+
+function removePaths(): void {
   for (const path of paths) {
     try {
       rmSync(path, { recursive: true, force: true });
@@ -65,9 +83,14 @@ async function interrupted(signal: NodeJS.Signals): Promise<void> {
       // Best effort: the path is under $TMPDIR or holds only our own temporary file.
     }
   }
-  paths.clear();
-  for (const s of SIGNALS) process.removeAllListeners(s);
-  process.kill(process.pid, signal);
+}
+
+async function runUndoActions(): Promise<void> {
+  if (actions.size === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ACTION_GRACE_MS)));
+  await Promise.race([Promise.allSettled([...actions].map((undo) => undo())), late]);
+  clearTimeout(timer);
 }
 
 async function stopChildren(signal: NodeJS.Signals): Promise<void> {

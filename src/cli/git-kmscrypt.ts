@@ -1,8 +1,11 @@
+import { installInterruptCleanup } from '../interrupt-cleanup';
 import { runCommand } from './run-command';
 
 interface Subcommand {
   summary: string;
   run(args: string[]): Promise<number>;
+  /** Stops on SIGINT/SIGTERM by itself (a server); the others clean up and die of the signal. */
+  handlesSignals?: boolean;
 }
 
 /** `git kmscrypt <command>`: each command is loaded only when it is used, to keep start-up small. */
@@ -14,6 +17,10 @@ const COMMANDS: Record<string, Subcommand> = {
   doctor: {
     summary: 'check URL, settings, store, conditional writes, KMS key and permissions; a fix for each failure',
     run: async (args) => (await import('./doctor-command')).runDoctor(args),
+  },
+  forget: {
+    summary: 'make this clone forget the repository it remembers at a URL (after deliberately deleting or replacing it)',
+    run: async (args) => (await import('./forget-command')).runForget(args),
   },
   info: {
     summary: 'show repository ID, KMS key, generation, refs, containers, bytes stored, and its CloudTrail query',
@@ -34,6 +41,7 @@ const COMMANDS: Record<string, Subcommand> = {
   'local-kms': {
     summary: 'serve the AWS KMS JSON protocol on 127.0.0.1, backed by the local keyring (development and tests)',
     run: async (args) => (await import('./local-kms-command')).runLocalKms(args),
+    handlesSignals: true,
   },
 };
 
@@ -56,5 +64,6 @@ export function main(argv: string[]): void {
     process.exitCode = 129;
     return;
   }
+  if (!command.handlesSignals) installInterruptCleanup();
   runCommand(() => command.run(rest));
 }

@@ -1,6 +1,7 @@
 import { runHelperProtocol } from '../protocol/helper-protocol';
 import { HelperSession } from '../remote/helper-session';
 import type { RemoteConfig } from '../remote/remote-repository';
+import { installInterruptCleanup, isInterrupted } from '../interrupt-cleanup';
 import { recordStats } from './stats';
 import { exitCodeFor, reportFatal } from './run-command';
 
@@ -27,11 +28,14 @@ export function main(argv: string[]): void {
     return;
   }
   const [remote, url = remote] = argv;
+  installInterruptCleanup();
   // Exit explicitly: stdin and SDK sockets would otherwise keep the process alive. stdout and
-  // stderr are synchronous for pipes and files on POSIX, so nothing written is lost.
+  // stderr are synchronous for pipes and files on POSIX, so nothing written is lost. Once
+  // interrupted, the signal handler ends the process when it has cleaned up.
   run(url, remote === url ? undefined : remote).then(
-    () => process.exit(0),
+    () => isInterrupted() || process.exit(0),
     (err: unknown) => {
+      if (isInterrupted()) return;
       reportFatal(err);
       process.exit(exitCodeFor(err));
     },

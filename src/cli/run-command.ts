@@ -1,4 +1,5 @@
 import { errorMessage, KmscryptError } from '../errors';
+import { isInterrupted } from '../interrupt-cleanup';
 
 /**
  * Exit status as git's own: 129 for a command line that cannot be parsed (git's usage_with_options),
@@ -11,6 +12,8 @@ export function exitCodeFor(err: unknown): number {
 
 /** One line on stderr: "fatal: <cause and fix>". Internal errors keep their stack only with KMSCRYPT_DEBUG. */
 export function reportFatal(err: unknown): void {
+  // Interrupted: the failure is the cleanup's doing, and the process dies of the signal.
+  if (isInterrupted()) return;
   const msg = errorMessage(err).split('\n')[0];
   process.stderr.write(`fatal: kmscrypt: ${msg}\n`);
   if (process.env.KMSCRYPT_DEBUG && err instanceof Error && err.stack) process.stderr.write(err.stack + '\n');

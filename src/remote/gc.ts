@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KmscryptError } from '../errors';
+import { removeOnInterrupt } from '../interrupt-cleanup';
 import { containerKey, generationOfKey, manifestKey, STORE_KEYS } from '../format/constants';
 import { DELTA_TYPE } from '../format/container-index';
 import { hashLength } from '../format/object-format';
@@ -62,6 +63,7 @@ interface PendingDeletion {
  */
 export async function collectGarbage(repo: RemoteRepository, options: GcOptions): Promise<GcReport> {
   const work = await fs.mkdtemp(join(tmpdir(), 'kmscrypt-gc-'));
+  const releaseWork = removeOnInterrupt(work);
   const savedGitDir = process.env.GIT_DIR;
   try {
     const scratch = join(work, 'scratch.git');
@@ -88,6 +90,7 @@ export async function collectGarbage(repo: RemoteRepository, options: GcOptions)
     if (savedGitDir === undefined) delete process.env.GIT_DIR;
     else process.env.GIT_DIR = savedGitDir;
     await fs.rm(work, { recursive: true, force: true });
+    releaseWork();
   }
 }
 

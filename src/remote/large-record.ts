@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { containerKey } from '../format/constants';
+import { removeOnInterrupt } from '../interrupt-cleanup';
 import { CBC_IV, CBC_MAC, CbcRecordVerifier, tampered } from '../format/record';
 import type { OpenedContainer } from './container-reader';
 import type { RemoteRepository } from './remote-repository';
@@ -20,6 +21,7 @@ export async function openLargeRecord(repo: RemoteRepository, c: OpenedContainer
   await fs.mkdir(tmpDir, { recursive: true });
   const file = join(tmpDir, `record-${process.pid}-${c.ref.id}-${i}`);
   const out = await fs.open(file, 'wx', 0o600);
+  const releaseFile = removeOnInterrupt(file);
   let received = 0;
   try {
     const stream = await repo.storage.getStream(containerKey(c.ref.id), { start: index.offsets[i], end: index.offsets[i] + length });
@@ -34,12 +36,13 @@ export async function openLargeRecord(repo: RemoteRepository, c: OpenedContainer
   } catch (err) {
     await out.close().catch(() => undefined);
     await fs.rm(file, { force: true });
+    releaseFile();
     throw err;
   }
-  return decryptFile(file, length, verifier, what);
+  return decryptFile(file, length, verifier, what, releaseFile);
 }
 
-async function* decryptFile(file: string, length: number, verifier: CbcRecordVerifier, what: string): AsyncGenerator<Buffer> {
+async function* decryptFile(file: string, length: number, verifier: CbcRecordVerifier, what: string, releaseFile: () => void): AsyncGenerator<Buffer> {
   const handle = await fs.open(file, 'r');
   try {
     const iv = Buffer.alloc(CBC_IV);
@@ -61,5 +64,6 @@ async function* decryptFile(file: string, length: number, verifier: CbcRecordVer
   } finally {
     await handle.close();
     await fs.rm(file, { force: true });
+    releaseFile();
   }
 }

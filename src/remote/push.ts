@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { containerKey } from '../format/constants';
 import { KmscryptError } from '../errors';
+import { removeOnInterrupt } from '../interrupt-cleanup';
 import { hashLength } from '../format/object-format';
 import { runGit } from '../git/run-git';
 import type { ContainerRef, Manifest } from '../format/manifest';
@@ -82,6 +83,7 @@ export async function push(
   /** Asked of KMS while git packs the objects; its plaintext is wiped however the push ends. */
   let pendingKey: Promise<DataKey> | undefined;
   const workDir = await fs.mkdtemp(join(tmpdir(), 'kmscrypt-push-'));
+  const releaseWorkDir = removeOnInterrupt(workDir);
   try {
     const first = await evaluate(updates, snapshot.manifest, options, local);
     for (const [dst, why] of first) if (why) outcomes.set(dst, why);
@@ -154,6 +156,7 @@ export async function push(
       () => undefined,
     );
     await fs.rm(workDir, { recursive: true, force: true });
+    releaseWorkDir();
   }
 }
 

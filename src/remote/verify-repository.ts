@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage, KmscryptError } from '../errors';
+import { removeOnInterrupt } from '../interrupt-cleanup';
 import { containerKey, generationOfKey, STORE_KEYS } from '../format/constants';
 import { sha256Hex } from '../format/container';
 import { DELTA_TYPE } from '../format/container-index';
@@ -58,10 +59,12 @@ const REPOSITORY_ENV = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJEC
  */
 export async function verifyRepository(repo: RemoteRepository): Promise<VerifyReport> {
   const work = await fs.mkdtemp(join(tmpdir(), 'kmscrypt-verify-'));
+  const releaseWork = removeOnInterrupt(work);
   try {
     return await new Verifier(repo, work).run();
   } finally {
     await fs.rm(work, { recursive: true, force: true });
+    releaseWork();
   }
 }
 

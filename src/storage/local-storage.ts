@@ -3,6 +3,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { KmscryptError } from '../errors';
+import { removeOnInterrupt } from '../interrupt-cleanup';
 import { type ByteRange, type GrowingFile, isGrowingFile, type PutBody, type Storage, type StoredObjectInfo } from './storage';
 
 const STALE_LOCK_MS = 60_000;
@@ -97,10 +98,11 @@ export class LocalStorage implements Storage {
     this.count('put');
     const tmp = await this.writeTemp(key, body);
     try {
-      await fs.rename(tmp, this.path(key));
+      await fs.rename(tmp.path, this.path(key));
     } catch (err) {
-      await fs.rm(tmp, { force: true });
       throw this.failure('write', key, err);
+    } finally {
+      await tmp.discard();
     }
     onProgress?.(body.length);
   }
@@ -109,19 +111,20 @@ export class LocalStorage implements Storage {
     this.count('put');
     const tmp = await this.writeTemp(key, body);
     try {
-      await fs.link(tmp, this.path(key));
+      await fs.link(tmp.path, this.path(key));
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw this.failure('write', key, err);
     } finally {
-      await fs.rm(tmp, { force: true });
+      await tmp.discard();
     }
   }
 
   async putIfMatch(key: string, body: Buffer, etag: string): Promise<boolean> {
     const lock = `${this.path(key)}.lock`;
     await this.acquireLock(lock, key);
+    const held = removeOnInterrupt(lock);
     try {
       const current = await this.head(key);
       if (!current || current.etag !== etag) return false;
@@ -129,6 +132,7 @@ export class LocalStorage implements Storage {
       return true;
     } finally {
       await fs.rm(lock, { force: true });
+      held();
     }
   }
 
@@ -183,10 +187,16 @@ export class LocalStorage implements Storage {
     return join(this.root, ...key.split('/'));
   }
 
-  private async writeTemp(key: string, body: PutBody): Promise<string> {
+  /** A finished temporary file beside the object, removed by `discard` (and if the process is interrupted). */
+  private async writeTemp(key: string, body: PutBody): Promise<{ path: string; discard: () => Promise<void> }> {
     const final = this.path(key);
     const dir = dirname(final);
     const tmp = join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const kept = removeOnInterrupt(tmp);
+    const discard = async () => {
+      await removeQuietly(tmp);
+      kept();
+    };
     try {
       await fs.mkdir(dir, { recursive: true });
       if (Buffer.isBuffer(body)) {
@@ -200,9 +210,9 @@ export class LocalStorage implements Storage {
         await fs.copyFile(body.file, tmp);
         await fs.chmod(tmp, mode & 0o777);
       }
-      return tmp;
+      return { path: tmp, discard };
     } catch (err) {
-      await fs.rm(tmp, { force: true });
+      await discard();
       throw this.failure('write', key, err);
     }
   }
@@ -234,9 +244,21 @@ export class LocalStorage implements Storage {
     if (code === 'ENOENT' && action === 'read') {
       return new KmscryptError('STORAGE', `${this.location}/${key} does not exist: it was deleted from the store; run 'git kmscrypt verify'`);
     }
-    const hint = code === 'EACCES' || code === 'EPERM' ? '; check the directory permissions' : code === 'ENOSPC' ? '; free some disk space' : '';
+    const hint =
+      code === 'EACCES' || code === 'EPERM'
+        ? '; check the directory permissions'
+        : code === 'ENOSPC'
+          ? '; free some disk space'
+          : code === 'ENOTDIR'
+            ? `; a file stands where ${this.root} needs a directory`
+            : '';
     return new KmscryptError('STORAGE', `cannot ${action} ${this.location}/${key}: ${code}${hint}`);
   }
+}
+
+/** Removes a temporary file after a failure; the failure, not this, is what the caller reports. */
+async function removeQuietly(path: string): Promise<void> {
+  await fs.rm(path, { force: true }).catch(() => undefined);
 }
 
 function isMissing(err: unknown): boolean {

@@ -1,5 +1,6 @@
 import { promises as fs } from 'node:fs';
 import { KmscryptError } from '../errors';
+import { undoOnInterrupt } from '../interrupt-cleanup';
 import { type S3Access, unquoteEtag } from './s3-access';
 import { s3Sdk } from './s3-client';
 import { attemptsOf, errorName } from './s3-errors';
@@ -48,6 +49,8 @@ export async function uploadFileMultipart(
       throw access.failure(err, 'start a multipart upload of', key);
     }
     if (!UploadId) throw new KmscryptError('STORAGE', `the server returned no upload ID for a multipart upload of ${access.location}/${key}`);
+    const abort = () => access.client.send(new sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
+    const abortOnInterrupt = undoOnInterrupt(abort);
     try {
       const etags: string[] = [];
       let nextPart = 0;
@@ -97,8 +100,10 @@ export async function uploadFileMultipart(
         if (!(errorName(err) === 'NoSuchUpload' && attemptsOf(err) > 1 && (await completedAnyway(access, key, length, partCount)))) throw err;
       }
     } catch (err) {
-      await access.client.send(new sdk.AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+      await abort().catch(() => undefined);
       throw access.failure(err, 'upload', key);
+    } finally {
+      abortOnInterrupt();
     }
   } finally {
     await handle.close();
