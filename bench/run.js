@@ -11,8 +11,8 @@ const { randomBytes } = require('node:crypto');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const net = require('node:net');
 const { expectedInfo, largeParameters, bigfileParameters } = require('./generate-large-repo');
+const { startServices, stopServices } = require('../test/setup/service-daemons');
 
 const ROOT = path.resolve(__dirname, '..');
 const MiB = 1024 * 1024;
@@ -74,9 +74,8 @@ function log(/** @type {string} */ msg) {
 /** Everything this run creates outside the cache, the results and the store of services. */
 const state = {
   tmp: '',
-  rgwDir: '',
-  /** @type {import('node:child_process').ChildProcess | undefined} */
-  kms: undefined,
+  /** where startServices keeps RGW and the KMS of this run, once started */
+  servicesRoot: '',
   /** @type {number | undefined} pid of the process group of the measured command running now */
   currentGroup: undefined,
   cleaned: false,
@@ -88,16 +87,7 @@ function cleanupSync() {
   if (state.currentGroup !== undefined) {
     try { process.kill(-state.currentGroup, 'SIGKILL'); } catch { /* gone */ }
   }
-  if (state.kms && state.kms.exitCode === null && state.kms.pid !== undefined) {
-    try { process.kill(state.kms.pid, 'SIGTERM'); } catch { /* gone */ }
-  }
-  if (state.rgwDir && fs.existsSync(path.join(state.rgwDir, 'ceph.conf'))) {
-    const res = spawnSync('bash', [path.join(ROOT, 'scripts/rgw/stop-rgw.sh'), '--purge'], {
-      env: { ...process.env, RGW_DIR: state.rgwDir },
-      encoding: 'utf8',
-    });
-    if (res.status !== 0) log(`stop-rgw.sh failed (${res.status}): ${res.stdout}${res.stderr}`);
-  }
+  if (state.servicesRoot) stopServices(state.servicesRoot);
   if (state.tmp) {
     if (settings.keepTmp) log(`kept ${state.tmp} (BENCH_KEEP_TMP=1)`);
     else fs.rmSync(state.tmp, { recursive: true, force: true });
@@ -401,103 +391,33 @@ const skipped = [];
 
 // ---- S3 (Ceph RGW) and the local KMS ----------------------------------------------------------------
 
-function freePort() {
-  return new Promise((done, fail) => {
-    const server = net.createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? done(address.port) : fail(new Error('no port'))));
-    });
-  });
-}
-function portFree(/** @type {number} */ port) {
-  return new Promise((done) => {
-    const server = net.createServer();
-    server.once('error', () => done(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
-  });
-}
-
 /** @typedef {{ endpoint: string, accessKeyId: string, secretAccessKey: string, region: string, kmsEndpoint: string, bucket: string, client: any }} S3Services */
 
 /** @returns {Promise<S3Services>} */
 async function startS3() {
-  state.rgwDir = path.join(state.tmp, 'rgw');
-  const logFile = path.join(state.tmp, 'logs', 'start-rgw.log');
-  /** @type {Record<string, string>} */
-  let vars = {};
-  for (let attempt = 1; ; attempt++) {
-    let osdBase = 0;
-    for (let i = 0; i < 50 && osdBase === 0; i++) {
-      const base = 20000 + Math.floor(Math.random() * 11900);
-      let ok = true;
-      for (let p = base; ok && p < base + 32; p++) ok = /** @type {boolean} */ (await portFree(p));
-      if (ok) osdBase = base;
-    }
-    const memstore = Math.max(4 * GiB, Math.min(12 * GiB, Math.floor(os.totalmem() / 2)));
-    const rgwEnv = {
-      ...process.env,
-      RGW_DIR: state.rgwDir,
-      RGW_PORT: String(await freePort()),
-      RGW_MON_PORT: String(await freePort()),
-      RGW_OSD_PORT_MIN: String(osdBase),
-      RGW_OSD_PORT_MAX: String(osdBase + 31),
-      RGW_MEMSTORE_BYTES: String(memstore),
-    };
-    log(`starting Ceph RGW (scripts/rgw/start-rgw.sh, RGW_DIR=${state.rgwDir}, port ${rgwEnv.RGW_PORT})`);
-    const fd = fs.openSync(logFile, 'a');
-    const res = spawnSync('bash', [path.join(ROOT, 'scripts/rgw/start-rgw.sh')], { env: rgwEnv, stdio: ['ignore', 'pipe', fd], encoding: 'utf8' });
-    fs.closeSync(fd);
-    if (res.status === 0) {
-      vars = Object.fromEntries(res.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-      break;
-    }
-    if (attempt < 3 && /already in use|timeout waiting/.test(tailOf(logFile))) {
-      log(`RGW start failed (attempt ${attempt}), retrying on other ports`);
-      continue;
-    }
-    throw new Error(`scripts/rgw/start-rgw.sh failed (exit ${res.status}):\n${tailOf(logFile)}`);
-  }
-
-  // the local KMS endpoint (AWS KMS JSON protocol over a keyring file)
-  const kmsOut = path.join(state.tmp, 'logs', 'kms.out');
-  const outFd = fs.openSync(kmsOut, 'w');
-  const errFd = fs.openSync(path.join(state.tmp, 'logs', 'kms.err'), 'w');
-  state.kms = spawn(process.execPath, [path.join(ROOT, 'bin/git-kmscrypt'), 'local-kms', '--port', '0', '--keyring', path.join(state.tmp, 'kms-keyring.json')], {
-    env: baseEnv(),
-    stdio: ['ignore', outFd, errFd],
-  });
-  fs.closeSync(outFd);
-  fs.closeSync(errFd);
-  let kmsEndpoint = '';
-  for (const deadline = Date.now() + 30_000; kmsEndpoint === '';) {
-    const m = /^KMS_ENDPOINT=(\S+)$/m.exec(fs.readFileSync(kmsOut, 'utf8'));
-    if (m) kmsEndpoint = m[1];
-    else if (state.kms.exitCode !== null) throw new Error(`git kmscrypt local-kms exited (${state.kms.exitCode}):\n${tailOf(path.join(state.tmp, 'logs', 'kms.err'))}`);
-    else if (Date.now() > deadline) throw new Error('git kmscrypt local-kms printed no KMS_ENDPOINT within 30 s');
-    else await new Promise((r) => setTimeout(r, 50));
-  }
+  state.servicesRoot = path.join(state.tmp, 'services');
+  const memstoreBytes = Math.max(4 * GiB, Math.min(12 * GiB, Math.floor(os.totalmem() / 2)));
+  const { s3: rgw, kms } = await startServices(state.servicesRoot, { kmsEnv: baseEnv(), memstoreBytes, log });
 
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const { S3Client, CreateBucketCommand } = require('@aws-sdk/client-s3');
   const client = new S3Client({
-    endpoint: vars.S3_ENDPOINT,
-    region: vars.AWS_REGION || 'us-east-1',
+    endpoint: rgw.endpoint,
+    region: rgw.region,
     forcePathStyle: true,
-    credentials: { accessKeyId: vars.AWS_ACCESS_KEY_ID, secretAccessKey: vars.AWS_SECRET_ACCESS_KEY },
+    credentials: { accessKeyId: rgw.accessKeyId, secretAccessKey: rgw.secretAccessKey },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
   const bucket = `kmscrypt-bench-${randomBytes(4).toString('hex')}`;
   await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  log(`S3 ${vars.S3_ENDPOINT} bucket ${bucket}, KMS ${kmsEndpoint}`);
+  log(`S3 ${rgw.endpoint} bucket ${bucket}, KMS ${kms.endpoint}`);
   return {
-    endpoint: vars.S3_ENDPOINT,
-    accessKeyId: vars.AWS_ACCESS_KEY_ID,
-    secretAccessKey: vars.AWS_SECRET_ACCESS_KEY,
+    endpoint: rgw.endpoint,
+    accessKeyId: rgw.accessKeyId,
+    secretAccessKey: rgw.secretAccessKey,
     region: 'us-east-1',
-    kmsEndpoint,
+    kmsEndpoint: kms.endpoint,
     bucket,
     client,
   };
@@ -734,7 +654,7 @@ function render(/** @type {Workload[]} */ workloads, /** @type {string[]} */ hea
   L.push('| workload | operation | backend | ratio | plain git | kmscrypt | target | n | CPU s plain / kmscrypt | peak RSS plain git (tree) | peak RSS kmscrypt: helper / tree | storage requests | KMS calls |');
   L.push('|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|---|');
   const verdicts = { pass: 0, fail: 0 };
-  const tally = (/** @type {boolean} */ ok) => { ok ? verdicts.pass++ : verdicts.fail++; return mark(ok); };
+  const tally = (/** @type {boolean} */ ok) => { if (ok) verdicts.pass++; else verdicts.fail++; return mark(ok); };
   for (const w of workloads) {
     for (const op of OPS) {
       for (const backend of settings.backends) {

@@ -2,11 +2,15 @@ import t from 'tap';
 import { probeConditionalWrites } from '../src/storage/conditional-write-probe';
 import { LocalStorage } from '../src/storage/local-storage';
 import { S3Storage } from '../src/storage/s3-storage';
-import { loadServices, newBucket } from './support/services';
+import { runningServices, type Services, newBucket } from './support/services';
 import { startS3Proxy } from './support/s3-proxy';
 
-const services = loadServices();
-const credentials = { accessKeyId: services.s3.accessKeyId, secretAccessKey: services.s3.secretAccessKey };
+let services: Services;
+let credentials: { accessKeyId: string; secretAccessKey: string };
+t.before(async () => {
+  services = await runningServices();
+  credentials = { accessKeyId: services.s3.accessKeyId, secretAccessKey: services.s3.secretAccessKey };
+});
 
 t.test('RGW enforces conditional writes; the probe leaves nothing behind', async (t) => {
   const s = new S3Storage({ bucket: await newBucket('probe'), prefix: 'repo', endpoint: services.s3.endpoint, region: services.s3.region, credentials });

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { ALL_FAULT_KINDS, type FaultProxy, s3RequestKind, startFaultProxy } from './support/fault-proxy';
 import { recordFigures } from './support/reliability-report';
 import { type RunResult, Sandbox } from './support/sandbox';
-import { loadServices, newBucket, s3ClientFor } from './support/services';
+import { runningServices, newBucket, s3ClientFor } from './support/services';
 import { s3Store, type StoreAccess } from './support/store-access';
 
 /**
@@ -44,7 +44,7 @@ interface World {
 }
 
 async function world(tt: Test, opts: { rate: number; seed: number; stallMs?: number }): Promise<World> {
-  const services = loadServices();
+  const services = await runningServices();
   const bucket = await newBucket('faults');
   const prefix = `repo-${randomBytes(4).toString('hex')}`;
   const proxy = await startFaultProxy({ target: services.s3.endpoint, seed: opts.seed, rate: opts.rate, stallMs: opts.stallMs ?? 1500 });

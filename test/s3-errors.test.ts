@@ -5,10 +5,14 @@ import { checkEndpointSecurity, isLoopbackHost } from '../src/storage/endpoint-s
 import { s3Error } from '../src/storage/s3-errors';
 import { S3Storage, type S3StorageOptions } from '../src/storage/s3-storage';
 import { rejection } from './storage-contract';
-import { loadServices, newBucket } from './support/services';
+import { runningServices, type Services, newBucket } from './support/services';
 
-const services = loadServices();
-const credentials = { accessKeyId: services.s3.accessKeyId, secretAccessKey: services.s3.secretAccessKey };
+let services: Services;
+let credentials: { accessKeyId: string; secretAccessKey: string };
+t.before(async () => {
+  services = await runningServices();
+  credentials = { accessKeyId: services.s3.accessKeyId, secretAccessKey: services.s3.secretAccessKey };
+});
 
 function s3Storage(options: Partial<S3StorageOptions> & { bucket: string }): S3Storage {
   return new S3Storage({ prefix: 'p', endpoint: services.s3.endpoint, region: services.s3.region, credentials, ...options });
@@ -112,6 +116,7 @@ t.test('plain HTTP is refused except to loopback, or with allowHttp and a warnin
     } catch (err) {
       return err as KmscryptError;
     }
+    return undefined;
   })();
   t.equal(refused?.code, 'BAD_CONFIG');
   t.equal(refused?.message, 'refusing plain-HTTP S3 endpoint http://s3.example.com: requests would cross the network unencrypted; use https://, or set kmscrypt.allowHttp=true to accept that');

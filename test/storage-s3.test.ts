@@ -7,11 +7,15 @@ import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/clie
 import { BufferedFileWriter } from '../src/remote/file-io';
 import { S3Storage, type S3StorageOptions } from '../src/storage/s3-storage';
 import { readAll, sha256, storageContract, tempFile } from './storage-contract';
-import { loadServices, newBucket, s3ClientFor } from './support/services';
+import { runningServices, type Services, newBucket, s3ClientFor } from './support/services';
 import { type ProxyFault, type ProxiedRequest, startS3Proxy } from './support/s3-proxy';
 
-const services = loadServices();
-const credentials = { accessKeyId: services.s3.accessKeyId, secretAccessKey: services.s3.secretAccessKey };
+let services: Services;
+let credentials: { accessKeyId: string; secretAccessKey: string };
+t.before(async () => {
+  services = await runningServices();
+  credentials = { accessKeyId: services.s3.accessKeyId, secretAccessKey: services.s3.secretAccessKey };
+});
 const MiB = 1 << 20;
 
 function s3Storage(bucket: string, prefix: string, extra: Partial<S3StorageOptions> = {}): S3Storage {

@@ -1,14 +1,14 @@
 import t from 'tap';
 import { Sandbox } from './support/sandbox';
 import { s3Backend } from './support/s3-backend';
-import { loadServices } from './support/services';
+import { runningServices } from './support/services';
 import { startS3Proxy } from './support/s3-proxy';
 
 
 // A server that silently ignores If-None-Match / If-Match would let two pushes both "win" and one
 // be lost: kmscrypt refuses it when a repository is created, and doctor reports it.
 t.test('a server that ignores conditional writes is refused at creation and by doctor', async (t) => {
-  const services = loadServices();
+  const services = await runningServices();
   const backend = await s3Backend();
   const sb = new Sandbox(t, backend.env);
   const proxy = await startS3Proxy({

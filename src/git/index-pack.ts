@@ -30,16 +30,11 @@ export function startIndexPack(opts: { progress: boolean; selfContained?: boolea
   child.stdin!.on('error', () => undefined);
   const done = new Promise<{ packHash: string; keepFile: string; idxFile: string }>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', async (code) => {
+    child.on('close', (code) => {
       if (code !== 0) return reject(gitFailure(['index-pack'], code, err));
       const m = /^(?:keep|pack)\t([0-9a-f]+)$/m.exec(out);
       if (!m) return reject(gitFailure(['index-pack'], code, `unexpected output ${JSON.stringify(out)}`));
-      try {
-        const { packDir } = await localRepository();
-        resolve({ packHash: m[1], keepFile: `${packDir}/pack-${m[1]}.keep`, idxFile: `${packDir}/pack-${m[1]}.idx` });
-      } catch (e) {
-        reject(e);
-      }
+      localRepository().then(({ packDir }) => resolve({ packHash: m[1], keepFile: `${packDir}/pack-${m[1]}.keep`, idxFile: `${packDir}/pack-${m[1]}.idx` }), reject);
     });
   });
   return {

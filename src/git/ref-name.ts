@@ -6,7 +6,6 @@
 export function isValidRefName(name: string): boolean {
   if (name === '' || name === '@' || name.endsWith('/') || name.endsWith('.') || name.startsWith('/')) return false;
   if (name.includes('..') || name.includes('@{') || name.includes('//')) return false;
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x20\x7f~^:?*[\\]/.test(name)) return false;
   return name.split('/').every((c) => c !== '' && !c.startsWith('.') && !c.endsWith('.lock'));
 }

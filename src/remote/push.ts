@@ -2,7 +2,6 @@
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { containerKey } from '../format/constants';
 import { KmscryptError } from '../errors';
 import { removeOnInterrupt } from '../interrupt-cleanup';
 import { hashLength } from '../format/object-format';

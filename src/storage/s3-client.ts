@@ -31,7 +31,6 @@ let sdk: S3Sdk | undefined;
 export function s3Sdk(): S3Sdk {
   // Otherwise every S3 client prints a 7-line Node-version notice into git's output.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   sdk ??= require('@aws-sdk/client-s3') as S3Sdk;
   return sdk;
 }

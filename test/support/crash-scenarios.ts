@@ -62,7 +62,7 @@ class HelperRunner {
   run(cwd: string, args: string[], killAfterMs?: number): Promise<ObservedRun> {
     const pidFile = this.sb.path(`.helper-pids-${this.counter++}`);
     writeFileSync(pidFile, '');
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const child = spawn('git', args, {
         cwd,
         env: { ...this.sb.env, PATH: `${this.wrapDir}:${this.sb.env.PATH}`, CRASH_PID_FILE: pidFile },
@@ -101,7 +101,7 @@ class HelperRunner {
           ended = performance.now();
         }
       }, 2);
-      child.on('close', async (code, signal) => {
+      const onClose = async (code: number | null, signal: NodeJS.Signals | null): Promise<void> => {
         clearInterval(poll);
         if (killTimer) clearTimeout(killTimer);
         if (pid !== undefined && ended === undefined) ended = performance.now();
@@ -124,7 +124,8 @@ class HelperRunner {
           indexPackOutlivedHelper: indexPacks.some(isAlive),
           lifetimeMs: pid !== undefined && ended !== undefined ? ended - started : undefined,
         });
-      });
+      };
+      child.on('close', (code, signal) => void onClose(code, signal).catch(reject));
     });
   }
 }

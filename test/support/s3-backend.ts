@@ -3,7 +3,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { AwsKmsProvider } from '../../src/keys/aws-kms-provider';
 import { S3Storage } from '../../src/storage/s3-storage';
 import type { TamperBackend } from './tamper-scenarios';
-import { loadServices, newBucket, s3ClientFor } from './services';
+import { runningServices, newBucket, s3ClientFor } from './services';
 import { s3Store } from './store-access';
 
 /**
@@ -11,7 +11,7 @@ import { s3Store } from './store-access';
  * test setup, reached by the real AWS SDK clients, with the AWS KMS key provider.
  */
 export async function s3Backend(): Promise<TamperBackend> {
-  const services = loadServices();
+  const services = await runningServices();
   const client = s3ClientFor(services);
   const bucket = await newBucket('e2e');
   const env: NodeJS.ProcessEnv = {

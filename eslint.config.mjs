@@ -1,0 +1,31 @@
+// npm run lint (with prettier --check). Type-aware rules read the program of tsconfig.check.json:
+// src, test and bench.
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'bench-results/', 'test/fixtures/', 'test/vectors/', '.tap/', 'eslint.config.mjs'] },
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      parserOptions: { project: './tsconfig.check.json', tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      // tap's t.test() returns a promise that tap itself waits for: a subtest is never left floating.
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        { allowForKnownSafePromises: [{ from: 'package', name: 'PromiseWithSubtest', package: '@tapjs/core' }] },
+      ],
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      // The KMS SDK is loaded on first use (startup time); package.json is read for --version.
+      '@typescript-eslint/no-require-imports': ['error', { allow: ['^@aws-sdk/', '/package\\.json$'] }],
+      // A variable read by a callback before its one assignment cannot be const.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
+    },
+  },
+  {
+    // The benchmark and the service start-up it shares with the tests are CommonJS run by plain node.
+    files: ['**/*.js'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+);
