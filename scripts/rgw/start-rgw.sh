@@ -8,7 +8,7 @@
 # No systemd; daemons daemonize themselves and write PID files to $RGW_DIR/run.
 # Stop with stop-rgw.sh (same RGW_DIR). All data is lost on stop (memstore).
 #
-# Used by test/setup/services-start.ts (npm test). RGW 16.2 behaviours measured with
+# Used by test/setup/service-daemons.js (npm test, npm run bench). RGW 16.2 behaviours measured with
 # @aws-sdk/client-s3 that the S3 backend depends on:
 #  - PutObject If-None-Match: * -> 412 on an existing key; races have exactly one winner.
 #  - PutObject If-Match works only with the ETag WITHOUT quotes (prefix comparison); losers
