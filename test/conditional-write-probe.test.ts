@@ -16,7 +16,11 @@ t.test('RGW enforces conditional writes; the probe leaves nothing behind', async
   const s = new S3Storage({ bucket: await newBucket('probe'), prefix: 'repo', endpoint: services.s3.endpoint, region: services.s3.region, credentials });
   t.same(await probeConditionalWrites(s), { ok: true, detail: 'If-None-Match and If-Match are enforced' });
   t.same(await s.list(''), [], 'probe key deleted');
-  t.same({ put: s.requests.put, head: s.requests.head, delete: s.requests.delete, get: s.requests.get }, { put: 4, head: 1, delete: 1, get: 0 }, 'four conditional PUTs, one HEAD, one DELETE');
+  t.same(
+    { put: s.requests.put, head: s.requests.head, delete: s.requests.delete, get: s.requests.get },
+    { put: 4, head: 1, delete: 1, get: 0 },
+    'four conditional PUTs, one HEAD, one DELETE',
+  );
 });
 
 t.test('a local directory passes the probe too', async (t) => {
@@ -31,7 +35,10 @@ t.test('a server that ignores If-None-Match / If-Match fails the probe', async (
   const s = new S3Storage({ bucket: await newBucket('probe'), prefix: '', endpoint: proxy.url, region: services.s3.region, credentials });
   const result = await probeConditionalWrites(s);
   t.same(result, { ok: false, detail: 'a create-only write (If-None-Match: *) overwrote an existing object' });
-  t.ok(proxy.requests.some((r) => r.headers['if-none-match'] === '*'), 'the client did send If-None-Match');
+  t.ok(
+    proxy.requests.some((r) => r.headers['if-none-match'] === '*'),
+    'the client did send If-None-Match',
+  );
   t.same(await s.list(''), [], 'probe key deleted');
 });
 

@@ -4,7 +4,6 @@ import { s3Backend } from './support/s3-backend';
 import { runningServices } from './support/services';
 import { startS3Proxy } from './support/s3-proxy';
 
-
 // A server that silently ignores If-None-Match / If-Match would let two pushes both "win" and one
 // be lost: kmscrypt refuses it when a repository is created, and doctor reports it.
 t.test('a server that ignores conditional writes is refused at creation and by doctor', async (t) => {

@@ -34,7 +34,10 @@ export function startIndexPack(opts: { progress: boolean; selfContained?: boolea
       if (code !== 0) return reject(gitFailure(['index-pack'], code, err));
       const m = /^(?:keep|pack)\t([0-9a-f]+)$/m.exec(out);
       if (!m) return reject(gitFailure(['index-pack'], code, `unexpected output ${JSON.stringify(out)}`));
-      localRepository().then(({ packDir }) => resolve({ packHash: m[1], keepFile: `${packDir}/pack-${m[1]}.keep`, idxFile: `${packDir}/pack-${m[1]}.idx` }), reject);
+      localRepository().then(
+        ({ packDir }) => resolve({ packHash: m[1], keepFile: `${packDir}/pack-${m[1]}.keep`, idxFile: `${packDir}/pack-${m[1]}.idx` }),
+        reject,
+      );
     });
   });
   return {

@@ -75,7 +75,10 @@ export function createS3Client(settings: S3ClientSettings, counts: S3RequestCoun
 /** Last line of defence for endpoints the SDK finds by itself (e.g. endpoint_url in ~/.aws/config). */
 function refusePlainHttp(request: { protocol?: string; hostname?: string }, allowHttp: boolean): void {
   if (request.protocol === 'http:' && !allowHttp && !isLoopbackHost(request.hostname ?? '')) {
-    throw new KmscryptError('BAD_CONFIG', `refusing plain-HTTP S3 request to ${request.hostname}: use an https:// endpoint, or set kmscrypt.allowHttp=true to accept that`);
+    throw new KmscryptError(
+      'BAD_CONFIG',
+      `refusing plain-HTTP S3 request to ${request.hostname}: use an https:// endpoint, or set kmscrypt.allowHttp=true to accept that`,
+    );
   }
 }
 

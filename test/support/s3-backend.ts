@@ -29,8 +29,16 @@ export async function s3Backend(): Promise<TamperBackend> {
       const [, b, prefix] = /^kmscrypt::s3:\/\/([^/]+)\/(.+)$/.exec(store.url)!;
       return {
         url: store.url,
-        storage: new S3Storage({ bucket: b, prefix, endpoint: services.s3.endpoint, region: services.s3.region, credentials: { accessKeyId: services.s3.accessKeyId, secretAccessKey: services.s3.secretAccessKey } }),
-        keys: new AwsKmsProvider({ client: new KMSClient({ endpoint: services.kms.endpoint, region: services.s3.region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }) }),
+        storage: new S3Storage({
+          bucket: b,
+          prefix,
+          endpoint: services.s3.endpoint,
+          region: services.s3.region,
+          credentials: { accessKeyId: services.s3.accessKeyId, secretAccessKey: services.s3.secretAccessKey },
+        }),
+        keys: new AwsKmsProvider({
+          client: new KMSClient({ endpoint: services.kms.endpoint, region: services.s3.region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
+        }),
         keyProvider: 'aws',
       };
     },
