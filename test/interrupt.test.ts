@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { s3Backend } from './support/s3-backend';
 import { Sandbox, writeUncoveredShim } from './support/sandbox';
-import { loadServices, s3ClientFor } from './support/services';
+import { runningServices, s3ClientFor } from './support/services';
 import { localStore, type StoreAccess } from './support/store-access';
 
 /**
@@ -143,7 +143,7 @@ t.test('Ctrl-C during the upload of a first push to S3: the multipart upload is 
   mkdirSync(tmp);
   const r = await pushAndInterrupt(sb, src, store.url, { TMPDIR: tmp }, /Uploading: +[1-9]/, 'group', 'SIGINT');
   const [, bucket, prefix] = /^kmscrypt::s3:\/\/([^/]+)\/(.+)$/.exec(store.url)!;
-  const uploads = await s3ClientFor(loadServices()).send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `${prefix}/` }));
+  const uploads = await s3ClientFor(await runningServices()).send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `${prefix}/` }));
   tt.same((uploads.Uploads ?? []).map((u) => u.Key), [], 'no multipart upload is left open');
   await checkAfter(tt, sb, src, store, tmp, r, 'Ctrl-C while uploading to S3');
 });
