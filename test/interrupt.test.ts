@@ -50,10 +50,10 @@ function pushAndInterrupt(sb: Sandbox, src: string, url: string, env: NodeJS.Pro
       else process.kill(Number(readFileSync(env.HELPER_PID_FILE!, 'utf8').trim()), signal);
     });
     child.on('error', reject);
-    child.on('close', async (status, exitSignal) => {
+    child.on('close', (status, exitSignal) => {
       // git dies of the signal, or exits non-zero once the helper has: either way not 0.
       if (!sent) return reject(new Error(`the push ended before ${when.source} appeared:\n${stderr}`));
-      resolve({ status: status ?? (exitSignal ? 128 : null), stderr, groupGone: await groupGone(child.pid!) });
+      groupGone(child.pid!).then((gone) => resolve({ status: status ?? (exitSignal ? 128 : null), stderr, groupGone: gone }), reject);
     });
   });
 }
