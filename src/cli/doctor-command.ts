@@ -8,10 +8,12 @@ import { REPOSITORY_CONTEXT_KEY, repositoryContext } from '../keys/key-provider'
 import { DEFAULT_ALIAS } from '../keys/keyring';
 import { kmsError, KMSCRYPT_KMS_ACTIONS } from '../keys/kms-errors';
 import { LocalKeyProvider } from '../keys/local-key-provider';
+import { untracedKeyProvider } from '../keys/traced-key-provider';
 import { RemoteConfig, RemoteRepository } from '../remote/remote-repository';
 import { probeConditionalWrites } from '../storage/conditional-write-probe';
 import { isLoopbackHost } from '../storage/endpoint-security';
 import { resolveS3Endpoint } from '../storage/s3-client';
+import { untracedStorage } from '../storage/traced-storage';
 import { parseCommandArgs, ResolvedTarget, resolveTarget } from './command-args';
 import { openRemote } from './open-remote';
 import { readSettings, Settings } from './settings';
@@ -116,8 +118,9 @@ export async function diagnose(target: string): Promise<Check[]> {
     else await checkConditionalWrites(config, settings, add);
   }
 
-  if (config.keys instanceof LocalKeyProvider) {
-    const keyring = config.keys.keyring;
+  const provider = untracedKeyProvider(config.keys);
+  if (provider instanceof LocalKeyProvider) {
+    const keyring = provider.keyring;
     try {
       if (!keyring.exists()) add('keyring', repo ? 'FAIL' : 'WARN', `${keyring.path} does not exist${repo ? '' : ' yet: the first push creates it'}`, repo ? 'restore the keyring this repository was made with, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it' : undefined);
       else add('keyring', 'PASS', `${keyring.path} (mode 0600, ${plural(keyring.load().keys.length, 'key')})`);
@@ -166,8 +169,9 @@ async function checkStore(config: RemoteConfig, location: RemoteLocation, add: A
     }
   } else {
     const { S3Storage } = await import('../storage/s3-storage');
-    if (config.storage instanceof S3Storage) {
-      const client = config.storage.client;
+    const storage = untracedStorage(config.storage);
+    if (storage instanceof S3Storage) {
+      const client = storage.client;
       try {
         const credentials = await client.config.credentials();
         add('credentials', 'PASS', `AWS credentials resolved (access key …${credentials.accessKeyId.slice(-4)})`);
@@ -307,7 +311,7 @@ async function checkKms(config: RemoteConfig, location: RemoteLocation, settings
   } finally {
     generated?.plaintext.fill(0);
   }
-  await exercise('Encrypt', () => encrypt32(keys, key.arn, context, location, settings));
+  await exercise('Encrypt', () => encrypt32(untracedKeyProvider(keys), key.arn, context, location, settings));
 }
 
 /** What a key provider offering kms:Encrypt would add to the KeyProvider interface. */

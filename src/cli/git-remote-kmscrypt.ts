@@ -2,7 +2,7 @@ import { runHelperProtocol } from '../protocol/helper-protocol';
 import { HelperSession } from '../remote/helper-session';
 import type { RemoteConfig } from '../remote/remote-repository';
 import { installInterruptCleanup, isInterrupted } from '../interrupt-cleanup';
-import { recordStats } from './stats';
+import { recordStats, requestSummary } from './stats';
 import { exitCodeFor, reportFatal } from './run-command';
 
 const USAGE = `usage: git-remote-kmscrypt <remote> [<url>]
@@ -48,8 +48,10 @@ async function run(url: string, remoteName: string | undefined): Promise<void> {
   let config: RemoteConfig | undefined;
   try {
     config = await openRemote(url, remoteName);
-    await runHelperProtocol(process.stdin, process.stdout, new HelperSession(config));
+    const session = new HelperSession(config);
+    await runHelperProtocol(process.stdin, process.stdout, session);
     recordStats('helper', config, startedAt, 'ok');
+    if (session.options.verbosity >= 2) process.stderr.write(requestSummary(config, startedAt));
   } catch (err) {
     recordStats('helper', config, startedAt, 'error');
     throw err;

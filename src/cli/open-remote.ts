@@ -4,9 +4,11 @@ import { gitDir } from '../git/repository';
 import type { KeyProvider } from '../keys/key-provider';
 import { Keyring } from '../keys/keyring';
 import { LocalKeyProvider } from '../keys/local-key-provider';
+import { TracedKeyProvider } from '../keys/traced-key-provider';
 import { type RemoteConfig, RemoteRepository } from '../remote/remote-repository';
 import { LocalStorage } from '../storage/local-storage';
 import type { Storage } from '../storage/storage';
+import { TracedStorage } from '../storage/traced-storage';
 import { resolveTarget } from './command-args';
 import { checkNewStoreDirectory, refuseBucketNamedLikeDirectory, refuseFileAsStore } from './mistaken-locations';
 import { readSettings, Settings } from './settings';
@@ -33,8 +35,9 @@ export async function openRemote(url: string, remoteName?: string, opts: { inRep
         );
   const settings = await readSettings(remoteName);
   const kind = settings.kms ?? (location.kind === 'local' ? 'local' : 'aws');
-  const storage = await openStorage(location, settings);
-  const keys = await openKeyProvider(kind, location, settings);
+  // Traced when KMSCRYPT_TRACE (or git's -vv) asks for it; otherwise the wrappers only forward.
+  const storage = new TracedStorage(await openStorage(location, settings));
+  const keys = new TracedKeyProvider(await openKeyProvider(kind, location, settings));
   return {
     url: storeUrl(location),
     storage,

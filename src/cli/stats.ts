@@ -2,6 +2,19 @@ import { appendFileSync } from 'node:fs';
 import type { RemoteConfig } from '../remote/remote-repository';
 
 /**
+ * What git -v shows of a helper's work, one line: "kmscrypt: file:///srv/repo: storage 3 get,
+ * 1 put, 2 list; KMS 1 generateDataKey; 0.42 s".
+ */
+export function requestSummary(config: RemoteConfig, startedAt: number): string {
+  const counted = (counts: object) =>
+    Object.entries(counts)
+      .filter(([kind, n]) => kind !== 'total' && typeof n === 'number' && n > 0)
+      .map(([kind, n]) => `${n} ${kind}`)
+      .join(', ') || 'none';
+  return `kmscrypt: ${config.url}: storage ${counted(config.storage.requests)}; KMS ${counted(config.keys.calls)}; ${((Date.now() - startedAt) / 1000).toFixed(2)} s\n`;
+}
+
+/**
  * With KMSCRYPT_STATS=<file>, each process appends one JSON line when it ends: storage requests
  * by kind, KMS calls, peak RSS and wall time. Tests assert the exact counts; the benchmark reads
  * the peak RSS of every helper process. Nothing is written when the variable is unset.

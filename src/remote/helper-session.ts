@@ -1,6 +1,7 @@
 import { KmscryptError } from '../errors';
 import type { FetchRequest, HelperBackend, OptionAnswer, PushRequest } from '../protocol/helper-protocol';
 import { localObjectFormat } from '../git/repository';
+import { traceToStderr } from '../trace';
 import { RemoteConfig, RemoteRepository, ManifestSnapshot } from './remote-repository';
 import { defaultTransferOptions, TransferOptions } from './transfer-options';
 
@@ -26,6 +27,8 @@ export class HelperSession implements HelperBackend {
         return 'ok';
       case 'verbosity':
         this.options.verbosity = Number(value) || 0;
+        // git -vv: the helper's requests too, as KMSCRYPT_TRACE=1 shows them (docs/debugging.md).
+        if (this.options.verbosity >= 3) traceToStderr();
         return 'ok';
       case 'dry-run':
         this.options.dryRun = bool;

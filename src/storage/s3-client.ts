@@ -1,5 +1,6 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { KmscryptError } from '../errors';
+import { elapsed, trace, tracing } from '../trace';
 import { isLoopbackHost } from './endpoint-security';
 import { countRequest, type S3RequestCounts } from './s3-request-counts';
 
@@ -63,17 +64,45 @@ export function createS3Client(settings: S3ClientSettings, counts: S3RequestCoun
   // The deserialize step runs once per HTTP attempt, below the SDK's retry loop.
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      refusePlainHttp(args.request as { protocol?: string; hostname?: string }, settings.allowHttp);
+      const request = args.request as HttpRequestParts;
+      refusePlainHttp(request, settings.allowHttp);
       countRequest(counts, context.commandName);
-      return next(args);
+      if (!tracing()) return next(args);
+      // One line per HTTP attempt, retries included: method, URL without query values, status.
+      const what = `s3 ${context.commandName} ${request.method ?? ''} ${request.protocol ?? ''}//${request.hostname ?? ''}${request.port ? `:${request.port}` : ''}${request.path ?? ''}`;
+      const started = process.hrtime.bigint();
+      try {
+        const out = await next(args);
+        const response = out.response as { statusCode?: number; headers?: Record<string, string> };
+        trace(`${what}: HTTP ${response.statusCode ?? '?'}${requestId(response.headers)}, ${elapsed(started)}`);
+        return out;
+      } catch (err) {
+        const e = err as { name?: string; $metadata?: { httpStatusCode?: number; requestId?: string }; message?: string };
+        const status = e.$metadata?.httpStatusCode;
+        trace(`${what}: ${status ? `HTTP ${status} ` : ''}${e.name ?? 'Error'}${e.$metadata?.requestId ? ` (request ${e.$metadata.requestId})` : ''}${status ? '' : `: ${(e.message ?? '').split('\n')[0]}`}, ${elapsed(started)}`);
+        throw err;
+      }
     },
     { step: 'deserialize', name: 'kmscryptCountAndGuardRequests' },
   );
   return client;
 }
 
+interface HttpRequestParts {
+  method?: string;
+  protocol?: string;
+  hostname?: string;
+  port?: number;
+  path?: string;
+}
+
+function requestId(headers: Record<string, string> | undefined): string {
+  const id = headers?.['x-amz-request-id'];
+  return id ? ` (request ${id})` : '';
+}
+
 /** Last line of defence for endpoints the SDK finds by itself (e.g. endpoint_url in ~/.aws/config). */
-function refusePlainHttp(request: { protocol?: string; hostname?: string }, allowHttp: boolean): void {
+function refusePlainHttp(request: HttpRequestParts, allowHttp: boolean): void {
   if (request.protocol === 'http:' && !allowHttp && !isLoopbackHost(request.hostname ?? '')) {
     throw new KmscryptError(
       'BAD_CONFIG',
