@@ -53,7 +53,7 @@ async function run(url: string, remoteName: string | undefined): Promise<void> {
     recordStats('helper', config, startedAt, 'ok');
     if (session.options.verbosity >= 2) process.stderr.write(requestSummary(config, startedAt));
   } catch (err) {
-    recordStats('helper', config, startedAt, 'error');
+    recordStats('helper', config, startedAt, 'error', err);
     throw err;
   }
 }

@@ -1,4 +1,5 @@
 import { appendFileSync } from 'node:fs';
+import { isKmscryptError } from '../errors';
 import type { RemoteConfig } from '../remote/remote-repository';
 
 /**
@@ -17,9 +18,11 @@ export function requestSummary(config: RemoteConfig, startedAt: number): string 
 /**
  * With KMSCRYPT_STATS=<file>, each process appends one JSON line when it ends: storage requests
  * by kind, KMS calls, peak RSS and wall time. Tests assert the exact counts; the benchmark reads
- * the peak RSS of every helper process. Nothing is written when the variable is unset.
+ * the peak RSS of every helper process; a failed process also records its error's code, which
+ * tests compare (git reports every helper failure with the same exit status). Nothing is written
+ * when the variable is unset.
  */
-export function recordStats(command: string, config: RemoteConfig | undefined, startedAt: number, outcome: 'ok' | 'error'): void {
+export function recordStats(command: string, config: RemoteConfig | undefined, startedAt: number, outcome: 'ok' | 'error', err?: unknown): void {
   const file = process.env.KMSCRYPT_STATS;
   if (!file) return;
   const line = {
@@ -27,6 +30,7 @@ export function recordStats(command: string, config: RemoteConfig | undefined, s
     command,
     url: config?.url,
     outcome,
+    ...(outcome === 'error' ? { errorCode: isKmscryptError(err) ? err.code : 'not a KmscryptError' } : {}),
     wallMs: Date.now() - startedAt,
     maxRssKiB: process.resourceUsage().maxRSS,
     storage: config?.storage.requests,
