@@ -1,4 +1,9 @@
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { deflateRawSync, deflateSync, inflateSync } from 'node:zlib';
 import type { Test } from 'tap';
+import type { ErrorCode } from '../../src/errors';
 import { openContainer } from '../../src/remote/container-reader';
 import { RemoteConfig, RemoteRepository } from '../../src/remote/remote-repository';
 import { Sandbox } from './sandbox';
@@ -47,32 +52,29 @@ export function tamperScenarios(t: Test, backend: TamperBackend, report?: Tamper
     return { sb, store, src };
   };
 
-  /** Fetches into a fresh repository; the fetch must fail with one kmscrypt line and create no ref. */
-  const expectRefused = (tt: Test, sb: Sandbox, store: StoreAccess, label: string, pattern: RegExp) =>
+  /** Fetches into a fresh repository: it must fail as failsWith says, and create no ref and no object. */
+  const expectRefused = (tt: Test, sb: Sandbox, store: StoreAccess, label: string, code: ErrorCode) =>
     counted(tt, () => {
-    const dst = sb.path(`fetch-${Math.random().toString(36).slice(2)}`);
-    sb.run('git', ['init', '-q', '--bare', dst]);
-    const r = sb.run('git', ['fetch', store.url, 'refs/*:refs/*'], { cwd: dst, expectFailure: true });
-    const lines = r.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
-    tt.equal(lines.length, 1, `${label}: one kmscrypt error line`, { stderr: r.stderr });
-    tt.match(lines[0] ?? r.stderr, pattern, `${label}: the error names the problem`);
-    tt.equal(sb.git(dst, 'for-each-ref').trim(), '', `${label}: no ref was created`);
-    tt.equal(sb.git(dst, 'count-objects', '-v').match(/^in-pack: (\d+)/m)?.[1] ?? '0', '0', `${label}: no object was stored`);
+      const dst = sb.path(`fetch-${Math.random().toString(36).slice(2)}`);
+      sb.run('git', ['init', '-q', '--bare', dst]);
+      failsWith(tt, sb, dst, ['fetch', store.url, 'refs/*:refs/*'], label, code);
+      tt.equal(sb.git(dst, 'for-each-ref').trim(), '', `${label}: no ref was created`);
+      tt.equal(sb.git(dst, 'count-objects', '-v').match(/^in-pack: (\d+)/m)?.[1] ?? '0', '0', `${label}: no object was stored`);
     });
 
-  t.test('the store holds no ref name, message, file name, content or object ID', async (tt) => {
+  t.test('the store holds no ref name, message, file name, content or object ID, in plain or compressed form', async (tt) => {
     const { sb, store, src } = await published(tt);
-    const oids = sb.objects(src);
-    const needles: Array<[string, Buffer]> = [
-      ...Object.entries(SECRETS).map(([k, v]) => [k, Buffer.from(v)] as [string, Buffer]),
-      ['short branch name', Buffer.from('secret-branch-name-qwerty')],
-      ...oids.flatMap((o) => [
-        [`object ID ${o} (hex)`, Buffer.from(o)],
-        [`object ID ${o} (binary)`, Buffer.from(o, 'hex')],
-      ] as Array<[string, Buffer]>),
-    ];
     const keys = await store.keys();
-    tt.ok(keys.length >= 3, 'descriptor, manifest and container are stored');
+    tt.same(keys.map(kindOfKey).sort(), ['container', 'descriptor', 'manifest'], 'the store holds a descriptor, a manifest and a container');
+    const needles = plaintextNeedles(sb, src);
+    // The detectors fire on the same repository unencrypted: git's own pack of it.
+    sb.git(src, 'repack', '-adq');
+    const packDir = join(src, '.git', 'objects', 'pack');
+    const pack = readFileSync(join(packDir, readdirSync(packDir).find((f) => f.endsWith('.pack'))!));
+    const found = inflatableStreams(pack);
+    tt.ok(found.length >= sb.objects(src).length, `control: ${found.length} zlib streams inflate in git's unencrypted pack of the repository`);
+    tt.ok(found.some((f) => f.inflated.includes(Buffer.from(SECRETS.content))), 'control: one of them is the secret file');
+    tt.ok(needles.some(([, needle]) => pack.includes(needle)), 'control: the compressed forms searched for are found in the pack');
     let leaks = 0;
     for (const key of keys) {
       const bytes = await store.read(key);
@@ -82,24 +84,38 @@ export function tamperScenarios(t: Test, backend: TamperBackend, report?: Tamper
           tt.fail(`${key} contains ${what}`);
         }
       }
+      if (key === 'kmscrypt.json') continue;
+      // git compresses every object with zlib: an unencrypted pack or loose object holds streams that inflate.
+      const streams = inflatableStreams(bytes);
+      tt.same(streams, [], `no zlib stream inflates at any offset of ${key}`);
+      const part = sealedPart(kindOfKey(key), bytes);
+      const sealed = bytes.subarray(part.start, part.end);
+      const ratio = deflateRawSync(sealed, { level: 9 }).length / sealed.length;
+      tt.ok(ratio > 0.99, `${key}: the ${sealed.length} bytes after the plaintext preamble (all but the plaintext preamble and trailer) do not compress (ratio ${ratio.toFixed(3)})`);
     }
+    tt.ok(needles.length > 40, `${needles.length} needles searched`);
     tt.equal(leaks, 0, `none of ${needles.length} secrets appears in ${keys.length} stored objects or their names`);
   });
 
-  t.test('a flipped byte anywhere in any stored object is detected', async (tt) => {
+  t.test('a flipped byte in every field of every stored object is refused with the error its field calls for', async (tt) => {
     const { sb, store } = await published(tt);
-    for (const key of await store.keys()) {
+    const keys = await store.keys();
+    tt.same(keys.map(kindOfKey).sort(), ['container', 'descriptor', 'manifest'], 'the store holds a descriptor, a manifest and a container');
+    let planned = 0;
+    for (const key of keys) {
       const original = await store.read(key);
-      const n = original.length;
-      const positions = [...new Set([0, 5, 17, 40, Math.floor(n / 4), Math.floor(n / 2), Math.floor((3 * n) / 4), n - 30, n - 17, n - 1])].filter((p) => p >= 0 && p < n);
-      for (const p of positions) {
+      const cases = flipCases(kindOfKey(key), original);
+      planned += cases.length;
+      for (const c of cases) {
         const bad = Buffer.from(original);
-        bad[p] ^= 0x01;
+        bad[c.at] ^= 0x01;
         await store.write(key, bad);
-        expectRefused(tt, sb, store, `${key} byte ${p}/${n}`, /./);
+        expectRefused(tt, sb, store, `${key} byte ${c.at}/${original.length} (${c.field})`, c.code);
       }
       await store.write(key, original);
     }
+    tt.equal(planned, FLIPPED_BYTE_CASES, `${FLIPPED_BYTE_CASES} flipped-byte cases: descriptor, manifest and container fields`);
+    tt.equal(tally.tamperTried, planned, 'every planned case was tried');
     reportScenario('flipped bytes');
   });
 
@@ -116,28 +132,32 @@ export function tamperScenarios(t: Test, backend: TamperBackend, report?: Tamper
     const [o0, l0, o1, l1] = [index.offsets[0], index.lengths[0], index.offsets[1], index.lengths[1]];
     const swapped = Buffer.concat([original.subarray(0, o0), original.subarray(o1, o1 + l1), original.subarray(o0, o0 + l0), original.subarray(o1 + l1)]);
     await store.write(key, swapped);
-    expectRefused(tt, sb, store, 'records 0 and 1 swapped', /failed authentication/);
+    expectRefused(tt, sb, store, 'records 0 and 1 swapped', 'TAMPERED');
 
+    // The manifest records each container's length: a shorter one fails the ranged read (STORAGE).
     await store.write(key, original.subarray(0, original.length - 100));
-    expectRefused(tt, sb, store, 'container truncated', /truncated|does not match|shorter/);
+    expectRefused(tt, sb, store, 'container truncated', 'STORAGE');
     await store.write(key, original.subarray(0, Math.floor(original.length / 2)));
-    expectRefused(tt, sb, store, 'container cut in half', /truncated|does not match|shorter/);
+    expectRefused(tt, sb, store, 'container cut in half', 'STORAGE');
     await store.remove(key);
-    expectRefused(tt, sb, store, 'container deleted', /containers\//);
+    expectRefused(tt, sb, store, 'container deleted', 'STORAGE');
     await store.write(key, original);
 
     // A second repository with the same key and content: its pieces must not fit the first.
     const other = await backend.newStore(sb, 'other');
-    sb.git(src, 'push', '-q', other.url, 'main');
+    sb.git(src, 'push', '-q', other.url, `main:${SECRETS.branch}`, 'main', SECRETS.tag);
     const otherRepo = (await RemoteRepository.open(backend.remoteConfig(sb, other)))!;
     const otherRef = (await otherRepo.latest()).manifest!.containers[0];
-    await store.write(key, await other.read(`containers/${otherRef.id}`));
-    expectRefused(tt, sb, store, 'container from another repository', /does not match the manifest|failed authentication|shorter than expected/);
+    const foreign = await other.read(`containers/${otherRef.id}`);
+    tt.equal(foreign.length, original.length, 'the same objects make a container of the same length: it is its bytes that are refused');
+    await store.write(key, foreign);
+    expectRefused(tt, sb, store, 'container from another repository', 'TAMPERED');
     await store.write(key, original);
 
     const descriptor = await store.read('kmscrypt.json');
     await store.write('kmscrypt.json', await other.read('kmscrypt.json'));
-    expectRefused(tt, sb, store, "another repository's descriptor", /does not belong to this repository|altered|authentication/);
+    expectRefused(tt, sb, store, "another repository's descriptor", 'KEY_ERROR');
+    tt.equal(tally.tamperTried, 6, 'six structural cases were tried');
     reportScenario('swapped, truncated, deleted and foreign objects');
     await store.write('kmscrypt.json', descriptor);
     sb.run('git', ['clone', '-q', '--mirror', store.url.replace(/^kmscrypt::/, 'kmscrypt::'), sb.path('restored.git')]);
@@ -157,17 +177,16 @@ export function tamperScenarios(t: Test, backend: TamperBackend, report?: Tamper
 
     await store.remove(newest);
     counted(tt, () => {
-      const r = sb.run('git', ['fetch', 'origin'], { cwd: watcher, expectFailure: true });
-      tt.match(r.stderr, /fatal: kmscrypt: .*went backwards/, 'deletion of the newest manifest is a rollback');
+      failsWith(tt, sb, watcher, ['fetch', 'origin'], 'deletion of the newest manifest is a rollback', 'ROLLBACK');
       tt.equal(sb.git(watcher, 'rev-parse', 'origin/main').trim(), before, 'no ref moved');
     });
 
     await store.write(newest, await store.read(manifests[0]));
     counted(tt, () => {
-      const r2 = sb.run('git', ['fetch', 'origin'], { cwd: watcher, expectFailure: true });
-      tt.match(r2.stderr, /fatal: kmscrypt: .*(old manifest was put back|replaced)/, 'an old manifest under a new name is refused');
+      failsWith(tt, sb, watcher, ['fetch', 'origin'], 'an old manifest under a new name is refused', 'TAMPERED');
       tt.equal(sb.git(watcher, 'rev-parse', 'origin/main').trim(), before, 'no ref moved');
     });
+    tt.equal(tally.tamperTried, 2, 'two rollback cases were tried');
     reportScenario('rollback');
     await store.write(newest, newestBytes);
     sb.git(watcher, 'fetch', '-q', 'origin');
@@ -182,16 +201,175 @@ export function tamperScenarios(t: Test, backend: TamperBackend, report?: Tamper
     for (const key of await store.keys()) saved.set(key, await store.read(key));
     for (const key of saved.keys()) await store.remove(key);
     counted(tt, () => {
-      const gone = sb.run('git', ['fetch', 'origin'], { cwd: knower, expectFailure: true });
-      tt.match(gone.stderr, /fatal: kmscrypt: repository .* is gone from the store/, 'a removed repository is reported, not taken for a new one');
+      failsWith(tt, sb, knower, ['fetch', 'origin'], 'a removed repository is reported, not taken for a new one', 'TAMPERED');
     });
     const attacker = sb.repo('attacker');
     sb.commit(attacker, { 'evil.txt': 'evil\n' }, 'a different repository');
     sb.git(attacker, 'push', '-q', store.url, 'main');
     counted(tt, () => {
-      const replaced = sb.run('git', ['fetch', 'origin'], { cwd: knower, expectFailure: true });
-      tt.match(replaced.stderr, /fatal: kmscrypt: .* now holds repository .*it was replaced/, 'a new repository at the same place is refused');
+      failsWith(tt, sb, knower, ['fetch', 'origin'], 'a new repository at the same place is refused', 'TAMPERED');
     });
+    tt.equal(tally.tamperTried, 2, 'two cases were tried: removed, replaced');
     reportScenario('repository removed or replaced');
   });
+}
+
+type StoredKind = 'descriptor' | 'manifest' | 'container';
+
+function kindOfKey(key: string): StoredKind | 'other' {
+  if (key === 'kmscrypt.json') return 'descriptor';
+  if (/^manifests\/\d{20}$/.test(key)) return 'manifest';
+  if (/^containers\/[0-9a-f]{32}$/.test(key)) return 'container';
+  return 'other';
+}
+
+/** Where the sealed part of a stored object lies (docs/FORMAT.md §6.1, §6.5, §7.1: versions 1 and 2). */
+function sealedPart(kind: StoredKind | 'other', bytes: Buffer): { start: number; end: number } {
+  if (kind === 'manifest') {
+    const k = bytes.readUInt16BE(28);
+    return { start: 32 + k + bytes.readUInt16BE(30 + k), end: bytes.length };
+  }
+  if (kind === 'container') {
+    const k = bytes.readUInt16BE(25);
+    return { start: 29 + k + bytes.readUInt16BE(27 + k), end: bytes.length - 24 };
+  }
+  return { start: bytes.length, end: bytes.length };
+}
+
+/** The flipped-byte cases of the published store (31: 9 + 10 + 12). */
+const FLIPPED_BYTE_CASES = 31;
+
+/**
+ * One byte flipped (xor 1) in each field of a stored object, with the error code that field's
+ * check gives (docs/FORMAT.md): the descriptor is parsed (CORRUPT) and bound by the manifest's
+ * descriptor hash (TAMPERED), its repository ID is the KMS encryption context (KEY_ERROR when
+ * another valid ID is read); a manifest's structure is CORRUPT, its preamble is in the AAD
+ * (TAMPERED), its wrapped key is refused by the key provider (KEY_ERROR); a container's
+ * preamble is bound by the manifest, its records and index by their tags (TAMPERED), its
+ * trailer is checked against its size (CORRUPT).
+ */
+function flipCases(kind: StoredKind | 'other', bytes: Buffer): Array<{ field: string; at: number; code: ErrorCode }> {
+  const n = bytes.length;
+  if (kind === 'descriptor') {
+    const text = bytes.toString('latin1');
+    const valueAt = (field: string) => text.indexOf(`"${field}": "`) + field.length + 5;
+    const id = valueAt('repositoryId');
+    const digit = [...text.slice(id, id + 36)].findIndex((c) => c >= '0' && c <= '9');
+    const created = valueAt('createdAt');
+    return [
+      { field: 'JSON syntax', at: 0, code: 'CORRUPT' },
+      { field: 'format', at: valueAt('format'), code: 'CORRUPT' },
+      { field: 'repository ID, another valid ID', at: id + digit, code: 'KEY_ERROR' },
+      { field: 'repository ID, an invalid one', at: text.indexOf('-', id), code: 'CORRUPT' },
+      { field: 'object format', at: valueAt('objectFormat'), code: 'CORRUPT' },
+      { field: 'key ID', at: valueAt('keyId') + 10, code: 'TAMPERED' },
+      { field: 'key provider', at: valueAt('keyProvider'), code: 'CORRUPT' },
+      { field: 'creation time', at: created + [...text.slice(created)].findIndex((c) => c >= '0' && c <= '9'), code: 'TAMPERED' },
+      { field: 'final newline', at: n - 1, code: 'CORRUPT' },
+    ];
+  }
+  if (kind === 'manifest') {
+    const k = bytes.readUInt16BE(28);
+    const w = bytes.readUInt16BE(30 + k);
+    const { start } = sealedPart(kind, bytes);
+    return [
+      { field: 'magic', at: 0, code: 'CORRUPT' },
+      { field: 'version', at: 4, code: 'CORRUPT' },
+      { field: 'kind', at: 5, code: 'CORRUPT' },
+      { field: 'flags', at: 7, code: 'TAMPERED' },
+      { field: 'generation', at: 15, code: 'TAMPERED' },
+      { field: 'nonce', at: 20, code: 'TAMPERED' },
+      { field: 'key ID', at: 30 + Math.floor(k / 2), code: 'TAMPERED' },
+      { field: 'wrapped data key', at: 32 + k + Math.floor(w / 2), code: 'KEY_ERROR' },
+      { field: 'ciphertext', at: Math.floor((start + n - 16) / 2), code: 'TAMPERED' },
+      { field: 'GCM tag', at: n - 1, code: 'TAMPERED' },
+    ];
+  }
+  if (kind === 'container') {
+    const k = bytes.readUInt16BE(25);
+    const w = bytes.readUInt16BE(27 + k);
+    const { start } = sealedPart(kind, bytes);
+    const indexOffset = Number(bytes.readBigUInt64BE(n - 24));
+    const indexLength = Number(bytes.readBigUInt64BE(n - 16));
+    return [
+      { field: 'magic', at: 0, code: 'TAMPERED' },
+      { field: 'version', at: 4, code: 'TAMPERED' },
+      { field: 'container ID', at: 12, code: 'TAMPERED' },
+      { field: 'hash length', at: 24, code: 'TAMPERED' },
+      { field: 'key ID', at: 27 + Math.floor(k / 2), code: 'TAMPERED' },
+      { field: 'wrapped data key', at: 29 + k + Math.floor(w / 2), code: 'TAMPERED' },
+      { field: 'first record', at: start, code: 'TAMPERED' },
+      { field: 'records', at: Math.floor((start + indexOffset) / 2), code: 'TAMPERED' },
+      { field: 'sealed index', at: indexOffset + Math.floor(indexLength / 2), code: 'TAMPERED' },
+      { field: 'trailer index offset', at: n - 17, code: 'CORRUPT' },
+      { field: 'trailer index length', at: n - 9, code: 'CORRUPT' },
+      { field: 'trailer magic', at: n - 1, code: 'CORRUPT' },
+    ];
+  }
+  return [];
+}
+
+/**
+ * What an unencrypted store would hold: the secrets, every object ID (hex and binary), and every
+ * object's content raw and as git compresses it (zlib, as in a pack entry and as a loose object).
+ */
+function plaintextNeedles(sb: Sandbox, src: string): Array<[string, Buffer]> {
+  const needles: Array<[string, Buffer]> = [
+    ...Object.entries(SECRETS).map(([k, v]) => [k, Buffer.from(v)] as [string, Buffer]),
+    ['short branch name', Buffer.from('secret-branch-name-qwerty')],
+  ];
+  for (const oid of sb.objects(src)) {
+    const type = sb.git(src, 'cat-file', '-t', oid).trim();
+    const raw = spawnSync('git', ['cat-file', type, oid], { cwd: src, env: sb.env }).stdout;
+    needles.push([`object ID ${oid} (hex)`, Buffer.from(oid)], [`object ID ${oid} (binary)`, Buffer.from(oid, 'hex')]);
+    if (raw.length >= 8) needles.push([`${type} ${oid} content`, raw]);
+    needles.push([`${type} ${oid} compressed`, deflateSync(raw)], [`${type} ${oid} as a loose object`, deflateSync(Buffer.concat([Buffer.from(`${type} ${raw.length}\0`), raw]))]);
+  }
+  return needles;
+}
+
+/**
+ * Every complete zlib stream (valid header, inflates to its end, Adler-32 checksum matches) that
+ * starts at any offset: git compresses each object so, in packs and as loose objects. A random
+ * offset of ciphertext passes the header, the whole inflate and the 32-bit checksum by chance
+ * far too rarely to matter.
+ */
+function inflatableStreams(bytes: Buffer): Array<{ offset: number; inflated: Buffer }> {
+  const out: Array<{ offset: number; inflated: Buffer }> = [];
+  for (let i = 0; i + 6 <= bytes.length; i++) {
+    const cmf = bytes[i];
+    if ((cmf & 0x0f) !== 8 || cmf >> 4 > 7 || ((cmf << 8) | bytes[i + 1]) % 31 !== 0) continue;
+    try {
+      out.push({ offset: i, inflated: inflateSync(bytes.subarray(i)) });
+    } catch {
+      // not a stream
+    }
+  }
+  return out;
+}
+
+/**
+ * Runs a git command that must fail with exactly one `fatal: kmscrypt:` line, its helper having
+ * failed with `code` (recorded through KMSCRYPT_STATS: git reports every helper failure alike).
+ */
+function failsWith(tt: Test, sb: Sandbox, cwd: string, args: string[], label: string, code: ErrorCode): void {
+  const stats = sb.path(`stats-${Math.random().toString(36).slice(2)}.jsonl`);
+  const r = sb.run('git', args, { cwd, expectFailure: true, env: { KMSCRYPT_STATS: stats } });
+  const lines = r.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
+  tt.equal(lines.length, 1, `${label}: one kmscrypt error line`, { stderr: r.stderr });
+  tt.same(helperErrorCodes(stats), [code], `${label}: refused with ${code}`, { stderr: r.stderr });
+}
+
+/** The error codes the helpers of one git command recorded in their KMSCRYPT_STATS file. */
+function helperErrorCodes(statsFile: string): string[] {
+  let text = '';
+  try {
+    text = readFileSync(statsFile, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => (JSON.parse(l) as { errorCode?: string }).errorCode ?? 'no error');
 }
