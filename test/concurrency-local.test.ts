@@ -1,6 +1,6 @@
 import t from 'tap';
 import { concurrencyScenarios } from './support/concurrency-scenarios';
+import { localBackend } from './support/local-backend';
 import { recordFigures } from './support/reliability-report';
-import { localStore } from './support/store-access';
 
-concurrencyScenarios(t, { env: {}, newStore: async (sb, name) => localStore(sb.path(name)) }, (name, tally) => recordFigures(`local store, ${name}`, { ...tally }));
+concurrencyScenarios(t, localBackend, (name, tally) => recordFigures(`local store, ${name}`, { ...tally }));

@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import type { Test } from 'tap';
+import { type AcceptedPush, lostPushes, readManifestLog } from './push-accounting';
 import { Sandbox } from './sandbox';
-import type { ScenarioBackend } from './git-scenarios';
+import type { TamperBackend } from './tamper-scenarios';
 
 export interface ConcurrencySize {
   workers: number;
@@ -24,10 +25,18 @@ export function concurrencySize(reduced = false): ConcurrencySize {
 
 export interface PushTally {
   attempted: number;
+  /** Pushes git reported as accepted. */
   landed: number;
+  /** Pushes git rejected as stale, in git's own words. */
   rejected: number;
+  /** Accepted pushes the manifest log does not keep (see lostPushes). */
   lost: number;
+  /** Attempts that failed otherwise: any other push failure, or a failed fetch before it. */
+  failed: number;
 }
+
+/** git's exact words for a push it rejects as stale: the helper said `fetch first` or `non-fast-forward`. */
+const STALE_REJECTION = String.raw`^ ! \[rejected\] +HEAD -> main \((fetch first|non-fast-forward)\)$`;
 
 /** Runs a bash script in the sandbox's environment, resolving with its exit status. */
 function runScript(sb: Sandbox, script: string, cwd: string): Promise<number> {
@@ -42,7 +51,7 @@ function runScript(sb: Sandbox, script: string, cwd: string): Promise<number> {
  * Many processes pushing at once. To distinct branches every push must land; to one branch each
  * push lands or is rejected as git rejects a stale push, and no landed commit is ever lost.
  */
-export function concurrencyScenarios(t: Test, backend: ScenarioBackend, report?: (name: string, tally: PushTally) => void, size = concurrencySize()): void {
+export function concurrencyScenarios(t: Test, backend: TamperBackend, report?: (name: string, tally: PushTally) => void, size = concurrencySize()): void {
   const { workers, pushesPerWorker, sameBranchPushesPerWorker } = size;
 
   const setup = async (tt: Test, cloneCount = workers) => {
@@ -60,6 +69,21 @@ export function concurrencyScenarios(t: Test, backend: ScenarioBackend, report?:
     return { sb, store, clones };
   };
 
+  /** Lines of `LANDED <ref> <commit>`, `REJECTED`, `ERROR <what>` → a tally, the lost pushes computed from the manifest log. */
+  const account = async (tt: Test, sb: Sandbox, store: Awaited<ReturnType<typeof setup>>['store'], lines: string[]) => {
+    const accepted: AcceptedPush[] = lines.filter((l) => l.startsWith('LANDED ')).map((l) => ({ ref: l.split(' ')[1], commit: l.split(' ')[2] }));
+    const errors = lines.filter((l) => l.startsWith('ERROR'));
+    const mirror = sb.path('check.git');
+    sb.run('git', ['clone', '-q', '--mirror', store.url, mirror]);
+    sb.git(mirror, 'fsck', '--strict', '--no-dangling');
+    const log = await readManifestLog(backend.remoteConfig(sb, store));
+    const lost = lostPushes(sb, mirror, log, accepted);
+    tt.same(lost, [], `every one of the ${accepted.length} accepted pushes was published and is still reachable from its ref in every later manifest (${log.length} generations)`);
+    const tally: PushTally = { attempted: lines.length, landed: accepted.length, rejected: lines.filter((l) => l === 'REJECTED').length, lost: lost.length, failed: errors.length };
+    tt.equal(tally.landed + tally.rejected + tally.failed, tally.attempted, 'every attempt is accounted for');
+    return { tally, errors, accepted, mirror };
+  };
+
   t.test(`${workers} processes x ${pushesPerWorker} pushes to distinct branches: every push lands`, async (tt) => {
     const { sb, store, clones } = await setup(tt);
     const results = await Promise.all(
@@ -69,22 +93,20 @@ export function concurrencyScenarios(t: Test, backend: ScenarioBackend, report?:
         const script = `set -u
 for i in $(seq 1 ${pushesPerWorker}); do
   echo "w${w} $i" > file-${w}.txt && git add file-${w}.txt && git commit -q -m "worker ${w} push $i"
-  if git push -q origin HEAD:refs/heads/worker-${w}; then git rev-parse HEAD >> ${log}; else echo FAILED >> ${log}; fi
+  if git push -q origin HEAD:refs/heads/worker-${w} 2> err-$i; then echo "LANDED refs/heads/worker-${w} $(git rev-parse HEAD)" >> ${log};
+  else echo "ERROR $(tr '\\n' ' ' < err-$i)" >> ${log}; fi
 done`;
         return runScript(sb, script, dir).then(() => sb.run('cat', [log]).stdout.split('\n').filter(Boolean));
       }),
     );
-    const tally: PushTally = { attempted: workers * pushesPerWorker, landed: 0, rejected: 0, lost: 0 };
-    const mirror = sb.path('check.git');
-    sb.run('git', ['clone', '-q', '--mirror', store.url, mirror]);
+    const { tally, errors, mirror } = await account(tt, sb, store, results.flat());
+    tt.equal(tally.attempted, workers * pushesPerWorker, 'every worker made every attempt');
+    tt.same(errors, [], 'no push to a distinct branch failed');
+    tt.equal(tally.landed, tally.attempted, 'every push to a distinct branch landed');
     results.forEach((lines, w) => {
-      tally.landed += lines.filter((l) => l !== 'FAILED').length;
-      tally.rejected += lines.filter((l) => l === 'FAILED').length;
-      const last = lines.filter((l) => l !== 'FAILED').pop();
+      const last = lines.filter((l) => l.startsWith('LANDED ')).pop()?.split(' ')[2];
       tt.equal(sb.git(mirror, 'rev-parse', `refs/heads/worker-${w}`).trim(), last, `worker ${w}'s branch holds its last push`);
     });
-    tt.equal(tally.landed, tally.attempted, 'every push to a distinct branch landed');
-    sb.git(mirror, 'fsck', '--strict', '--no-dangling');
     report?.('distinct branches', tally);
   });
 
@@ -94,29 +116,26 @@ done`;
       clones.map((dir, w) => {
         const log = sb.path(`one-${w}`);
         writeFileSync(log, '');
+        // A failed fetch is a failed attempt; a push is rejected only in git's exact words for a
+        // stale push, never as '[remote rejected] (<any helper error>)'.
         const script = `set -u
 for i in $(seq 1 ${sameBranchPushesPerWorker}); do
-  git fetch -q origin && git reset -q --hard origin/main
+  if ! git fetch -q origin 2> fetch-err-$i || ! git reset -q --hard origin/main 2>> fetch-err-$i; then
+    echo "ERROR fetch: $(tr '\\n' ' ' < fetch-err-$i)" >> ${log}; continue
+  fi
   echo "w${w} $i" > file-${w}.txt && git add file-${w}.txt && git commit -q -m "worker ${w} attempt $i"
-  if git push origin HEAD:main 2> err-$i; then echo "LANDED $(git rev-parse HEAD)" >> ${log};
-  elif grep -q -e 'fetch first' -e 'non-fast-forward' -e 'rejected' err-$i; then echo REJECTED >> ${log};
-  else echo "ERROR $(tr '\\n' ' ' < err-$i)" >> ${log}; fi
+  if git push origin HEAD:main 2> err-$i; then echo "LANDED refs/heads/main $(git rev-parse HEAD)" >> ${log};
+  elif [ "$(grep -c -E '${STALE_REJECTION}' err-$i)" = 1 ] && ! grep -q 'remote rejected' err-$i; then echo REJECTED >> ${log};
+  else echo "ERROR push: $(tr '\\n' ' ' < err-$i)" >> ${log}; fi
 done`;
         return runScript(sb, script, dir).then(() => sb.run('cat', [log]).stdout.split('\n').filter(Boolean));
       }),
     );
-    const lines = results.flat();
-    const landed = lines.filter((l) => l.startsWith('LANDED ')).map((l) => l.slice(7));
-    const errors = lines.filter((l) => l.startsWith('ERROR'));
-    tt.same(errors, [], 'no push failed other than by git rejecting it as stale');
-    const mirror = sb.path('check.git');
-    sb.run('git', ['clone', '-q', '--mirror', store.url, mirror]);
-    const history = new Set(sb.git(mirror, 'rev-list', 'refs/heads/main').split('\n').filter(Boolean));
-    const lost = landed.filter((c) => !history.has(c));
-    tt.same(lost, [], 'every landed commit is in the history of main');
-    tt.ok(landed.length >= sameBranchPushesPerWorker, `pushes landed (${landed.length}) while others were rejected`);
-    sb.git(mirror, 'fsck', '--strict', '--no-dangling');
-    report?.('one branch', { attempted: lines.length, landed: landed.length, rejected: lines.filter((l) => l === 'REJECTED').length, lost: lost.length });
+    const { tally, errors } = await account(tt, sb, store, results.flat());
+    tt.equal(tally.attempted, workers * sameBranchPushesPerWorker, 'every worker made every attempt');
+    tt.same(errors, [], 'no fetch failed, and no push failed other than by git rejecting it as stale');
+    tt.ok(tally.landed >= sameBranchPushesPerWorker, `pushes landed (${tally.landed}) while others were rejected (${tally.rejected})`);
+    report?.('one branch', tally);
   });
 
   t.test('an atomic push updates all refs or none', async (tt) => {

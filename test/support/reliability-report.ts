@@ -8,7 +8,7 @@ import { basename } from 'node:path';
  * separate, so an append of one short line (O_APPEND) is the only coordination needed.
  *
  * Well-known figure names, which the summary adds up across lines:
- *   pushes: attempted, landed, rejected, lost
+ *   pushes: attempted, landed, rejected, lost, failed
  *   kills: killed, survived, missed, killedPushLanded, killedPushNotLanded
  *   faults: faultsInjected, opsSucceeded, opsFailedCleanly, opsFailedUnclearly, partialStates,
  *           and one `fault:<kind>` per kind of injected fault
@@ -82,6 +82,7 @@ export function summarize(lines: FigureLine[]): string {
   row('attempted', sum(pushLines, 'attempted'));
   row('landed', sum(pushLines, 'landed'));
   row('rejected (stale, as git rejects)', sum(pushLines, 'rejected'));
+  row('failed otherwise: fetch or push errors (must be 0)', sum(pushLines, 'failed'));
   row('lost (must be 0)', sum(pushLines, 'lost'));
   out.push('');
 
@@ -120,6 +121,7 @@ export function summarize(lines: FigureLine[]): string {
 export function summaryProblems(lines: FigureLine[]): string[] {
   const problems: string[] = [];
   if (sum(lines, 'lost') > 0) problems.push(`${sum(lines, 'lost')} landed pushes were lost`);
+  if (sum(lines, 'failed') > 0) problems.push(`${sum(lines, 'failed')} push attempts failed other than by a stale rejection`);
   if (sum(lines, 'opsFailedUnclearly') > 0) problems.push(`${sum(lines, 'opsFailedUnclearly')} operations failed without one clear fatal line`);
   if (sum(lines, 'partialStates') > 0) problems.push(`${sum(lines, 'partialStates')} partial states were left behind`);
   if (sum(lines, 'killed') !== sum(lines, 'survived')) problems.push(`${sum(lines, 'killed') - sum(lines, 'survived')} kills were not survived`);
