@@ -28,11 +28,11 @@ export interface FaultDecision {
 export interface FaultProxyOptions {
   /** The real S3 endpoint, e.g. the test RGW. */
   target: string;
-  /** Seed of the PRNG that picks faulted requests and their kinds: a run is reproducible. */
+  /** Seed of the PRNG that picks the faulted requests: a run is reproducible. */
   seed: number;
   /** Probability that a request is faulted while injection is enabled (0..1). */
   rate: number;
-  /** Kinds the random choice picks from (uniformly). Default: all. */
+  /** Kinds dealt in turn to the faulted requests. Default: all. */
   kinds?: FaultKind[];
   /** Stall length for random `stall` faults (bounded so that the suite stays fast). */
   stallMs?: number;
@@ -81,7 +81,7 @@ const errorBody = (code: string) =>
 
 /**
  * A loopback HTTP proxy between the helper and the test RGW that injects faults into a random
- * share of the requests, chosen with a seeded PRNG, plus any targeted ones. Requests are read
+ * share of the requests, chosen with a seeded PRNG (the kinds in turn), plus any targeted ones. Requests are read
  * completely before they are forwarded (S3 requests are signed over their payload hash, so
  * nothing is altered on the way), answers are streamed back.
  */
@@ -114,15 +114,18 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       }),
   };
 
+  /** Kinds are dealt in turn to the requests the draw faults, so that n faults cover all n kinds. */
+  let turn = 0;
   const decide = (seen: ProxiedRequest): FaultDecision | undefined => {
     const aimed = proxy.targeted?.(seen);
     if (aimed === null) return undefined;
     if (aimed) return aimed;
-    // Draw both numbers for every request, so one request's choice does not shift the others'.
     const roll = random();
-    const pick = random();
     if (!proxy.enabled || roll >= proxy.rate) return undefined;
-    const kind = kinds[Math.min(kinds.length - 1, Math.floor(pick * kinds.length))];
+    let kind = kinds[turn % kinds.length];
+    // A truncation needs an answer with a body: while it is due, other requests take the next kind.
+    if (kind === 'truncate' && seen.method !== 'GET' && kinds.length > 1) kind = kinds[(turn + 1) % kinds.length];
+    else turn++;
     return kind === 'stall' ? { kind, stallMs: options.stallMs ?? 1500 } : { kind };
   };
 
