@@ -1,6 +1,9 @@
 import t from 'tap';
-import { crashScenarios } from './support/crash-scenarios';
+import { crashScenarios, killPointScenarios } from './support/crash-scenarios';
+import type { ScenarioBackend } from './support/git-scenarios';
 import { recordFigures } from './support/reliability-report';
 import { localStore } from './support/store-access';
 
-crashScenarios(t, { env: {}, newStore: async (sb, name) => localStore(sb.path(name)) }, 'local store', (name, tally) => recordFigures(name, tally));
+const backend: ScenarioBackend = { env: {}, newStore: async (sb, name) => localStore(sb.path(name)) };
+crashScenarios(t, backend, 'local store', (name, tally) => recordFigures(name, tally));
+killPointScenarios(t, backend, 'local store', (name, tally) => recordFigures(name, tally));

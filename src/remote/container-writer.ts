@@ -13,6 +13,7 @@ import type { WrittenPack } from '../git/pack-objects';
 import type { DataKey } from '../keys/key-provider';
 import type { Storage } from '../storage/storage';
 import { BufferedFileWriter, WindowedFileReader } from './file-io';
+import { killPoint } from './kill-point';
 import { Progress, TransferProgress } from './progress';
 
 const CHUNK = 1 << 20;
@@ -155,6 +156,7 @@ async function writeContainer(opts: {
         index.add(entry);
       }
       opts.progress?.tick(k + 1, n);
+      if (k === n >> 1) killPoint('push-sealing');
     }
     await segment.seal();
     const indexOffset = out.written;

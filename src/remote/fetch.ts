@@ -12,6 +12,7 @@ import { PackStream } from '../git/pack-stream';
 import { isConnected } from '../git/repository';
 import { OpenedContainer, openContainer, planRuns, readRun } from './container-reader';
 import { openLargeRecord } from './large-record';
+import { killPoint } from './kill-point';
 import { Progress } from './progress';
 import type { RemoteRepository } from './remote-repository';
 import type { TransferOptions } from './transfer-options';
@@ -36,12 +37,14 @@ export interface FetchResult {
 }
 
 export async function fetchObjects(repo: RemoteRepository, manifest: Manifest, wants: string[], options: TransferOptions): Promise<FetchResult> {
+  killPoint('fetch-start');
   const seen = new Set((await repo.state.load()).fetched);
   // A container made by gc from containers this clone already fetched holds nothing new for it.
   const fresh = manifest.containers.filter((c) => !seen.has(c.id) && !(c.consolidates?.length && c.consolidates.every((id) => seen.has(id))));
   const locks: string[] = [];
 
   let opened = await openAll(repo, fresh);
+  killPoint('fetch-indexes');
   // A clone has nothing; a fetch asks git once about the wanted tips, every object of the new
   // containers and their delta bases together, rather than in three rounds.
   const local = options.cloning ? null : new LocalObjects();
@@ -60,6 +63,7 @@ export async function fetchObjects(repo: RemoteRepository, manifest: Manifest, w
     }
   }
   await repo.state.update({ fetched: manifest.containers.map((c) => c.id), known: manifest.containers.map((c) => c.id) });
+  killPoint('fetch-recorded');
   return { locks, connected: selfContained };
 }
 
@@ -118,15 +122,18 @@ async function transfer(
         if (run.large) {
           // Verified completely before its first byte is written to git.
           const chunks = await openLargeRecord(repo, s.container, run.first, tmpDir);
+          killPoint('fetch-large-verified');
           await writeHeader(run.first);
           for await (const chunk of chunks) await write(chunk);
           progress.tick(++sent, total);
+          if (sent === total >> 1) killPoint('fetch-streaming');
           continue;
         }
         for await (const { i, payload } of readRun(repo, s.container, run, (k) => wanted === undefined || wanted.has(k))) {
           await writeHeader(i);
           await write(payload);
           progress.tick(++sent, total);
+          if (sent === total >> 1) killPoint('fetch-streaming');
         }
       }
     }
@@ -147,6 +154,7 @@ async function transfer(
   }
   const result = await indexer.done;
   await verifyIndexed(result.idxFile, selections, repo.descriptor.objectFormat === 'sha1' ? 20 : 32);
+  killPoint('fetch-indexed');
   return [result.keepFile];
 }
 

@@ -14,6 +14,7 @@ import { currentBranch, isAncestor, resolveRevisions } from '../git/repository';
 import type { DataKey } from '../keys/key-provider';
 import { ObjectTooLargeError, restoreIfSwept, storeContainer } from './container-writer';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
+import { killPoint } from './kill-point';
 import type { TransferOptions } from './transfer-options';
 
 export interface PushCommand {
@@ -83,6 +84,7 @@ export async function push(
   let pendingKey: Promise<DataKey> | undefined;
   const workDir = await fs.mkdtemp(join(tmpdir(), 'kmscrypt-push-'));
   const releaseWorkDir = removeOnInterrupt(workDir);
+  killPoint('push-start');
   try {
     const first = await evaluate(updates, snapshot.manifest, options, local);
     for (const [dst, why] of first) if (why) outcomes.set(dst, why);
@@ -106,6 +108,7 @@ export async function push(
       const dir = await fs.mkdtemp(join(workDir, `pack${attempt}-`));
       const pack = await writePack({ dir, include, exclude, thin: exclude.length > 0, hashLength: hashLength(format), progress: options.progress });
       const key = await nextKey;
+      killPoint('push-packed');
       containerFile = join(dir, 'container');
       uploadStartedAt = Date.now();
       return storeContainer(repo.storage, {
@@ -121,6 +124,7 @@ export async function push(
       });
     };
     container = await build(snapshot, 0);
+    killPoint('push-uploaded');
     const dataKey = await nextKey;
     let builtOn = snapshot;
 
@@ -135,8 +139,10 @@ export async function push(
       const next = nextManifest(repo, snapshot, winners, container, localBranch, dataKey.keyId);
       const { published } = await repo.publish(next, dataKey);
       if (published) {
+        killPoint('push-published');
         if (container && Date.now() - uploadStartedAt > SLOW_PUSH_MS) await restoreIfSwept(repo.storage, container, containerFile);
         if (container) await repo.state.update({ fetched: [container.id] });
+        killPoint('push-recorded');
         return report(commands, outcomes);
       }
       if (attempt >= MAX_PUBLISH_ATTEMPTS) return failAll(commands, outcomes, 'the remote is too busy (lost the publication race 50 times); try again');

@@ -10,6 +10,7 @@ import { DEFAULT_ALIAS } from '../keys/keyring';
 import type { Storage } from '../storage/storage';
 import { DataKeyCache } from './data-keys';
 import { KnownRemotes } from './known-remotes';
+import { killPoint } from './kill-point';
 import { LocalStateFile } from './local-state';
 
 export interface RemoteConfig {
@@ -122,6 +123,7 @@ export class RemoteRepository {
     };
     const bytes = encodeDescriptor(descriptor);
     if (await config.storage.putIfAbsent(STORE_KEYS.descriptor, bytes)) {
+      killPoint('create-descriptor');
       await KnownRemotes.in(config.stateDir).remember(config.url, descriptor.repositoryId);
       const repo = new RemoteRepository(config, descriptor, sha256Hex(bytes));
       await repo.state.update({ trustedKey: key.arn });

@@ -2,8 +2,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import type { Test } from 'tap';
+import type { KillPoint } from '../../src/remote/kill-point';
 import type { ScenarioBackend } from './git-scenarios';
 import { seededRandom } from './fault-proxy';
 import { type RunResult, Sandbox, writeUncoveredShim } from './sandbox';
@@ -56,16 +56,18 @@ class HelperRunner {
   constructor(private readonly sb: Sandbox) {
     this.wrapDir = sb.path('wrap');
     mkdirSync(this.wrapDir, { recursive: true });
-    writeUncoveredShim(join(this.wrapDir, 'git-remote-kmscrypt'), 'git-remote-kmscrypt', 'if [ -n "$CRASH_PID_FILE" ]; then echo $$ >> "$CRASH_PID_FILE"; fi\n');
+    // The PID and the helper's start (epoch ns): kill times and lifetimes are measured from the
+    // helper's own start, however late this process's event loop notices it.
+    writeUncoveredShim(join(this.wrapDir, 'git-remote-kmscrypt'), 'git-remote-kmscrypt', 'if [ -n "$CRASH_PID_FILE" ]; then echo "$$ $(date +%s%N)" >> "$CRASH_PID_FILE"; fi\n');
   }
 
-  run(cwd: string, args: string[], killAfterMs?: number): Promise<ObservedRun> {
+  run(cwd: string, args: string[], killAfterMs?: number, env: NodeJS.ProcessEnv = {}): Promise<ObservedRun> {
     const pidFile = this.sb.path(`.helper-pids-${this.counter++}`);
     writeFileSync(pidFile, '');
     return new Promise((resolve, reject) => {
       const child = spawn('git', args, {
         cwd,
-        env: { ...this.sb.env, PATH: `${this.wrapDir}:${this.sb.env.PATH}`, CRASH_PID_FILE: pidFile },
+        env: { ...this.sb.env, ...env, PATH: `${this.wrapDir}:${this.sb.env.PATH}`, CRASH_PID_FILE: pidFile },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';
@@ -85,26 +87,26 @@ class HelperRunner {
         try {
           process.kill(pid, 'SIGKILL');
           killed = true;
-          killAtMs = performance.now() - started;
+          killAtMs = Date.now() - started;
         } catch {
           // It ended between the check and the kill: a miss.
         }
       };
       const poll = setInterval(() => {
         if (pid === undefined) {
-          const m = /^(\d+)$/m.exec(readFileSync(pidFile, 'utf8'));
+          const m = /^(\d+) (\d+)$/m.exec(readFileSync(pidFile, 'utf8'));
           if (!m) return;
           pid = Number(m[1]);
-          started = performance.now();
-          if (killAfterMs !== undefined) killTimer = setTimeout(kill, killAfterMs);
+          started = Number(BigInt(m[2]) / 1_000_000n);
+          if (killAfterMs !== undefined) killTimer = setTimeout(kill, Math.max(0, started + killAfterMs - Date.now()));
         } else if (ended === undefined && !isAlive(pid)) {
-          ended = performance.now();
+          ended = Date.now();
         }
       }, 2);
       const onClose = async (code: number | null, signal: NodeJS.Signals | null): Promise<void> => {
         clearInterval(poll);
         if (killTimer) clearTimeout(killTimer);
-        if (pid !== undefined && ended === undefined) ended = performance.now();
+        if (pid !== undefined && ended === undefined) ended = Date.now();
         rmSync(pidFile, { force: true });
         const indexPacks = childrenAtKill.filter((c) => c.name === 'git index-pack').map((c) => c.pid);
         // Checked as git ends, when it removes a failed clone: an index-pack that has read the whole
@@ -532,6 +534,130 @@ export function crashScenarios(t: Test, backend: ScenarioBackend, label: string,
     tt.equal(tally.survived, tally.killed, `every killed fetch or clone was survived (${tally.survived}/${tally.killed})`);
     tt.comment(`${label} fetch/clone kills: ${JSON.stringify(tally)}`);
     report?.(`${label} fetch/clone kills`, tally);
+  });
+}
+
+/** A push's kill points in the order it reaches them; from push-published on, the push has landed. */
+const PUSH_KILL_POINTS: KillPoint[] = ['push-start', 'push-packed', 'push-sealing', 'push-uploaded', 'push-published', 'push-recorded'];
+const LANDED_FROM = PUSH_KILL_POINTS.indexOf('push-published');
+/** A fetch's (and a clone's) kill points in order: the last two come after git has stored the pack. */
+const FETCH_KILL_POINTS: KillPoint[] = ['fetch-start', 'fetch-indexes', 'fetch-streaming', 'fetch-large-verified', 'fetch-indexed', 'fetch-recorded'];
+
+/**
+ * The helper killed at each of its kill points (src/remote/kill-point.ts: it SIGKILLs itself
+ * there), so that every phase of a first push, a push, a fetch and a clone takes a kill, the
+ * moments after publication included, whatever the machine's speed. The checks are those of the
+ * timed kills, and stricter where the point tells: a push killed before publication left the old
+ * value, one killed after it the new one; git, which never heard back, moved no ref.
+ */
+export function killPointScenarios(t: Test, backend: ScenarioBackend, label: string, report?: (name: string, tally: CrashTally) => void): void {
+  const makeRunner = (tt: Test) => {
+    const sb = new Sandbox(tt, backend.env).withoutCoverage();
+    return { sb, runner: new HelperRunner(sb) };
+  };
+  const at = (point: KillPoint) => ({ KMSCRYPT_TEST_KILL_POINT: point });
+  const killedAt = (tt: Test, ok: { value: boolean }, run: ObservedRun, point: KillPoint) => {
+    check(tt, ok, run.stderr.includes(`kmscrypt: test kill point ${point}\n`) && run.status !== 0, `${point}: the helper was killed there and git reported a failure`, { stderr: run.stderr });
+  };
+
+  t.test(`${label}: a first push and a push killed at each of their ${PUSH_KILL_POINTS.length + 1} kill points`, async (tt) => {
+    const { sb, runner } = makeRunner(tt);
+    const tally = emptyTally();
+    const reached = new Set<string>();
+
+    // The first push killed right after it created the repository's descriptor.
+    const fresh = await backend.newStore(sb, 'fresh');
+    const first = sb.repo('first');
+    const firstHead = writeBatch(sb, first, 0, 20, 64 << 10);
+    const ok0 = { value: true };
+    const created = await runner.run(first, ['push', fresh.url, 'main'], undefined, at('create-descriptor'));
+    killedAt(tt, ok0, created, 'create-descriptor');
+    check(tt, ok0, verifyMirror(tt, ok0, sb, fresh.url, 'm-create', undefined) === undefined && ok0.value, 'the store holds an empty repository a mirror clone reads');
+    const again0 = await runner.run(first, ['push', '-q', fresh.url, 'main']);
+    check(tt, ok0, again0.status === 0, 'the next push fills it', { stderr: again0.stderr });
+    verifyMirror(tt, ok0, sb, fresh.url, 'm-create-after', firstHead);
+    tally.killed++;
+    if (ok0.value) tally.survived++;
+    reached.add('create-descriptor');
+
+    const store = await backend.newStore(sb, 'store');
+    const src = sb.repo('src');
+    sb.git(src, 'remote', 'add', 'origin', store.url);
+    let published = writeBatch(sb, src, 0, 20, 64 << 10);
+    sb.git(src, 'push', '-q', 'origin', 'main');
+    for (const [i, point] of PUSH_KILL_POINTS.entries()) {
+      const ok = { value: true };
+      // 300 files and a 7 MiB blob: segments and a CBC record, so that push-sealing falls mid-container.
+      const head = writeBatch(sb, src, i + 1, 300, 1 << 20, 7 << 20);
+      const run = await runner.run(src, ['push', 'origin', 'main'], undefined, at(point));
+      killedAt(tt, ok, run, point);
+      const landed = i >= LANDED_FROM;
+      const remote = verifyMirror(tt, ok, sb, store.url, `m-${point}`, landed ? head : published);
+      if (landed) tally.killedPushLanded++;
+      else tally.killedPushNotLanded++;
+      check(tt, ok, remote === (landed ? head : published), `${point}: the remote has ${landed ? 'the whole new push' : 'the old value'}`, { remote });
+      must(tt, ok, `${point}: the local repository stays connected`, () => sb.git(src, 'fsck', '--connectivity-only', '--no-dangling'));
+      check(tt, ok, revParse(sb, src, 'refs/remotes/origin/main') === published, `${point}: git, never told, left the remote-tracking ref alone`);
+      const again = await runner.run(src, ['push', '-q', 'origin', 'main']);
+      check(tt, ok, again.status === 0, `${point}: the next push succeeds`, { stderr: again.stderr });
+      check(tt, ok, revParse(sb, src, 'refs/remotes/origin/main') === head, `${point}: after the next push the remote-tracking ref has the new commit`);
+      verifyMirror(tt, ok, sb, store.url, `m-${point}-after`, head, src);
+      published = head;
+      tally.killed++;
+      if (ok.value) tally.survived++;
+      reached.add(point);
+    }
+    tt.same([...reached], ['create-descriptor', ...PUSH_KILL_POINTS], 'a kill at every kill point of a push');
+    tt.equal(tally.survived, tally.killed, `every kill was survived (${tally.survived}/${tally.killed})`);
+    report?.(`${label} push kill points`, tally);
+  });
+
+  t.test(`${label}: a fetch and a clone killed at each of their ${FETCH_KILL_POINTS.length} kill points`, async (tt) => {
+    const { sb, runner } = makeRunner(tt);
+    const tally = emptyTally();
+    const reached = new Set<string>();
+    const store = await backend.newStore(sb, 'store');
+    const src = sb.repo('src');
+    sb.git(src, 'remote', 'add', 'origin', store.url);
+    const old = writeBatch(sb, src, 0, 20, 64 << 10);
+    sb.git(src, 'push', '-q', 'origin', 'main');
+    const base = sb.path('fetch-base');
+    sb.run('git', ['clone', '-q', store.url, base]);
+    writeBatch(sb, src, 1, 300, 1 << 20);
+    sb.git(src, 'push', '-q', 'origin', 'main');
+    const head = writeBatch(sb, src, 2, 300, 1 << 20, 7 << 20);
+    sb.git(src, 'push', '-q', 'origin', 'main');
+
+    for (const point of FETCH_KILL_POINTS) {
+      const ok = { value: true };
+      const dir = sb.path(`fetch-${point}`);
+      cpSync(base, dir, { recursive: true });
+      const run = await runner.run(dir, ['fetch', 'origin'], undefined, at(point));
+      killedAt(tt, ok, run, point);
+      must(tt, ok, `${point}: after a killed fetch, no local ref points to a missing object`, () => sb.git(dir, 'fsck', '--connectivity-only', '--no-dangling'));
+      check(tt, ok, revParse(sb, dir, 'refs/remotes/origin/main') === old, `${point}: git, never told, left the remote-tracking ref alone`);
+      const again = await runner.run(dir, ['fetch', '-q', 'origin']);
+      check(tt, ok, again.status === 0, `${point}: the next fetch succeeds`, { stderr: again.stderr });
+      check(tt, ok, revParse(sb, dir, 'refs/remotes/origin/main') === head, `${point}: and brings the new value`);
+      must(tt, ok, `${point}: the repository is connected after the next fetch`, () => sb.git(dir, 'fsck', '--connectivity-only', '--no-dangling'));
+      rmSync(dir, { recursive: true, force: true });
+
+      const clone = sb.path(`clone-${point}`);
+      const killedClone = await runner.run(sb.root, ['clone', store.url, clone], undefined, at(point));
+      killedAt(tt, ok, killedClone, point);
+      if (existsSync(clone)) must(tt, ok, `${point}: a directory left by a killed clone is connected`, () => sb.git(clone, 'fsck', '--connectivity-only', '--no-dangling'));
+      rmSync(clone, { recursive: true, force: true });
+      const cloned = await runner.run(sb.root, ['clone', '-q', store.url, clone]);
+      check(tt, ok, cloned.status === 0 && revParse(sb, clone, 'HEAD') === head, `${point}: the next clone succeeds with the newest commit`, { stderr: cloned.stderr });
+      rmSync(clone, { recursive: true, force: true });
+      tally.killed += 2;
+      if (ok.value) tally.survived += 2;
+      reached.add(point);
+    }
+    tt.same([...reached], FETCH_KILL_POINTS, 'a fetch and a clone killed at every kill point');
+    verifyMirror(tt, { value: true }, sb, store.url, 'final-mirror', head, src);
+    tt.equal(tally.survived, tally.killed, `every kill was survived (${tally.survived}/${tally.killed})`);
+    report?.(`${label} fetch kill points`, tally);
   });
 }
 
