@@ -1,5 +1,5 @@
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Keyring } from '../src/keys/keyring';
 import { withLocalKms } from './support/local-kms-sandbox';
@@ -53,7 +53,7 @@ async function published(sb: Sandbox) {
   return { store, src, before: sb.path('before') };
 }
 
-t.test('local keyring: rotate, rerun, a push that raced it, old key disabled, old and new clones keep working', async (t) => {
+t.test('local keyring: rotate, rerun, a later push under the old key, old key disabled, old and new clones keep working', async (t) => {
   const sb = new Sandbox(t);
   const { store, src, before } = await published(sb);
   const old = await info(sb, store.url);
@@ -76,7 +76,7 @@ t.test('local keyring: rotate, rerun, a push that raced it, old key disabled, ol
   t.match(again.stdout, `Repository ${old.repositoryId} is already entirely under ${newArn} (2 data keys); nothing to do`);
   t.equal((await info(sb, store.url)).generation, 3, 'nothing published');
 
-  // A clone still configured for the old key pushes, as a push that raced the rotation would.
+  // A clone still configured for the old key pushes after the rotation (a real race: the next test).
   await git(sb, before, 'fetch', '-q', 'origin');
   sb.commit(before, { 'c.txt': 'three\n' }, 'third, under the old key');
   await git(sb, before, '-c', `kmscrypt.keyId=${old.key.arn}`, 'push', '-q', 'origin', 'main');
@@ -106,6 +106,10 @@ t.test('AWS KMS endpoint: an interrupted rotation changes nothing; the rerun com
   const target = keyring.createKey('rotation target');
   const newArn = `arn:aws:kms:us-east-1:111122223333:key/${target.keyId}`;
   const untouched = await snapshot(store);
+
+  const killed = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId], { expectFailure: true, env: { KMSCRYPT_TEST_KILL_POINT: 'rotate-rewrapped' } });
+  t.match(killed.stderr, /kmscrypt: test kill point rotate-rewrapped\n/, 'rotate-key was killed (SIGKILL) after rewrapping both data keys, before publishing');
+  t.same(await snapshot(store), untouched, 'after the kill the store is byte for byte as before');
 
   server.deny(['kms:ReEncrypt']);
   const noRewrap = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId], { expectFailure: true });
@@ -138,6 +142,30 @@ t.test('AWS KMS endpoint: an interrupted rotation changes nothing; the rerun com
   t.same((await info(sb, store.url)).containerKeys, { [newArn]: 3 }, 'the old clone pushes under the new key');
   const verified = await sb.runAsync(['git', 'kmscrypt', 'verify', store.url]);
   t.match(verified.stdout, /^verify: OK/m);
+});
+
+t.test('a push that lands while rotate-key is about to publish: rotate-key loses the race, starts over, and rewraps that push too', async (t) => {
+  const sb = new Sandbox(t);
+  const { store, before } = await published(sb);
+  const keyring = new Keyring(sb.env.KMSCRYPT_KEYRING);
+  const target = keyring.createKey('rotation target');
+  const newArn = `arn:aws:kms:local:000000000000:key/${target.keyId}`;
+  const pause = sb.path('pause');
+  mkdirSync(pause);
+  const rotating = sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId, '--json'], { env: { KMSCRYPT_TEST_PAUSE_POINT: `rotate-before-publish:${pause}` } });
+  while (!existsSync(join(pause, 'reached'))) await new Promise((r) => setTimeout(r, 20));
+  // rotate-key has read generation 2 and rewrapped its two data keys; a push lands now.
+  const raced = sb.commit(before, { 'c.txt': 'three\n' }, 'pushed while rotate-key was about to publish');
+  await git(sb, before, 'push', '-q', 'origin', 'main');
+  t.equal((await info(sb, store.url)).generation, 3, 'the push published generation 3 while rotate-key waited to publish it');
+  writeFileSync(join(pause, 'go'), '');
+  const report = JSON.parse((await rotating).stdout) as { rewrapped: number; generation: number; keyArn: string };
+  t.match(report, { rewrapped: 3, generation: 4, keyArn: newArn }, 'rotate-key lost generation 3 to the push, read it, and published generation 4 with all three data keys rewrapped');
+  trust(sb, newArn);
+  t.same((await info(sb, store.url)).containerKeys, { [newArn]: 3 }, "the push's data key is under the new key too");
+  await sb.runAsync(['git', 'clone', '-q', store.url, sb.path('fresh')]);
+  t.equal(sb.git(sb.path('fresh'), 'rev-parse', 'HEAD').trim(), raced, 'the push that raced the rotation is kept');
+  sb.git(sb.path('fresh'), 'fsck', '--strict', '--no-dangling');
 });
 
 t.test('rotate-key needs --to and an enabled key', async (t) => {

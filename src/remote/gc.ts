@@ -14,6 +14,7 @@ import { runGit } from '../git/run-git';
 import { openContainer } from './container-reader';
 import { storeContainer } from './container-writer';
 import { fetchObjects } from './fetch';
+import { pausePoint } from './kill-point';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
 import { defaultTransferOptions } from './transfer-options';
 
@@ -129,6 +130,7 @@ async function consolidate(
       if (!appended) return undefined;
       const { keyId, head, refs } = current.manifest!;
       const next = repo.successor(current, { keyId, head, refs, containers: [...(consolidated ? [consolidated] : []), ...appended] });
+      await pausePoint('gc-before-publish');
       const { published } = await repo.publish(next, dataKey);
       if (published) {
         return {

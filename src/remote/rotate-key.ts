@@ -3,6 +3,7 @@ import { manifestKey } from '../format/constants';
 import { sha256Hex } from '../format/container';
 import { ContainerRef, Manifest, parseManifestEnvelope } from '../format/manifest';
 import { DataKey, KeyDescription, repositoryContext } from '../keys/key-provider';
+import { killPoint, pausePoint } from './kill-point';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
 
 export interface RotateKeyReport {
@@ -72,6 +73,8 @@ export async function rotateKey(repo: RemoteRepository, target: string): Promise
         throw unchanged(err, `cannot generate the new manifest's data key under ${key.arn}${rewrapped ? ` (the ${rewrapped} rewrapped data keys were not published)` : ''}`);
       });
       const next = nextManifest(repo, snapshot, key.arn, containers);
+      killPoint('rotate-rewrapped');
+      await pausePoint('rotate-before-publish');
       if ((await repo.publish(next, dataKey)).published) return { ...report, generation: next.generation, previousKeys: [...previousKeys] };
       if (attempt >= MAX_PUBLISH_ATTEMPTS) {
         throw new KmscryptError('CONFLICT', `${repo.config.url} is too busy: rotate-key lost the publication race ${attempt} times; nothing was changed, run it again`);
