@@ -625,7 +625,8 @@ export function killPointScenarios(t: Test, backend: ScenarioBackend, label: str
     sb.run('git', ['clone', '-q', store.url, base]);
     writeBatch(sb, src, 1, 300, 1 << 20);
     sb.git(src, 'push', '-q', 'origin', 'main');
-    const head = writeBatch(sb, src, 2, 300, 1 << 20, 7 << 20);
+    // A 17 MiB object: its CBC record is over 16 MiB, so it is streamed and verified on its own (fetch-large-verified).
+    const head = writeBatch(sb, src, 2, 300, 1 << 20, 17 << 20);
     sb.git(src, 'push', '-q', 'origin', 'main');
 
     for (const point of FETCH_KILL_POINTS) {
