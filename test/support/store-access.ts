@@ -1,6 +1,6 @@
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { promises as fs } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 
 /** Raw access to what a remote stores, the way a storage operator sees it. */
 export interface StoreAccess {
@@ -26,8 +26,15 @@ export function localStore(dir: string): StoreAccess {
     url: `kmscrypt::file://${dir}`,
     keys: async () => (await walk(dir)).sort(),
     read: (key) => fs.readFile(join(dir, key)),
-    write: (key, bytes) => fs.writeFile(join(dir, key), bytes),
-    remove: (key) => fs.rm(join(dir, key), { force: true }),
+    write: async (key, bytes) => {
+      await fs.mkdir(dirname(join(dir, key)), { recursive: true });
+      await fs.writeFile(join(dir, key), bytes);
+    },
+    // As on S3, where a prefix with no object left does not exist: an emptied folder goes too.
+    remove: async (key) => {
+      await fs.rm(join(dir, key), { force: true });
+      if (dirname(key) !== '.') await fs.rmdir(join(dir, dirname(key))).catch(() => undefined);
+    },
   };
 }
 
