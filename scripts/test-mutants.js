@@ -191,10 +191,13 @@ function parseArgs(argv) {
   return out;
 }
 
-/** A copy of the project with its own dist/ and test/, node_modules linked. */
+/**
+ * A copy of the project with its own dist/ and test/, node_modules linked. src/ is copied first:
+ * the tests' setup rebuilds dist/ when a source is newer than its build, which would undo the mutant.
+ */
 function copyProject() {
   const dir = mkdtempSync(join(tmpdir(), 'kmscrypt-mutant-'));
-  for (const entry of ['bin', 'dist', 'test', 'scripts', 'docs', 'package.json', 'tsconfig.json']) cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
+  for (const entry of ['src', 'bin', 'dist', 'test', 'scripts', 'docs', 'package.json', 'tsconfig.json']) cpSync(join(ROOT, entry), join(dir, entry), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   return dir;
 }
@@ -228,7 +231,8 @@ function runMutant(mutant) {
     const output = `${r.stdout}\n${r.stderr}`;
     const failed = failures(output);
     const killed = r.status !== 0 && failed.length > 0;
-    return { mutant, verdict: killed ? 'killed' : 'SURVIVED', detail: killed ? failed.slice(0, 3).join('; ') : `tap exited ${r.status}`, seconds: Math.round((Date.now() - started) / 1000) };
+    const detail = killed ? failed.slice(0, 3).join('; ') : `tap exited ${r.status}: ${output.split('\n').filter((l) => /error|fail/i.test(l)).slice(0, 2).join(' ')}`;
+    return { mutant, verdict: killed ? 'killed' : 'SURVIVED', detail, seconds: Math.round((Date.now() - started) / 1000) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
