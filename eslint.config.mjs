@@ -24,6 +24,22 @@ export default tseslint.config(
     },
   },
   {
+    // The format layer is pure bytes and node:crypto/node:zlib: it imports nothing of ours but errors
+    // (docs/development.md, Layout).
+    files: ['src/format/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^\\.\\./(?!errors$)', message: 'src/format imports only ../errors (and its own files): the layers point one way.' },
+            { regex: '^(?!\\.|node:crypto$|node:zlib$)', message: 'src/format is pure: bytes in, bytes out, with node:crypto and node:zlib only.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The benchmark and the service start-up it shares with the tests are CommonJS run by plain node.
     files: ['**/*.js'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },

@@ -10,7 +10,6 @@ export type ErrorCode =
   | 'BAD_CONFIG'
   | 'BAD_PROTOCOL'
   | 'NO_REPOSITORY'
-  | 'NOT_YET'
   | 'CORRUPT'
   | 'TAMPERED'
   | 'ROLLBACK'
@@ -33,11 +32,6 @@ export class KmscryptError extends Error {
     this.code = code;
     this.data = data;
   }
-}
-
-/** A precondition whose failure means the stored bytes are not what we wrote. */
-export function needs(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new KmscryptError('CORRUPT', message);
 }
 
 export function isKmscryptError(err: unknown, code?: ErrorCode): err is KmscryptError {

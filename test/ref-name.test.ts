@@ -1,12 +1,12 @@
 /**
- * isValidRefName (src/git/ref-name.ts) must agree with `git check-ref-format` on tricky names, so
+ * isValidRefName (src/format/ref-name.ts) must agree with `git check-ref-format` on tricky names, so
  * that a push never stores a ref name git itself would refuse, nor refuses one git accepts.
  * isValidRefName does not require a "/" (git's --allow-onelevel), so one-level names are compared
  * with that flag; every other name starts with refs/, as pushed ref names must.
  */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { isValidRefName } from '../src/git/ref-name';
+import { isValidRefName } from '../src/format/ref-name';
 
 function gitAccepts(name: string, onelevel: boolean): boolean {
   const env: NodeJS.ProcessEnv = { ...process.env, GIT_CONFIG_NOSYSTEM: '1' };

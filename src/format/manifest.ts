@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { KmscryptError } from '../errors';
 import { FORMAT_VERSION, Kind, MAGIC, READABLE_VERSIONS, unreadableVersion } from './constants';
-import { isValidRefName } from '../git/ref-name';
+import { isValidRefName } from './ref-name';
 import { deriveKey } from './key-derivation';
 import { isObjectFormat, isObjectId, ObjectFormat } from './object-format';
 

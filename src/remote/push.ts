@@ -9,7 +9,7 @@ import { runGit } from '../git/run-git';
 import type { ContainerRef, Manifest } from '../format/manifest';
 import { LocalObjects } from '../git/object-presence';
 import { writePack } from '../git/pack-objects';
-import { isValidRefName } from '../git/ref-name';
+import { isValidRefName } from '../format/ref-name';
 import { currentBranch, isAncestor, resolveRevisions } from '../git/repository';
 import type { DataKey } from '../keys/key-provider';
 import { ObjectTooLargeError, restoreIfSwept, storeContainer } from './container-writer';

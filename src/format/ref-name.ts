@@ -1,5 +1,6 @@
 /**
- * git check-ref-format's rules, without spawning git for every ref: no component begins with
+ * A ref name as the manifest may hold it (FORMAT.md) and as a push may store it: git
+ * check-ref-format's rules, without spawning git for every ref: no component begins with
  * "." or ends with ".lock", no "..", no control characters, space, ~ ^ : ? * [ \, no "@{",
  * no "//", does not end with "/" or ".", and is not "@".
  */
