@@ -1,5 +1,5 @@
 import { errorMessage } from '../errors';
-import { generationOfKey, STORE_KEYS } from '../format/constants';
+import { containerIdOfKey, generationOfKey, STORE_KEYS } from '../format/constants';
 import { REPOSITORY_CONTEXT_KEY } from '../keys/key-provider';
 import { RemoteRepository } from '../remote/remote-repository';
 import { parseCommandArgs } from './command-args';
@@ -57,7 +57,8 @@ async function repositoryInfo(repo: RemoteRepository): Promise<RepositoryInfo> {
     bytes.total += o.size;
     if (o.key.startsWith(STORE_KEYS.containerPrefix)) {
       bytes.containers += o.size;
-      if (!listed.has(o.key.slice(STORE_KEYS.containerPrefix.length))) unlisted++;
+      const id = containerIdOfKey(o.key);
+      if (id === undefined || !listed.has(id)) unlisted++;
     } else if (generationOfKey(o.key) !== undefined) {
       bytes.manifests += o.size;
       manifestsStored++;

@@ -57,6 +57,11 @@ export function containerKey(containerId: string): string {
   return STORE_KEYS.containerPrefix + containerId;
 }
 
+/** The container ID (32 lowercase hex digits) a container key names, or undefined for any other key. */
+export function containerIdOfKey(key: string): string | undefined {
+  return /^containers\/([0-9a-f]{32})$/.exec(key)?.[1];
+}
+
 /** Parses the generation out of a manifest key, or undefined for any other key. */
 export function generationOfKey(key: string): number | undefined {
   const m = /^manifests\/(\d{20})$/.exec(key);

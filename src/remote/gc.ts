@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KmscryptError } from '../errors';
 import { removeOnInterrupt } from '../interrupt-cleanup';
-import { containerKey, generationOfKey, manifestKey, STORE_KEYS } from '../format/constants';
+import { containerIdOfKey, containerKey, generationOfKey, manifestKey, STORE_KEYS } from '../format/constants';
 import { DELTA_TYPE } from '../format/container-index';
 import { hashLength } from '../format/object-format';
 import type { ContainerRef, Manifest } from '../format/manifest';
@@ -197,8 +197,9 @@ async function sweep(
   }
   const alreadyPending = new Set(lists.flatMap((l) => l.pending.containers));
   const unneeded = (await storage.list(STORE_KEYS.containerPrefix))
-    .map((o) => ({ id: o.key.slice(STORE_KEYS.containerPrefix.length), age: now - o.lastModified.getTime() }))
-    .filter(({ id, age }) => /^[0-9a-f]{32}$/.test(id) && !needed.has(id) && !alreadyPending.has(id) && (superseded.has(id) || age >= UNLISTED_CONTAINER_MIN_AGE_MS))
+    .map((o) => ({ id: containerIdOfKey(o.key), age: now - o.lastModified.getTime() }))
+    .filter((c): c is { id: string; age: number } => c.id !== undefined)
+    .filter(({ id, age }) => !needed.has(id) && !alreadyPending.has(id) && (superseded.has(id) || age >= UNLISTED_CONTAINER_MIN_AGE_MS))
     .map(({ id }) => id);
   const manifests = (await storage.list(STORE_KEYS.manifestPrefix)).map((m) => generationOfKey(m.key)).filter((g): g is number => g !== undefined);
   const oldManifests = manifests.some((g) => g < generation) && !lists.some((l) => l.pending.generation >= generation);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage, KmscryptError } from '../errors';
 import { removeOnInterrupt } from '../interrupt-cleanup';
-import { containerKey, generationOfKey, STORE_KEYS } from '../format/constants';
+import { containerIdOfKey, containerKey, generationOfKey, STORE_KEYS } from '../format/constants';
 import { sha256Hex } from '../format/container';
 import { DELTA_TYPE } from '../format/container-index';
 import { ContainerRef, Manifest, parseManifestEnvelope } from '../format/manifest';
@@ -46,7 +46,6 @@ interface SpoolEntry {
   end: number;
 }
 
-const CONTAINER_KEY = /^containers\/([0-9a-f]{32})$/;
 const CHUNK = 1 << 20;
 /** Variables that would make the scratch repository's git commands look at another repository. */
 const REPOSITORY_ENV = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_INDEX_FILE', 'GIT_OBJECT_DIRECTORY', 'GIT_ALTERNATE_OBJECT_DIRECTORIES', 'GIT_COMMON_DIR', 'GIT_NAMESPACE', 'GIT_QUARANTINE_PATH'];
@@ -187,7 +186,7 @@ class Verifier {
   private async checkContainers(manifest: Manifest, listing: StoredObjectInfo[]): Promise<void> {
     const stored = new Map<string, number>();
     for (const o of listing) {
-      const id = CONTAINER_KEY.exec(o.key)?.[1];
+      const id = containerIdOfKey(o.key);
       if (id) stored.set(id, o.size);
       else if (o.key !== STORE_KEYS.descriptor && generationOfKey(o.key) === undefined && !o.key.startsWith('gc/')) {
         this.report.notes.push(`${o.key} (${o.size} bytes) is not part of the repository format`);
@@ -401,7 +400,7 @@ class Verifier {
 
 /** A record (not the whole container) failed authentication: the records after it can still be read. */
 function isRecordFailure(err: unknown): boolean {
-  return err instanceof KmscryptError && err.code === 'TAMPERED' && /^(object [0-9a-f]+|segment of \d+ objects, [0-9a-f]+ to [0-9a-f]+,) in container [0-9a-f]+ failed authentication/.test(err.message);
+  return err instanceof KmscryptError && err.code === 'TAMPERED' && (err.data.scope === 'record' || err.data.scope === 'segment');
 }
 
 /**
@@ -410,7 +409,7 @@ function isRecordFailure(err: unknown): boolean {
  */
 function isKeyUnavailable(err: unknown): boolean {
   if (!(err instanceof KmscryptError) || err.code !== 'KEY_ERROR') return false;
-  return err.data.kmsError !== 'InvalidCiphertextException' && !/InvalidCiphertextException/.test(err.message);
+  return err.data.kmsError !== 'InvalidCiphertextException';
 }
 
 interface GitOutput {
