@@ -22,11 +22,26 @@ export type ErrorCode =
   | 'UNSAFE_SERVER'
   | 'INTERNAL';
 
+/**
+ * The facts of an error that code may decide on (never the message's wording).
+ * `kmsError` is the KMS error name (AWS KMS's, or the local keyring's equivalent); `scope` says which
+ * authenticated unit failed (one record, a segment of records, a container's index, a manifest).
+ */
+export interface ErrorData {
+  kmsError?: string;
+  action?: string;
+  keyId?: string;
+  scope?: 'record' | 'segment' | 'index' | 'manifest';
+  /** The container (32 hex digits) concerned, when there is one. */
+  container?: string;
+  [fact: string]: unknown;
+}
+
 export class KmscryptError extends Error {
   readonly code: ErrorCode;
-  readonly data: Record<string, unknown>;
+  readonly data: ErrorData;
 
-  constructor(code: ErrorCode, message: string, data: Record<string, unknown> = {}) {
+  constructor(code: ErrorCode, message: string, data: ErrorData = {}) {
     super(message);
     this.name = 'KmscryptError';
     this.code = code;

@@ -43,6 +43,9 @@ t.test('a segment is the specified AES-256-GCM of its payloads, one tag at the e
   t.equal(sealed.length, payloads.reduce((n, p) => n + p.length, 0) + 16, 'payloads + 16 bytes');
   t.equal(segmentAad(keys, 7).length, 18 + 2 + 36 + 16 + 8);
   t.same(openSegment(keys, 7, sealed, 'segment'), Buffer.concat(payloads), 'opens to the payloads');
+  const altered = Buffer.from(sealed);
+  altered[0] ^= 1;
+  t.throws(() => openSegment(keys, 7, altered, 'segment'), { code: 'TAMPERED', data: { scope: 'segment' } }, 'the failing scope is data');
 });
 
 t.test('every flipped bit, truncation or extension of a segment is TAMPERED', async (t) => {

@@ -42,6 +42,9 @@ t.test('every flipped byte is TAMPERED', async (t) => {
     results.set(r, [...(results.get(r) ?? []), i]);
   }
   t.same([...results.keys()], ['TAMPERED'], `all ${sealed.length} bytes`);
+  const copy = Buffer.from(sealed);
+  copy[0] ^= 0x01;
+  t.throws(() => openIndex(dataKey, repositoryId, containerId, copy, recordsEnd, 'x', 2), { code: 'TAMPERED', data: { scope: 'index', container: containerId.toString('hex') } });
 });
 
 t.test('truncated, extended or empty indexes are TAMPERED', async (t) => {

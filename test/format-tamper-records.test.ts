@@ -36,6 +36,7 @@ for (const c of cases) {
   t.test(`${c.name}: every flipped byte is detected`, async (t) => {
     const sealed = sealRecord(keys, c.seq, c.header, payload);
     t.same(openRecord(keys, c.seq, c.header, sealed, c.name), payload, 'the untouched record opens');
+    t.throws(() => openRecord(keys, c.seq, c.header, flip(sealed, 0), c.name), { code: 'TAMPERED', data: { scope: 'record' } }, 'the failing scope is data');
     const suite = suiteForSize(c.header.size);
     const regions =
       suite === Suite.Gcm

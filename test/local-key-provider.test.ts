@@ -47,6 +47,7 @@ t.test('a wrong encryption context or an altered blob does not decrypt', async (
   const wrong = await rejection(local.decryptDataKey(dk.wrapped, repositoryContext('repo-2')));
   t.equal(wrong.code, 'KEY_ERROR');
   t.match(wrong.message, /does not belong to this repository or was altered \(InvalidCiphertextException: encryption context mismatch\)/);
+  t.equal(wrong.data.kmsError, 'InvalidCiphertextException', 'the KMS error name is data, as AwsKmsProvider gives it');
   const altered = Buffer.from(dk.wrapped);
   altered[altered.length - 1] ^= 1;
   t.match((await rejection(local.decryptDataKey(altered, ctx))).message, /InvalidCiphertextException/);
@@ -59,7 +60,9 @@ t.test('a data key wrapped by another key is refused when a key ID is given', as
   await local.ensureKey('alias/kmscrypt', true);
   const other = keyring.createKey('other');
   const dk = await local.generateDataKey('alias/kmscrypt', ctx);
-  t.match((await rejection(local.decryptDataKey(dk.wrapped, ctx, other.keyId))).message, /IncorrectKeyException/);
+  const incorrect = await rejection(local.decryptDataKey(dk.wrapped, ctx, other.keyId));
+  t.match(incorrect.message, /IncorrectKeyException/);
+  t.equal(incorrect.data.kmsError, 'IncorrectKeyException');
 });
 
 t.test('disabled keys and keys pending deletion', async (t) => {
@@ -75,11 +78,14 @@ t.test('disabled keys and keys pending deletion', async (t) => {
   setState('Disabled');
   const disabled = await rejection(local.generateDataKey(key.keyId, ctx));
   t.match(disabled.message, /is disabled \(DisabledException\); enable it again or rotate/);
+  t.match(disabled.data, { kmsError: 'DisabledException', action: 'GenerateDataKey', keyId: key.keyId });
   t.match((await rejection(local.decryptDataKey(dk.wrapped, ctx))).message, /DisabledException/);
   t.equal((await local.describeKey(key.keyId)).enabled, false);
 
   setState('PendingDeletion');
-  t.match((await rejection(local.decryptDataKey(dk.wrapped, ctx))).message, /pending deletion \(KMSInvalidStateException\); cancel the deletion/);
+  const pending = await rejection(local.decryptDataKey(dk.wrapped, ctx));
+  t.match(pending.message, /pending deletion \(KMSInvalidStateException\); cancel the deletion/);
+  t.equal(pending.data.kmsError, 'KMSInvalidStateException');
 
   setState('Enabled');
   t.same((await local.decryptDataKey(dk.wrapped, ctx)).plaintext, dk.plaintext);
@@ -90,6 +96,7 @@ t.test('unknown keys', async (t) => {
   const local = new LocalKeyProvider(keyring);
   const notCreated = await rejection(local.ensureKey('alias/kmscrypt', false));
   t.match(notCreated.message, new RegExp(`key alias/kmscrypt not found in local keyring ${keyring.path} \\(NotFoundException\\)`));
+  t.equal(notCreated.data.kmsError, 'NotFoundException');
   t.notOk(keyring.exists(), 'nothing was created');
   t.match((await rejection(local.ensureKey('alias/other', true))).message, /NotFoundException/, 'only the default alias is created');
   t.match((await rejection(local.generateDataKey('00000000-0000-0000-0000-000000000000', ctx))).message, /NotFoundException/);

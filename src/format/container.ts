@@ -118,7 +118,7 @@ export function sealEncodedIndex(dataKey: Buffer, repositoryId: string, containe
  * which); `indexOffset` is where the records section ends.
  */
 export function openIndex(dataKey: Buffer, repositoryId: string, containerId: Buffer, sealed: Buffer, indexOffset: number, what: string, version: number): ContainerIndex {
-  if (sealed.length < GCM_TAG) throw new KmscryptError('TAMPERED', `${what}: index failed authentication (truncated)`);
+  if (sealed.length < GCM_TAG) throw new KmscryptError('TAMPERED', `${what}: index failed authentication (truncated)`, { scope: 'index', container: containerId.toString('hex') });
   const decipher = createDecipheriv('aes-256-gcm', deriveKey(dataKey, 'index', containerId), Buffer.alloc(12));
   decipher.setAAD(indexAad(version, repositoryId, containerId));
   decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG));
@@ -126,7 +126,10 @@ export function openIndex(dataKey: Buffer, repositoryId: string, containerId: Bu
   try {
     plain = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - GCM_TAG)), decipher.final()]);
   } catch {
-    throw new KmscryptError('TAMPERED', `${what}: index failed authentication: the container was altered or belongs to another repository`);
+    throw new KmscryptError('TAMPERED', `${what}: index failed authentication: the container was altered or belongs to another repository`, {
+      scope: 'index',
+      container: containerId.toString('hex'),
+    });
   }
   return decodeIndex(plain, indexOffset, what, version);
 }

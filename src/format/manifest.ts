@@ -106,7 +106,9 @@ export function openManifest(env: ManifestEnvelope, dataKey: Buffer, repositoryI
   try {
     body = Buffer.concat([decipher.update(env.sealed.subarray(0, env.sealed.length - 16)), decipher.final()]);
   } catch {
-    throw new KmscryptError('TAMPERED', `${what} failed authentication: it was altered or belongs to another repository; no ref was changed`);
+    throw new KmscryptError('TAMPERED', `${what} failed authentication: it was altered or belongs to another repository; no ref was changed`, {
+      scope: 'manifest',
+    });
   }
   let parsed: unknown;
   try {

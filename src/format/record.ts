@@ -157,8 +157,8 @@ export function openRecord(keys: RecordKeys, seq: number, header: RecordHeader, 
 }
 
 /** AES-256-GCM of `ciphertext || 16-byte tag`: the plaintext, only once the tag verifies. */
-export function openGcm(key: Buffer, nonce: Buffer, aad: Buffer, sealed: Buffer, what: string): Buffer {
-  if (sealed.length < GCM_TAG) throw tampered(what);
+export function openGcm(key: Buffer, nonce: Buffer, aad: Buffer, sealed: Buffer, what: string, scope: 'record' | 'segment' = 'record'): Buffer {
+  if (sealed.length < GCM_TAG) throw tampered(what, scope);
   const decipher = createDecipheriv('aes-256-gcm', key, nonce);
   decipher.setAAD(aad);
   decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG));
@@ -167,7 +167,7 @@ export function openGcm(key: Buffer, nonce: Buffer, aad: Buffer, sealed: Buffer,
     decipher.final(); // throws unless the tag verifies; GCM's final() adds no bytes
     return plaintext;
   } catch {
-    throw tampered(what);
+    throw tampered(what, scope);
   }
 }
 
@@ -214,6 +214,7 @@ export class CbcRecordVerifier {
   }
 }
 
-export function tampered(what: string): KmscryptError {
-  return new KmscryptError('TAMPERED', `${what} failed authentication: the stored bytes were altered, truncated or moved; nothing was handed to git`);
+/** `scope` (KmscryptError.data) tells a record's failure from a segment's: the units after either can still be read. */
+export function tampered(what: string, scope: 'record' | 'segment' = 'record'): KmscryptError {
+  return new KmscryptError('TAMPERED', `${what} failed authentication: the stored bytes were altered, truncated or moved; nothing was handed to git`, { scope });
 }

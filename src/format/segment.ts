@@ -44,5 +44,5 @@ export function sealSegment(keys: RecordKeys, firstSeq: number, payloads: Buffer
  * returned unless the tag verifies.
  */
 export function openSegment(keys: RecordKeys, firstSeq: number, sealed: Buffer, what: string): Buffer {
-  return openGcm(keys.segment, gcmNonce(firstSeq), segmentAad(keys, firstSeq), sealed, what);
+  return openGcm(keys.segment, gcmNonce(firstSeq), segmentAad(keys, firstSeq), sealed, what, 'segment');
 }

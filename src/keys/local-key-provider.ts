@@ -63,7 +63,11 @@ export class LocalKeyProvider implements KeyProvider {
     if (keyId) {
       const expected = this.keyring.resolve(this.keyring.load(), keyId);
       if (expected && expected.keyId !== key.keyId) {
-        throw new KmscryptError('KEY_ERROR', `Decrypt: the data key was wrapped by key ${key.keyId}, not by the configured ${keyId} (IncorrectKeyException)`);
+        throw new KmscryptError('KEY_ERROR', `Decrypt: the data key was wrapped by key ${key.keyId}, not by the configured ${keyId} (IncorrectKeyException)`, {
+          kmsError: 'IncorrectKeyException',
+          action: 'Decrypt',
+          keyId: key.keyId,
+        });
       }
     }
     const plaintext = this.keyring.decrypt(key, wrapped, context);
@@ -85,10 +89,18 @@ export class LocalKeyProvider implements KeyProvider {
     const key = this.keyring.resolve(this.keyring.load(), keyId);
     if (!key) throw notFound(keyId, this.keyring.path);
     if (key.state === 'Disabled') {
-      throw new KmscryptError('KEY_ERROR', `${action}: key ${key.keyId} is disabled (DisabledException); enable it again or rotate the repository to another key`);
+      throw new KmscryptError('KEY_ERROR', `${action}: key ${key.keyId} is disabled (DisabledException); enable it again or rotate the repository to another key`, {
+        kmsError: 'DisabledException',
+        action,
+        keyId: key.keyId,
+      });
     }
     if (key.state === 'PendingDeletion') {
-      throw new KmscryptError('KEY_ERROR', `${action}: key ${key.keyId} is pending deletion (KMSInvalidStateException); cancel the deletion to read this repository`);
+      throw new KmscryptError('KEY_ERROR', `${action}: key ${key.keyId} is pending deletion (KMSInvalidStateException); cancel the deletion to read this repository`, {
+        kmsError: 'KMSInvalidStateException',
+        action,
+        keyId: key.keyId,
+      });
     }
     return key;
   }
@@ -107,12 +119,16 @@ function describe(file: KeyringFile, key: KeyringKey): KeyDescription {
 }
 
 function notFound(keyId: string, path: string): KmscryptError {
-  return new KmscryptError('KEY_ERROR', `key ${keyId} not found in local keyring ${path} (NotFoundException); set kmscrypt.keyId to a key it holds, or restore the keyring this repository was made with`);
+  return new KmscryptError('KEY_ERROR', `key ${keyId} not found in local keyring ${path} (NotFoundException); set kmscrypt.keyId to a key it holds, or restore the keyring this repository was made with`, {
+    kmsError: 'NotFoundException',
+    keyId,
+  });
 }
 
 function invalidCiphertext(): KmscryptError {
   return new KmscryptError(
     'KEY_ERROR',
     'Decrypt: the wrapped data key does not belong to this repository or was altered (InvalidCiphertextException: encryption context mismatch)',
+    { kmsError: 'InvalidCiphertextException', action: 'Decrypt' },
   );
 }
