@@ -4,38 +4,38 @@ import { runGit } from '../git/run-git';
 
 export interface CommandArgs {
   /** The <remote-or-url> argument as given. */
-  target?: string;
+  target: string;
   json: boolean;
-  help: boolean;
   /** --to <key>, for commands that take it. */
   to?: string;
 }
 
-/** Parses `<remote-or-url> [--json] [--help] [--to <key>]`; options a command does not take are refused. */
+/** Parses `<remote-or-url> [--json] [--to <key>]`; options a command does not take are refused. (`--help` is answered before a command runs.) */
 export function parseCommandArgs(command: string, args: string[], accepts: { to?: boolean; json?: boolean } = {}): CommandArgs {
-  const parsed: CommandArgs = { json: false, help: false };
+  let target: string | undefined;
+  let json = false;
+  let to: string | undefined;
   const seeHelp = `see 'git kmscrypt ${command} --help'`;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === '--help' || a === '-h') parsed.help = true;
-    else if (a === '--json' && accepts.json !== false) parsed.json = true;
+    if (a === '--json' && accepts.json !== false) json = true;
     else if ((a === '--to' || a.startsWith('--to=')) && accepts.to) {
       const value = a === '--to' ? args[++i] : a.slice('--to='.length);
       if (value === undefined || value === '' || value.startsWith('-')) {
         throw new KmscryptError('USAGE', `--to needs a key (key ID, key ARN, alias name or alias ARN); ${seeHelp}`);
       }
-      parsed.to = value;
+      to = value;
     } else if (a.startsWith('-') && a !== '-') throw new KmscryptError('USAGE', `unknown option ${a}; ${seeHelp}`);
-    else if (parsed.target === undefined) parsed.target = a;
+    else if (target === undefined) target = a;
     else throw new KmscryptError('USAGE', `unexpected argument ${a}; ${seeHelp}`);
   }
-  if (!parsed.help && parsed.target === undefined) {
+  if (target === undefined) {
     throw new KmscryptError('USAGE', `missing <remote-or-url> (a remote name such as origin, or a kmscrypt URL); ${seeHelp}`);
   }
-  if (!parsed.help && accepts.to && parsed.to === undefined) {
+  if (accepts.to && to === undefined) {
     throw new KmscryptError('USAGE', `missing --to <key> (the key to move the repository to); ${seeHelp}`);
   }
-  return parsed;
+  return { target, json, to };
 }
 
 export interface ResolvedTarget {

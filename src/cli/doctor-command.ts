@@ -19,18 +19,6 @@ import { openRemote } from './open-remote';
 import { readSettings, Settings } from './settings';
 import { parseRemoteUrl, RemoteLocation } from './url';
 
-const HELP = `usage: git kmscrypt doctor <remote-or-url> [--json]
-
-Checks, one row each, everything a push and a clone need: the URL and settings; for S3 the
-credentials, region, HTTPS, that the bucket answers a list request and that the server enforces
-conditional writes (with a small probe object it deletes again); the repository and its newest
-manifest; the KMS key (DescribeKey: enabled, symmetric, ENCRYPT_DECRYPT) and that none of the six
-KMS actions kmscrypt uses is denied, each exercised once with the repository's encryption context
-(or {"${REPOSITORY_CONTEXT_KEY}":"doctor-check"} before the repository exists).
-
-Every FAIL comes with a fix. Exit status: 0 when nothing failed, 1 otherwise.
-`;
-
 export type CheckStatus = 'PASS' | 'WARN' | 'FAIL' | 'SKIP';
 
 export interface Check {
@@ -46,11 +34,7 @@ const EXERCISED = ['GenerateDataKeyWithoutPlaintext', 'GenerateDataKey', 'Decryp
 
 export async function runDoctor(args: string[]): Promise<number> {
   const parsed = parseCommandArgs('doctor', args);
-  if (parsed.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const checks = await diagnose(parsed.target!);
+  const checks = await diagnose(parsed.target);
   const failed = checks.filter((c) => c.status === 'FAIL').length;
   if (parsed.json) {
     process.stdout.write(JSON.stringify({ target: parsed.target, ok: failed === 0, checks }) + '\n');

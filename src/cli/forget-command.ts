@@ -6,23 +6,10 @@ import { LocalStateFile } from '../remote/local-state';
 import { parseCommandArgs, resolveTarget } from './command-args';
 import { parseRemoteUrl, storeUrl } from './url';
 
-const HELP = `usage: git kmscrypt forget <remote-or-url>
-
-Makes this clone forget the repository it remembers at <remote-or-url>: which repository it
-found there, the newest manifest generation it saw and the KMS key it trusted for it. Use it
-after deliberately deleting or replacing a repository (for example a first push interrupted
-with Ctrl-C, whose half-made store you removed): the next push there creates a new repository,
-the next fetch accepts the one it finds. Reads nothing from the store and changes nothing in it.
-`;
-
 /** `git kmscrypt forget`: the deliberate way past "repository … is gone from the store". */
 export async function runForget(args: string[]): Promise<number> {
   const parsed = parseCommandArgs('forget', args, { json: false });
-  if (parsed.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const { url } = await resolveTarget(parsed.target!);
+  const { url } = await resolveTarget(parsed.target);
   const location = storeUrl(parseRemoteUrl(url));
   const stateDir = await gitDir().then(
     (dir) => join(dir, 'kmscrypt'),

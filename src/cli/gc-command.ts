@@ -2,14 +2,6 @@ import { KmscryptError } from '../errors';
 import { collectGarbage } from '../remote/gc';
 import { openTargetRepository } from './open-remote';
 
-const HELP = `usage: git kmscrypt gc <remote-or-url> [--grace <duration>] [--progress | -q] [--json]
-
-Consolidates every container into one, drops objects no ref reaches, and schedules superseded
-containers and manifests for deletion. What an earlier gc scheduled is deleted once the grace
-period (default 1h; e.g. 0, 30s, 10m, 2h, 1d) has passed, so that readers and pushers already
-under way never lose their data. Never runs on its own.
-`;
-
 export async function runGc(args: string[]): Promise<number> {
   let target: string | undefined;
   let graceMs = 3_600_000;
@@ -17,10 +9,7 @@ export async function runGc(args: string[]): Promise<number> {
   let json = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === '--help' || a === '-h') {
-      process.stdout.write(HELP);
-      return 0;
-    } else if (a === '--json') json = true;
+    if (a === '--json') json = true;
     else if (a === '--progress') progress = true;
     else if (a === '-q' || a === '--quiet') progress = false;
     else if (a === '--grace') graceMs = parseDuration(args[++i]);

@@ -4,26 +4,21 @@ import type { RemoteConfig } from '../remote/remote-repository';
 import { installInterruptCleanup, isInterrupted } from '../interrupt-cleanup';
 import { recordStats, requestSummary } from './stats';
 import { exitCodeFor, reportFatal } from './run-command';
-
-const USAGE = `usage: git-remote-kmscrypt <remote> [<url>]
-
-A git remote helper: git runs it for URLs of the form kmscrypt::<url>, e.g.
-  git clone kmscrypt::s3://my-bucket/my-repo
-  git push kmscrypt::file:///srv/encrypted/my-repo main
-See 'git kmscrypt --help' for the management commands.
-`;
+import { GIT_REMOTE_KMSCRYPT_PAGE } from './help/git-remote-kmscrypt-manual';
+import { helperUsage } from './help/render-text';
+import { packageVersion } from './version';
 
 export function main(argv: string[]): void {
   if (argv[0] === '--help' || argv[0] === '-h') {
-    process.stdout.write(USAGE);
+    process.stdout.write(helperUsage(GIT_REMOTE_KMSCRYPT_PAGE));
     return;
   }
-  if (argv[0] === '--version') {
-    process.stdout.write(`git-remote-kmscrypt ${require('../../package.json').version}\n`);
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    process.stdout.write(`git-remote-kmscrypt version ${packageVersion()}\n`);
     return;
   }
   if (argv.length < 1 || argv.length > 2) {
-    process.stderr.write(USAGE);
+    process.stderr.write(helperUsage(GIT_REMOTE_KMSCRYPT_PAGE));
     process.exitCode = 129;
     return;
   }

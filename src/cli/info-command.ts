@@ -5,13 +5,6 @@ import { RemoteRepository } from '../remote/remote-repository';
 import { parseCommandArgs } from './command-args';
 import { openTargetRepository } from './open-remote';
 
-const HELP = `usage: git kmscrypt info <remote-or-url> [--json]
-
-Shows the repository ID (the KMS encryption context of every data key), the KMS key and its
-aliases, the object format, the newest manifest generation, the number of refs and containers,
-the bytes stored, when the repository was created, and how to find its KMS activity in CloudTrail.
-`;
-
 export interface RepositoryInfo {
   url: string;
   repositoryId: string;
@@ -36,11 +29,7 @@ export interface RepositoryInfo {
 
 export async function runInfo(args: string[]): Promise<number> {
   const parsed = parseCommandArgs('info', args);
-  if (parsed.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const repo = await openTargetRepository(parsed.target!);
+  const repo = await openTargetRepository(parsed.target);
   const info = await repositoryInfo(repo);
   process.stdout.write(parsed.json ? JSON.stringify(info) + '\n' : formatInfo(info));
   return 0;

@@ -4,22 +4,13 @@ import { localObjectFormat } from '../git/repository';
 import { RemoteRepository } from '../remote/remote-repository';
 import { openRemote } from './open-remote';
 
-const HELP = `usage: git kmscrypt init <url> [--object-format sha1|sha256] [--json]
-
-Creates an empty encrypted repository at <url> (a push creates one too) and prints its
-repository ID, the encryption context of every data key it will use.
-`;
-
 export async function runInit(args: string[]): Promise<number> {
   let url: string | undefined;
   let format: ObjectFormat | undefined;
   let json = false;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
-    if (a === '--help' || a === '-h') {
-      process.stdout.write(HELP);
-      return 0;
-    } else if (a === '--json') json = true;
+    if (a === '--json') json = true;
     else if (a === '--object-format') {
       const v = args[++i];
       if (!isObjectFormat(v)) throw new KmscryptError('USAGE', `--object-format must be sha1 or sha256, not ${JSON.stringify(v)}`);

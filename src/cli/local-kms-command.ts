@@ -2,20 +2,6 @@ import { KmscryptError } from '../errors';
 import { defaultKeyringPath, Keyring } from '../keys/keyring';
 import { startLocalKmsServer } from '../keys/local-kms-server';
 
-const USAGE = `usage: git kmscrypt local-kms [--port N] [--keyring PATH] [--region R] [--deny ACTIONS] [--deny-file PATH] [--verbose]
-
-Serves the AWS KMS JSON protocol on 127.0.0.1, backed by the local keyring, for development and tests.
-Prints KMS_ENDPOINT=http://127.0.0.1:<port> on stdout once listening; runs until SIGTERM or SIGINT.
-
-  --port N          port to listen on (default 0: a free port)
-  --keyring PATH    keyring file (default: $KMSCRYPT_KEYRING or ~/.config/kmscrypt/keyring.json)
-  --region R        region in key ARNs (default us-east-1)
-  --deny ACTIONS    answer these actions with AccessDeniedException, e.g. kms:Decrypt,kms:ReEncrypt
-                    (also read from KMSCRYPT_LOCAL_KMS_DENY)
-  --deny-file PATH  a file of actions to deny, re-read on every request (change it while running)
-  --verbose         log each request on stderr
-`;
-
 interface LocalKmsArgs {
   port: number;
   keyring: string;
@@ -23,11 +9,10 @@ interface LocalKmsArgs {
   deny: string[];
   denyFile?: string;
   verbose: boolean;
-  help: boolean;
 }
 
 function parseArgs(args: string[]): LocalKmsArgs {
-  const parsed: LocalKmsArgs = { port: 0, keyring: defaultKeyringPath(), region: 'us-east-1', deny: [], verbose: false, help: false };
+  const parsed: LocalKmsArgs = { port: 0, keyring: defaultKeyringPath(), region: 'us-east-1', deny: [], verbose: false };
   const envDeny = process.env.KMSCRYPT_LOCAL_KMS_DENY;
   if (envDeny) parsed.deny.push(envDeny);
   for (let i = 0; i < args.length; i++) {
@@ -41,10 +26,6 @@ function parseArgs(args: string[]): LocalKmsArgs {
       return next;
     };
     switch (flag) {
-      case '--help':
-      case '-h':
-        parsed.help = true;
-        break;
       case '--port': {
         const text = value();
         const port = Number(text);
@@ -77,10 +58,6 @@ function parseArgs(args: string[]): LocalKmsArgs {
 /** `git kmscrypt local-kms`: a KMS endpoint on 127.0.0.1 until SIGTERM or SIGINT. */
 export async function runLocalKms(args: string[]): Promise<number> {
   const options = parseArgs(args);
-  if (options.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
   const log = (line: string) => process.stderr.write(`local-kms: ${line}\n`);
   const server = await startLocalKmsServer({
     port: options.port,

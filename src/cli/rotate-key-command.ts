@@ -2,23 +2,9 @@ import { rotateKey } from '../remote/rotate-key';
 import { parseCommandArgs } from './command-args';
 import { openTargetRepository } from './open-remote';
 
-const HELP = `usage: git kmscrypt rotate-key <remote-or-url> --to <key> [--json]
-
-Moves the repository to another KMS key (key ID, key ARN, alias name or alias ARN): every data
-key is rewrapped under it with kms:ReEncrypt, without decrypting or rewriting any object, and
-the next manifest, sealed under a new data key of that key, records it. Pushes then use it
-(unless kmscrypt.keyId names another key). Nothing changes until that manifest is published,
-so an interrupted run leaves the repository as it was; run it again to finish. Once it has
-succeeded the old key can be disabled: every clone, old and new, keeps working.
-`;
-
 export async function runRotateKey(args: string[]): Promise<number> {
   const parsed = parseCommandArgs('rotate-key', args, { to: true });
-  if (parsed.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const repo = await openTargetRepository(parsed.target!);
+  const repo = await openTargetRepository(parsed.target);
   const { config } = repo;
   const r = await rotateKey(repo, parsed.to!);
   if (parsed.json) {

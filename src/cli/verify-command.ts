@@ -2,25 +2,9 @@ import { verifyRepository } from '../remote/verify-repository';
 import { parseCommandArgs } from './command-args';
 import { openTargetRepository } from './open-remote';
 
-const HELP = `usage: git kmscrypt verify <remote-or-url> [--json]
-
-Downloads and authenticates everything the repository stores: every manifest (and that each
-follows its predecessor), every container of the newest manifest (preamble, index, and every
-object's AES-GCM tag or HMAC), then has git check every decrypted object and each ref's complete
-history in a scratch repository (git index-pack, git fsck --strict, git rev-list --objects).
-Containers the newest manifest does not list are reported as information.
-
-Prints the counts and every problem on a line of its own. Exit status: 0 when all is well,
-1 when a problem was found.
-`;
-
 export async function runVerify(args: string[]): Promise<number> {
   const parsed = parseCommandArgs('verify', args);
-  if (parsed.help) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const repo = await openTargetRepository(parsed.target!);
+  const repo = await openTargetRepository(parsed.target);
   const r = await verifyRepository(repo);
   const ok = r.problems.length === 0;
   if (parsed.json) {
