@@ -6,6 +6,7 @@
 import t from 'tap';
 import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { COMMAND_DOCS } from '../src/cli/help/git-kmscrypt-manual';
 import { PROJECT_ROOT, Sandbox } from './support/sandbox';
 import { ensureDebianPackage } from './support/system-packages';
 
@@ -66,7 +67,8 @@ t.test('sourced after git\'s completion, it completes subcommands, options, valu
     'git kmscrypt verify b',
     'git kmscrypt rotate-key origin --to ',
   ]);
-  const commands = ['init', 'info', 'verify', 'doctor', 'rotate-key', 'gc', 'local-kms'];
+  const commands = COMMAND_DOCS.map((c) => c.name);
+  t.ok(commands.includes('rotate-key') && commands.includes('local-kms'));
   t.same(got.get('git kmsc'), ['kmscrypt'], 'git finds git-kmscrypt on PATH');
   t.same(got.get('git kmscrypt '), [...commands, 'help', 'version']);
   t.same(got.get('git kmscrypt r'), ['rotate-key']);
@@ -91,6 +93,6 @@ t.test('linked into ~/.local/share/bash-completion/completions, the bash-complet
   const repo = sb.repo('work');
   // bash-completion loads git's completion when `git` is first completed, and ours when git asks for git-kmscrypt.
   const got = complete(sb, repo, `source ${BASH_COMPLETION}\n_completion_loader git`, ['git kmscrypt ', 'git kmscrypt local-kms --d']);
-  t.same(got.get('git kmscrypt '), ['init', 'info', 'verify', 'doctor', 'rotate-key', 'gc', 'local-kms', 'help', 'version']);
+  t.same(got.get('git kmscrypt '), [...COMMAND_DOCS.map((c) => c.name), 'help', 'version']);
   t.same(got.get('git kmscrypt local-kms --d'), ['--deny', '--deny-file']);
 });

@@ -1,9 +1,10 @@
 /** README and docs/: every relative link resolves (file and #anchor), and README stays a guide of at most 25 KB. */
 import t from 'tap';
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { PROJECT_ROOT } from './support/sandbox';
+import { join, resolve } from 'node:path';
 import { brokenLink, relativeLinks } from './support/markdown-links';
+
+const PROJECT_ROOT = resolve(__dirname, '..');
 
 /** The markdown files a reader follows links through: README, docs/, and the examples and bench guides. */
 function markdownFiles(): string[] {

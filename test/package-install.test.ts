@@ -12,7 +12,7 @@ import { COMMAND_DOCS } from '../src/cli/help/git-kmscrypt-manual';
 import { commandHelp } from '../src/cli/help/render-text';
 import { brokenLink, relativeLinks } from './support/markdown-links';
 import { PROJECT_ROOT, RunResult, Sandbox } from './support/sandbox';
-import { loadServices, newBucket } from './support/services';
+import { newBucket, runningServices } from './support/services';
 import { ensureMan } from './support/system-packages';
 
 interface PackageJson {
@@ -131,7 +131,7 @@ t.test('npm pack, npm install -g of the tarball, and a new user on a fresh HOME'
   t.equal(as('git', ['rev-parse', 'HEAD'], join(home, 'copy')).stdout, as('git', ['rev-parse', 'HEAD'], project).stdout, 'cloned what was pushed');
 
   // S3 with AWS KMS: the AWS SDK the package depends on was installed with it.
-  const services = loadServices();
+  const services = await runningServices();
   const aws = {
     AWS_ACCESS_KEY_ID: services.s3.accessKeyId,
     AWS_SECRET_ACCESS_KEY: services.s3.secretAccessKey,
