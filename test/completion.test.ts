@@ -15,7 +15,11 @@ const BASH_COMPLETION = '/usr/share/bash-completion/bash_completion';
 
 /** git's bash completion, where git's packages put it. */
 function gitCompletionScript(): string {
-  const candidates = ['/usr/share/bash-completion/completions/git', '/usr/share/git/completion/git-completion.bash', '/usr/local/share/git-core/contrib/completion/git-completion.bash'];
+  const candidates = [
+    '/usr/share/bash-completion/completions/git',
+    '/usr/share/git/completion/git-completion.bash',
+    '/usr/local/share/git-core/contrib/completion/git-completion.bash',
+  ];
   const found = candidates.find((p) => existsSync(p));
   if (!found) throw new Error(`git's bash completion is not installed (looked in ${candidates.join(', ')})`);
   return found;
@@ -49,7 +53,7 @@ function complete(sb: Sandbox, cwd: string, setup: string, lines: string[]): Map
   );
 }
 
-t.test('sourced after git\'s completion, it completes subcommands, options, values and remotes', async (t) => {
+t.test("sourced after git's completion, it completes subcommands, options, values and remotes", async (t) => {
   const sb = new Sandbox(t).withoutCoverage();
   const repo = sb.repo('work');
   sb.git(repo, 'remote', 'add', 'origin', 'kmscrypt::/srv/a');

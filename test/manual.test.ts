@@ -65,7 +65,10 @@ t.test('each option the manual lists is one its command accepts', async (t) => {
 t.test('the manual page shows the same synopsis and options, and renders without warnings', async (t) => {
   ensureMan();
   const render = (page: string) =>
-    spawnSync('man', ['--warnings', '-l', join(PROJECT_ROOT, 'man', `${page}.1`)], { env: { ...process.env, MANWIDTH: '250', LANG: 'C.UTF-8', MAN_KEEP_FORMATTING: '' }, encoding: 'utf8' });
+    spawnSync('man', ['--warnings', '-l', join(PROJECT_ROOT, 'man', `${page}.1`)], {
+      env: { ...process.env, MANWIDTH: '250', LANG: 'C.UTF-8', MAN_KEEP_FORMATTING: '' },
+      encoding: 'utf8',
+    });
   const page = render('git-kmscrypt');
   t.equal(page.status, 0);
   t.equal(page.stderr, '', 'no roff warnings');

@@ -69,12 +69,30 @@ t.test('npm pack, npm install -g of the tarball, and a new user on a fresh HOME'
   const tarball = join(out, `${PKG.name}-${PKG.version}.tgz`);
   t.ok(existsSync(tarball), `${tarball} written`);
 
-  const listed = run('tar', ['tzf', tarball], { cwd: out, env: process.env }).stdout.split('\n').filter((l) => l !== '');
-  for (const file of ['LICENSE', 'README.md', 'man/git-kmscrypt.1', 'man/git-remote-kmscrypt.1', 'completion/git-kmscrypt.bash', 'dist/cli/git-remote-kmscrypt.js', 'docs/FORMAT.md']) {
+  const listed = run('tar', ['tzf', tarball], { cwd: out, env: process.env })
+    .stdout.split('\n')
+    .filter((l) => l !== '');
+  for (const file of [
+    'LICENSE',
+    'README.md',
+    'man/git-kmscrypt.1',
+    'man/git-remote-kmscrypt.1',
+    'completion/git-kmscrypt.bash',
+    'dist/cli/git-remote-kmscrypt.js',
+    'docs/FORMAT.md',
+  ]) {
     t.ok(listed.includes(`package/${file}`), `the tarball holds ${file}`);
   }
-  t.same(listed.filter((f) => f.endsWith('.map')), [], 'no source maps (their sources are not shipped)');
-  t.same(listed.filter((f) => /^package\/(src|test|bench|scripts)\//.test(f)), [], 'no sources, tests or scripts');
+  t.same(
+    listed.filter((f) => f.endsWith('.map')),
+    [],
+    'no source maps (their sources are not shipped)',
+  );
+  t.same(
+    listed.filter((f) => /^package\/(src|test|bench|scripts)\//.test(f)),
+    [],
+    'no sources, tests or scripts',
+  );
   t.match(readFileSync(join(PROJECT_ROOT, 'LICENSE'), 'utf8'), /^MIT License/);
 
   const unpacked = sb.path('unpacked');
@@ -117,7 +135,11 @@ t.test('npm pack, npm install -g of the tarball, and a new user on a fresh HOME'
   t.match(manual, /NAME\n\s+git-kmscrypt - look after repositories stored encrypted by\s+git-remote-kmscrypt/, 'git kmscrypt --help shows the manual page');
   t.match(manual, /rotate-key/);
   t.equal(as('git', ['help', 'kmscrypt']).stdout, manual, 'git help kmscrypt is the same page');
-  t.match(as('man', ['git-remote-kmscrypt']).stdout, /NAME\n\s+git-remote-kmscrypt - git remote helper for repositories stored\s+encrypted/, 'man git-remote-kmscrypt');
+  t.match(
+    as('man', ['git-remote-kmscrypt']).stdout,
+    /NAME\n\s+git-remote-kmscrypt - git remote helper for repositories stored\s+encrypted/,
+    'man git-remote-kmscrypt',
+  );
   const gc = COMMAND_DOCS.find((c) => c.name === 'gc')!;
   t.equal(as('git', ['kmscrypt', 'gc', '--help']).stdout, commandHelp(gc), 'git kmscrypt gc --help');
 

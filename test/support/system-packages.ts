@@ -15,14 +15,20 @@ export function ensureDebianPackage(pkg: string, present: () => boolean): void {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   // Another test may be running apt at the same time: wait for its lock instead of failing.
   const lock = ['-o', 'DPkg::Lock::Timeout=600'];
-  for (const args of [['update', '-qq', ...lock], ['install', '-y', '-qq', '--no-install-recommends', ...lock, pkg]]) {
+  for (const args of [
+    ['update', '-qq', ...lock],
+    ['install', '-y', '-qq', '--no-install-recommends', ...lock, pkg],
+  ]) {
     const r = spawnSync('apt-get', args, { env, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`apt-get ${args.join(' ')} failed (exit ${r.status}):\n${r.stderr}`);
   }
   if (!present()) throw new Error(`apt-get installed ${pkg}, but it is still not usable`);
 }
 
-export const hasCommand = (name: string): (() => boolean) => () => spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
+export const hasCommand =
+  (name: string): (() => boolean) =>
+  () =>
+    spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 
 /** `man`, which `git help` and `git <command> --help` run. */
 export function ensureMan(): void {

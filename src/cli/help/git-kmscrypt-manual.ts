@@ -98,7 +98,8 @@ export const COMMAND_DOCS: readonly CommandDoc[] = [
       { flags: '--region <region>', description: 'region in key ARNs (default us-east-1)' },
       {
         flags: '--deny <actions>',
-        description: 'answer these actions with AccessDeniedException, e.g. kms:Decrypt,kms:ReEncrypt; kms:* denies all (also read from KMSCRYPT_LOCAL_KMS_DENY)',
+        description:
+          'answer these actions with AccessDeniedException, e.g. kms:Decrypt,kms:ReEncrypt; kms:* denies all (also read from KMSCRYPT_LOCAL_KMS_DENY)',
       },
       { flags: '--deny-file <path>', description: 'a file of actions to deny, re-read on every request' },
       { flags: '--verbose', description: 'log each request on stderr' },

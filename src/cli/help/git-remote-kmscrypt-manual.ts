@@ -15,7 +15,7 @@ export const GIT_REMOTE_KMSCRYPT_PAGE: ManPage = {
           'git push (branches and tags, --all, --tags, --mirror, --delete, --force, --force-with-lease, --atomic, --dry-run), fetch, pull, clone (also --mirror) and ls-remote work as with any remote. A non-fast-forward update is refused at the moment the push publishes, against the remote as it is then, so concurrent pushes are never lost. Shallow and partial clones, push options and signed pushes are not supported.',
         ),
         paragraph(
-          'Pushing to a location that holds no repository creates one. Everything read is authenticated before git sees it; a tampered, truncated or rolled-back store stops the command with no ref changed.',
+          'Pushing to a location that holds no repository creates one. Everything read is authenticated before git sees it; a tampered, truncated or rolled-back store stops the command with no ref changed. Submodules with kmscrypt:: URLs need `git config --global protocol.kmscrypt.allow always`: git lets submodules use only the protocols it knows.',
         ),
       ],
     },
@@ -25,7 +25,10 @@ export const GIT_REMOTE_KMSCRYPT_PAGE: ManPage = {
         {
           kind: 'definitions',
           items: [
-            { term: 'kmscrypt::file:///<path>, kmscrypt::/<path>, kmscrypt::./<path>, kmscrypt::../<path>', description: 'a local directory; a relative path is resolved from the directory git runs in' },
+            {
+              term: 'kmscrypt::file:///<path>, kmscrypt::/<path>, kmscrypt::./<path>, kmscrypt::../<path>',
+              description: 'a local directory; a relative path is resolved from the directory git runs in',
+            },
             { term: 'kmscrypt::s3://[<profile>@]<bucket>[/<prefix>]', description: 'an S3 bucket and key prefix, optionally with a named AWS profile' },
             { term: 'kmscrypt::<bucket>[/<prefix>]', description: 'S3, short form: a bare word is a bucket, so local paths need /, ./ or file://' },
             { term: '...?region=<region>&endpoint=<https-url>', description: 'an S3 URL with an explicit region or endpoint' },
@@ -45,9 +48,13 @@ export const GIT_REMOTE_KMSCRYPT_PAGE: ManPage = {
             { term: 'kmscrypt.kms, KMSCRYPT_KMS', description: 'the key provider, `local` or `aws`; default `local` for directories, `aws` for S3' },
             {
               term: 'kmscrypt.keyId, KMSCRYPT_KEY_ID',
-              description: 'the KMS key: key ID, key ARN, alias name or alias ARN; default the key the repository already uses, else `alias/kmscrypt` (created on first use)',
+              description:
+                'the KMS key: key ID, key ARN, alias name or alias ARN; default the key the repository already uses, else `alias/kmscrypt` (created on first use)',
             },
-            { term: 'kmscrypt.keyring, KMSCRYPT_KEYRING', description: 'the local keyring file; default `$XDG_CONFIG_HOME/kmscrypt/keyring.json`, i.e. ~/.config/kmscrypt/keyring.json' },
+            {
+              term: 'kmscrypt.keyring, KMSCRYPT_KEYRING',
+              description: 'the local keyring file; default `$XDG_CONFIG_HOME/kmscrypt/keyring.json`, i.e. ~/.config/kmscrypt/keyring.json',
+            },
             { term: 'kmscrypt.region, AWS_REGION, AWS_DEFAULT_REGION', description: "the S3 region; default the AWS profile's" },
             { term: 'kmscrypt.endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL', description: 'an S3 endpoint other than AWS (MinIO, Ceph, R2)' },
             { term: 'kmscrypt.kmsEndpoint, AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL', description: 'a KMS endpoint other than AWS' },
@@ -72,8 +79,19 @@ export const GIT_REMOTE_KMSCRYPT_PAGE: ManPage = {
       title: 'ENVIRONMENT',
       blocks: [
         paragraph(
-          'Besides the variables above, AWS credentials come from the AWS SDK\'s default chain, as for the AWS CLI: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, the files ~/.aws/credentials and ~/.aws/config (AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE; SSO, credential_process), container and instance roles. KMSCRYPT_DEBUG=1 adds the stack trace to an unexpected error.',
+          "Besides the variables above, AWS credentials come from the AWS SDK's default chain, as for the AWS CLI: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, the files ~/.aws/credentials and ~/.aws/config (AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE; SSO, credential_process), container and instance roles.",
         ),
+        {
+          kind: 'definitions',
+          items: [
+            {
+              term: 'KMSCRYPT_TRACE',
+              description:
+                "traces each storage request, S3 HTTP attempt and KMS call with its time, never key material: 1 or 2 on stderr, 3 to 9 to that file descriptor, an absolute path appended to. When it is unset, GIT_TRACE does the same, and git's -vv traces to stderr.",
+            },
+            { term: 'KMSCRYPT_DEBUG', description: 'set to 1: an unexpected error is followed by its stack trace' },
+          ],
+        },
       ],
     },
     {
@@ -88,7 +106,8 @@ export const GIT_REMOTE_KMSCRYPT_PAGE: ManPage = {
             },
             {
               term: '$GIT_DIR/kmscrypt/',
-              description: 'what this clone has seen of each repository: its ID at each URL, the newest generation and the trusted key, used to refuse rollbacks and keys you did not choose',
+              description:
+                'what this clone has seen of each repository: its ID at each URL, the newest generation and the trusted key, used to refuse rollbacks and keys you did not choose',
             },
           ],
         },

@@ -12,7 +12,9 @@ function fill(text: string, indent: string, firstIndent = indent): string[] {
   const lines: string[] = [];
   let line = firstIndent;
   let empty = true;
-  for (const word of plain(text).split(/\s+/).filter((w) => w !== '')) {
+  for (const word of plain(text)
+    .split(/\s+/)
+    .filter((w) => w !== '')) {
     if (!empty && line.length + 1 + word.length > WIDTH) {
       lines.push(line);
       line = indent + word;
@@ -50,11 +52,7 @@ export function commandList(commands: readonly CommandDoc[]): string {
   const lines = ['usage: git kmscrypt <command> [<options>]', '       git kmscrypt help [<command>]', '       git kmscrypt --version', '', 'commands:'];
   const column = Math.max(...commands.map((c) => c.name.length)) + 4;
   for (const c of commands) lines.push(...fill(c.summary, ' '.repeat(column), `  ${c.name}`.padEnd(column)));
-  lines.push(
-    '',
-    "Run 'git kmscrypt help <command>' for a command's options,",
-    "'git kmscrypt --help' or 'man git-kmscrypt' for the manual.",
-  );
+  lines.push('', "Run 'git kmscrypt help <command>' for a command's options,", "'git kmscrypt --help' or 'man git-kmscrypt' for the manual.");
   return lines.join('\n') + '\n';
 }
 
