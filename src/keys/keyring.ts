@@ -1,10 +1,11 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
-import { closeSync, constants, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { KmscryptError } from '../errors';
 import { serializeEncryptionContext } from './encryption-context';
 import type { EncryptionContext } from './key-provider';
+import { CREATE_EXCLUSIVE, NODE_IO, PrivateFileIo, readPrivateFile, writePrivateFile, writeTarget } from './private-file';
 
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
 
@@ -34,16 +35,21 @@ export function defaultKeyringPath(): string {
   return join(base, 'kmscrypt', 'keyring.json');
 }
 
+const KEYRING_HINT = 'point KMSCRYPT_KEYRING (kmscrypt.keyring) at your keyring file';
+
 /**
  * A file of AES-256 master keys that behaves like KMS: keys have IDs, aliases and states,
  * and wrapped data keys only unwrap under the encryption context they were wrapped with.
- * The file is created mode 0600 and refused when group or others can read it.
+ * The file is yours alone: created mode 0600, refused when group or others can read it or
+ * another user owns it, and replaced atomically (src/keys/private-file.ts).
  */
 export class Keyring {
   readonly path: string;
+  private readonly io: PrivateFileIo;
 
-  constructor(path: string = defaultKeyringPath()) {
+  constructor(path: string = defaultKeyringPath(), io: PrivateFileIo = NODE_IO) {
     this.path = path;
+    this.io = io;
   }
 
   exists(): boolean {
@@ -56,44 +62,19 @@ export class Keyring {
   }
 
   load(): KeyringFile {
-    let raw: string;
-    try {
-      const st = statSync(this.path);
-      if (!st.isFile()) {
-        throw new KmscryptError('KEYRING', `keyring ${this.path} is a directory or other non-file; move it away or point KMSCRYPT_KEYRING at the keyring file`);
-      }
-      if (process.platform !== 'win32' && (st.mode & 0o077) !== 0) {
-        throw new KmscryptError(
-          'KEYRING',
-          `keyring ${this.path} is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${this.path}`,
-        );
-      }
-      raw = readFileSync(this.path, 'utf8');
-    } catch (err) {
-      if (err instanceof KmscryptError) throw err;
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return { version: 1, keys: [], aliases: {} };
-      throw new KmscryptError('KEYRING', `cannot read keyring ${this.path}: ${code ?? String(err)}; check its permissions or set KMSCRYPT_KEYRING`);
-    }
-    return parseKeyring(raw, this.path);
+    const raw = readPrivateFile(this.path, 'keyring', KEYRING_HINT);
+    return raw === undefined ? { version: 1, keys: [], aliases: {} } : parseKeyring(raw, this.path);
   }
 
   /** Applies a change under a lock file and writes the result atomically (mode 0600). */
   update<T>(change: (file: KeyringFile) => T): T {
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
-    const lock = `${this.path}.lock`;
+    const lock = `${writeTarget(this.path, 'keyring')}.lock`;
     const fd = acquireLock(lock);
     try {
       const file = this.load();
       const result = change(file);
-      const tmp = `${this.path}.${process.pid}.tmp`;
-      const out = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
-      try {
-        writeSync(out, JSON.stringify(file, null, 2) + '\n');
-      } finally {
-        closeSync(out);
-      }
-      renameSync(tmp, this.path);
+      writePrivateFile(this.path, JSON.stringify(file, null, 2) + '\n', 'keyring', this.io);
       return result;
     } finally {
       closeSync(fd);
@@ -195,16 +176,28 @@ function acquireLock(lock: string): number {
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {
-      return openSync(lock, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+      return openSync(lock, CREATE_EXCLUSIVE, 0o600);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
         throw new KmscryptError('KEYRING', `cannot lock keyring ${lock}: ${(err as NodeJS.ErrnoException).code}`);
+      }
+      if (!isPlainFile(lock)) {
+        throw new KmscryptError('KEYRING', `keyring lock ${lock} is a symbolic link or other non-file that kmscrypt did not create; remove it`);
       }
       if (Date.now() > deadline) {
         throw new KmscryptError('KEYRING', `keyring lock ${lock} is held for more than 10 s; if no kmscrypt process is running, delete it`);
       }
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     }
+  }
+}
+
+/** True for a regular file, and for a lock released since (it is tried again). */
+function isPlainFile(path: string): boolean {
+  try {
+    return lstatSync(path).isFile();
+  } catch {
+    return true;
   }
 }
 
