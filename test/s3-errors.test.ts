@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { createServer } from 'node:net';
 import { KmscryptError } from '../src/errors';
-import { checkEndpointSecurity, isLoopbackHost } from '../src/storage/endpoint-security';
+import { checkEndpointSecurity, isLoopbackHost } from '../src/endpoint-security';
 import { s3Error } from '../src/storage/s3-errors';
 import { S3Storage, type S3StorageOptions } from '../src/storage/s3-storage';
 import { rejection } from './storage-contract';

@@ -11,7 +11,7 @@ import { LocalKeyProvider } from '../keys/local-key-provider';
 import { untracedKeyProvider } from '../keys/traced-key-provider';
 import { RemoteConfig, RemoteRepository } from '../remote/remote-repository';
 import { probeConditionalWrites } from '../storage/conditional-write-probe';
-import { isLoopbackHost } from '../storage/endpoint-security';
+import { isLoopbackHost } from '../endpoint-security';
 import { resolveS3Endpoint } from '../storage/s3-client';
 import { untracedStorage } from '../storage/traced-storage';
 import { parseCommandArgs, ResolvedTarget, resolveTarget } from './command-args';

@@ -1,7 +1,7 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { KmscryptError } from '../errors';
 import { elapsed, trace, tracing } from '../trace';
-import { isLoopbackHost } from './endpoint-security';
+import { isLoopbackHost } from '../endpoint-security';
 import { countRequest, type S3RequestCounts } from './s3-request-counts';
 
 export type S3Sdk = typeof import('@aws-sdk/client-s3');

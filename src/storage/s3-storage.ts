@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { isKmscryptError, KmscryptError } from '../errors';
-import { checkEndpointSecurity } from './endpoint-security';
+import { checkEndpointSecurity } from '../endpoint-security';
 import { type S3Access, unquoteEtag } from './s3-access';
 import { createS3Client, resolveS3Endpoint, type S3Credentials, s3Sdk } from './s3-client';
 import { attemptsOf, isNoSuchKey, isOutcomeUnknown, isPreconditionFailed, s3Error, type S3ErrorContext } from './s3-errors';

@@ -1,5 +1,5 @@
 import { isIPv4 } from 'node:net';
-import { KmscryptError } from '../errors';
+import { KmscryptError } from './errors';
 
 /** localhost, 127.0.0.0/8 and [::1]: plain HTTP to these never leaves the machine. */
 export function isLoopbackHost(hostname: string): boolean {
