@@ -391,7 +391,7 @@ const skipped = [];
 
 // ---- S3 (Ceph RGW) and the local KMS ----------------------------------------------------------------
 
-/** @typedef {{ endpoint: string, accessKeyId: string, secretAccessKey: string, region: string, kmsEndpoint: string, bucket: string, client: any }} S3Services */
+/** @typedef {{ endpoint: string, accessKeyId: string, secretAccessKey: string, region: string, kmsEndpoint: string, kmsKeyring: string, bucket: string, client: any }} S3Services */
 
 /** @returns {Promise<S3Services>} */
 async function startS3() {
@@ -418,6 +418,9 @@ async function startS3() {
     secretAccessKey: rgw.secretAccessKey,
     region: 'us-east-1',
     kmsEndpoint: kms.endpoint,
+    // The local KMS answers only requests signed with the credentials beside this keyring; the
+    // helper finds them there when KMSCRYPT_KEYRING names it (envFor).
+    kmsKeyring: kms.keyringPath,
     bucket,
     client,
   };
@@ -508,6 +511,7 @@ function envFor(backend, s3) {
       AWS_REGION: s3.region,
       KMSCRYPT_KMS: 'aws',
       AWS_ENDPOINT_URL_KMS: s3.kmsEndpoint,
+      KMSCRYPT_KEYRING: s3.kmsKeyring,
     });
   }
   return e;

@@ -16,9 +16,10 @@ const sdkLoadedAtStart = Object.keys(require.cache).some((p) => p.includes('@aws
 const scratch = mkdtempSync(join(tmpdir(), 'aws-kms-provider-'));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
 
-// Dummy credentials, and nothing from the user's AWS configuration.
-process.env.AWS_ACCESS_KEY_ID = 'AKIDLOCALKMS';
-process.env.AWS_SECRET_ACCESS_KEY = 'local-kms-secret';
+// Dummy credentials that local-kms does not accept (each server's own are passed explicitly),
+// and nothing from the user's AWS configuration.
+process.env.AWS_ACCESS_KEY_ID = 'AKIDNOTLOCALKMS';
+process.env.AWS_SECRET_ACCESS_KEY = 'not-the-local-kms-secret';
 process.env.AWS_CONFIG_FILE = join(scratch, 'no-aws-config');
 process.env.AWS_SHARED_CREDENTIALS_FILE = join(scratch, 'no-aws-credentials');
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
@@ -36,7 +37,7 @@ async function startServer(t: Test, deny?: string[]): Promise<LocalKmsServer> {
 }
 
 function provider(server: LocalKmsServer, client?: KmsClientLike): AwsKmsProvider {
-  return new AwsKmsProvider({ region: 'us-east-1', endpoint: server.url, client });
+  return new AwsKmsProvider({ region: 'us-east-1', endpoint: server.url, credentials: server.credentials, client });
 }
 
 async function rejection(p: Promise<unknown>): Promise<KmscryptError> {
@@ -107,7 +108,7 @@ t.test('concurrent first uses create one default key', async (t) => {
 
 async function rawClient(server: LocalKmsServer): Promise<KMSClient> {
   const { KMSClient } = await import('@aws-sdk/client-kms');
-  return new KMSClient({ endpoint: server.url, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
+  return new KMSClient({ endpoint: server.url, region: 'us-east-1', credentials: { ...server.credentials } });
 }
 
 t.test('keys by ID, ARN, alias and alias ARN', async (t) => {
@@ -198,7 +199,11 @@ t.test('disabled keys and keys pending deletion', async (t) => {
 
   await client.send(new ScheduleKeyDeletionCommand({ KeyId: key.keyId, PendingWindowInDays: 7 }));
   const pending = await rejection(provider(server).decryptDataKey(dk.wrapped, ctx));
-  t.match(pending.message, /^kms:Decrypt: key .* is pending deletion \(KMSInvalidStateException\); cancel the deletion/);
+  t.equal(
+    pending.message,
+    'kms:Decrypt: the key that wrapped the data key is pending deletion (KMSInvalidStateException); cancel the deletion (aws kms cancel-key-deletion) and enable the key again',
+    'a Decrypt that named no key says so once (not "key the key that wrapped")',
+  );
   oneLine(t, pending);
   t.match((await rejection(provider(server).ensureKey(key.arn, false))).message, /pending deletion.*cancel the deletion/);
 });
@@ -289,8 +294,22 @@ t.test('AWS_ENDPOINT_URL_KMS is honoured by the SDK', async (t) => {
   t.teardown(() => {
     delete process.env.AWS_ENDPOINT_URL_KMS;
   });
-  await new AwsKmsProvider({ region: 'us-east-1' }).ensureKey('alias/kmscrypt', true);
+  await new AwsKmsProvider({ region: 'us-east-1', credentials: server.credentials }).ensureKey('alias/kmscrypt', true);
   t.equal(server.calls.DescribeKey, 1);
+});
+
+t.test('credentials local-kms does not accept are one line that says where its own are', async (t) => {
+  const server = await startServer(t);
+  const err = await rejection(new AwsKmsProvider({ region: 'us-east-1', endpoint: server.url }).ensureKey('alias/kmscrypt', true));
+  t.equal(
+    err.message,
+    `kms:DescribeKey: no credentials that the KMS endpoint ${server.url} on this machine accepts (UnrecognizedClientException: The security token included in the request is invalid.); ` +
+      'for git kmscrypt local-kms, point kmscrypt.keyring (KMSCRYPT_KEYRING) at the keyring it serves: kmscrypt then signs with the local-kms-credentials.json beside it',
+  );
+  t.equal(err.data.kmsError, 'UnrecognizedClientException');
+  const wrongSecret = new AwsKmsProvider({ region: 'us-east-1', endpoint: server.url, credentials: { accessKeyId: server.credentials.accessKeyId, secretAccessKey: 'guess' } });
+  t.equal((await rejection(wrongSecret.ensureKey('alias/kmscrypt', true))).data.kmsError, 'InvalidSignatureException');
+  t.same(server.calls, { DescribeKey: 2 }, 'both reached the server, and neither created a key');
 });
 
 t.test('missing credentials are one line', async (t) => {
@@ -302,8 +321,8 @@ t.test('missing credentials are one line', async (t) => {
     process.env.AWS_ACCESS_KEY_ID = saved.id;
     process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
   });
-  const err = await rejection(provider(server).ensureKey('alias/kmscrypt', true));
-  t.match(err.message, /^kms:DescribeKey: no valid AWS credentials for KMS in us-east-1 \(CredentialsProviderError\); configure them/);
+  const err = await rejection(new AwsKmsProvider({ region: 'us-east-1', endpoint: server.url }).ensureKey('alias/kmscrypt', true));
+  t.match(err.message, /^kms:DescribeKey: no credentials that the KMS endpoint http:\/\/127\.0\.0\.1:\d+ on this machine accepts \(CredentialsProviderError: .*\); for git kmscrypt local-kms/);
   t.equal(server.calls.DescribeKey, undefined, 'nothing reached the server');
 });
 
@@ -317,6 +336,7 @@ t.test('KMS error names map to one-line messages', async (t) => {
   t.match(kmsError(named('KMSInvalidStateException', 'key is pending import'), call).message, /not in a usable state/);
   t.match(kmsError(new Error('Region is missing'), call).message, /no AWS region is configured; set AWS_REGION/);
   t.match(kmsError(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), call).message, /cannot reach the KMS endpoint https:\/\/kms\.eu-west-1\.amazonaws\.com \(ENOTFOUND\)/);
+  t.match(kmsError(named('AccessDeniedException'), { ...call, keyId: undefined }).message, /^kms:Decrypt on the key that wrapped the data key in eu-west-1 was denied/);
   const multi = kmsError(named('SomethingNew', 'first\nsecond'), call);
   t.equal(multi.message, 'kms:Decrypt on key alias/kmscrypt failed in eu-west-1 (SomethingNew: first second)');
 });

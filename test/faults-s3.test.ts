@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { ALL_FAULT_KINDS, type FaultProxy, s3RequestKind, startFaultProxy } from './support/fault-proxy';
 import { recordFigures } from './support/reliability-report';
 import { type RunResult, Sandbox } from './support/sandbox';
-import { runningServices, newBucket, s3ClientFor } from './support/services';
+import { kmsEnvFor, runningServices, newBucket, s3ClientFor } from './support/services';
 import { s3Store, type StoreAccess } from './support/store-access';
 
 /**
@@ -53,7 +53,7 @@ async function world(tt: Test, opts: { rate: number; seed: number; stallMs?: num
     AWS_ACCESS_KEY_ID: services.s3.accessKeyId,
     AWS_SECRET_ACCESS_KEY: services.s3.secretAccessKey,
     AWS_REGION: services.s3.region,
-    AWS_ENDPOINT_URL_KMS: services.kms.endpoint,
+    ...kmsEnvFor(services),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   const sb = new Sandbox(tt, { ...base, AWS_ENDPOINT_URL_S3: proxy.url });

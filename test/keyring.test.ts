@@ -114,6 +114,10 @@ function recordingIo(failAt?: keyof PrivateFileIo): { io: PrivateFileIo; calls: 
       fail('rename');
       NODE_IO.rename(from, to);
     },
+    link: (from, to) => {
+      calls.push('link');
+      NODE_IO.link(from, to);
+    },
     unlink: (path) => {
       calls.push('unlink');
       NODE_IO.unlink(path);

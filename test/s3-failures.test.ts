@@ -47,9 +47,10 @@ t.test('each S3 and KMS failure gives its own clear line and leaves nothing half
   const kms = await startKms(sb, keyring, ['kms:GenerateDataKey']);
   t.teardown(kms.stop);
   const denied = await backend.newStore(sb, 'denied');
-  await expectOneLine('denied GenerateDataKey', { AWS_ENDPOINT_URL_KMS: kms.endpoint }, denied.url, /kms:GenerateDataKey.*kms:Encrypt, kms:Decrypt, kms:ReEncrypt, kms:GenerateDataKey, kms:GenerateDataKeyWithoutPlaintext and kms:DescribeKey/);
+  const ownKms = { AWS_ENDPOINT_URL_KMS: kms.endpoint, KMSCRYPT_KEYRING: keyring };
+  await expectOneLine('denied GenerateDataKey', ownKms, denied.url, /kms:GenerateDataKey.*kms:Encrypt, kms:Decrypt, kms:ReEncrypt, kms:GenerateDataKey, kms:GenerateDataKeyWithoutPlaintext and kms:DescribeKey/);
   t.same((await denied.keys()).filter((k) => !k.startsWith('kmscrypt.json')), [], 'denied: no container and no manifest written');
-  sb.run('git', ['clone', '-q', denied.url, sb.path('empty-after-denial')], { env: { AWS_ENDPOINT_URL_KMS: kms.endpoint } });
+  sb.run('git', ['clone', '-q', denied.url, sb.path('empty-after-denial')], { env: ownKms });
   t.pass('the location stays readable (an empty repository)');
 
   const disabledKey = new Keyring(keyring).createKey('to be disabled');
@@ -57,6 +58,6 @@ t.test('each S3 and KMS failure gives its own clear line and leaves nothing half
     file.keys.find((k) => k.keyId === disabledKey.keyId)!.state = 'Disabled';
   });
   const disabled = await backend.newStore(sb, 'disabled');
-  await expectOneLine('disabled key', { AWS_ENDPOINT_URL_KMS: kms.endpoint, KMSCRYPT_KEY_ID: disabledKey.keyId }, disabled.url, /disabled/i);
+  await expectOneLine('disabled key', { ...ownKms, KMSCRYPT_KEY_ID: disabledKey.keyId }, disabled.url, /disabled/i);
   t.same(await disabled.keys(), [], 'disabled key: nothing written');
 });

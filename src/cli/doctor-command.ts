@@ -6,7 +6,7 @@ import { Manifest, parseManifestEnvelope } from '../format/manifest';
 import type { EncryptionContext, KeyDescription, KeyProvider } from '../keys/key-provider';
 import { REPOSITORY_CONTEXT_KEY, repositoryContext } from '../keys/key-provider';
 import { DEFAULT_ALIAS } from '../keys/keyring';
-import { kmsError, KMSCRYPT_KMS_ACTIONS } from '../keys/kms-errors';
+import { KMSCRYPT_KMS_ACTIONS } from '../keys/kms-errors';
 import { LocalKeyProvider } from '../keys/local-key-provider';
 import { untracedKeyProvider } from '../keys/traced-key-provider';
 import { RemoteConfig, RemoteRepository } from '../remote/remote-repository';
@@ -112,7 +112,7 @@ export async function diagnose(target: string): Promise<Check[]> {
       add('keyring', 'FAIL', errorMessage(err), 'fix the keyring file as the message says, or restore it from your backup');
     }
   }
-  await checkKms(config, location, settings, repo, manifest?.keyId ?? sealedBy, add);
+  await checkKms(config, repo, manifest?.keyId ?? sealedBy, add);
   return checks;
 }
 
@@ -230,7 +230,7 @@ async function checkConditionalWrites(config: RemoteConfig, settings: Settings, 
 }
 
 /** DescribeKey, then each of the other five actions once, under the repository's encryption context. */
-async function checkKms(config: RemoteConfig, location: RemoteLocation, settings: Settings, repo: RemoteRepository | undefined, currentKey: string | undefined, add: Add): Promise<void> {
+async function checkKms(config: RemoteConfig, repo: RemoteRepository | undefined, currentKey: string | undefined, add: Add): Promise<void> {
   const keys = config.keys;
   const keyId = config.keyId ?? currentKey ?? repo?.descriptor.keyId ?? DEFAULT_ALIAS;
   const skipAll = (why: string) => EXERCISED.forEach((a) => add(`kms:${a}`, 'SKIP', why));
@@ -295,7 +295,7 @@ async function checkKms(config: RemoteConfig, location: RemoteLocation, settings
   } finally {
     generated?.plaintext.fill(0);
   }
-  await exercise('Encrypt', () => encrypt32(untracedKeyProvider(keys), key.arn, context, location, settings));
+  await exercise('Encrypt', () => encrypt32(untracedKeyProvider(keys), key.arn, context));
 }
 
 /** What a key provider offering kms:Encrypt would add to the KeyProvider interface. */
@@ -308,48 +308,25 @@ function offersEncrypt(provider: KeyProvider): provider is KeyProvider & Encrypt
 }
 
 /**
- * kms:Encrypt of 32 random bytes. KeyProvider has no encrypt (kmscrypt itself never calls it), so
- * without one this talks to the keyring or to KMS directly, with the provider's own settings.
+ * kms:Encrypt of 32 random bytes. KeyProvider has no encrypt (kmscrypt itself never calls it); the
+ * AWS KMS provider offers one, and the local keyring is asked directly.
  */
-async function encrypt32(provider: KeyProvider, keyArn: string, context: EncryptionContext, location: RemoteLocation, settings: Settings): Promise<void> {
+async function encrypt32(provider: KeyProvider, keyArn: string, context: EncryptionContext): Promise<void> {
   const plaintext = randomBytes(32);
   try {
     if (offersEncrypt(provider)) {
       await provider.encrypt(keyArn, plaintext, context);
       return;
     }
-    if (provider instanceof LocalKeyProvider) {
-      const keyring = provider.keyring;
-      const key = keyring.resolve(keyring.load(), keyArn);
-      if (!key) throw new KmscryptError('KEY_ERROR', `Encrypt: key ${keyArn} not found in local keyring ${keyring.path} (NotFoundException)`);
-      if (key.state !== 'Enabled') throw new KmscryptError('KEY_ERROR', `Encrypt: key ${key.keyId} is ${key.state} (DisabledException)`);
-      provider.calls.encrypt++;
-      keyring.encrypt(key, plaintext, context);
-      return;
-    }
-    await awsEncrypt(keyArn, plaintext, context, location, settings);
+    if (!(provider instanceof LocalKeyProvider)) throw new KmscryptError('INTERNAL', `${provider.name} offers no kms:Encrypt`);
+    const keyring = provider.keyring;
+    const key = keyring.resolve(keyring.load(), keyArn);
+    if (!key) throw new KmscryptError('KEY_ERROR', `Encrypt: key ${keyArn} not found in local keyring ${keyring.path} (NotFoundException)`);
+    if (key.state !== 'Enabled') throw new KmscryptError('KEY_ERROR', `Encrypt: key ${key.keyId} is ${key.state} (DisabledException)`);
+    provider.calls.encrypt++;
+    keyring.encrypt(key, plaintext, context);
   } finally {
     plaintext.fill(0);
-  }
-}
-
-async function awsEncrypt(keyArn: string, plaintext: Buffer, context: EncryptionContext, location: RemoteLocation, settings: Settings): Promise<void> {
-  const { KMSClient, EncryptCommand } = await import('@aws-sdk/client-kms');
-  const region = (location.kind === 's3' ? location.region : undefined) ?? settings.region;
-  const profile = (location.kind === 's3' ? location.profile : undefined) ?? settings.profile;
-  const client = new KMSClient({
-    ...(region !== undefined ? { region } : {}),
-    ...(settings.kmsEndpoint !== undefined ? { endpoint: settings.kmsEndpoint } : {}),
-    ...(profile !== undefined ? { profile } : {}),
-  });
-  try {
-    await client.send(new EncryptCommand({ KeyId: keyArn, Plaintext: plaintext, EncryptionContext: { ...context } }));
-  } catch (err) {
-    const resolvedRegion = await client.config.region().catch(() => region ?? process.env.AWS_REGION ?? 'the default region');
-    const endpoint = settings.kmsEndpoint ?? process.env.AWS_ENDPOINT_URL_KMS ?? process.env.AWS_ENDPOINT_URL ?? `https://kms.${resolvedRegion}.amazonaws.com`;
-    throw kmsError(err, { action: 'Encrypt', keyId: keyArn, region: resolvedRegion, endpoint });
-  } finally {
-    client.destroy();
   }
 }
 

@@ -1,5 +1,6 @@
 import { KmscryptError } from '../errors';
 import { defaultKeyringPath, Keyring } from '../keys/keyring';
+import { localKmsCredentialsPath } from '../keys/local-kms-credentials';
 import { startLocalKmsServer } from '../keys/local-kms-server';
 
 interface LocalKmsArgs {
@@ -67,9 +68,16 @@ export async function runLocalKms(args: string[]): Promise<number> {
     denyFile: options.denyFile,
     log: options.verbose ? log : undefined,
   });
-  process.stdout.write(`KMS_ENDPOINT=${server.url}\n`);
+  const credentialsFile = localKmsCredentialsPath(options.keyring);
+  process.stdout.write(`KMS_ENDPOINT=${server.url}\nKMS_CREDENTIALS_FILE=${credentialsFile}\n`);
   log(`serving AWS KMS (region ${options.region}) on ${server.url} with keyring ${options.keyring}`);
-  log(`to use it: export AWS_ENDPOINT_URL_KMS=${server.url}`);
+  log(`it answers only requests signed with the access key in ${credentialsFile} (mode 0600: yours alone)`);
+  const keyringSetting = options.keyring === defaultKeyringPath() ? '' : ` KMSCRYPT_KEYRING=${options.keyring}`;
+  log(`to use it: export AWS_ENDPOINT_URL_KMS=${server.url} KMSCRYPT_KMS=aws AWS_REGION=${options.region}${keyringSetting}`);
+  log('  (git-remote-kmscrypt then signs with that access key itself, unless kmscrypt.kmsProfile names other credentials)');
+  log(`other AWS clients: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from that file, e.g. for the AWS CLI:`);
+  const field = (name: string) => `$(node -p 'require(${JSON.stringify(credentialsFile).replace(/'/g, "'\\''")}).${name}')`;
+  log(`  AWS_ACCESS_KEY_ID=${field('accessKeyId')} AWS_SECRET_ACCESS_KEY=${field('secretAccessKey')} aws kms list-keys --endpoint-url ${server.url} --region ${options.region}`);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       process.off('SIGTERM', stop);

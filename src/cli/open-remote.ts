@@ -2,10 +2,13 @@ import { join } from 'node:path';
 import { KmscryptError } from '../errors';
 import { gitDir } from '../git/repository';
 import type { KeyProvider } from '../keys/key-provider';
-import { Keyring } from '../keys/keyring';
+import { resolveKmsEndpoint } from '../keys/kms-endpoint';
+import { defaultKeyringPath, Keyring } from '../keys/keyring';
+import { type LocalKmsCredentials, readLocalKmsCredentials } from '../keys/local-kms-credentials';
 import { LocalKeyProvider } from '../keys/local-key-provider';
 import { TracedKeyProvider } from '../keys/traced-key-provider';
 import { type RemoteConfig, RemoteRepository } from '../remote/remote-repository';
+import { isLoopbackHost } from '../endpoint-security';
 import { LocalStorage } from '../storage/local-storage';
 import type { Storage } from '../storage/storage';
 import { TracedStorage } from '../storage/traced-storage';
@@ -78,12 +81,29 @@ async function openStorage(location: RemoteLocation, settings: Settings): Promis
 async function openKeyProvider(kind: 'local' | 'aws', location: RemoteLocation, settings: Settings): Promise<KeyProvider> {
   if (kind === 'local') return new LocalKeyProvider(new Keyring(settings.keyring));
   const { AwsKmsProvider } = await import('../keys/aws-kms-provider');
+  const endpoint = resolveKmsEndpoint(settings.kmsEndpoint);
   return new AwsKmsProvider({
     // kmscrypt.kmsRegion / kmsProfile let KMS live elsewhere than the bucket (MinIO, Ceph or R2 with AWS KMS).
     region: settings.kmsRegion ?? (location.kind === 's3' ? location.region : undefined) ?? regionAfterEnv(settings.region),
-    endpoint: afterEnv(['AWS_ENDPOINT_URL_KMS', 'AWS_ENDPOINT_URL'], settings.kmsEndpoint),
+    endpoint: endpoint.url,
     profile: settings.kmsProfile ?? (location.kind === 's3' ? location.profile : undefined) ?? afterEnv(['AWS_PROFILE'], settings.profile),
+    credentials: settings.kmsProfile === undefined ? ownLocalKmsCredentials(endpoint.url, settings.keyring) : undefined,
   });
+}
+
+/**
+ * The access key of `git kmscrypt local-kms` when KMS is on this machine: the file beside the
+ * keyring the user would use (kmscrypt.keyring, KMSCRYPT_KEYRING or the default), if there is one.
+ */
+function ownLocalKmsCredentials(endpoint: string | undefined, keyring: string | undefined): LocalKmsCredentials | undefined {
+  if (endpoint === undefined) return undefined;
+  let host: string;
+  try {
+    host = new URL(endpoint).hostname;
+  } catch {
+    return undefined;
+  }
+  return isLoopbackHost(host) ? readLocalKmsCredentials(keyring ?? defaultKeyringPath()) : undefined;
 }
 
 async function checkConditionalWrites(storage: Storage, settings: Settings): Promise<void> {

@@ -7,6 +7,8 @@ import type {
   DecryptCommandOutput,
   DescribeKeyCommandInput,
   DescribeKeyCommandOutput,
+  EncryptCommandInput,
+  EncryptCommandOutput,
   GenerateDataKeyCommandInput,
   GenerateDataKeyCommandOutput,
   GenerateDataKeyWithoutPlaintextCommandInput,
@@ -22,12 +24,14 @@ import { serializeEncryptionContext } from './encryption-context';
 import type { DataKey, EncryptionContext, KeyCallCounts, KeyDescription, KeyProvider } from './key-provider';
 import { zeroCounts } from './key-provider';
 import { DEFAULT_ALIAS } from './keyring';
+import { resolveKmsEndpoint } from './kms-endpoint';
 import { kmsError } from './kms-errors';
 
 type KmsModule = typeof import('@aws-sdk/client-kms');
 
 interface Operations {
   DescribeKey: [DescribeKeyCommandInput, DescribeKeyCommandOutput];
+  Encrypt: [EncryptCommandInput, EncryptCommandOutput];
   CreateKey: [CreateKeyCommandInput, CreateKeyCommandOutput];
   CreateAlias: [CreateAliasCommandInput, CreateAliasCommandOutput];
   GenerateDataKey: [GenerateDataKeyCommandInput, GenerateDataKeyCommandOutput];
@@ -55,6 +59,8 @@ export interface AwsKmsProviderOptions {
   /** Defaults to what the SDK resolves: AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, the profile's endpoint_url, or AWS. */
   endpoint?: string;
   profile?: string;
+  /** Signs with these instead of the SDK's credential chain (the local KMS's own access key). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
   client?: KmsClientLike;
 }
 
@@ -65,6 +71,7 @@ export interface AwsKmsCallCounts extends KeyCallCounts {
 
 const COUNTER: Record<Operation, keyof AwsKmsCallCounts> = {
   DescribeKey: 'describeKey',
+  Encrypt: 'encrypt',
   CreateKey: 'createKey',
   CreateAlias: 'createAlias',
   GenerateDataKey: 'generateDataKey',
@@ -90,6 +97,8 @@ function newCommand(op: Operation, input: object): KmsCommand {
   switch (op) {
     case 'DescribeKey':
       return new kms.DescribeKeyCommand(input as DescribeKeyCommandInput);
+    case 'Encrypt':
+      return new kms.EncryptCommand(input as EncryptCommandInput);
     case 'CreateKey':
       return new kms.CreateKeyCommand(input as CreateKeyCommandInput);
     case 'CreateAlias':
@@ -197,6 +206,12 @@ export class AwsKmsProvider implements KeyProvider {
     return { wrapped: requireBlob(out.CiphertextBlob, 'ReEncrypt'), keyId: requireKeyId(out.KeyId, 'ReEncrypt') };
   }
 
+  /** kms:Encrypt, which kmscrypt itself never needs: `git kmscrypt doctor` checks that it is not denied. */
+  async encrypt(keyId: string, plaintext: Buffer, context: EncryptionContext): Promise<{ wrapped: Buffer; keyId: string }> {
+    const out = await this.send('Encrypt', { KeyId: keyId, Plaintext: plaintext, EncryptionContext: { ...context } }, keyId);
+    return { wrapped: requireBlob(out.CiphertextBlob, 'Encrypt'), keyId: requireKeyId(out.KeyId, 'Encrypt') };
+  }
+
   /** Zeroes and forgets the cached data keys. */
   clearCache(): void {
     for (const pending of this.dataKeys.values()) pending.then((k) => k.plaintext.fill(0), () => undefined);
@@ -285,11 +300,13 @@ export class AwsKmsProvider implements KeyProvider {
   private kms(): KmsClientLike {
     if (!this.client) {
       const { KMSClient } = loadKms();
-      const { region, endpoint, profile } = this.options;
+      const { region, endpoint, profile, credentials } = this.options;
       this.client = new KMSClient({
         ...(region !== undefined ? { region } : {}),
         ...(endpoint !== undefined ? { endpoint } : {}),
         ...(profile !== undefined ? { profile } : {}),
+        // A copy: the SDK writes into the credentials object it is given.
+        ...(credentials !== undefined ? { credentials: { ...credentials } } : {}),
         // A KMS endpoint that stops answering must not hang git forever: abandon a silent
         // connection after a minute (the SDK then retries), as the S3 client does.
         requestHandler: { connectionTimeout: 10_000, socketTimeout: 60_000 },
@@ -312,12 +329,7 @@ export class AwsKmsProvider implements KeyProvider {
 
   /** The endpoint for messages, resolved as the SDK resolves it (profile endpoint_url aside). */
   private endpoint(): string {
-    return (
-      this.options.endpoint ??
-      process.env.AWS_ENDPOINT_URL_KMS ??
-      process.env.AWS_ENDPOINT_URL ??
-      `https://kms.${this.resolvedRegion ?? process.env.AWS_REGION ?? '<region>'}.amazonaws.com`
-    );
+    return this.options.endpoint ?? resolveKmsEndpoint(undefined).url ?? `https://kms.${this.resolvedRegion ?? process.env.AWS_REGION ?? '<region>'}.amazonaws.com`;
   }
 }
 

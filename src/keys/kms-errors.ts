@@ -1,4 +1,6 @@
+import { isLoopbackHost } from '../endpoint-security';
 import { KmscryptError } from '../errors';
+import { LOCAL_KMS_CREDENTIALS_FILE } from './local-kms-credentials';
 
 /** The KMS actions kmscrypt performs on a repository's key, as CodeCommit lists them for aws/codecommit. */
 export const KMSCRYPT_KMS_ACTIONS = [
@@ -53,7 +55,8 @@ export function kmsError(err: unknown, ctx: KmsCallContext): KmscryptError {
   const name = kmsErrorName(err);
   const detail = oneLine(err instanceof Error ? err.message : String(err));
   const action = `kms:${ctx.action}`;
-  const key = ctx.keyId ?? 'the key that wrapped the data key';
+  // "key <id>" when the request named one, else the key KMS found in the ciphertext.
+  const key = ctx.keyId === undefined ? 'the key that wrapped the data key' : `key ${ctx.keyId}`;
   const make = (message: string) => new KmscryptError('KEY_ERROR', message, { kmsError: name, action: ctx.action, keyId: ctx.keyId });
   const elsewhere = otherRegion(ctx.keyId, ctx.region);
 
@@ -62,6 +65,11 @@ export function kmsError(err: unknown, ctx: KmsCallContext): KmscryptError {
   }
   if (/region is missing/i.test(detail)) {
     return make(`${action}: no AWS region is configured; set AWS_REGION or a region in your AWS profile`);
+  }
+  if (CREDENTIAL_ERRORS.has(name) && onThisMachine(ctx.endpoint)) {
+    return make(
+      `${action}: no credentials that the KMS endpoint ${ctx.endpoint} on this machine accepts (${name}: ${detail}); for git kmscrypt local-kms, point kmscrypt.keyring (KMSCRYPT_KEYRING) at the keyring it serves: kmscrypt then signs with the ${LOCAL_KMS_CREDENTIALS_FILE} beside it`,
+    );
   }
   if (CREDENTIAL_ERRORS.has(name)) {
     return make(`${action}: no valid AWS credentials for KMS in ${ctx.region} (${name}); configure them (aws configure, AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)`);
@@ -72,30 +80,30 @@ export function kmsError(err: unknown, ctx: KmsCallContext): KmscryptError {
   switch (name) {
     case 'AccessDeniedException':
       return make(
-        `${action} on key ${key} in ${ctx.region} was denied (AccessDeniedException); kmscrypt needs ` +
+        `${action} on ${key} in ${ctx.region} was denied (AccessDeniedException); kmscrypt needs ` +
           `${KMSCRYPT_KMS_ACTIONS.slice(0, -1).join(', ')} and ${KMSCRYPT_KMS_ACTIONS[KMSCRYPT_KMS_ACTIONS.length - 1]} on this key not to be denied by IAM or key policies`,
       );
     case 'DisabledException':
-      return make(`${action}: key ${key} is disabled (DisabledException); enable it (aws kms enable-key) or move the repository to another key with git kmscrypt rotate-key`);
+      return make(`${action}: ${key} is disabled (DisabledException); enable it (aws kms enable-key) or move the repository to another key with git kmscrypt rotate-key`);
     case 'KMSInvalidStateException':
       if (/pending deletion/i.test(detail)) {
-        return make(`${action}: key ${key} is pending deletion (KMSInvalidStateException); cancel the deletion (aws kms cancel-key-deletion) and enable the key again`);
+        return make(`${action}: ${key} is pending deletion (KMSInvalidStateException); cancel the deletion (aws kms cancel-key-deletion) and enable the key again`);
       }
-      return make(`${action}: key ${key} is not in a usable state (KMSInvalidStateException: ${detail})`);
+      return make(`${action}: ${key} is not in a usable state (KMSInvalidStateException: ${detail})`);
     case 'NotFoundException':
     case 'InvalidArnException':
       if (elsewhere) {
-        return make(`${action}: key ${key} is in region ${elsewhere} but kmscrypt is using region ${ctx.region} (${name}); set AWS_REGION=${elsewhere}`);
+        return make(`${action}: ${key} is in region ${elsewhere} but kmscrypt is using region ${ctx.region} (${name}); set AWS_REGION=${elsewhere}`);
       }
-      return make(`${action}: key ${key} not found in AWS KMS region ${ctx.region} (${name}); check git config kmscrypt.keyId and the region (AWS_REGION)`);
+      return make(`${action}: ${key} not found in AWS KMS region ${ctx.region} (${name}); check git config kmscrypt.keyId and the region (AWS_REGION)`);
     case 'InvalidCiphertextException':
       return make(
         `${action}: the wrapped data key belongs to another repository (encryption context mismatch) or was altered (InvalidCiphertextException); check the repository URL and restore the object from a good copy`,
       );
     case 'IncorrectKeyException':
-      return make(`${action}: the data key was not wrapped by key ${key} (IncorrectKeyException); set kmscrypt.keyId to the key this repository uses`);
+      return make(`${action}: the data key was not wrapped by ${key} (IncorrectKeyException); set kmscrypt.keyId to the key this repository uses`);
     case 'InvalidKeyUsageException':
-      return make(`${action}: key ${key} cannot encrypt and decrypt (InvalidKeyUsageException); kmscrypt needs a symmetric key with KeyUsage ENCRYPT_DECRYPT`);
+      return make(`${action}: ${key} cannot encrypt and decrypt (InvalidKeyUsageException); kmscrypt needs a symmetric key with KeyUsage ENCRYPT_DECRYPT`);
     case 'KeyUnavailableException':
     case 'KMSInternalException':
     case 'DependencyTimeoutException':
@@ -103,7 +111,15 @@ export function kmsError(err: unknown, ctx: KmsCallContext): KmscryptError {
     case 'LimitExceededException':
       return make(`${action}: AWS KMS in ${ctx.region} could not serve the request now (${name}: ${detail}); retry later`);
     default:
-      return make(`${action} on key ${key} failed in ${ctx.region} (${name}: ${detail})`);
+      return make(`${action} on ${key} failed in ${ctx.region} (${name}: ${detail})`);
+  }
+}
+
+function onThisMachine(endpoint: string): boolean {
+  try {
+    return isLoopbackHost(new URL(endpoint).hostname);
+  } catch {
+    return false;
   }
 }
 

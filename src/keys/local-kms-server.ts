@@ -4,14 +4,18 @@ import { createServer, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KmscryptError } from '../errors';
 import type { Keyring } from './keyring';
+import { LocalKmsCredentials, localKmsCredentialsFor } from './local-kms-credentials';
 import { isLocalKmsAction, KmsFault, KmsRequest, LOCAL_KMS_ACTIONS, LocalKmsAction, LocalKmsOperations } from './local-kms-operations';
+import { verifySigV4 } from './sigv4-verifier';
 
 export interface LocalKmsServerOptions {
   /** 0 picks a free port. */
   port: number;
-  /** Only 127.0.0.1 is accepted: the server holds unprotected keys and checks no signatures. */
+  /** Only 127.0.0.1 is accepted: the keys it serves are for this machine's owner alone. */
   host?: string;
   keyring: Keyring;
+  /** The one access key answered; default: local-kms-credentials.json beside the keyring, made on first start. */
+  credentials?: LocalKmsCredentials;
   region?: string;
   account?: string;
   /** Actions answered with AccessDeniedException, as `kms:Decrypt` or `Decrypt`; `kms:*` denies all. */
@@ -25,6 +29,9 @@ export interface LocalKmsServerOptions {
 export interface LocalKmsServer {
   url: string;
   port: number;
+  region: string;
+  /** The access key every request must be signed with (SigV4). */
+  credentials: LocalKmsCredentials;
   close(): Promise<void>;
   /** Replaces the set of denied actions; `deny([])` allows everything again. */
   deny(actions: string[]): void;
@@ -60,14 +67,16 @@ export function parseDeniedActions(entries: string[]): Set<LocalKmsAction> {
 
 /**
  * Serves the AWS KMS JSON 1.1 protocol on 127.0.0.1, backed by a keyring file, for development
- * and tests: any SigV4 credentials are accepted (an Authorization header is still required).
+ * and tests. Every request must carry a valid SigV4 signature made with the one access key kept
+ * beside the keyring (mode 0600): other users of the machine can reach the port but not use it.
  */
 export async function startLocalKmsServer(options: LocalKmsServerOptions): Promise<LocalKmsServer> {
   const host = options.host ?? HOST;
   if (host !== HOST) {
-    throw new KmscryptError('BAD_CONFIG', `local-kms listens on ${HOST} only, not ${host}: it checks no signatures and must not be reachable from other machines`);
+    throw new KmscryptError('BAD_CONFIG', `local-kms listens on ${HOST} only, not ${host}: it serves keys for this machine's owner and must not be reachable from other machines`);
   }
   const region = options.region ?? 'us-east-1';
+  const credentials = options.credentials ?? localKmsCredentialsFor(options.keyring.path);
   const account = options.account ?? '111122223333';
   const operations = new LocalKmsOperations(options.keyring, region, account);
   const calls: Record<string, number> = {};
@@ -103,10 +112,15 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions): Promi
     const action = name;
     calls[action] = (calls[action] ?? 0) + 1;
     const body = await readBody(req);
-    if (!req.headers.authorization) {
-      return reply(res, 400, { __type: 'MissingAuthenticationTokenException', message: 'Missing Authentication Token' });
-    }
     if (body === undefined) return reply(res, 413, { __type: 'ValidationException', message: `request body larger than ${MAX_BODY} bytes` });
+    const verified = verifySigV4(
+      { method: 'POST', path: '/', query: '', rawHeaders: req.rawHeaders, body },
+      { region, service: 'kms', now: new Date(), secretFor: (id) => (id === credentials.accessKeyId ? credentials.secretAccessKey : undefined) },
+    );
+    if (!verified.ok) {
+      options.log?.(`${action} refused: ${verified.type}: ${verified.message}`);
+      return reply(res, 400, { __type: verified.type, message: verified.message });
+    }
     let request: KmsRequest;
     try {
       const parsed: unknown = JSON.parse(body.length === 0 ? '{}' : body.toString('utf8'));
@@ -164,6 +178,8 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions): Promi
   return {
     url: `http://${HOST}:${port}`,
     port,
+    region,
+    credentials,
     calls,
     deny(actions: string[]): void {
       denied = parseDeniedActions(actions);

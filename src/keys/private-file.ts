@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fsyncSync, lstatSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, linkSync, lstatSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { KmscryptError } from '../errors';
 
@@ -16,6 +16,8 @@ export interface PrivateFileIo {
   fsync(fd: number): void;
   close(fd: number): void;
   rename(from: string, to: string): void;
+  /** Creates `to` as another name of `from`; fails with EEXIST when `to` exists. */
+  link(from: string, to: string): void;
   unlink(path: string): void;
 }
 
@@ -25,6 +27,7 @@ export const NODE_IO: PrivateFileIo = {
   fsync: (fd) => fsyncSync(fd),
   close: (fd) => closeSync(fd),
   rename: (from, to) => renameSync(from, to),
+  link: (from, to) => linkSync(from, to),
   unlink: (path) => unlinkSync(path),
 };
 
@@ -85,6 +88,18 @@ export function writeTarget(path: string, what: string): string {
  * then the directory fsynced. A crash at any point leaves the old file or the new one, whole.
  */
 export function writePrivateFile(path: string, data: string, what: string, io: PrivateFileIo = NODE_IO): void {
+  publish(path, data, what, io, 'replace');
+}
+
+/**
+ * Creates `path` with `data` as writePrivateFile does, unless it exists: then false, and the
+ * existing file is left as it is (two processes creating it at once agree on one content).
+ */
+export function createPrivateFile(path: string, data: string, what: string, io: PrivateFileIo = NODE_IO): boolean {
+  return publish(path, data, what, io, 'create');
+}
+
+function publish(path: string, data: string, what: string, io: PrivateFileIo, mode: 'replace' | 'create'): boolean {
   const target = writeTarget(path, what);
   const dir = dirname(target);
   const tmp = join(dir, `.${basename(target)}.${randomBytes(8).toString('hex')}.tmp`);
@@ -95,7 +110,7 @@ export function writePrivateFile(path: string, data: string, what: string, io: P
   } catch (err) {
     throw new KmscryptError('KEYRING', `cannot write ${what} ${path}: creating ${tmp} failed (${(err as NodeJS.ErrnoException).code ?? String(err)}); check the directory's permissions`, { path });
   }
-  let renamed = false;
+  let published = false;
   try {
     try {
       for (let offset = 0; offset < bytes.length; ) offset += io.write(fd, bytes, offset);
@@ -103,12 +118,24 @@ export function writePrivateFile(path: string, data: string, what: string, io: P
     } finally {
       io.close(fd);
     }
-    io.rename(tmp, target);
-    renamed = true;
+    if (mode === 'replace') {
+      io.rename(tmp, target);
+    } else {
+      try {
+        io.link(tmp, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw err;
+      } finally {
+        removeQuietly(tmp, io);
+      }
+    }
+    published = true;
     syncDirectory(dir, io);
+    return true;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    if (renamed) {
+    if (published) {
       throw new KmscryptError('KEYRING', `wrote ${what} ${path} but could not sync its directory ${dir} (${code}); check the file system, then back the file up`, { path });
     }
     removeQuietly(tmp, io);

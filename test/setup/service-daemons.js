@@ -19,7 +19,7 @@ const OSD_PORTS = 32;
 
 /**
  * @typedef {{ endpoint: string, accessKeyId: string, secretAccessKey: string, region: string }} S3Service
- * @typedef {{ endpoint: string, keyringPath: string }} KmsService
+ * @typedef {{ endpoint: string, keyringPath: string, credentialsPath: string, region: string }} KmsService
  * @typedef {{ s3: S3Service, kms: KmsService, rgwDir: string, kmsPid: number }} StartedServices
  */
 
@@ -157,8 +157,11 @@ async function startKms(root, env) {
   child.unref();
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const m = /^KMS_ENDPOINT=(\S+)$/m.exec(readFileSync(outFile, 'utf8'));
-    if (m) return { endpoint: m[1], keyringPath, pid };
+    // It answers only requests signed with the credentials it names (beside the keyring).
+    const out = readFileSync(outFile, 'utf8');
+    const endpoint = /^KMS_ENDPOINT=(\S+)$/m.exec(out);
+    const credentials = /^KMS_CREDENTIALS_FILE=(\S+)$/m.exec(out);
+    if (endpoint && credentials) return { endpoint: endpoint[1], keyringPath, credentialsPath: credentials[1], region: 'us-east-1', pid };
     if (exited !== undefined) throw new Error(`node bin/git-kmscrypt local-kms exited (${exited}) before printing KMS_ENDPOINT:\n${tail(errFile)}`);
     if (Date.now() > deadline) throw new Error(`node bin/git-kmscrypt local-kms printed no KMS_ENDPOINT within 30 s:\n${tail(errFile)}`);
     await new Promise((r) => setTimeout(r, 50));

@@ -5,7 +5,8 @@ import { Sandbox } from './sandbox';
 
 /**
  * A sandbox whose key provider is the AWS KMS provider, talking to a local KMS endpoint served
- * by the test process itself (so that a test can change the keyring behind it).
+ * by the test process itself (so that a test can change the keyring behind it). KMSCRYPT_KEYRING
+ * names the keyring it serves: the helper signs with the credentials beside it, as a user's would.
  */
 export async function withLocalKms(t: Test): Promise<{ sb: Sandbox; server: LocalKmsServer; keyring: Keyring }> {
   const sb = new Sandbox(t);
@@ -15,9 +16,8 @@ export async function withLocalKms(t: Test): Promise<{ sb: Sandbox; server: Loca
   Object.assign(sb.env, {
     KMSCRYPT_KMS: 'aws',
     AWS_ENDPOINT_URL_KMS: server.url,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'test',
-    AWS_SECRET_ACCESS_KEY: 'test',
+    AWS_REGION: server.region,
+    KMSCRYPT_KEYRING: keyring.path,
   });
   return { sb, server, keyring };
 }

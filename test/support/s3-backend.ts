@@ -3,7 +3,7 @@ import { KMSClient } from '@aws-sdk/client-kms';
 import { AwsKmsProvider } from '../../src/keys/aws-kms-provider';
 import { S3Storage } from '../../src/storage/s3-storage';
 import type { TamperBackend } from './tamper-scenarios';
-import { runningServices, newBucket, s3ClientFor } from './services';
+import { kmsCredentialsFor, kmsEnvFor, runningServices, newBucket, s3ClientFor } from './services';
 import { s3Store } from './store-access';
 
 /**
@@ -19,7 +19,7 @@ export async function s3Backend(): Promise<TamperBackend> {
     AWS_SECRET_ACCESS_KEY: services.s3.secretAccessKey,
     AWS_REGION: services.s3.region,
     AWS_ENDPOINT_URL_S3: services.s3.endpoint,
-    AWS_ENDPOINT_URL_KMS: services.kms.endpoint,
+    ...kmsEnvFor(services),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   return {
@@ -37,7 +37,7 @@ export async function s3Backend(): Promise<TamperBackend> {
           credentials: { accessKeyId: services.s3.accessKeyId, secretAccessKey: services.s3.secretAccessKey },
         }),
         keys: new AwsKmsProvider({
-          client: new KMSClient({ endpoint: services.kms.endpoint, region: services.s3.region, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
+          client: new KMSClient({ endpoint: services.kms.endpoint, region: services.kms.region, credentials: kmsCredentialsFor(services) }),
         }),
         keyProvider: 'aws',
       };

@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { isAlive, servicesRoot, startServices, type StartedServices } from '../setup/service-daemons';
 
-/** The servers the S3 tests share: a Ceph RGW (S3) and the local KMS endpoint, both on loopback. */
+/**
+ * The servers the S3 tests share: a Ceph RGW (S3) and the local KMS endpoint, both on loopback.
+ * The local KMS answers only requests signed with the access key in `kms.credentialsPath` (beside
+ * `kms.keyringPath`); git-remote-kmscrypt finds it by itself when KMSCRYPT_KEYRING is `keyringPath`.
+ */
 export interface Services {
   s3: StartedServices['s3'];
   kms: StartedServices['kms'];
@@ -85,6 +89,17 @@ export function runningServices(): Promise<Services> {
   }
   running ??= startOrWait();
   return running;
+}
+
+/** The local KMS's own access key, for clients in the test process itself. */
+export function kmsCredentialsFor(services: Services): { accessKeyId: string; secretAccessKey: string } {
+  const { accessKeyId, secretAccessKey } = JSON.parse(readFileSync(services.kms.credentialsPath, 'utf8')) as { accessKeyId: string; secretAccessKey: string };
+  return { accessKeyId, secretAccessKey };
+}
+
+/** What a helper needs to use the shared local KMS: its endpoint, and the keyring beside which its credentials are. */
+export function kmsEnvFor(services: Services): NodeJS.ProcessEnv {
+  return { AWS_ENDPOINT_URL_KMS: services.kms.endpoint, KMSCRYPT_KEYRING: services.kms.keyringPath };
 }
 
 export function s3ClientFor(services: Services): S3Client {
