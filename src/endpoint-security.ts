@@ -1,6 +1,27 @@
 import { isIPv4 } from 'node:net';
 import { KmscryptError } from './errors';
 
+/**
+ * The HTTPS rule for the endpoints kmscrypt talks to: S3 (object names, sizes, timing and signed
+ * request headers) and KMS (whose answers carry plaintext data keys). Plain HTTP is refused except
+ * to loopback, unless kmscrypt.allowHttp is set, which then covers both.
+ */
+
+export type EndpointService = 'S3' | 'KMS';
+
+/** Which endpoint, and the setting or variable it came from, for messages. */
+export interface EndpointOrigin {
+  service: EndpointService;
+  source: string;
+}
+
+const EXPOSED: Record<EndpointService, string> = {
+  S3: 'requests would cross the network unencrypted',
+  KMS: 'its answers carry plaintext data keys, which would cross the network unencrypted',
+};
+
+const ALLOW = 'set kmscrypt.allowHttp=true to accept that (it allows plain HTTP to both the S3 and the KMS endpoint)';
+
 /** localhost, 127.0.0.0/8 and [::1]: plain HTTP to these never leaves the machine. */
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.toLowerCase().replace(/^\[(.*)\]$/, '$1');
@@ -9,29 +30,48 @@ export function isLoopbackHost(hostname: string): boolean {
 }
 
 /**
- * Refuses a plain-HTTP endpoint unless it is loopback: object names, sizes, timing and
- * signed request headers would cross the network in clear. With `allowHttp` the endpoint
- * is accepted and one warning line is written. Returns the parsed URL.
+ * Refuses a plain-HTTP endpoint unless it is loopback. With `allowHttp` the endpoint is accepted
+ * and one warning line is written. Returns the parsed URL.
  */
 export function checkEndpointSecurity(
   endpoint: string,
   allowHttp = false,
   warn: (line: string) => void = (line) => process.stderr.write(line + '\n'),
+  origin: EndpointOrigin = { service: 'S3', source: 'kmscrypt.endpoint' },
 ): URL {
+  const { service, source } = origin;
   let url: URL;
   try {
     url = new URL(endpoint);
   } catch {
-    throw new KmscryptError('BAD_CONFIG', `S3 endpoint ${JSON.stringify(endpoint)} is not a URL; set kmscrypt.endpoint (or AWS_ENDPOINT_URL_S3) to e.g. https://s3.example.com`);
+    throw new KmscryptError('BAD_CONFIG', `${service} endpoint ${JSON.stringify(endpoint)} (from ${source}) is not a URL; set ${source} to e.g. https://${service.toLowerCase()}.example.com`, {
+      setting: source,
+    });
   }
   if (url.protocol === 'https:') return url;
   if (url.protocol !== 'http:') {
-    throw new KmscryptError('BAD_CONFIG', `S3 endpoint ${endpoint} must start with https://; fix kmscrypt.endpoint (or AWS_ENDPOINT_URL_S3)`);
+    throw new KmscryptError('BAD_CONFIG', `${service} endpoint ${endpoint} (from ${source}) must start with https://; fix ${source}`, { setting: source });
   }
   if (isLoopbackHost(url.hostname)) return url;
   if (!allowHttp) {
-    throw new KmscryptError('BAD_CONFIG', `refusing plain-HTTP S3 endpoint ${endpoint}: requests would cross the network unencrypted; use https://, or set kmscrypt.allowHttp=true to accept that`);
+    throw new KmscryptError('BAD_CONFIG', `refusing plain-HTTP ${service} endpoint ${endpoint} (from ${source}): ${EXPOSED[service]}; use https://, or ${ALLOW}`, {
+      setting: source,
+    });
   }
-  warn(`warning: kmscrypt: using plain-HTTP S3 endpoint ${endpoint} because kmscrypt.allowHttp is set; request metadata is not protected in transit`);
+  warn(`warning: kmscrypt: using plain-HTTP ${service} endpoint ${endpoint} because kmscrypt.allowHttp is set; ${service === 'KMS' ? 'data keys are' : 'request metadata is'} not protected in transit`);
   return url;
+}
+
+/**
+ * The last line of defence, for each request a client sends: an endpoint the SDK found by itself
+ * (endpoint_url in the AWS config file) was not checked beforehand.
+ */
+export function refusePlainHttpRequest(service: EndpointService, request: { protocol?: string; hostname?: string }, allowHttp: boolean): void {
+  if (request.protocol === 'http:' && !allowHttp && !isLoopbackHost(request.hostname ?? '')) {
+    throw new KmscryptError(
+      'BAD_CONFIG',
+      `refusing plain-HTTP ${service} request to ${request.hostname}, an endpoint the AWS SDK found by itself (endpoint_url in the AWS config file): ${EXPOSED[service]}; use an https:// endpoint there, or ${ALLOW}`,
+      { setting: 'endpoint_url' },
+    );
+  }
 }

@@ -119,10 +119,13 @@ t.test('plain HTTP is refused except to loopback, or with allowHttp and a warnin
     return undefined;
   })();
   t.equal(refused?.code, 'BAD_CONFIG');
-  t.equal(refused?.message, 'refusing plain-HTTP S3 endpoint http://s3.example.com: requests would cross the network unencrypted; use https://, or set kmscrypt.allowHttp=true to accept that');
+  t.equal(
+    refused?.message,
+    'refusing plain-HTTP S3 endpoint http://s3.example.com (from kmscrypt.endpoint): requests would cross the network unencrypted; use https://, or set kmscrypt.allowHttp=true to accept that (it allows plain HTTP to both the S3 and the KMS endpoint)',
+  );
 
   withEnv(t, { AWS_ENDPOINT_URL_S3: 'http://10.1.2.3:9000' });
-  t.throws(() => new S3Storage({ bucket: 'b', prefix: '' }), { code: 'BAD_CONFIG', message: /^refusing plain-HTTP S3 endpoint http:\/\/10\.1\.2\.3:9000/ });
+  t.throws(() => new S3Storage({ bucket: 'b', prefix: '' }), { code: 'BAD_CONFIG', message: /^refusing plain-HTTP S3 endpoint http:\/\/10\.1\.2\.3:9000 \(from AWS_ENDPOINT_URL_S3\)/ });
 
   const warnings: string[] = [];
   const write = process.stderr.write;

@@ -11,7 +11,8 @@ import { LocalKeyProvider } from '../keys/local-key-provider';
 import { untracedKeyProvider } from '../keys/traced-key-provider';
 import { RemoteConfig, RemoteRepository } from '../remote/remote-repository';
 import { probeConditionalWrites } from '../storage/conditional-write-probe';
-import { isLoopbackHost } from '../endpoint-security';
+import { EndpointService, isLoopbackHost } from '../endpoint-security';
+import { resolveKmsEndpoint } from '../keys/kms-endpoint';
 import { resolveS3Endpoint } from '../storage/s3-client';
 import { untracedStorage } from '../storage/traced-storage';
 import { parseCommandArgs, ResolvedTarget, resolveTarget } from './command-args';
@@ -79,7 +80,8 @@ export async function diagnose(target: string): Promise<Check[]> {
   const kind = settings.kms ?? (location.kind === 'local' ? 'local' : 'aws');
   add('settings', 'PASS', `key provider ${kind}; key ${settings.keyId ?? `the repository's own (${DEFAULT_ALIAS} for a new one)`}`);
 
-  if (location.kind === 's3') checks.push(endpointCheck(location.endpoint ?? settings.endpoint, settings.allowHttp));
+  if (location.kind === 's3') checks.push(endpointCheck('https', 'S3', resolveS3Endpoint(location.endpoint ?? settings.endpoint), settings.allowHttp));
+  if (kind === 'aws') checks.push(endpointCheck('kms https', 'KMS', resolveKmsEndpoint(settings.kmsEndpoint), settings.allowHttp));
 
   let config: RemoteConfig;
   try {
@@ -116,21 +118,22 @@ export async function diagnose(target: string): Promise<Check[]> {
   return checks;
 }
 
-function endpointCheck(endpoint: string | undefined, allowHttp: boolean): Check {
-  const resolved = resolveS3Endpoint(endpoint);
-  if (!resolved.url) return { name: 'https', status: 'PASS', detail: 'AWS S3 over HTTPS' };
+/** The HTTPS rule (src/endpoint-security.ts) for the S3 or the KMS endpoint, as one row. */
+function endpointCheck(name: string, service: EndpointService, resolved: { url?: string; source: string }, allowHttp: boolean): Check {
+  if (!resolved.url) return { name, status: 'PASS', detail: `AWS ${service} over HTTPS (an endpoint_url in the AWS config file is checked on every request)` };
   let url: URL;
   try {
     url = new URL(resolved.url);
   } catch {
-    return { name: 'https', status: 'FAIL', detail: `S3 endpoint ${resolved.url} (from ${resolved.source}) is not a URL`, fix: 'set kmscrypt.endpoint (or AWS_ENDPOINT_URL_S3) to e.g. https://s3.example.com' };
+    return { name, status: 'FAIL', detail: `${service} endpoint ${resolved.url} (from ${resolved.source}) is not a URL`, fix: `set ${resolved.source} to e.g. https://${service.toLowerCase()}.example.com` };
   }
   const from = `${resolved.url} (from ${resolved.source})`;
-  if (url.protocol === 'https:') return { name: 'https', status: 'PASS', detail: `${from} over HTTPS` };
-  if (url.protocol !== 'http:') return { name: 'https', status: 'FAIL', detail: `${from} is neither https:// nor http://`, fix: 'use an https:// endpoint' };
-  if (isLoopbackHost(url.hostname)) return { name: 'https', status: 'PASS', detail: `${from}: plain HTTP, but to this machine (loopback) only` };
-  if (allowHttp) return { name: 'https', status: 'WARN', detail: `${from}: plain HTTP across the network, accepted because kmscrypt.allowHttp is set; request metadata is not protected in transit` };
-  return { name: 'https', status: 'FAIL', detail: `${from}: plain HTTP across the network is refused`, fix: 'use an https:// endpoint, or set kmscrypt.allowHttp=true to accept unencrypted transport' };
+  if (url.protocol === 'https:') return { name, status: 'PASS', detail: `${from} over HTTPS` };
+  if (url.protocol !== 'http:') return { name, status: 'FAIL', detail: `${from} is neither https:// nor http://`, fix: 'use an https:// endpoint' };
+  if (isLoopbackHost(url.hostname)) return { name, status: 'PASS', detail: `${from}: plain HTTP, but to this machine (loopback) only` };
+  const exposed = service === 'KMS' ? 'plaintext data keys are' : 'request metadata is';
+  if (allowHttp) return { name, status: 'WARN', detail: `${from}: plain HTTP across the network, accepted because kmscrypt.allowHttp is set; ${exposed} not protected in transit` };
+  return { name, status: 'FAIL', detail: `${from}: plain HTTP across the network is refused`, fix: 'use an https:// endpoint, or set kmscrypt.allowHttp=true (S3 and KMS) to accept unencrypted transport' };
 }
 
 type Add = (name: string, status: CheckStatus, detail: string, fix?: string) => void;

@@ -8,7 +8,7 @@ import { type LocalKmsCredentials, readLocalKmsCredentials } from '../keys/local
 import { LocalKeyProvider } from '../keys/local-key-provider';
 import { TracedKeyProvider } from '../keys/traced-key-provider';
 import { type RemoteConfig, RemoteRepository } from '../remote/remote-repository';
-import { isLoopbackHost } from '../endpoint-security';
+import { checkEndpointSecurity, isLoopbackHost } from '../endpoint-security';
 import { LocalStorage } from '../storage/local-storage';
 import type { Storage } from '../storage/storage';
 import { TracedStorage } from '../storage/traced-storage';
@@ -82,12 +82,14 @@ async function openKeyProvider(kind: 'local' | 'aws', location: RemoteLocation, 
   if (kind === 'local') return new LocalKeyProvider(new Keyring(settings.keyring));
   const { AwsKmsProvider } = await import('../keys/aws-kms-provider');
   const endpoint = resolveKmsEndpoint(settings.kmsEndpoint);
+  if (endpoint.url) checkEndpointSecurity(endpoint.url, settings.allowHttp, undefined, { service: 'KMS', source: endpoint.source });
   return new AwsKmsProvider({
     // kmscrypt.kmsRegion / kmsProfile let KMS live elsewhere than the bucket (MinIO, Ceph or R2 with AWS KMS).
     region: settings.kmsRegion ?? (location.kind === 's3' ? location.region : undefined) ?? regionAfterEnv(settings.region),
     endpoint: endpoint.url,
     profile: settings.kmsProfile ?? (location.kind === 's3' ? location.profile : undefined) ?? afterEnv(['AWS_PROFILE'], settings.profile),
     credentials: settings.kmsProfile === undefined ? ownLocalKmsCredentials(endpoint.url, settings.keyring) : undefined,
+    allowHttp: settings.allowHttp,
   });
 }
 

@@ -19,6 +19,7 @@ import type {
   ScheduleKeyDeletionCommandInput,
   ScheduleKeyDeletionCommandOutput,
 } from '@aws-sdk/client-kms';
+import { refusePlainHttpRequest } from '../endpoint-security';
 import { KmscryptError } from '../errors';
 import { serializeEncryptionContext } from './encryption-context';
 import type { DataKey, EncryptionContext, KeyCallCounts, KeyDescription, KeyProvider } from './key-provider';
@@ -61,6 +62,8 @@ export interface AwsKmsProviderOptions {
   profile?: string;
   /** Signs with these instead of the SDK's credential chain (the local KMS's own access key). */
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** kmscrypt.allowHttp: plain HTTP to a KMS endpoint that is not loopback (checked on every request). */
+  allowHttp?: boolean;
   client?: KmsClientLike;
 }
 
@@ -300,8 +303,8 @@ export class AwsKmsProvider implements KeyProvider {
   private kms(): KmsClientLike {
     if (!this.client) {
       const { KMSClient } = loadKms();
-      const { region, endpoint, profile, credentials } = this.options;
-      this.client = new KMSClient({
+      const { region, endpoint, profile, credentials, allowHttp = false } = this.options;
+      const client = new KMSClient({
         ...(region !== undefined ? { region } : {}),
         ...(endpoint !== undefined ? { endpoint } : {}),
         ...(profile !== undefined ? { profile } : {}),
@@ -311,6 +314,16 @@ export class AwsKmsProvider implements KeyProvider {
         // connection after a minute (the SDK then retries), as the S3 client does.
         requestHandler: { connectionTimeout: 10_000, socketTimeout: 60_000 },
       });
+      // Plaintext data keys come back in KMS's answers: an endpoint the SDK found by itself (an
+      // endpoint_url in the AWS config file) obeys the HTTPS rule too. Once per HTTP attempt.
+      client.middlewareStack.add(
+        (next) => async (args) => {
+          refusePlainHttpRequest('KMS', args.request as { protocol?: string; hostname?: string }, allowHttp);
+          return next(args);
+        },
+        { step: 'deserialize', name: 'kmscryptRefusePlainHttp' },
+      );
+      this.client = client;
     }
     return this.client;
   }

@@ -1,7 +1,6 @@
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import { KmscryptError } from '../errors';
 import { elapsed, trace, tracing } from '../trace';
-import { isLoopbackHost } from '../endpoint-security';
+import { refusePlainHttpRequest } from '../endpoint-security';
 import { countRequest, type S3RequestCounts } from './s3-request-counts';
 
 export type S3Sdk = typeof import('@aws-sdk/client-s3');
@@ -65,7 +64,7 @@ export function createS3Client(settings: S3ClientSettings, counts: S3RequestCoun
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const request = args.request as HttpRequestParts;
-      refusePlainHttp(request, settings.allowHttp);
+      refusePlainHttpRequest('S3', request, settings.allowHttp);
       countRequest(counts, context.commandName);
       if (!tracing()) return next(args);
       // One line per HTTP attempt, retries included: method, URL without query values, status.
@@ -99,16 +98,6 @@ interface HttpRequestParts {
 function requestId(headers: Record<string, string> | undefined): string {
   const id = headers?.['x-amz-request-id'];
   return id ? ` (request ${id})` : '';
-}
-
-/** Last line of defence for endpoints the SDK finds by itself (e.g. endpoint_url in ~/.aws/config). */
-function refusePlainHttp(request: HttpRequestParts, allowHttp: boolean): void {
-  if (request.protocol === 'http:' && !allowHttp && !isLoopbackHost(request.hostname ?? '')) {
-    throw new KmscryptError(
-      'BAD_CONFIG',
-      `refusing plain-HTTP S3 request to ${request.hostname}: use an https:// endpoint, or set kmscrypt.allowHttp=true to accept that`,
-    );
-  }
 }
 
 /** S3-compatible servers rarely care about the region, so a custom endpoint needs none configured. */

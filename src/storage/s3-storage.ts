@@ -61,7 +61,7 @@ export class S3Storage implements Storage, S3Access {
     this.prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
     this.location = `s3://${this.bucket}${this.prefix ? '/' + this.prefix : ''}`;
     const endpoint = resolveS3Endpoint(options.endpoint);
-    if (endpoint.url) checkEndpointSecurity(endpoint.url, options.allowHttp);
+    if (endpoint.url) checkEndpointSecurity(endpoint.url, options.allowHttp, undefined, { service: 'S3', source: endpoint.source });
     this.client = createS3Client(
       {
         region: options.region,
