@@ -19,6 +19,7 @@ import {
   KMSClient,
   ListAliasesCommand,
   ListKeysCommand,
+  ListResourceTagsCommand,
   ReEncryptCommand,
   ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
@@ -216,6 +217,87 @@ t.test('ReEncrypt to another key, then Decrypt under it', async (t) => {
     ),
   );
   t.equal(wrongContext.name, 'InvalidCiphertextException');
+});
+
+t.test('an encryption context entry too large answers a 4xx ValidationException, which the SDK does not retry', async (t) => {
+  const { server, keyring } = await setup(t);
+  // The SDK's default retries, so that a 5xx would show as several requests.
+  const kms = new KMSClient({ endpoint: server.url, region: 'us-east-1', credentials: { ...server.credentials } });
+  t.teardown(() => kms.destroy());
+  const { keyId } = await createKey(kms);
+  const huge = { 'kmscrypt:repository-id': 'x'.repeat(70_000) };
+  for (const [name, command] of [
+    ['GenerateDataKey', new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: huge })],
+    ['Encrypt', new EncryptCommand({ KeyId: keyId, Plaintext: Buffer.from('x'), EncryptionContext: huge })],
+    ['Decrypt', new DecryptCommand({ CiphertextBlob: Buffer.alloc(64, 1), EncryptionContext: huge })],
+  ] as const) {
+    const before = server.calls[name] ?? 0;
+    const err = await failure(kms.send(command as never));
+    t.equal(err.name, 'ValidationException', `${name}: ValidationException`);
+    t.equal(err.$metadata?.httpStatusCode, 400, `${name}: HTTP 400`);
+    t.match(err.message, /encryptionContext.*65535 bytes/);
+    t.equal((server.calls[name] ?? 0) - before, 1, `${name}: sent once, not retried`);
+  }
+  t.equal(keyring.load().keys.length, 1, 'nothing was added');
+});
+
+t.test('operations that take only a key ID or key ARN refuse aliases, as AWS does', async (t) => {
+  const { kms, keyring } = await setup(t);
+  const { keyId, arn } = await createKey(kms);
+  await kms.send(new CreateAliasCommand({ AliasName: 'alias/x', TargetKeyId: keyId }));
+  const aliasArn = 'arn:aws:kms:us-east-1:111122223333:alias/x';
+  for (const target of ['alias/x', aliasArn]) {
+    const err = await failure(kms.send(new CreateAliasCommand({ AliasName: 'alias/y', TargetKeyId: target })));
+    t.equal(err.name, 'ValidationException', `CreateAlias --target-key-id ${target}`);
+    t.equal(err.message, 'Aliases must refer to keys. Not aliases');
+  }
+  const before = readFileSync(keyring.path);
+  for (const ref of ['alias/x', aliasArn]) {
+    for (const command of [
+      new DisableKeyCommand({ KeyId: ref }),
+      new EnableKeyCommand({ KeyId: ref }),
+      new ScheduleKeyDeletionCommand({ KeyId: ref, PendingWindowInDays: 7 }),
+      new CancelKeyDeletionCommand({ KeyId: ref }),
+      new ListAliasesCommand({ KeyId: ref }),
+      new ListResourceTagsCommand({ KeyId: ref }),
+    ]) {
+      const err = await failure(kms.send(command as never));
+      t.equal(err.name, 'NotFoundException', `${command.constructor.name} --key-id ${ref}`);
+      t.match(err.message, /takes a key ID or key ARN, not an alias/);
+    }
+  }
+  t.same(readFileSync(keyring.path), before, 'nothing changed: no alias y, the key not disabled nor scheduled for deletion');
+  await kms.send(new DisableKeyCommand({ KeyId: arn }));
+  await kms.send(new EnableKeyCommand({ KeyId: keyId }));
+  t.equal((await kms.send(new DescribeKeyCommand({ KeyId: 'alias/x' }))).KeyMetadata?.KeyState, 'Enabled', 'key ID, key ARN, and DescribeKey by alias work');
+});
+
+t.test('CreateKey keeps its tags and ListResourceTags returns them; bad tags are refused, not dropped', async (t) => {
+  const { kms } = await setup(t);
+  const tags = [
+    { TagKey: 'team', TagValue: 'platform' },
+    { TagKey: 'cost-center', TagValue: '' },
+  ];
+  const created = await kms.send(new CreateKeyCommand({ Description: 'tagged', Tags: tags }));
+  const keyId = created.KeyMetadata!.KeyId!;
+  t.same((await kms.send(new ListResourceTagsCommand({ KeyId: keyId }))).Tags, tags);
+  const page = await kms.send(new ListResourceTagsCommand({ KeyId: created.KeyMetadata!.Arn!, Limit: 1 }));
+  t.same(page.Tags, [tags[0]]);
+  t.equal(page.Truncated, true);
+  t.same((await kms.send(new ListResourceTagsCommand({ KeyId: keyId, Marker: page.NextMarker }))).Tags, [tags[1]]);
+  const untagged = await createKey(kms);
+  t.same((await kms.send(new ListResourceTagsCommand({ KeyId: untagged.keyId }))).Tags, []);
+
+  const keys = (await kms.send(new ListKeysCommand({}))).Keys?.length;
+  for (const [label, bad, type] of [
+    ['a reserved aws: key', [{ TagKey: 'aws:owner', TagValue: 'me' }], 'TagException'],
+    ['a duplicate key', [{ TagKey: 'a', TagValue: '1' }, { TagKey: 'a', TagValue: '2' }], 'TagException'],
+    ['51 tags', Array.from({ length: 51 }, (_, i) => ({ TagKey: `k${i}`, TagValue: '' })), 'TagException'],
+    ['an empty key', [{ TagKey: '', TagValue: 'v' }], 'ValidationException'],
+  ] as const) {
+    t.equal((await failure(kms.send(new CreateKeyCommand({ Tags: [...bad] })))).name, type, label);
+  }
+  t.equal((await kms.send(new ListKeysCommand({}))).Keys?.length, keys, 'no key was created by a refused CreateKey');
 });
 
 t.test('denied actions answer AccessDeniedException in the AWS shape', async (t) => {

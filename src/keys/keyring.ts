@@ -9,6 +9,12 @@ import { CREATE_EXCLUSIVE, NODE_IO, PrivateFileIo, readPrivateFile, writePrivate
 
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
 
+/** A tag as KMS's CreateKey and ListResourceTags carry it. */
+export interface KeyTag {
+  TagKey: string;
+  TagValue: string;
+}
+
 export interface KeyringKey {
   keyId: string;
   /** base64 of 32 bytes of AES-256 key material. */
@@ -17,6 +23,8 @@ export interface KeyringKey {
   createdAt: string;
   description: string;
   deletionDate?: string;
+  /** Absent in keyrings written before tags were kept; readers of those ignore it. */
+  tags?: KeyTag[];
 }
 
 export interface KeyringFile {
@@ -89,11 +97,19 @@ export class Keyring {
     return id === undefined ? undefined : file.keys.find((k) => k.keyId === id);
   }
 
-  createKey(description = '', alias?: string): KeyringKey {
+  /**
+   * A new key, with `alias` pointing at it. When the alias exists already: `reuse` returns its key
+   * (two first pushes racing for the default key), `refuse` throws (a user naming a new key).
+   */
+  createKey(description = '', options: { alias?: string; tags?: KeyTag[]; aliasTaken?: 'reuse' | 'refuse' } = {}): KeyringKey {
+    const { alias, tags = [], aliasTaken = 'reuse' } = options;
     const notice = !this.exists();
     const key = this.update((file) => {
       if (alias && file.aliases[alias]) {
         const existing = file.keys.find((k) => k.keyId === file.aliases[alias]);
+        if (aliasTaken === 'refuse') {
+          throw new KmscryptError('BAD_CONFIG', `${alias} already names key ${file.aliases[alias]} in keyring ${this.path}; choose another alias`, { alias });
+        }
         if (existing) return existing;
       }
       const created: KeyringKey = {
@@ -102,6 +118,7 @@ export class Keyring {
         state: 'Enabled',
         createdAt: new Date().toISOString(),
         description,
+        ...(tags.length ? { tags } : {}),
       };
       file.keys.push(created);
       if (alias) file.aliases[alias] = created.keyId;
@@ -168,6 +185,10 @@ function parseKeyring(raw: string, path: string): KeyringFile {
       throw corrupt('a key entry has no 32-byte key material');
     }
     if (k.state !== 'Enabled' && k.state !== 'Disabled' && k.state !== 'PendingDeletion') throw corrupt(`key ${k.keyId} has state ${String(k.state)}`);
+    const tags: unknown = k.tags;
+    if (tags !== undefined && !(Array.isArray(tags) && tags.every((t: KeyTag) => typeof t?.TagKey === 'string' && typeof t.TagValue === 'string'))) {
+      throw corrupt(`key ${k.keyId} has tags that are not a list of {TagKey, TagValue}`);
+    }
   }
   return file as KeyringFile;
 }

@@ -6,6 +6,11 @@ import { DEFAULT_ALIAS, Keyring, KeyringFile, KeyringKey } from './keyring';
 
 const LOCAL_ARN_PREFIX = 'arn:aws:kms:local:000000000000:key/';
 
+/** The ARN kmscrypt records for a key of the local keyring (AWS's shape, in a region and account of its own). */
+export function localKeyArn(keyId: string): string {
+  return LOCAL_ARN_PREFIX + keyId;
+}
+
 /** The embedded default: data keys wrapped by master keys in a local keyring file. */
 export class LocalKeyProvider implements KeyProvider {
   readonly calls = zeroCounts();
@@ -25,7 +30,7 @@ export class LocalKeyProvider implements KeyProvider {
     if (key) return describe(file, key);
     if (createIfMissing && keyId === DEFAULT_ALIAS) {
       this.calls.createKey++;
-      const created = this.keyring.createKey('default key of git-remote-kmscrypt', DEFAULT_ALIAS);
+      const created = this.keyring.createKey('default key of git-remote-kmscrypt', { alias: DEFAULT_ALIAS });
       return describe(this.keyring.load(), created);
     }
     throw notFound(keyId, this.keyring.path);

@@ -1,5 +1,5 @@
 import type { EncryptionContext } from './key-provider';
-import { Keyring, KeyringFile, KeyringKey } from './keyring';
+import { Keyring, KeyringFile, KeyringKey, KeyTag } from './keyring';
 import { randomBytes } from 'node:crypto';
 
 /** A KMS error as AWS reports it: `{"__type": type, "message": message}` with an HTTP status. */
@@ -29,6 +29,7 @@ export const LOCAL_KMS_ACTIONS = [
   'DisableKey',
   'ScheduleKeyDeletion',
   'CancelKeyDeletion',
+  'ListResourceTags',
 ] as const;
 
 export type LocalKmsAction = (typeof LOCAL_KMS_ACTIONS)[number];
@@ -45,6 +46,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ALIAS_NAME = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const SYMMETRIC_DEFAULT = 'SYMMETRIC_DEFAULT';
+/** What a keyring blob's additional data can hold of an encryption context: u16 lengths and count (src/keys/encryption-context.ts). */
+const MAX_CONTEXT_FIELD_BYTES = 0xffff;
+const MAX_CONTEXT_ENTRIES = 0xffff;
+const MAX_TAGS = 50;
 
 /**
  * The KMS actions, applied to a keyring file in the shapes of the AWS KMS JSON 1.1 API.
@@ -116,6 +121,8 @@ export class LocalKmsOperations {
         return this.scheduleKeyDeletion(req);
       case 'CancelKeyDeletion':
         return this.cancelKeyDeletion(req);
+      case 'ListResourceTags':
+        return this.listResourceTags(req);
     }
   }
 
@@ -131,8 +138,14 @@ export class LocalKmsOperations {
     }
     const description = optionalString(req, 'Description') ?? '';
     if (description.length > 8192) throw validation('description', 'Member must have length less than or equal to 8192');
-    const key = this.keyring.createKey(description);
+    const key = this.keyring.createKey(description, { tags: tagsParam(req) });
     return { KeyMetadata: this.metadata(key) };
+  }
+
+  private listResourceTags(req: KmsRequest): KmsResponse {
+    const key = this.mustFindKey(this.keyring.load(), requiredString(req, 'KeyId'));
+    const page = paginate(key.tags ?? [], req);
+    return { Tags: page.items, Truncated: page.truncated, ...(page.next ? { NextMarker: page.next } : {}) };
   }
 
   private createAlias(req: KmsRequest): KmsResponse {
@@ -140,9 +153,11 @@ export class LocalKmsOperations {
     const target = requiredString(req, 'TargetKeyId');
     if (!ALIAS_NAME.test(name)) throw validation('aliasName', 'Member must satisfy regular expression pattern: ^alias/[a-zA-Z0-9/_-]+$');
     if (name.startsWith('alias/aws/')) throw new KmsFault('NotAuthorizedException', 'Alias names that begin with alias/aws/ are reserved.');
+    // AWS: TargetKeyId takes a key ID or key ARN only.
+    if (isAliasRef(target)) throw new KmsFault('ValidationException', 'Aliases must refer to keys. Not aliases');
     this.keyring.update((file) => {
       if (file.aliases[name] !== undefined) throw new KmsFault('AlreadyExistsException', `An alias with the name ${this.aliasArn(name)} already exists`);
-      const key = this.mustFind(file, target);
+      const key = this.mustFindKey(file, target);
       if (key.state === 'PendingDeletion') throw pendingDeletion(this.keyArn(key.keyId));
       file.aliases[name] = key.keyId;
     });
@@ -152,7 +167,7 @@ export class LocalKmsOperations {
   private listAliases(req: KmsRequest): KmsResponse {
     const file = this.keyring.load();
     const ref = optionalString(req, 'KeyId');
-    const only = ref === undefined ? undefined : this.mustFind(file, ref).keyId;
+    const only = ref === undefined ? undefined : this.mustFindKey(file, ref).keyId;
     const aliases = Object.entries(file.aliases)
       .filter(([, keyId]) => only === undefined || keyId === only)
       .sort(([a], [b]) => a.localeCompare(b))
@@ -197,9 +212,10 @@ export class LocalKmsOperations {
   private decrypt(req: KmsRequest): KmsResponse {
     const file = this.keyring.load();
     const blob = blobParam(req, 'CiphertextBlob');
+    const context = contextParam(req, 'EncryptionContext');
     checkAlgorithm(req, 'EncryptionAlgorithm');
     const key = this.unwrappingKey(file, blob, optionalString(req, 'KeyId'));
-    const plaintext = this.keyring.decrypt(key, blob, contextParam(req, 'EncryptionContext'));
+    const plaintext = this.keyring.decrypt(key, blob, context);
     if (!plaintext) throw invalidCiphertext();
     const response = { KeyId: this.keyArn(key.keyId), Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: SYMMETRIC_DEFAULT };
     plaintext.fill(0);
@@ -209,13 +225,15 @@ export class LocalKmsOperations {
   private reEncrypt(req: KmsRequest): KmsResponse {
     const file = this.keyring.load();
     const blob = blobParam(req, 'CiphertextBlob');
+    const sourceContext = contextParam(req, 'SourceEncryptionContext');
+    const destinationContext = contextParam(req, 'DestinationEncryptionContext');
     checkAlgorithm(req, 'SourceEncryptionAlgorithm');
     checkAlgorithm(req, 'DestinationEncryptionAlgorithm');
     const source = this.unwrappingKey(file, blob, optionalString(req, 'SourceKeyId'));
     const destination = this.usable(this.mustFind(file, requiredString(req, 'DestinationKeyId')));
-    const plaintext = this.keyring.decrypt(source, blob, contextParam(req, 'SourceEncryptionContext'));
+    const plaintext = this.keyring.decrypt(source, blob, sourceContext);
     if (!plaintext) throw invalidCiphertext();
-    const rewrapped = this.keyring.encrypt(destination, plaintext, contextParam(req, 'DestinationEncryptionContext'));
+    const rewrapped = this.keyring.encrypt(destination, plaintext, destinationContext);
     plaintext.fill(0);
     return {
       CiphertextBlob: rewrapped.toString('base64'),
@@ -229,7 +247,7 @@ export class LocalKmsOperations {
   private setEnabled(req: KmsRequest, enabled: boolean): KmsResponse {
     const ref = requiredString(req, 'KeyId');
     this.keyring.update((file) => {
-      const key = this.mustFind(file, ref);
+      const key = this.mustFindKey(file, ref);
       if (key.state === 'PendingDeletion') throw pendingDeletion(this.keyArn(key.keyId));
       key.state = enabled ? 'Enabled' : 'Disabled';
     });
@@ -244,7 +262,7 @@ export class LocalKmsOperations {
     }
     const deletion = new Date(Date.now() + days * 86_400_000);
     const keyId = this.keyring.update((file) => {
-      const key = this.mustFind(file, ref);
+      const key = this.mustFindKey(file, ref);
       if (key.state === 'PendingDeletion') throw pendingDeletion(this.keyArn(key.keyId));
       key.state = 'PendingDeletion';
       key.deletionDate = deletion.toISOString();
@@ -256,7 +274,7 @@ export class LocalKmsOperations {
   private cancelKeyDeletion(req: KmsRequest): KmsResponse {
     const ref = requiredString(req, 'KeyId');
     const keyId = this.keyring.update((file) => {
-      const key = this.mustFind(file, ref);
+      const key = this.mustFindKey(file, ref);
       if (key.state !== 'PendingDeletion') throw new KmsFault('KMSInvalidStateException', `${this.keyArn(key.keyId)} is not pending deletion.`);
       // As in AWS KMS, a key whose deletion is cancelled comes back disabled.
       key.state = 'Disabled';
@@ -290,6 +308,16 @@ export class LocalKmsOperations {
     if (arn && (arn[1] !== this.region || arn[2] !== this.account)) return undefined;
     if (!arn && !ref.startsWith('alias/') && !UUID.test(ref)) return undefined;
     return this.keyring.resolve(file, ref);
+  }
+
+  /**
+   * For the operations whose KeyId AWS documents as "the key ID or key ARN" (EnableKey, DisableKey,
+   * ScheduleKeyDeletion, CancelKeyDeletion, CreateAlias's TargetKeyId, ListAliases,
+   * ListResourceTags): an alias name or alias ARN is refused as AWS refuses it.
+   */
+  private mustFindKey(file: KeyringFile, ref: string): KeyringKey {
+    if (isAliasRef(ref)) throw new KmsFault('NotFoundException', `Invalid keyId '${ref}': this operation takes a key ID or key ARN, not an alias`);
+    return this.mustFind(file, ref);
   }
 
   private mustFind(file: KeyringFile, ref: string): KeyringKey {
@@ -359,16 +387,48 @@ function blobParam(req: KmsRequest, field: string): Buffer {
   return Buffer.from(value, 'base64');
 }
 
+/**
+ * An encryption context, refused with a 4xx ValidationException (which clients do not retry) when
+ * the keyring's blobs cannot hold it: more than 65,535 entries, or a key or value over 65,535 bytes.
+ */
 function contextParam(req: KmsRequest, field: string): EncryptionContext {
   const value = req[field];
   if (value === undefined || value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) throw new KmsFault('SerializationException', `${field} must be a map of strings`);
   const context: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value)) {
+  const entries = Object.entries(value);
+  if (entries.length > MAX_CONTEXT_ENTRIES) throw validation(memberName(field), `Map must have at most ${MAX_CONTEXT_ENTRIES} entries`);
+  for (const [k, v] of entries) {
     if (typeof v !== 'string') throw new KmsFault('SerializationException', `${field} must be a map of strings`);
+    if (Buffer.byteLength(k, 'utf8') > MAX_CONTEXT_FIELD_BYTES || Buffer.byteLength(v, 'utf8') > MAX_CONTEXT_FIELD_BYTES) {
+      throw validation(memberName(field), `Map keys and values must have length less than or equal to ${MAX_CONTEXT_FIELD_BYTES} bytes`);
+    }
     context[k] = v;
   }
   return context;
+}
+
+/** CreateKey's Tags, checked as AWS checks them (TagException), so that none is silently dropped. */
+function tagsParam(req: KmsRequest): KeyTag[] {
+  const value = req.Tags;
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new KmsFault('SerializationException', 'Tags must be a list of {TagKey, TagValue}');
+  if (value.length > MAX_TAGS) throw new KmsFault('TagException', `A key can have at most ${MAX_TAGS} tags, not ${value.length}.`);
+  const tags: KeyTag[] = [];
+  for (const tag of value as unknown[]) {
+    const { TagKey, TagValue } = (tag ?? {}) as { TagKey?: unknown; TagValue?: unknown };
+    if (typeof TagKey !== 'string' || typeof TagValue !== 'string') throw new KmsFault('SerializationException', 'Each tag needs a string TagKey and TagValue');
+    if (TagKey.length < 1 || TagKey.length > 128) throw validation('tags.member.tagKey', 'Member must have length between 1 and 128');
+    if (TagValue.length > 256) throw validation('tags.member.tagValue', 'Member must have length less than or equal to 256');
+    if (/^aws:/i.test(TagKey)) throw new KmsFault('TagException', `Tag keys that begin with aws: are reserved: ${TagKey}`);
+    if (tags.some((t) => t.TagKey === TagKey)) throw new KmsFault('TagException', `Duplicate tag key: ${TagKey}`);
+    tags.push({ TagKey, TagValue });
+  }
+  return tags;
+}
+
+function isAliasRef(ref: string): boolean {
+  return ref.startsWith('alias/') || ARN.exec(ref)?.[3] === 'alias';
 }
 
 function checkAlgorithm(req: KmsRequest, field: string): void {
