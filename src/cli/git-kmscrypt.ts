@@ -23,6 +23,7 @@ export const COMMANDS: Record<string, Subcommand> = {
   'rotate-key': { run: async (args) => (await import('./rotate-key-command')).runRotateKey(args) },
   gc: { run: async (args) => (await import('./gc-command')).runGc(args) },
   forget: { run: async (args) => (await import('./forget-command')).runForget(args) },
+  keys: { run: async (args) => (await import('./keys-command')).runKeys(args) },
   'local-kms': { run: async (args) => (await import('./local-kms-command')).runLocalKms(args), handlesSignals: true },
 };
 

@@ -85,17 +85,31 @@ export const COMMAND_DOCS: readonly CommandDoc[] = [
     options: [],
   },
   {
+    name: 'keys',
+    synopsis: 'create [--alias <name>] [--description <text>] [--keyring <path>] [--json] | list [--keyring <path>] [--json]',
+    summary: 'create and list the master keys of the local keyring (for example a key to rotate to)',
+    description: [
+      'The master keys of the local keyring (kmscrypt.keyring, else KMSCRYPT_KEYRING, else ~/.config/kmscrypt/keyring.json). `keys create` makes a new enabled key and prints one line: its ID, the ARN kmscrypt records for it, its state and its aliases (comma-separated, or -); an alias already in use is refused. `keys list` prints that line for every key. Then `git config kmscrypt.keyId <ID>` for new repositories, or `git kmscrypt rotate-key <remote> --to <ID>`. Back the keyring up after creating a key.',
+    ],
+    options: [
+      { flags: '--alias <name>', description: 'name the new key alias/<name> ("alias/" is added when missing)' },
+      { flags: '--description <text>', description: 'describe the new key' },
+      { flags: '--keyring <path>', description: 'the keyring file (default: kmscrypt.keyring, $KMSCRYPT_KEYRING, else ~/.config/kmscrypt/keyring.json)' },
+      { flags: '--json', description: 'print JSON instead of lines' },
+    ],
+  },
+  {
     name: 'local-kms',
     synopsis: '[--port <n>] [--keyring <path>] [--region <region>] [--deny <actions>] [--deny-file <path>] [--verbose]',
     summary: 'serve the AWS KMS JSON protocol on 127.0.0.1, backed by the local keyring (development and tests)',
     description: [
-      'Serves the AWS KMS JSON protocol on 127.0.0.1, backed by a keyring file, for development and tests. Prints `KMS_ENDPOINT=http://127.0.0.1:<port>` on stdout once listening and runs until SIGTERM or SIGINT. Point kmscrypt at it with `AWS_ENDPOINT_URL_KMS=http://127.0.0.1:<port>` and `KMSCRYPT_KMS=aws`; any AWS credentials are accepted.',
-      'It checks no signatures and keeps the master keys unprotected in the keyring file; it listens on 127.0.0.1 only and refuses requests whose Host is not 127.0.0.1 or localhost with its port.',
+      'Serves the AWS KMS JSON protocol on 127.0.0.1, backed by a keyring file, for development and tests. Prints `KMS_ENDPOINT=http://127.0.0.1:<port>` and `KMS_CREDENTIALS_FILE=<path>` on stdout once listening, how to use it on stderr, and runs until SIGTERM or SIGINT.',
+      'It serves only its owner: every request must be signed (SigV4) with the access key in local-kms-credentials.json beside the keyring (mode 0600, made on first start); others get UnrecognizedClientException or InvalidSignatureException. kmscrypt signs with that file by itself when the KMS endpoint is on loopback and kmscrypt.kmsProfile is not set: point `KMSCRYPT_KEYRING` at the keyring served, with `AWS_ENDPOINT_URL_KMS=http://127.0.0.1:<port>` and `KMSCRYPT_KMS=aws`. It listens on 127.0.0.1 only and refuses requests whose Host is not 127.0.0.1 or localhost with its port.',
     ],
     options: [
       { flags: '--port <n>', description: 'port to listen on (default 0: a free port)' },
       { flags: '--keyring <path>', description: 'keyring file (default: $KMSCRYPT_KEYRING, else ~/.config/kmscrypt/keyring.json)' },
-      { flags: '--region <region>', description: 'region in key ARNs (default us-east-1)' },
+      { flags: '--region <region>', description: 'region in key ARNs, and the region requests must be signed for (default us-east-1)' },
       {
         flags: '--deny <actions>',
         description:
