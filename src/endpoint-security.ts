@@ -29,6 +29,15 @@ export function isLoopbackHost(hostname: string): boolean {
   return isIPv4(host) && host.startsWith('127.');
 }
 
+/** True for a URL whose host is loopback; false for any other, or for what is no URL. */
+export function isLoopbackUrl(endpoint: string): boolean {
+  try {
+    return isLoopbackHost(new URL(endpoint).hostname);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Refuses a plain-HTTP endpoint unless it is loopback. With `allowHttp` the endpoint is accepted
  * and one warning line is written. Returns the parsed URL.

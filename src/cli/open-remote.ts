@@ -8,7 +8,7 @@ import { type LocalKmsCredentials, readLocalKmsCredentials } from '../keys/local
 import { LocalKeyProvider } from '../keys/local-key-provider';
 import { TracedKeyProvider } from '../keys/traced-key-provider';
 import { type RemoteConfig, RemoteRepository } from '../remote/remote-repository';
-import { checkEndpointSecurity, isLoopbackHost } from '../endpoint-security';
+import { checkEndpointSecurity, isLoopbackUrl } from '../endpoint-security';
 import { LocalStorage } from '../storage/local-storage';
 import type { Storage } from '../storage/storage';
 import { TracedStorage } from '../storage/traced-storage';
@@ -98,14 +98,7 @@ async function openKeyProvider(kind: 'local' | 'aws', location: RemoteLocation, 
  * keyring the user would use (kmscrypt.keyring, KMSCRYPT_KEYRING or the default), if there is one.
  */
 function ownLocalKmsCredentials(endpoint: string | undefined, keyring: string | undefined): LocalKmsCredentials | undefined {
-  if (endpoint === undefined) return undefined;
-  let host: string;
-  try {
-    host = new URL(endpoint).hostname;
-  } catch {
-    return undefined;
-  }
-  return isLoopbackHost(host) ? readLocalKmsCredentials(keyring ?? defaultKeyringPath()) : undefined;
+  return endpoint !== undefined && isLoopbackUrl(endpoint) ? readLocalKmsCredentials(keyring ?? defaultKeyringPath()) : undefined;
 }
 
 async function checkConditionalWrites(storage: Storage, settings: Settings): Promise<void> {

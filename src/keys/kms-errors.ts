@@ -1,4 +1,4 @@
-import { isLoopbackHost } from '../endpoint-security';
+import { isLoopbackUrl } from '../endpoint-security';
 import { KmscryptError } from '../errors';
 import { LOCAL_KMS_CREDENTIALS_FILE } from './local-kms-credentials';
 
@@ -66,7 +66,7 @@ export function kmsError(err: unknown, ctx: KmsCallContext): KmscryptError {
   if (/region is missing/i.test(detail)) {
     return make(`${action}: no AWS region is configured; set AWS_REGION or a region in your AWS profile`);
   }
-  if (CREDENTIAL_ERRORS.has(name) && onThisMachine(ctx.endpoint)) {
+  if (CREDENTIAL_ERRORS.has(name) && isLoopbackUrl(ctx.endpoint)) {
     return make(
       `${action}: no credentials that the KMS endpoint ${ctx.endpoint} on this machine accepts (${name}: ${detail}); for git kmscrypt local-kms, point kmscrypt.keyring (KMSCRYPT_KEYRING) at the keyring it serves: kmscrypt then signs with the ${LOCAL_KMS_CREDENTIALS_FILE} beside it`,
     );
@@ -112,14 +112,6 @@ export function kmsError(err: unknown, ctx: KmsCallContext): KmscryptError {
       return make(`${action}: AWS KMS in ${ctx.region} could not serve the request now (${name}: ${detail}); retry later`);
     default:
       return make(`${action} on ${key} failed in ${ctx.region} (${name}: ${detail})`);
-  }
-}
-
-function onThisMachine(endpoint: string): boolean {
-  try {
-    return isLoopbackHost(new URL(endpoint).hostname);
-  } catch {
-    return false;
   }
 }
 
