@@ -9,7 +9,7 @@
 
 _git_kmscrypt ()
 {
-	local subcommands="init info verify doctor rotate-key gc forget local-kms"
+	local subcommands="init info verify doctor rotate-key gc forget keys local-kms"
 	local subcommand="$(__git_find_on_cmdline "$subcommands help")"
 	if [ -z "$subcommand" ]; then
 		case "$cur" in
@@ -33,6 +33,18 @@ _git_kmscrypt ()
 		return
 		;;
 	gc,--grace)
+		COMPREPLY=()
+		return
+		;;
+	keys,--alias)
+		COMPREPLY=()
+		return
+		;;
+	keys,--description)
+		COMPREPLY=()
+		return
+		;;
+	keys,--keyring)
 		COMPREPLY=()
 		return
 		;;
@@ -82,6 +94,9 @@ _git_kmscrypt ()
 		;;
 	forget,-*)
 		__gitcomp "--help"
+		;;
+	keys,-*)
+		__gitcomp "--alias --description --keyring --json --help"
 		;;
 	local-kms,-*)
 		__gitcomp "--port --keyring --region --deny --deny-file --verbose --help"
