@@ -56,7 +56,7 @@ t.test('each option the manual lists is one its command accepts', async (t) => {
         if (doc.name === 'local-kms') args.push('--port', 'not-a-port');
         const r = sb.run('git', ['kmscrypt', ...args], { expectFailure: true });
         t.notMatch(r.stderr, /unknown option|unexpected argument/, `git kmscrypt ${args.join(' ')}: ${r.stderr.trim()}`);
-        t.match(r.stderr, /missing <(remote-or-url|url)>|--port not-a-port is not a port number/, 'fails only for the missing argument');
+        t.match(r.stderr, /missing <(remote-or-url|url)>|--port not-a-port is not a port number|keys: missing action/, 'fails only for the missing argument');
       }
     }
   }
