@@ -1,5 +1,5 @@
 // npm run lint (with prettier --check). Type-aware rules read the program of tsconfig.check.json:
-// src, test and bench.
+// src, test, bench and scripts.
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(

@@ -26,6 +26,7 @@ const ROOT = resolve(__dirname, '..');
 /**
  * @typedef {{ file: string, find: string, replace: string }} Edit
  * @typedef {{ name: string, guarantee: string, edits: Edit[], tests: string[], grep?: string[], note?: string }} Mutant
+ * @typedef {{ mutant: Mutant, verdict: string, detail: string, seconds: number }} Result
  */
 
 /** @type {Mutant[]} */
@@ -180,6 +181,7 @@ const MUTANTS = [
   },
 ];
 
+/** @param {string[]} argv */
 function parseArgs(argv) {
   const out = { report: join(ROOT, 'docs', 'mutants.md'), list: false, check: false, names: /** @type {string[]} */ ([]) };
   for (let i = 0; i < argv.length; i++) {
@@ -203,6 +205,11 @@ function copyProject() {
 }
 
 /** Applies a mutant's edits to dir/dist; each `find` must occur exactly once. */
+/**
+ * @param {string} dir
+ * @param {Mutant} mutant
+ * @returns {string | undefined}
+ */
 function apply(dir, mutant) {
   for (const e of mutant.edits) {
     const path = join(dir, 'dist', e.file);
@@ -214,11 +221,19 @@ function apply(dir, mutant) {
   return undefined;
 }
 
-/** The names of the failed assertions in tap's TAP output, innermost first. */
+/**
+ * The names of the failed assertions in tap's TAP output, innermost first.
+ * @param {string} tapOutput
+ * @returns {string[]}
+ */
 function failures(tapOutput) {
   return [...new Set(tapOutput.split('\n').filter((l) => /^\s+not ok \d+ - /.test(l)).map((l) => l.replace(/^\s+not ok \d+ - /, '').replace(/ # time=.*$/, '').trim()))];
 }
 
+/**
+ * @param {Mutant} mutant
+ * @returns {Result}
+ */
 function runMutant(mutant) {
   const started = Date.now();
   const dir = copyProject();
@@ -238,6 +253,7 @@ function runMutant(mutant) {
   }
 }
 
+/** @param {Result[]} results */
 function report(results) {
   const rows = results.map((r) => `| ${r.mutant.name} | ${r.mutant.guarantee} | ${r.mutant.tests.map((t) => `\`${t}\``).join(', ') || '—'}${r.mutant.grep ? ` (${r.mutant.grep.map((g) => `"${g}"`).join(', ')})` : ''} | **${r.verdict}** | ${r.detail.replace(/\|/g, '\\|').replace(/\n/g, ' ')} | ${r.seconds} |`);
   return [
@@ -282,6 +298,7 @@ function main() {
     }
     return stale ? 1 : 0;
   }
+  /** @type {Result[]} */
   const results = [];
   for (const m of chosen) {
     process.stderr.write(`test:mutants: ${m.name} ...\n`);
