@@ -96,7 +96,9 @@ async function runUndoActions(): Promise<void> {
 async function stopChildren(signal: NodeJS.Signals): Promise<void> {
   const running = [...children];
   if (running.length === 0) return;
-  const exited = running.map((child) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()))));
+  const exited = running.map(
+    (child) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()))),
+  );
   for (const child of running) child.kill(signal === 'SIGINT' ? 'SIGINT' : 'SIGTERM');
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CHILD_GRACE_MS)));

@@ -32,7 +32,9 @@ t.test('a removed store: the message names forget, forget drops it, the next pus
   const refused = sb.run('git', ['push', 'origin', 'main'], { cwd: src, expectFailure: true });
   t.same(
     fatalLines(refused.stderr),
-    [`fatal: kmscrypt: repository ${first} that this clone used at file://${store} is gone from the store; if it was deliberately removed: git kmscrypt forget file://${store}`],
+    [
+      `fatal: kmscrypt: repository ${first} that this clone used at file://${store} is gone from the store; if it was deliberately removed: git kmscrypt forget file://${store}`,
+    ],
     'the push is refused with the one command that gets past it',
   );
   t.equal(refused.status, 128, "git's exit status when the helper fails before listing refs");
@@ -88,6 +90,8 @@ t.test('forget by remote name, by relative path, and what it refuses', async (t)
   const json = sb.run('git', ['kmscrypt', 'forget', 'origin', '--json'], { cwd: src, expectFailure: true });
   t.equal(json.status, 129, 'forget takes no --json');
   const outside = sb.run('git', ['kmscrypt', 'forget', `kmscrypt::${store}`], { cwd: sb.root, expectFailure: true });
-  t.same(fatalLines(outside.stderr), [`fatal: kmscrypt: ${sb.root} is not in a git repository; run git kmscrypt forget inside the clone that should forget file://${store}`]);
+  t.same(fatalLines(outside.stderr), [
+    `fatal: kmscrypt: ${sb.root} is not in a git repository; run git kmscrypt forget inside the clone that should forget file://${store}`,
+  ]);
   t.match(sb.run('git', ['kmscrypt', 'forget', '--help']).stdout, /^usage: git kmscrypt forget <remote-or-url>/);
 });

@@ -37,9 +37,22 @@ function sourceRepository(sb: Sandbox): string {
  * sends `signal` to the whole group (Ctrl-C) or to the helper alone. Resolves once git has
  * ended and no process of the group is left.
  */
-function pushAndInterrupt(sb: Sandbox, src: string, url: string, env: NodeJS.ProcessEnv, when: RegExp, target: 'group' | 'helper', signal: NodeJS.Signals): Promise<Interrupted> {
+function pushAndInterrupt(
+  sb: Sandbox,
+  src: string,
+  url: string,
+  env: NodeJS.ProcessEnv,
+  when: RegExp,
+  target: 'group' | 'helper',
+  signal: NodeJS.Signals,
+): Promise<Interrupted> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', ['push', '--progress', url, 'main'], { cwd: src, env: { ...sb.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    const child = spawn('git', ['push', '--progress', url, 'main'], {
+      cwd: src,
+      env: { ...sb.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
+    });
     let stderr = '';
     let sent = false;
     child.stderr.on('data', (b: Buffer) => {
@@ -92,7 +105,11 @@ async function checkAfter(tt: Test, sb: Sandbox, src: string, store: StoreAccess
     [],
     `${label}: no temporary or lock file in the store`,
   );
-  tt.same(walk(join(src, '.git', 'objects', 'pack')).filter((n) => n.startsWith('tmp_')), [], `${label}: no temporary pack in the repository`);
+  tt.same(
+    walk(join(src, '.git', 'objects', 'pack')).filter((n) => n.startsWith('tmp_')),
+    [],
+    `${label}: no temporary pack in the repository`,
+  );
   const again = sb.run('git', ['push', '-q', store.url, 'main'], { cwd: src, env: { TMPDIR: tmp } });
   tt.equal(again.status, 0, `${label}: the next push works`, { stderr: again.stderr });
   const clone = sb.path(`clone-${label.replace(/\W+/g, '-')}`);
@@ -129,7 +146,15 @@ t.test('SIGTERM to the helper alone during a first push to a local store', async
     const tmp = sb.path(`tmp-${i}`);
     mkdirSync(tmp);
     const store = localStore(sb.path(`store-${i}`));
-    const r = await pushAndInterrupt(sb, src, store.url, { TMPDIR: tmp, PATH: `${shims}:${sb.env.PATH}`, HELPER_PID_FILE: pidFile }, point.when, 'helper', 'SIGTERM');
+    const r = await pushAndInterrupt(
+      sb,
+      src,
+      store.url,
+      { TMPDIR: tmp, PATH: `${shims}:${sb.env.PATH}`, HELPER_PID_FILE: pidFile },
+      point.when,
+      'helper',
+      'SIGTERM',
+    );
     await checkAfter(tt, sb, src, store, tmp, r, `SIGTERM ${point.name}`);
   }
 });
@@ -144,6 +169,10 @@ t.test('Ctrl-C during the upload of a first push to S3: the multipart upload is 
   const r = await pushAndInterrupt(sb, src, store.url, { TMPDIR: tmp }, /Uploading: +[1-9]/, 'group', 'SIGINT');
   const [, bucket, prefix] = /^kmscrypt::s3:\/\/([^/]+)\/(.+)$/.exec(store.url)!;
   const uploads = await s3ClientFor(await runningServices()).send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `${prefix}/` }));
-  tt.same((uploads.Uploads ?? []).map((u) => u.Key), [], 'no multipart upload is left open');
+  tt.same(
+    (uploads.Uploads ?? []).map((u) => u.Key),
+    [],
+    'no multipart upload is left open',
+  );
   await checkAfter(tt, sb, src, store, tmp, r, 'Ctrl-C while uploading to S3');
 });

@@ -17,7 +17,12 @@ function attempt(sb: Sandbox, cwd: string, args: string[]): RunResult {
 
 /** The helper on its own, as git starts it, asked what a push asks first: its own exit status. */
 function helper(sb: Sandbox, cwd: string, url: string): RunResult {
-  const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'git-remote-kmscrypt'), url, url], { cwd, env: sb.env, input: 'capabilities\nlist for-push\n\n', encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'bin', 'git-remote-kmscrypt'), url, url], {
+    cwd,
+    env: sb.env,
+    input: 'capabilities\nlist for-push\n\n',
+    encoding: 'utf8',
+  });
   return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
@@ -44,7 +49,8 @@ t.test('a bare name with a directory of that name here: the ./ form is named, S3
   const src = sb.repo('src');
   sb.commit(src, { 'a.txt': 'a\n' }, 'one');
   mkdirSync(join(src, 'store2'));
-  const message = 'invalid kmscrypt URL "store2": a bare name is an S3 bucket, but store2 here is a local directory; for the directory write kmscrypt::./store2, for the bucket kmscrypt::s3://store2';
+  const message =
+    'invalid kmscrypt URL "store2": a bare name is an S3 bucket, but store2 here is a local directory; for the directory write kmscrypt::./store2, for the bucket kmscrypt::s3://store2';
   fatal(tt, attempt(sb, src, ['push', 'kmscrypt::store2', 'main']), 'push', message, 128);
   fatal(tt, helper(sb, src, 'store2'), 'the helper itself', message, 128);
   tt.same(readdirSync(join(src, 'store2')), [], 'nothing was written into the directory');
@@ -126,7 +132,11 @@ t.test('a first push into a directory that is not a kmscrypt store is refused; n
   fatal(tt, attempt(sb, src, ['push', `kmscrypt::${regular}`, 'main']), 'push into a regular file', fileMessage, 128);
   fatal(tt, attempt(sb, src, ['push', `kmscrypt::${regular}/sub`, 'main']), 'push below a regular file', fileMessage, 128);
   fatal(tt, attempt(sb, src, ['ls-remote', `kmscrypt::${regular}`]), 'ls-remote of a regular file', fileMessage, 128);
-  tt.same(readdirSync(sb.root).filter((n) => n.startsWith('.tmp-')), [], 'no temporary file beside it');
+  tt.same(
+    readdirSync(sb.root).filter((n) => n.startsWith('.tmp-')),
+    [],
+    'no temporary file beside it',
+  );
 
   // An empty directory, and one a killed writer left a temporary file in, are fine.
   const empty = sb.path('empty');

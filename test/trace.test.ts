@@ -82,7 +82,11 @@ t.test('KMSCRYPT_TRACE=1 on a local store: each request and KMS call with its ti
   const cloned = run(sb, sb.root, ['clone', store.url, sb.path('clone')], { KMSCRYPT_TRACE: 'true' });
   tt.equal(cloned.status, 0, 'a traced clone', { stderr: cloned.stderr });
   const clone = traceLines(cloned.stderr);
-  tt.ok(clone.some((l) => /storage (get|stream) .*\/containers\/[0-9a-f]{32}/.test(l)), 'the clone traces the container reads', { trace: clone });
+  tt.ok(
+    clone.some((l) => /storage (get|stream) .*\/containers\/[0-9a-f]{32}/.test(l)),
+    'the clone traces the container reads',
+    { trace: clone },
+  );
 
   const config = localBackend.remoteConfig(sb, store);
   const repositoryId = (JSON.parse((await store.read('kmscrypt.json')).toString()) as { repositoryId: string }).repositoryId;
@@ -104,16 +108,27 @@ t.test('KMSCRYPT_TRACE=<absolute path> appends there; GIT_TRACE is followed; bad
   tt.equal(first.stderr + second.stderr, '', 'nothing on stderr');
   const logged = traceLines(readFileSync(traceFile, 'utf8'));
   tt.equal(new Set(logged.map((l) => /kmscrypt\[(\d+)\]/.exec(l)![1])).size, 2, 'both helpers appended to the file');
-  tt.ok(logged.some((l) => /storage get .*kmscrypt\.json/.test(l)), 'with their requests');
+  tt.ok(
+    logged.some((l) => /storage get .*kmscrypt\.json/.test(l)),
+    'with their requests',
+  );
 
   const viaGit = run(sb, src, ['ls-remote', store.url], { GIT_TRACE: '1' });
-  tt.ok(traceLines(viaGit.stderr).some((l) => /storage get .*kmscrypt\.json/.test(l)), "GIT_TRACE=1: the helper's requests among git's own trace lines", { stderr: viaGit.stderr });
+  tt.ok(
+    traceLines(viaGit.stderr).some((l) => /storage get .*kmscrypt\.json/.test(l)),
+    "GIT_TRACE=1: the helper's requests among git's own trace lines",
+    { stderr: viaGit.stderr },
+  );
   const off = run(sb, src, ['ls-remote', store.url], { GIT_TRACE: '1', KMSCRYPT_TRACE: '0' });
   tt.same(traceLines(off.stderr), [], 'KMSCRYPT_TRACE=0 switches it off whatever GIT_TRACE says');
 
   const relative = run(sb, src, ['ls-remote', store.url], { KMSCRYPT_TRACE: 'trace.log' });
   tt.equal(relative.status, 0, 'a bad value does not stop the command');
-  tt.equal(relative.stderr, 'warning: kmscrypt: KMSCRYPT_TRACE=trace.log is not 1, true, a file descriptor 2-9 or an absolute path; tracing is off\n', 'one warning line');
+  tt.equal(
+    relative.stderr,
+    'warning: kmscrypt: KMSCRYPT_TRACE=trace.log is not 1, true, a file descriptor 2-9 or an absolute path; tracing is off\n',
+    'one warning line',
+  );
 });
 
 t.test("git's verbosity: -v adds a summary line, -vv the trace", async (tt) => {
@@ -133,7 +148,11 @@ t.test("git's verbosity: -v adds a summary line, -vv the trace", async (tt) => {
   tt.match(summaries[0], new RegExp(`^kmscrypt: ${dir}: storage 2 get, 1 list; KMS 1 decrypt; \\d+\\.\\d\\d s$`), '-v: the requests made and the time');
   tt.same(traceLines(v.stderr), [], '-v: no trace');
   const vv = run(sb, src, ['fetch', '-vv', 'origin']);
-  tt.ok(traceLines(vv.stderr).some((l) => /storage list .*manifests\//.test(l)), '-vv: the trace', { stderr: vv.stderr });
+  tt.ok(
+    traceLines(vv.stderr).some((l) => /storage list .*manifests\//.test(l)),
+    '-vv: the trace',
+    { stderr: vv.stderr },
+  );
   const quiet = run(sb, src, ['push', '-q', 'origin', 'main']);
   tt.equal(quiet.stderr, '', '-q: nothing');
 });

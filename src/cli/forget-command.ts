@@ -14,7 +14,10 @@ export async function runForget(args: string[]): Promise<number> {
   const stateDir = await gitDir().then(
     (dir) => join(dir, 'kmscrypt'),
     () => {
-      throw new KmscryptError('BAD_URL', `${process.cwd()} is not in a git repository; run git kmscrypt forget inside the clone that should forget ${location}`);
+      throw new KmscryptError(
+        'BAD_URL',
+        `${process.cwd()} is not in a git repository; run git kmscrypt forget inside the clone that should forget ${location}`,
+      );
     },
   );
   const known = KnownRemotes.in(stateDir);

@@ -22,7 +22,11 @@ export async function refuseFileAsStore(path: string): Promise<void> {
   const st = await fs.stat(path).catch((err: NodeJS.ErrnoException) => err);
   const file = st instanceof Error ? (st.code === 'ENOTDIR' ? await fileAbove(path) : undefined) : st.isDirectory() ? undefined : path;
   if (file === undefined) return;
-  throw new KmscryptError('BAD_URL', `${file} is a file, not a directory; a local store is a directory: give the repository's directory, or a new or empty one`, { path: file });
+  throw new KmscryptError(
+    'BAD_URL',
+    `${file} is a file, not a directory; a local store is a directory: give the repository's directory, or a new or empty one`,
+    { path: file },
+  );
 }
 
 async function fileAbove(path: string): Promise<string> {

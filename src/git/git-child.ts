@@ -23,7 +23,13 @@ let setpriv: string | null | undefined;
 
 function diesWithHelper(argv: string[]): string[] {
   if (setpriv === undefined) {
-    setpriv = process.platform === 'linux' ? ((process.env.PATH ?? '').split(delimiter).map((d) => join(d, 'setpriv')).find((p) => p.startsWith('/') && existsSync(p)) ?? null) : null;
+    setpriv =
+      process.platform === 'linux'
+        ? ((process.env.PATH ?? '')
+            .split(delimiter)
+            .map((d) => join(d, 'setpriv'))
+            .find((p) => p.startsWith('/') && existsSync(p)) ?? null)
+        : null;
   }
   return setpriv ? [setpriv, '--pdeathsig', 'KILL', '--', ...argv] : argv;
 }

@@ -34,11 +34,19 @@ export class TracedKeyProvider implements KeyProvider {
   }
 
   decryptDataKey(wrapped: Buffer, context: EncryptionContext, keyId?: string): Promise<DataKey> {
-    return traced(`${this.what('Decrypt', keyId, context)} of ${wrapped.length} wrapped bytes`, () => this.inner.decryptDataKey(wrapped, context, keyId), (k) => `unwrapped by ${k.keyId}`);
+    return traced(
+      `${this.what('Decrypt', keyId, context)} of ${wrapped.length} wrapped bytes`,
+      () => this.inner.decryptDataKey(wrapped, context, keyId),
+      (k) => `unwrapped by ${k.keyId}`,
+    );
   }
 
   reEncrypt(wrapped: Buffer, context: EncryptionContext, destinationKeyId: string): Promise<{ wrapped: Buffer; keyId: string }> {
-    return traced(`${this.what('ReEncrypt', destinationKeyId, context)} of ${wrapped.length} wrapped bytes`, () => this.inner.reEncrypt(wrapped, context, destinationKeyId), wrappedBy);
+    return traced(
+      `${this.what('ReEncrypt', destinationKeyId, context)} of ${wrapped.length} wrapped bytes`,
+      () => this.inner.reEncrypt(wrapped, context, destinationKeyId),
+      wrappedBy,
+    );
   }
 
   private what(action: string, keyId: string | undefined, context?: EncryptionContext): string {
