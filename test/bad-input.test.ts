@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { PROJECT_ROOT, type RunResult, Sandbox } from './support/sandbox';
@@ -72,7 +72,9 @@ t.test('bad settings: one line naming the setting and its valid values', async (
     { label: 'kmscrypt.allowUnsafeServer=sometimes', args: ['-c', 'kmscrypt.allowUnsafeServer=sometimes'], pattern: /kmscrypt\.allowUnsafeServer must be true or false, not "sometimes"/i },
     { label: 'kmscrypt.pathStyle=2', args: ['-c', 'kmscrypt.pathStyle=2'], pattern: /kmscrypt\.pathStyle must be true or false, not "2"/i },
     { label: 'kmscrypt.requestTimeout=soon', args: ['-c', 'kmscrypt.requestTimeout=soon'], pattern: /kmscrypt\.requestTimeout must be a number of seconds between 1 and 3600, not "soon"/i },
-    { label: 'remote.origin.kmscryptAllowHttp=maybe', args: ['-c', 'remote.origin.kmscryptAllowHttp=maybe'], pattern: /allowHttp must be true or false, not "maybe"/i },
+    { label: 'remote.origin.kmscryptAllowHttp=maybe', args: ['-c', 'remote.origin.kmscryptAllowHttp=maybe'], pattern: /: remote\.origin\.kmscryptAllowHttp must be true or false, not "maybe"$/ },
+    // The line names the setting the value came from, spelled as documented.
+    { label: 'remote.origin.kmscryptKms=gcp', args: ['-c', 'remote.origin.kmscryptKms=gcp'], pattern: /: remote\.origin\.kmscryptKms must be "local" or "aws", not "gcp"$/ },
   ];
   for (const c of cases) {
     oneFatal(tt, attempt(sb, src, [...c.args, 'ls-remote', 'origin'], c.env), `ls-remote with ${c.label}`, c.pattern);
@@ -216,6 +218,39 @@ t.test('a broken keyring: one line naming the file and the fix', async (tt) => {
   // The good keyring still works: nothing above changed the store.
   const ok = attempt(sb, src, ['push', '-q', 'origin', 'main']);
   tt.equal(ok.status, 0, 'with the right keyring the push succeeds', { stderr: ok.stderr });
+});
+
+t.test('a deleted keyring: the line says the file is missing and how to get it back', async (tt) => {
+  const sb = new Sandbox(tt);
+  const store = sb.path('store');
+  const url = `kmscrypt::${store}`;
+  const src = sb.repo('src');
+  sb.commit(src, { 'a.txt': 'a\n' }, 'one');
+  sb.git(src, 'push', '-q', url, 'main');
+  const keyring = sb.env.KMSCRYPT_KEYRING!;
+  // The key as the wrapped data key names it: its ID, without the ARN.
+  const keyId = (JSON.parse(readFileSync(join(store, 'kmscrypt.json'), 'utf8')) as { keyId: string }).keyId.replace(/^arn:.*:key\//, '');
+  renameSync(keyring, `${keyring}.backup`);
+  const line = `fatal: kmscrypt: the local keyring ${keyring} does not exist, and without it this repository cannot be decrypted (NotFoundException: key ${keyId}); restore it from your backup, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it`;
+  const dir = sb.path('clone');
+  for (const [label, cwd, args] of [
+    ['ls-remote', src, ['ls-remote', url]],
+    ['clone', sb.root, ['clone', url, dir]],
+    ['push', src, ['push', url, 'main']],
+  ] as const) {
+    const r = attempt(sb, cwd, [...args]);
+    tt.same(
+      r.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:')),
+      [line],
+      `${label}: exactly this line`,
+      { stderr: r.stderr },
+    );
+    tt.not(r.status, 0, `${label}: fails`);
+  }
+  tt.notOk(existsSync(dir), 'the clone left no directory');
+  tt.notOk(existsSync(keyring), 'no new, empty keyring was created in its place');
+  renameSync(`${keyring}.backup`, keyring);
+  tt.equal(attempt(sb, src, ['ls-remote', url]).status, 0, 'with the keyring restored it works again');
 });
 
 function sbKeyring(sb: Sandbox): string {

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync, renameSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { withLocalKms } from './support/local-kms-sandbox';
 import { Sandbox } from './support/sandbox';
 import { localStore } from './support/store-access';
@@ -120,4 +121,47 @@ t.test('AWS KMS endpoint: a throwaway context before the repository exists; a di
   t.match(describe.detail, /its state is Disabled/);
   t.match(describe.fix, /enable it \(aws kms enable-key --key-id arn:aws:kms:us-east-1:111122223333:key\//);
   t.equal(row(disabled, 'kms:Decrypt').status, 'SKIP');
+});
+
+t.test("each failure's fix is the one for that failure, not the check's generic advice", async (t) => {
+  const sb = new Sandbox(t);
+  const store = localStore(sb.path('store'));
+  const src = sb.repo('src');
+  sb.commit(src, { 'a.txt': 'a\n' }, 'first');
+  sb.git(src, 'push', '-q', store.url, 'main');
+  const keyring = sb.env.KMSCRYPT_KEYRING!;
+
+  // A keyring readable by others: the manifest cannot be opened, and the fix is chmod, not verify.
+  chmodSync(keyring, 0o644);
+  const open = await doctor(sb, store.url, { expectFailure: true });
+  for (const name of ['manifest', 'keyring']) {
+    t.equal(row(open, name).status, 'FAIL', `${name} fails`);
+    t.equal(row(open, name).detail, `keyring ${keyring} is readable by group or others (mode 644)`, `${name}: the cause`);
+    t.equal(row(open, name).fix, `run: chmod 600 ${keyring}`, `${name}: the fix for it`);
+  }
+  chmodSync(keyring, 0o600);
+
+  // The keyring deleted: restore it; choosing another key cannot help.
+  renameSync(keyring, `${keyring}.saved`);
+  const gone = await doctor(sb, store.url, { expectFailure: true });
+  t.equal(row(gone, 'manifest').status, 'FAIL');
+  t.equal(row(gone, 'manifest').fix, 'restore it from your backup, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it');
+  renameSync(`${keyring}.saved`, keyring);
+
+  // An S3 endpoint nobody listens on: the fix is about the endpoint, not the bucket name or region.
+  const closed = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+  sb.env.AWS_ACCESS_KEY_ID = 'AKIDEXAMPLE';
+  sb.env.AWS_SECRET_ACCESS_KEY = 'secret';
+  sb.env.AWS_REGION = 'us-east-1';
+  sb.env.AWS_ENDPOINT_URL_S3 = `http://127.0.0.1:${closed}`;
+  const refused = await doctor(sb, 'kmscrypt::s3://bucket-x/repo', { expectFailure: true });
+  const storeRow = row(refused, 'store');
+  t.equal(storeRow.status, 'FAIL');
+  t.match(storeRow.detail, `cannot reach S3 endpoint http://127.0.0.1:${closed} (from AWS_ENDPOINT_URL_S3) (ECONNREFUSED)`);
+  t.equal(storeRow.fix, 'check kmscrypt.endpoint / AWS_ENDPOINT_URL_S3 and the network');
 });

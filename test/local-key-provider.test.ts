@@ -95,11 +95,29 @@ t.test('unknown keys', async (t) => {
   const keyring = tempKeyring(t);
   const local = new LocalKeyProvider(keyring);
   const notCreated = await rejection(local.ensureKey('alias/kmscrypt', false));
-  t.match(notCreated.message, new RegExp(`key alias/kmscrypt not found in local keyring ${keyring.path} \\(NotFoundException\\)`));
+  t.equal(
+    notCreated.message,
+    `the local keyring ${keyring.path} does not exist, and without it this repository cannot be decrypted (NotFoundException: key alias/kmscrypt); restore it from your backup, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it`,
+    'no keyring file: the advice is to restore it, not to choose another key',
+  );
   t.equal(notCreated.data.kmsError, 'NotFoundException');
   t.notOk(keyring.exists(), 'nothing was created');
   t.match((await rejection(local.ensureKey('alias/other', true))).message, /NotFoundException/, 'only the default alias is created');
-  t.match((await rejection(local.generateDataKey('00000000-0000-0000-0000-000000000000', ctx))).message, /NotFoundException/);
+  await local.ensureKey('alias/kmscrypt', true);
+  const unknown = await rejection(local.generateDataKey('00000000-0000-0000-0000-000000000000', ctx));
+  t.equal(
+    unknown.message,
+    `key 00000000-0000-0000-0000-000000000000 not found in local keyring ${keyring.path} (NotFoundException); set kmscrypt.keyId to a key it holds, or restore the keyring this repository was made with`,
+    'a key chosen for new data can be replaced by another',
+  );
+  // Data wrapped by a key this keyring does not hold: only the keyring that holds it helps.
+  const other = tempKeyring(t);
+  const wrapped = (await new LocalKeyProvider(other).generateDataKey((await new LocalKeyProvider(other).ensureKey('alias/kmscrypt', true)).keyId, ctx)).wrapped;
+  const foreign = await rejection(local.decryptDataKey(wrapped, ctx));
+  t.match(
+    foreign.message,
+    new RegExp(`^Decrypt: key [0-9a-f-]+, which wrapped this repository's data keys, is not in local keyring ${keyring.path.replace(/[.*+?^$()|[\]\\/]/g, '\\$&')} \\(NotFoundException\\); restore the keyring this repository was made with, or point KMSCRYPT_KEYRING \\(kmscrypt.keyring\\) at it$`),
+  );
 });
 
 t.test('a keyring readable by group or others is refused', { skip: process.platform === 'win32' }, async (t) => {

@@ -64,7 +64,7 @@ export async function diagnose(target: string): Promise<Check[]> {
     resolved = await resolveTarget(target);
     location = parseRemoteUrl(resolved.url);
   } catch (err) {
-    add('url', 'FAIL', errorMessage(err), 'give a remote name or a URL such as kmscrypt::s3://bucket/prefix or kmscrypt::file:///path');
+    addFailure(add, 'url', err, 'give a remote name or a URL such as kmscrypt::s3://bucket/prefix or kmscrypt::file:///path');
     return checks;
   }
   const where = location.kind === 'local' ? `local directory ${location.path}` : `S3 bucket ${location.bucket}${location.prefix ? `, prefix ${location.prefix}` : ''}`;
@@ -74,7 +74,7 @@ export async function diagnose(target: string): Promise<Check[]> {
   try {
     settings = await readSettings(resolved.remoteName);
   } catch (err) {
-    add('settings', 'FAIL', errorMessage(err), 'correct the setting named above in git config or the environment');
+    addFailure(add, 'settings', err, 'correct the setting named above in git config or the environment');
     return checks;
   }
   const kind = settings.kms ?? (location.kind === 'local' ? 'local' : 'aws');
@@ -87,7 +87,7 @@ export async function diagnose(target: string): Promise<Check[]> {
   try {
     config = await openRemote(resolved.url, resolved.remoteName);
   } catch (err) {
-    add('open store', 'FAIL', errorMessage(err), 'correct the URL or the setting named above');
+    addFailure(add, 'open store', err, 'correct the URL or the setting named above');
     return checks;
   }
 
@@ -111,7 +111,7 @@ export async function diagnose(target: string): Promise<Check[]> {
       if (!keyring.exists()) add('keyring', repo ? 'FAIL' : 'WARN', `${keyring.path} does not exist${repo ? '' : ' yet: the first push creates it'}`, repo ? 'restore the keyring this repository was made with, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it' : undefined);
       else add('keyring', 'PASS', `${keyring.path} (mode 0600, ${plural(keyring.load().keys.length, 'key')})`);
     } catch (err) {
-      add('keyring', 'FAIL', errorMessage(err), 'fix the keyring file as the message says, or restore it from your backup');
+      addFailure(add, 'keyring', err, 'restore the keyring from your backup');
     }
   }
   await checkKms(config, repo, manifest?.keyId ?? sealedBy, add);
@@ -137,6 +137,28 @@ function endpointCheck(name: string, service: EndpointService, resolved: { url?:
 }
 
 type Add = (name: string, status: CheckStatus, detail: string, fix?: string) => void;
+
+/**
+ * A failed check, its fix matching its failure: kmscrypt's messages are "<cause>; <fix>"
+ * (src/errors.ts), so the row shows the cause and the fix line the message's own fix. Only a
+ * failure without one (a raw error, or a message that only names its cause) gets `otherwise`.
+ * Stored data found altered or rolled back gets the check's own advice: its message says what
+ * was found and that nothing changed, not how to repair the store.
+ */
+function addFailure(add: Add, name: string, err: unknown, otherwise: string): void {
+  const message = errorMessage(err);
+  const split = message.indexOf('; ');
+  const ownFix = err instanceof KmscryptError && split > 0 && !isKmscryptError(err, 'TAMPERED') && !isKmscryptError(err, 'ROLLBACK') && !isKmscryptError(err, 'CORRUPT');
+  if (ownFix) add(name, 'FAIL', message.slice(0, split), message.slice(split + 2));
+  else add(name, 'FAIL', message, otherwise);
+}
+
+/** What to do about a newest manifest that cannot be read, by what went wrong. */
+function manifestFix(err: unknown, url: string): string {
+  if (isKmscryptError(err, 'ROLLBACK')) return `if the store was restored from an older backup on purpose: git kmscrypt forget ${url}, then push what this clone has`;
+  if (isKmscryptError(err, 'TAMPERED') || isKmscryptError(err, 'CORRUPT')) return "restore the store's objects from a backup or bucket versioning; run 'git kmscrypt verify' for the details";
+  return "run 'git kmscrypt verify' for details";
+}
 
 /** Credentials, region and a list request for S3; the directory and a list for a local store. */
 async function checkStore(config: RemoteConfig, location: RemoteLocation, add: Add): Promise<'ok' | 'missing' | 'unreachable'> {
@@ -177,7 +199,7 @@ async function checkStore(config: RemoteConfig, location: RemoteLocation, add: A
     add('store', 'PASS', `${config.storage.location} answered a list request (${plural(manifests.length, 'manifest')})`);
     return 'ok';
   } catch (err) {
-    add('store', 'FAIL', errorMessage(err), location.kind === 's3' ? 'check the bucket name and region, and that these credentials may s3:ListBucket on it' : 'check the directory permissions');
+    addFailure(add, 'store', err, location.kind === 's3' ? 'check the bucket name and region, and that these credentials may s3:ListBucket on it' : 'check the directory permissions');
     return 'unreachable';
   }
 }
@@ -187,7 +209,7 @@ async function checkRepository(config: RemoteConfig, add: Add): Promise<{ repo?:
   try {
     repo = await RemoteRepository.open(config);
   } catch (err) {
-    add('repository', 'FAIL', errorMessage(err), "restore kmscrypt.json from a backup; run 'git kmscrypt verify' for details");
+    addFailure(add, 'repository', err, "restore kmscrypt.json from a backup; run 'git kmscrypt verify' for details");
     return {};
   }
   if (!repo) {
@@ -201,7 +223,7 @@ async function checkRepository(config: RemoteConfig, add: Add): Promise<{ repo?:
     else add('manifest', 'PASS', `generation ${manifest.generation}: ${Object.keys(manifest.refs).length} refs, ${manifest.containers.length} containers`);
     return { repo, manifest: manifest ?? undefined };
   } catch (err) {
-    add('manifest', 'FAIL', errorMessage(err), isKmscryptError(err, 'KEY_ERROR') ? 'act on the error above; the kms: rows below try each action' : "run 'git kmscrypt verify' for details");
+    addFailure(add, 'manifest', err, isKmscryptError(err, 'KEY_ERROR') ? 'act on the error above; the kms: rows below try each action' : manifestFix(err, config.url));
     return { repo, sealedBy: await newestSealingKey(config).catch(() => undefined) };
   }
 }
@@ -353,8 +375,13 @@ function kmsFix(err: unknown, action: string, keyArn: string): string {
       return `cancel the key's deletion (aws kms cancel-key-deletion --key-id ${keyArn}) and enable it`;
     case 'NotFoundException':
       return 'check kmscrypt.keyId (KMSCRYPT_KEY_ID) and the region (AWS_REGION); with the local keyring, KMSCRYPT_KEYRING';
-    default:
+    default: {
+      // The message's own fix (src/errors.ts: "<cause>; <fix>") when it has one, e.g. for an unreachable or untrusted endpoint.
+      const message = errorMessage(err);
+      const split = message.indexOf('; ');
+      if (err instanceof KmscryptError && split > 0) return message.slice(split + 2);
       return 'act on the error above; with AWS KMS also check the endpoint (AWS_ENDPOINT_URL_KMS), the region and the credentials';
+    }
   }
 }
 

@@ -33,17 +33,21 @@ const ENV: Record<string, string> = {
 
 export async function readSettings(remoteName: string | undefined): Promise<Settings> {
   const config = await gitConfig();
-  /** The value of a setting and where it came from, so that an error names what the user set. */
+  /**
+   * The value of a setting (named as documented, e.g. allowHttp) and where it came from, so that
+   * an error names exactly what the user set: the variable, remote.<name>.kmscryptAllowHttp, or
+   * kmscrypt.allowHttp. git config keys are case-insensitive; the map holds them lower-cased.
+   */
   const lookup = (name: string): { value: string; from: string } | undefined => {
-    const envName = ENV[name];
+    const lower = name.toLowerCase();
+    const envName = ENV[lower];
     const env = envName ? process.env[envName] : undefined;
     if (envName && env !== undefined && env !== '') return { value: env, from: envName };
     if (remoteName) {
-      const key = `remote.${remoteName.toLowerCase()}.kmscrypt${name}`;
-      const perRemote = config.get(key);
-      if (perRemote !== undefined) return { value: perRemote, from: key };
+      const perRemote = config.get(`remote.${remoteName.toLowerCase()}.kmscrypt${lower}`);
+      if (perRemote !== undefined) return { value: perRemote, from: `remote.${remoteName}.kmscrypt${name[0].toUpperCase()}${name.slice(1)}` };
     }
-    const value = config.get(`kmscrypt.${name}`);
+    const value = config.get(`kmscrypt.${lower}`);
     return value === undefined ? undefined : { value, from: `kmscrypt.${name}` };
   };
   const get = (name: string): string | undefined => lookup(name)?.value;
@@ -63,24 +67,25 @@ export async function readSettings(remoteName: string | undefined): Promise<Sett
     }
     return n;
   };
-  const kms = get('kms');
+  const kmsSetting = lookup('kms');
+  const kms = kmsSetting?.value;
   if (kms !== undefined && kms !== 'local' && kms !== 'aws') {
-    throw new KmscryptError('BAD_CONFIG', `kmscrypt.kms (or KMSCRYPT_KMS) must be "local" or "aws", not ${JSON.stringify(kms)}`);
+    throw new KmscryptError('BAD_CONFIG', `${kmsSetting?.from} must be "local" or "aws", not ${JSON.stringify(kms)}`, { setting: kmsSetting?.from });
   }
   return {
     kms,
-    keyId: get('keyid'),
+    keyId: get('keyId'),
     keyring: get('keyring'),
     region: get('region'),
     endpoint: get('endpoint'),
     profile: get('profile'),
-    kmsEndpoint: get('kmsendpoint'),
-    kmsRegion: get('kmsregion'),
-    kmsProfile: get('kmsprofile'),
-    pathStyle: bool('pathstyle'),
-    allowHttp: bool('allowhttp') ?? false,
-    allowUnsafeServer: bool('allowunsafeserver') ?? false,
-    requestTimeoutSeconds: seconds('requesttimeout'),
+    kmsEndpoint: get('kmsEndpoint'),
+    kmsRegion: get('kmsRegion'),
+    kmsProfile: get('kmsProfile'),
+    pathStyle: bool('pathStyle'),
+    allowHttp: bool('allowHttp') ?? false,
+    allowUnsafeServer: bool('allowUnsafeServer') ?? false,
+    requestTimeoutSeconds: seconds('requestTimeout'),
   };
 }
 

@@ -1,5 +1,6 @@
 import { isLoopbackUrl } from '../endpoint-security';
 import { KmscryptError } from '../errors';
+import { tlsFailure } from '../tls-failure';
 import { LOCAL_KMS_CREDENTIALS_FILE } from './local-kms-credentials';
 
 /** The KMS actions kmscrypt performs on a repository's key, as CodeCommit lists them for aws/codecommit. */
@@ -59,6 +60,8 @@ export function kmsError(err: unknown, ctx: KmsCallContext): KmscryptError {
   const key = ctx.keyId === undefined ? 'the key that wrapped the data key' : `key ${ctx.keyId}`;
   const make = (message: string) => new KmscryptError('KEY_ERROR', message, { kmsError: name, action: ctx.action, keyId: ctx.keyId });
   const elsewhere = otherRegion(ctx.keyId, ctx.region);
+  const tls = tlsFailure(err);
+  if (tls) return make(`${action}: cannot connect securely to the KMS endpoint ${ctx.endpoint}: ${tls.cause}; ${tls.fix}`);
 
   if (NETWORK_CODES.has(name) || name === 'TimeoutError' || name === 'RequestTimeout') {
     return make(`${action}: cannot reach the KMS endpoint ${ctx.endpoint} (${name}); check the network, or AWS_ENDPOINT_URL_KMS if you point kmscrypt at another KMS`);

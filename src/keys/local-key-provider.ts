@@ -33,14 +33,14 @@ export class LocalKeyProvider implements KeyProvider {
       const created = this.keyring.createKey('default key of git-remote-kmscrypt', { alias: DEFAULT_ALIAS });
       return describe(this.keyring.load(), created);
     }
-    throw notFound(keyId, this.keyring.path);
+    throw notFound(keyId, this.keyring);
   }
 
   async describeKey(keyId: string): Promise<KeyDescription> {
     this.calls.describeKey++;
     const file = this.keyring.load();
     const key = this.keyring.resolve(file, keyId);
-    if (!key) throw notFound(keyId, this.keyring.path);
+    if (!key) throw notFound(keyId, this.keyring);
     return describe(file, key);
   }
 
@@ -92,7 +92,7 @@ export class LocalKeyProvider implements KeyProvider {
 
   private usableKey(keyId: string, action: string): KeyringKey {
     const key = this.keyring.resolve(this.keyring.load(), keyId);
-    if (!key) throw notFound(keyId, this.keyring.path);
+    if (!key) throw notFound(keyId, this.keyring, action);
     if (key.state === 'Disabled') {
       throw new KmscryptError('KEY_ERROR', `${action}: key ${key.keyId} is disabled (DisabledException); enable it again or rotate the repository to another key`, {
         kmsError: 'DisabledException',
@@ -123,11 +123,28 @@ function describe(file: KeyringFile, key: KeyringKey): KeyDescription {
   };
 }
 
-function notFound(keyId: string, path: string): KmscryptError {
-  return new KmscryptError('KEY_ERROR', `key ${keyId} not found in local keyring ${path} (NotFoundException); set kmscrypt.keyId to a key it holds, or restore the keyring this repository was made with`, {
-    kmsError: 'NotFoundException',
-    keyId,
-  });
+/**
+ * The advice depends on what is missing: without the keyring file nothing it protected can be
+ * decrypted (choosing another key cannot help); data wrapped by a key the keyring lacks needs the
+ * keyring that holds it; only a key chosen for new data can be replaced by another one.
+ */
+function notFound(keyId: string, keyring: Keyring, action?: string): KmscryptError {
+  const data = { kmsError: 'NotFoundException', keyId, keyring: keyring.path };
+  if (!keyring.exists()) {
+    return new KmscryptError(
+      'KEY_ERROR',
+      `the local keyring ${keyring.path} does not exist, and without it this repository cannot be decrypted (NotFoundException: key ${keyId}); restore it from your backup, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it`,
+      data,
+    );
+  }
+  if (action === 'Decrypt') {
+    return new KmscryptError(
+      'KEY_ERROR',
+      `${action}: key ${keyId}, which wrapped this repository's data keys, is not in local keyring ${keyring.path} (NotFoundException); restore the keyring this repository was made with, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it`,
+      data,
+    );
+  }
+  return new KmscryptError('KEY_ERROR', `key ${keyId} not found in local keyring ${keyring.path} (NotFoundException); set kmscrypt.keyId to a key it holds, or restore the keyring this repository was made with`, data);
 }
 
 function invalidCiphertext(): KmscryptError {

@@ -1,4 +1,5 @@
 import { KmscryptError } from '../errors';
+import { tlsFailure } from '../tls-failure';
 
 /** The parts of an SDK or socket error that we look at. */
 interface ErrorLike {
@@ -115,6 +116,10 @@ export function s3Error(err: unknown, ctx: S3ErrorContext): KmscryptError {
   if (status === 301) return wrongRegion(e, ctx);
   if (name === 'AccessDenied' || status === 403) {
     return bad(`access denied to ${ctx.target} (${ctx.action}) with credentials from ${ctx.credentialSource}; grant them access to bucket ${ctx.bucket} or use other credentials`);
+  }
+  const tls = status === undefined ? tlsFailure(err) : undefined;
+  if (tls) {
+    return bad(`cannot connect securely to S3 endpoint ${ctx.endpointLabel}: ${tls.cause}; ${tls.fix}`);
   }
   if (/region is missing/i.test(e.message ?? '')) {
     return bad(`no AWS region set for bucket ${ctx.bucket}; set kmscrypt.region, AWS_REGION or region in the AWS profile`);
