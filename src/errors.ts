@@ -1,6 +1,7 @@
 /**
  * Every failure a user can meet is a KmscryptError with a stable `code`.
- * The message is one line that names the cause and, where there is one, the fix;
+ * The message is one line that names the cause and, where there is one, the fix, as
+ * "<cause>; <fix>" (doctor shows the two on separate lines, so the cause itself holds no "; ");
  * the CLI prints it after "fatal: " and exits non-zero.
  */
 export type ErrorCode =

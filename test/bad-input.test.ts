@@ -249,6 +249,21 @@ t.test('a deleted keyring: the line says the file is missing and how to get it b
   }
   tt.notOk(existsSync(dir), 'the clone left no directory');
   tt.notOk(existsSync(keyring), 'no new, empty keyring was created in its place');
+
+  // A new repository with a chosen key: nothing to restore, the key is to be made.
+  const fresh = sb.path('fresh-store');
+  const first = attempt(sb, src, ['-c', 'kmscrypt.keyId=alias/team', 'push', `kmscrypt::${fresh}`, 'main']);
+  tt.same(
+    first.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:')),
+    [
+      `fatal: kmscrypt: key alias/team for the new repository is not in local keyring ${keyring}, which does not exist yet (NotFoundException); create it with 'git kmscrypt keys create --alias team', or choose a key the keyring holds ('git kmscrypt keys list') with kmscrypt.keyId`,
+    ],
+    'first push with a key not made yet: exactly this line',
+    { stderr: first.stderr },
+  );
+  tt.not(first.status, 0, 'first push: fails');
+  tt.notOk(existsSync(fresh), 'first push: no store directory was created');
+  tt.notOk(existsSync(keyring), 'first push: no keyring was created');
   renameSync(`${keyring}.backup`, keyring);
   tt.equal(attempt(sb, src, ['ls-remote', url]).status, 0, 'with the keyring restored it works again');
 });

@@ -134,7 +134,7 @@ t.test("each failure's fix is the one for that failure, not the check's generic 
   // A keyring readable by others: the manifest cannot be opened, and the fix is chmod, not verify.
   chmodSync(keyring, 0o644);
   const open = await doctor(sb, store.url, { expectFailure: true });
-  for (const name of ['manifest', 'keyring']) {
+  for (const name of ['manifest', 'keyring', 'kms:DescribeKey']) {
     t.equal(row(open, name).status, 'FAIL', `${name} fails`);
     t.equal(row(open, name).detail, `keyring ${keyring} is readable by group or others (mode 644)`, `${name}: the cause`);
     t.equal(row(open, name).fix, `run: chmod 600 ${keyring}`, `${name}: the fix for it`);
@@ -145,7 +145,11 @@ t.test("each failure's fix is the one for that failure, not the check's generic 
   renameSync(keyring, `${keyring}.saved`);
   const gone = await doctor(sb, store.url, { expectFailure: true });
   t.equal(row(gone, 'manifest').status, 'FAIL');
-  t.equal(row(gone, 'manifest').fix, 'restore it from your backup, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it');
+  const restore = 'restore it from your backup, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it';
+  t.equal(row(gone, 'manifest').fix, restore);
+  t.equal(row(gone, 'kms:DescribeKey').status, 'FAIL');
+  t.match(row(gone, 'kms:DescribeKey').detail, `the local keyring ${keyring} does not exist`);
+  t.equal(row(gone, 'kms:DescribeKey').fix, restore, 'kms:DescribeKey: restore the keyring, not check kmscrypt.keyId and the region');
   renameSync(`${keyring}.saved`, keyring);
 
   // An S3 endpoint nobody listens on: the fix is about the endpoint, not the bucket name or region.

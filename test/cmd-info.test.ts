@@ -94,6 +94,7 @@ t.test('info fails with one line for a missing repository, a non-kmscrypt remote
   const missing = sb.run('git', ['kmscrypt', 'info', `kmscrypt::${sb.path('nothing')}`], { expectFailure: true });
   t.equal(fatalLines(missing.stderr).length, 1);
   t.match(missing.stderr, /no kmscrypt repository at file:\/\/.*nothing; check the URL, or push to it to create one/);
+  t.equal(missing.status, 128, "a fatal error: exit 128, as git's die");
 
   const src = sb.repo('src');
   sb.git(src, 'remote', 'add', 'plain', sb.path('elsewhere.git'));
@@ -106,5 +107,6 @@ t.test('info fails with one line for a missing repository, a non-kmscrypt remote
   t.match(none.stderr, /missing <remote-or-url>/);
   const unknown = sb.run('git', ['kmscrypt', 'info', 'x', '--to', 'y'], { expectFailure: true });
   t.match(unknown.stderr, /unknown option --to; see 'git kmscrypt info --help'/);
+  t.equal(unknown.status, 129, 'an unknown option: exit 129, as git');
   t.match(sb.run('git', ['kmscrypt', 'info', '--help']).stdout, /^usage: git kmscrypt info <remote-or-url> \[--json\]/);
 });

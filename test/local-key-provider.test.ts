@@ -94,16 +94,31 @@ t.test('disabled keys and keys pending deletion', async (t) => {
 t.test('unknown keys', async (t) => {
   const keyring = tempKeyring(t);
   const local = new LocalKeyProvider(keyring);
-  const notCreated = await rejection(local.ensureKey('alias/kmscrypt', false));
+  const gone = await rejection(local.describeKey('alias/kmscrypt'));
   t.equal(
-    notCreated.message,
+    gone.message,
     `the local keyring ${keyring.path} does not exist, and without it this repository cannot be decrypted (NotFoundException: key alias/kmscrypt); restore it from your backup, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it`,
     'no keyring file: the advice is to restore it, not to choose another key',
   );
+  t.equal(gone.data.kmsError, 'NotFoundException');
+
+  // A new repository's key: nothing is encrypted yet, so the advice is to make the key, not to restore anything.
+  const notCreated = await rejection(local.ensureKey('alias/team', false));
+  t.equal(
+    notCreated.message,
+    `key alias/team for the new repository is not in local keyring ${keyring.path}, which does not exist yet (NotFoundException); create it with 'git kmscrypt keys create --alias team', or choose a key the keyring holds ('git kmscrypt keys list') with kmscrypt.keyId`,
+  );
   t.equal(notCreated.data.kmsError, 'NotFoundException');
   t.notOk(keyring.exists(), 'nothing was created');
-  t.match((await rejection(local.ensureKey('alias/other', true))).message, /NotFoundException/, 'only the default alias is created');
+  const otherAlias = await rejection(local.ensureKey('alias/other', true));
+  t.match(otherAlias.message, /^key alias\/other for the new repository is not in .* \(NotFoundException\); create it with 'git kmscrypt keys create --alias other'/, 'only the default alias is created');
+  t.notOk(keyring.exists(), 'still nothing was created');
   await local.ensureKey('alias/kmscrypt', true);
+  t.equal(
+    (await rejection(local.ensureKey('00000000-0000-0000-0000-000000000000', false))).message,
+    `key 00000000-0000-0000-0000-000000000000 for the new repository is not in local keyring ${keyring.path} (NotFoundException); set kmscrypt.keyId to a key the keyring holds ('git kmscrypt keys list' shows them, 'git kmscrypt keys create' makes one), or point KMSCRYPT_KEYRING (kmscrypt.keyring) at the keyring that holds it`,
+    'a key ID the keyring lacks: another key, or the keyring that holds it',
+  );
   const unknown = await rejection(local.generateDataKey('00000000-0000-0000-0000-000000000000', ctx));
   t.equal(
     unknown.message,

@@ -139,18 +139,27 @@ function endpointCheck(name: string, service: EndpointService, resolved: { url?:
 type Add = (name: string, status: CheckStatus, detail: string, fix?: string) => void;
 
 /**
- * A failed check, its fix matching its failure: kmscrypt's messages are "<cause>; <fix>"
- * (src/errors.ts), so the row shows the cause and the fix line the message's own fix. Only a
- * failure without one (a raw error, or a message that only names its cause) gets `otherwise`.
- * Stored data found altered or rolled back gets the check's own advice: its message says what
- * was found and that nothing changed, not how to repair the store.
+ * A kmscrypt message split into its cause and its fix ("<cause>; <fix>", src/errors.ts); a raw
+ * error, or a message that only names its cause, has no fix of its own.
  */
-function addFailure(add: Add, name: string, err: unknown, otherwise: string): void {
+function causeAndFix(err: unknown): { cause: string; fix?: string } {
   const message = errorMessage(err);
   const split = message.indexOf('; ');
-  const ownFix = err instanceof KmscryptError && split > 0 && !isKmscryptError(err, 'TAMPERED') && !isKmscryptError(err, 'ROLLBACK') && !isKmscryptError(err, 'CORRUPT');
-  if (ownFix) add(name, 'FAIL', message.slice(0, split), message.slice(split + 2));
-  else add(name, 'FAIL', message, otherwise);
+  if (!(err instanceof KmscryptError) || split <= 0) return { cause: message };
+  return { cause: message.slice(0, split), fix: message.slice(split + 2) };
+}
+
+/**
+ * A failed check, its fix matching its failure: the row shows the cause and, as its fix, the
+ * message's own. Only a failure without one gets `otherwise`. Stored data found altered or rolled
+ * back gets the check's own advice: its message says what was found and that nothing changed, not
+ * how to repair the store.
+ */
+function addFailure(add: Add, name: string, err: unknown, otherwise: string): void {
+  const { cause, fix } = causeAndFix(err);
+  const aboutStoredData = isKmscryptError(err, 'TAMPERED') || isKmscryptError(err, 'ROLLBACK') || isKmscryptError(err, 'CORRUPT');
+  if (fix && !aboutStoredData) add(name, 'FAIL', cause, fix);
+  else add(name, 'FAIL', errorMessage(err), otherwise);
 }
 
 /** What to do about a newest manifest that cannot be read, by what went wrong. */
@@ -257,6 +266,7 @@ async function checkConditionalWrites(config: RemoteConfig, settings: Settings, 
 /** DescribeKey, then each of the other five actions once, under the repository's encryption context. */
 async function checkKms(config: RemoteConfig, repo: RemoteRepository | undefined, currentKey: string | undefined, add: Add): Promise<void> {
   const keys = config.keys;
+  const local = untracedKeyProvider(keys) instanceof LocalKeyProvider;
   const keyId = config.keyId ?? currentKey ?? repo?.descriptor.keyId ?? DEFAULT_ALIAS;
   const skipAll = (why: string) => EXERCISED.forEach((a) => add(`kms:${a}`, 'SKIP', why));
 
@@ -269,7 +279,7 @@ async function checkKms(config: RemoteConfig, repo: RemoteRepository | undefined
       skipAll(`no key to exercise yet (${DEFAULT_ALIAS} does not exist)`);
       return;
     }
-    add('kms:DescribeKey', 'FAIL', errorMessage(err), kmsFix(err, 'DescribeKey', keyId));
+    addKmsFailure(add, 'DescribeKey', err, keyId, local);
     skipAll('the key could not be described');
     return;
   }
@@ -296,7 +306,7 @@ async function checkKms(config: RemoteConfig, repo: RemoteRepository | undefined
       add(`kms:${action}`, 'PASS', detail(value));
       return value;
     } catch (err) {
-      add(`kms:${action}`, 'FAIL', errorMessage(err), kmsFix(err, action, key.arn));
+      addKmsFailure(add, action, err, key.arn, local);
       return undefined;
     }
   };
@@ -362,7 +372,18 @@ function kmsErrorName(err: unknown): string | undefined {
   return /\((\w+Exception)\b/.exec(err.message)?.[1];
 }
 
-function kmsFix(err: unknown, action: string, keyArn: string): string {
+/**
+ * A failed KMS action. AWS KMS's errors that kmsFix knows get its fix, naming the action and the
+ * key (the aws CLI command, the policies to look at); the local keyring's errors, which already
+ * say what to do with the keyring file, and any other error get the message's own fix.
+ */
+function addKmsFailure(add: Add, action: string, err: unknown, keyArn: string, local: boolean): void {
+  const specific = local ? undefined : kmsFix(err, action, keyArn);
+  if (specific) add(`kms:${action}`, 'FAIL', causeAndFix(err).cause, specific);
+  else addFailure(add, `kms:${action}`, err, 'act on the error above; with AWS KMS also check the endpoint (AWS_ENDPOINT_URL_KMS), the region and the credentials');
+}
+
+function kmsFix(err: unknown, action: string, keyArn: string): string | undefined {
   switch (kmsErrorName(err)) {
     case 'AccessDeniedException':
       return (
@@ -375,13 +396,8 @@ function kmsFix(err: unknown, action: string, keyArn: string): string {
       return `cancel the key's deletion (aws kms cancel-key-deletion --key-id ${keyArn}) and enable it`;
     case 'NotFoundException':
       return 'check kmscrypt.keyId (KMSCRYPT_KEY_ID) and the region (AWS_REGION); with the local keyring, KMSCRYPT_KEYRING';
-    default: {
-      // The message's own fix (src/errors.ts: "<cause>; <fix>") when it has one, e.g. for an unreachable or untrusted endpoint.
-      const message = errorMessage(err);
-      const split = message.indexOf('; ');
-      if (err instanceof KmscryptError && split > 0) return message.slice(split + 2);
-      return 'act on the error above; with AWS KMS also check the endpoint (AWS_ENDPOINT_URL_KMS), the region and the credentials';
-    }
+    default:
+      return undefined;
   }
 }
 

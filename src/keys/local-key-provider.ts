@@ -33,7 +33,7 @@ export class LocalKeyProvider implements KeyProvider {
       const created = this.keyring.createKey('default key of git-remote-kmscrypt', { alias: DEFAULT_ALIAS });
       return describe(this.keyring.load(), created);
     }
-    throw notFound(keyId, this.keyring);
+    throw notFoundForNewRepository(keyId, this.keyring);
   }
 
   async describeKey(keyId: string): Promise<KeyDescription> {
@@ -145,6 +145,22 @@ function notFound(keyId: string, keyring: Keyring, action?: string): KmscryptErr
     );
   }
   return new KmscryptError('KEY_ERROR', `key ${keyId} not found in local keyring ${keyring.path} (NotFoundException); set kmscrypt.keyId to a key it holds, or restore the keyring this repository was made with`, data);
+}
+
+/**
+ * The key chosen for a repository about to be created: nothing is encrypted yet, so the fix is to
+ * make the key (or to choose one the keyring holds), not to restore anything.
+ */
+function notFoundForNewRepository(keyId: string, keyring: Keyring): KmscryptError {
+  const where = keyring.exists() ? `local keyring ${keyring.path}` : `local keyring ${keyring.path}, which does not exist yet`;
+  const fix = keyId.startsWith('alias/')
+    ? `create it with 'git kmscrypt keys create --alias ${keyId.slice('alias/'.length)}', or choose a key the keyring holds ('git kmscrypt keys list') with kmscrypt.keyId`
+    : `set kmscrypt.keyId to a key the keyring holds ('git kmscrypt keys list' shows them, 'git kmscrypt keys create' makes one), or point KMSCRYPT_KEYRING (kmscrypt.keyring) at the keyring that holds it`;
+  return new KmscryptError('KEY_ERROR', `key ${keyId} for the new repository is not in ${where} (NotFoundException); ${fix}`, {
+    kmsError: 'NotFoundException',
+    keyId,
+    keyring: keyring.path,
+  });
 }
 
 function invalidCiphertext(): KmscryptError {
