@@ -1,3 +1,4 @@
+import { forbidLazyFetch } from '../git/lazy-fetch-guard';
 import { runHelperProtocol } from '../protocol/helper-protocol';
 import { HelperSession } from '../remote/helper-session';
 import type { RemoteConfig } from '../remote/remote-repository';
@@ -42,6 +43,7 @@ async function run(url: string, remoteName: string | undefined): Promise<void> {
   const { openRemote } = await import('./open-remote');
   let config: RemoteConfig | undefined;
   try {
+    forbidLazyFetch();
     config = await openRemote(url, remoteName);
     const session = new HelperSession(config);
     await runHelperProtocol(process.stdin, process.stdout, session);

@@ -16,8 +16,10 @@ export interface IndexPackRun {
  * once, and refuses a broken pack without storing anything. The .keep file protects the new pack
  * from a concurrent gc until git has updated the refs; the helper hands its path to git with `lock`.
  */
-export function startIndexPack(opts: { progress: boolean; selfContained?: boolean }): IndexPackRun {
+export function startIndexPack(opts: { progress: boolean; selfContained?: boolean; promisor?: string }): IndexPackRun {
   const args = ['index-pack', '--stdin', '--fix-thin', '--keep=kmscrypt fetch'];
+  // A partial clone's pack: git then knows that objects it refers to but lacks are promised by the remote.
+  if (opts.promisor !== undefined) args.push(`--promisor=${opts.promisor}`);
   // For a clone, as fetch-pack does: git checks every object and every link here, so the
   // separate connectivity walk after the fetch can be skipped.
   if (opts.selfContained) args.push('--check-self-contained-and-connected');

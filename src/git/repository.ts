@@ -10,19 +10,21 @@ export interface LocalRepository {
   objectFormat: ObjectFormat;
   /** Where index-pack stores packs (honours GIT_OBJECT_DIRECTORY). */
   packDir: string;
+  /** $GIT_DIR/shallow: the commits whose parents a shallow clone lacks. */
+  shallowFile: string;
 }
 
 let located: Promise<LocalRepository> | undefined;
 
 /**
- * One `git rev-parse` answers all three questions, asked once per process: a helper or command
+ * One `git rev-parse` answers all these questions, asked once per process: a helper or command
  * runs in one repository, and every git process costs the helper 10-20 ms to start.
  */
 export function localRepository(): Promise<LocalRepository> {
-  located ??= gitText(['rev-parse', '--absolute-git-dir', '--show-object-format', '--git-path', 'objects/pack']).then((out) => {
-    const [gitDir, objectFormat, packDir] = out.split('\n').map((l) => l.trim());
+  located ??= gitText(['rev-parse', '--absolute-git-dir', '--show-object-format', '--git-path', 'objects/pack', '--git-path', 'shallow']).then((out) => {
+    const [gitDir, objectFormat, packDir, shallowFile] = out.split('\n').map((l) => l.trim());
     if (!isObjectFormat(objectFormat)) throw new KmscryptError('GIT', `unsupported object format ${objectFormat}`);
-    return { gitDir, objectFormat, packDir: resolve(packDir) };
+    return { gitDir, objectFormat, packDir: resolve(packDir), shallowFile: resolve(shallowFile) };
   });
   return located;
 }

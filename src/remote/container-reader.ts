@@ -35,6 +35,20 @@ export async function openContainer(repo: RemoteRepository, ref: ContainerRef): 
   return { ref, index, keys: recordKeys(dataKey, repo.repositoryId, containerId) };
 }
 
+/** Opens the indexes of many containers, four at a time. */
+export async function openContainers(repo: RemoteRepository, refs: ContainerRef[]): Promise<OpenedContainer[]> {
+  const out: OpenedContainer[] = new Array(refs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < refs.length) {
+      const k = next++;
+      out[k] = await openContainer(repo, refs[k]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(4, refs.length) }, worker));
+  return out;
+}
+
 /**
  * A run of consecutive records read with one (ranged) GET; a large record is a run of its own.
  * A run starts and ends on unit boundaries (a segment is authenticated whole, so it is read whole).

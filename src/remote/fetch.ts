@@ -1,18 +1,16 @@
-import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KmscryptError } from '../errors';
 import { DELTA_TYPE } from '../format/container-index';
 import type { Manifest } from '../format/manifest';
-import { startIndexPack } from '../git/index-pack';
 import { LocalObjects } from '../git/object-presence';
-import { encodeEntryHeader, OBJ_REF_DELTA, packHeader } from '../git/pack-format';
-import { PackIndexFile } from '../git/pack-index-file';
-import { PackStream } from '../git/pack-stream';
+import { encodeEntryHeader, OBJ_REF_DELTA } from '../git/pack-format';
+import { localCloneShape } from '../git/clone-shape';
 import { isConnected } from '../git/repository';
-import { OpenedContainer, openContainer, planRuns, readRun } from './container-reader';
+import { OpenedContainer, openContainers, planRuns, readRun } from './container-reader';
 import { openLargeRecord } from './large-record';
 import { killPoint } from './kill-point';
+import { packToGit } from './pack-to-git';
 import { Progress } from './progress';
 import type { RemoteRepository } from './remote-repository';
 import type { TransferOptions } from './transfer-options';
@@ -36,18 +34,31 @@ export interface FetchResult {
   connected: boolean;
 }
 
-export async function fetchObjects(repo: RemoteRepository, manifest: Manifest, wants: string[], options: TransferOptions): Promise<FetchResult> {
+/** One `fetch <oid> <name>` line of git's. */
+export interface WantedObject {
+  oid: string;
+  name: string;
+}
+
+export async function fetchObjects(repo: RemoteRepository, manifest: Manifest, requests: readonly WantedObject[], options: TransferOptions): Promise<FetchResult> {
   killPoint('fetch-start');
-  const seen = new Set((await repo.state.load()).fetched);
+  if (await fetchesSelectively(options)) {
+    // Loaded on demand, as this module is: most fetches never walk history.
+    const { selectiveFetch } = await import('./selective-fetch');
+    return selectiveFetch(repo, manifest, requests, options);
+  }
+  const wants = [...new Set(requests.map((r) => r.oid))];
+  const seen = new Set(options.refetch ? [] : (await repo.state.load()).fetched);
   // A container made by gc from containers this clone already fetched holds nothing new for it.
   const fresh = manifest.containers.filter((c) => !seen.has(c.id) && !(c.consolidates?.length && c.consolidates.every((id) => seen.has(id))));
   const locks: string[] = [];
 
-  let opened = await openAll(repo, fresh);
+  let opened = await openContainers(repo, fresh);
   killPoint('fetch-indexes');
   // A clone has nothing; a fetch asks git once about the wanted tips, every object of the new
-  // containers and their delta bases together, rather than in three rounds.
-  const local = options.cloning ? null : new LocalObjects();
+  // containers and their delta bases together, rather than in three rounds. `--refetch` fetches
+  // as a clone does.
+  const local = options.cloning || options.refetch ? null : new LocalObjects();
   if (local) await local.present([...wants, ...candidatesOf(opened)]);
   const missing = local ? wants.filter((o) => !local.knownPresent(o)) : wants;
   if (missing.length === 0) return { locks: [], connected: false };
@@ -56,7 +67,7 @@ export async function fetchObjects(repo: RemoteRepository, manifest: Manifest, w
   locks.push(...(await transfer(repo, manifest, opened, options, local, selfContained)));
   if (!options.cloning && !(await isConnected(missing))) {
     // This clone lacks objects of containers it fetched before (e.g. after a local gc): look everywhere.
-    opened = await openAll(repo, manifest.containers);
+    opened = await openContainers(repo, manifest.containers);
     locks.push(...(await transfer(repo, manifest, opened, options, new LocalObjects())));
     if (!(await isConnected(missing))) {
       throw new KmscryptError('CORRUPT', `${repo.config.url} does not hold every object the refs need; run 'git kmscrypt verify' on it`);
@@ -67,6 +78,19 @@ export async function fetchObjects(repo: RemoteRepository, manifest: Manifest, w
   return { locks, connected: selfContained };
 }
 
+/**
+ * A fetch that limits history or objects, or one into a clone that is shallow or partial, chooses
+ * objects by walking history rather than taking whole containers: a shallow or partial clone
+ * lacks, on purpose, most objects of the containers it fetched from.
+ */
+async function fetchesSelectively(options: TransferOptions): Promise<boolean> {
+  if (options.depth > 0 || options.deepenSince !== undefined || options.deepenNot.length > 0) return true;
+  if (options.filter !== undefined || options.fromPromisor || options.noDependents) return true;
+  if (options.cloning) return false;
+  const shape = await localCloneShape();
+  return shape.shallow || shape.partial;
+}
+
 /** Every object of the containers, and every delta base they name. */
 function* candidatesOf(opened: OpenedContainer[]): Generator<string> {
   for (const c of opened) {
@@ -75,19 +99,6 @@ function* candidatesOf(opened: OpenedContainer[]): Generator<string> {
       if (c.index.types[i] === DELTA_TYPE) yield c.index.base(i).toString('hex');
     }
   }
-}
-
-async function openAll(repo: RemoteRepository, refs: Manifest['containers']): Promise<OpenedContainer[]> {
-  const out: OpenedContainer[] = new Array(refs.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < refs.length) {
-      const k = next++;
-      out[k] = await openContainer(repo, refs[k]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(4, refs.length) }, worker));
-  return out;
 }
 
 async function transfer(
@@ -103,59 +114,48 @@ async function transfer(
   if (total === 0) return [];
   const tmpDir = repo.config.stateDir ? join(repo.config.stateDir, 'tmp') : tmpdir();
   // A clone shows git's own progress (receiving, resolving deltas); a fetch shows ours.
-  const indexer = startIndexPack({ progress: options.progress && options.cloning, selfContained });
   const progress = new Progress('Decrypting objects', options.progress && !options.cloning);
-  const pack = new PackStream(indexer.input, repo.descriptor.objectFormat === 'sha1' ? 'sha1' : 'sha256');
-  const write = (b: Buffer) => pack.write(b);
-  let sent = 0;
-  try {
-    await write(packHeader(total));
-    for (const s of selections) {
-      const all = s.records.length === s.container.index.count;
-      const wanted = all ? undefined : new Set(s.records);
-      const { index } = s.container;
-      const writeHeader = (i: number) => {
-        const delta = index.types[i] === DELTA_TYPE;
-        return write(encodeEntryHeader(delta ? OBJ_REF_DELTA : index.types[i], index.sizes[i], delta ? index.base(i) : undefined));
-      };
-      for (const run of planRuns(index, s.records)) {
-        if (run.large) {
-          // Verified completely before its first byte is written to git.
-          const chunks = await openLargeRecord(repo, s.container, run.first, tmpDir);
-          killPoint('fetch-large-verified');
-          await writeHeader(run.first);
-          for await (const chunk of chunks) await write(chunk);
-          progress.tick(++sent, total);
-          if (sent === total >> 1) killPoint('fetch-streaming');
-          continue;
-        }
-        for await (const { i, payload } of readRun(repo, s.container, run, (k) => wanted === undefined || wanted.has(k))) {
-          await writeHeader(i);
-          await write(payload);
-          progress.tick(++sent, total);
-          if (sent === total >> 1) killPoint('fetch-streaming');
+  const claimed = function* () {
+    for (const s of selections) for (const i of s.records) yield s.container.index.oid(i);
+  };
+  const keepFile = await packToGit(
+    { objectFormat: repo.descriptor.objectFormat === 'sha1' ? 'sha1' : 'sha256', progress: options.progress && options.cloning, selfContained },
+    total,
+    claimed,
+    async (write) => {
+      let sent = 0;
+      for (const s of selections) {
+        const all = s.records.length === s.container.index.count;
+        const wanted = all ? undefined : new Set(s.records);
+        const { index } = s.container;
+        const writeHeader = (i: number) => {
+          const delta = index.types[i] === DELTA_TYPE;
+          return write(encodeEntryHeader(delta ? OBJ_REF_DELTA : index.types[i], index.sizes[i], delta ? index.base(i) : undefined));
+        };
+        for (const run of planRuns(index, s.records)) {
+          if (run.large) {
+            // Verified completely before its first byte is written to git.
+            const chunks = await openLargeRecord(repo, s.container, run.first, tmpDir);
+            killPoint('fetch-large-verified');
+            await writeHeader(run.first);
+            for await (const chunk of chunks) await write(chunk);
+            progress.tick(++sent, total);
+            if (sent === total >> 1) killPoint('fetch-streaming');
+            continue;
+          }
+          for await (const { i, payload } of readRun(repo, s.container, run, (k) => wanted === undefined || wanted.has(k))) {
+            await writeHeader(i);
+            await write(payload);
+            progress.tick(++sent, total);
+            if (sent === total >> 1) killPoint('fetch-streaming');
+          }
         }
       }
-    }
-    await pack.end();
-    progress.done();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException | undefined)?.code;
-    if (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED') {
-      // index-pack stopped reading: it has exited, and git's own words say why.
-      throw await indexer.done.then(
-        () => err,
-        (gitFailure: unknown) => gitFailure,
-      );
-    }
-    indexer.abort();
-    await indexer.done.catch(() => undefined);
-    throw err;
-  }
-  const result = await indexer.done;
-  await verifyIndexed(result.idxFile, selections, repo.descriptor.objectFormat === 'sha1' ? 20 : 32);
+      progress.done();
+    },
+  );
   killPoint('fetch-indexed');
-  return [result.keepFile];
+  return [keepFile];
 }
 
 /**
@@ -199,7 +199,7 @@ async function select(repo: RemoteRepository, manifest: Manifest, opened: Opened
       needed.delete(oid);
     }
     if (needed.size === 0) break;
-    all ??= [...opened, ...(await openAll(repo, manifest.containers.filter((r) => !opened.some((o) => o.ref.id === r.id))))];
+    all ??= [...opened, ...(await openContainers(repo, manifest.containers.filter((r) => !opened.some((o) => o.ref.id === r.id))))];
     for (const oid of needed) {
       const holder = all.find((c) => c.index.find(oid) !== undefined);
       if (!holder) throw new KmscryptError('CORRUPT', `${repo.config.url}: object ${oid}, a delta base, is in no container; run 'git kmscrypt verify'`);
@@ -209,16 +209,4 @@ async function select(repo: RemoteRepository, manifest: Manifest, opened: Opened
     }
   }
   return [...chosen].filter(([, set]) => set.size > 0).map(([container, set]) => ({ container, records: [...set].sort((a, b) => a - b) }));
-}
-
-/** Every object we decrypted must be in the pack git stored under the ID the index claimed. */
-async function verifyIndexed(idxFile: string, selections: Selection[], hashLength: number): Promise<void> {
-  const idx = new PackIndexFile(await fs.readFile(idxFile), hashLength);
-  for (const s of selections) {
-    for (const i of s.records) {
-      if (!idx.has(s.container.index.oid(i))) {
-        throw new KmscryptError('TAMPERED', `object ${s.container.index.oidHex(i)} decrypted to content with another ID; the repository was written by a faulty or hostile client`);
-      }
-    }
-  }
 }

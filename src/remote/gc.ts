@@ -103,7 +103,7 @@ async function consolidate(
 ): Promise<(Omit<GcReport, 'scheduled' | 'deletedContainers' | 'deletedManifests'> & { manifest: Manifest }) | undefined> {
   const base = snapshot.manifest!;
   const tips = [...new Set(Object.values(base.refs))];
-  await fetchObjects(repo, base, tips, { ...defaultTransferOptions(), cloning: true, progress: options.progress });
+  await fetchObjects(repo, base, tips.map((oid) => ({ oid, name: oid })), { ...defaultTransferOptions(), cloning: true, progress: options.progress });
   const format = repo.descriptor.objectFormat;
   let pack: WrittenPack | undefined;
   let stored;

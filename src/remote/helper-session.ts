@@ -1,6 +1,7 @@
 import { KmscryptError } from '../errors';
 import type { FetchRequest, HelperBackend, OptionAnswer, PushRequest } from '../protocol/helper-protocol';
 import { localObjectFormat } from '../git/repository';
+import { unquoteCStyle } from '../protocol/c-quote';
 import { traceToStderr } from '../trace';
 import { RemoteConfig, RemoteRepository, ManifestSnapshot } from './remote-repository';
 import { defaultTransferOptions, TransferOptions } from './transfer-options';
@@ -52,6 +53,37 @@ export class HelperSession implements HelperBackend {
       case 'object-format':
         this.wantObjectFormat = true;
         return 'ok';
+      case 'depth': {
+        if (!/^\d+$/.test(value)) return { error: `invalid depth ${value}` };
+        this.options.depth = Number(value);
+        return 'ok';
+      }
+      case 'deepen-relative':
+        this.options.deepenRelative = bool;
+        return 'ok';
+      case 'deepen-since':
+        this.options.deepenSince = unquoteCStyle(value);
+        return 'ok';
+      case 'deepen-not':
+        this.options.deepenNot.push(unquoteCStyle(value));
+        return 'ok';
+      case 'filter':
+        this.options.filter = unquoteCStyle(value);
+        return 'ok';
+      case 'from-promisor':
+        this.options.fromPromisor = isTrue(value);
+        return 'ok';
+      case 'no-dependents':
+        this.options.noDependents = isTrue(value);
+        return 'ok';
+      case 'refetch':
+        this.options.refetch = isTrue(value);
+        return 'ok';
+      case 'update-shallow':
+      case 'updateshallow':
+      case 'rejectshallow':
+        // About a shallow remote; a kmscrypt store always holds whole histories (push refuses shallow roots).
+        return 'ok';
       case 'cas': {
         const m = /^([^:]+):(.*)$/.exec(value);
         if (!m) return { error: `malformed cas ${value}` };
@@ -86,7 +118,7 @@ export class HelperSession implements HelperBackend {
     if (!this.repo || !this.snapshot?.manifest) throw new KmscryptError('BAD_PROTOCOL', 'git asked to fetch before listing refs');
     // Loaded on demand: a helper process only ever fetches or pushes, and start-up time counts.
     const { fetchObjects } = await import('./fetch');
-    const result = await fetchObjects(this.repo, this.snapshot.manifest, [...new Set(batch.map((b) => b.oid))], this.options);
+    const result = await fetchObjects(this.repo, this.snapshot.manifest, batch, this.options);
     return [...result.locks.map((file) => `lock ${file}`), ...(result.connected ? ['connectivity-ok'] : [])];
   }
 
@@ -109,4 +141,9 @@ export class HelperSession implements HelperBackend {
     );
     return outcomes.map((o) => (o.error ? `error ${o.dst} ${o.error}` : `ok ${o.dst}`));
   }
+}
+
+/** A boolean option value: transport-helper sends "true"/"false" for some options, "1" or "yes" for others. */
+function isTrue(value: string): boolean {
+  return ['true', 'yes', '1', 'on'].includes(value.toLowerCase());
 }

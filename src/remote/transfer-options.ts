@@ -10,6 +10,22 @@ export interface TransferOptions {
   checkConnectivity: boolean;
   /** --force-with-lease expectations: ref → expected remote value ("" = must not exist). */
   leases: Map<string, string>;
+  /** `option depth`: commits to fetch from each tip (0: no limit); 0x7fffffff is `--unshallow`. */
+  depth: number;
+  /** `option deepen-relative`: `--deepen=<n>`, depth counted from the current shallow boundary. */
+  deepenRelative: boolean;
+  /** `option deepen-since`: `--shallow-since`, as the user wrote it (git's approxidate reads it). */
+  deepenSince?: string;
+  /** `option deepen-not`: `--shallow-exclude` refs. */
+  deepenNot: string[];
+  /** `option filter`: a partial clone's filter-spec. */
+  filter?: string;
+  /** `option from-promisor`: the pack is marked as coming from the promisor remote. */
+  fromPromisor: boolean;
+  /** `option no-dependents`: only the objects named, nothing they reach (older git's lazy fetch). */
+  noDependents: boolean;
+  /** `option refetch`: `git fetch --refetch`, as if the local repository had nothing. */
+  refetch: boolean;
 }
 
 export function defaultTransferOptions(): TransferOptions {
@@ -23,5 +39,11 @@ export function defaultTransferOptions(): TransferOptions {
     followTags: false,
     checkConnectivity: false,
     leases: new Map(),
+    depth: 0,
+    deepenRelative: false,
+    deepenNot: [],
+    fromPromisor: false,
+    noDependents: false,
+    refetch: false,
   };
 }

@@ -1,0 +1,103 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
+import { DELTA_TYPE } from '../format/container-index';
+import { encodeEntryHeader, OBJ_REF_DELTA } from '../git/pack-format';
+import { planRuns, readRun } from './container-reader';
+import { openLargeRecord } from './large-record';
+import { packToGit, PackToGitOptions } from './pack-to-git';
+import { Progress } from './progress';
+import type { ObjectLocation, RemoteObjects } from './remote-objects';
+import type { RemoteRepository } from './remote-repository';
+
+/** Objects rebuilt and compressed per batch, so that memory stays bounded however many there are. */
+const REBUILD_BATCH = 256;
+
+/**
+ * Sends a chosen set of objects to git as one pack. A stored record goes as it is (a delta as a
+ * REF_DELTA) when its delta base is in the pack or in the local repository, which
+ * `index-pack --fix-thin` then uses. A delta whose base is neither is rebuilt here and sent whole,
+ * so the clone gets exactly the chosen objects; only when it is too large to rebuild in memory do
+ * its bases go along instead.
+ */
+export async function sendSelection(
+  repo: RemoteRepository,
+  objects: RemoteObjects,
+  chosen: ObjectLocation[],
+  isLocal: (oid: string) => boolean,
+  options: Omit<PackToGitOptions, 'objectFormat'> & { ourProgress: boolean },
+): Promise<string | undefined> {
+  const sent = new Set(chosen.map((loc) => loc.c.index.oidHex(loc.i)));
+  const asStored: ObjectLocation[] = [];
+  const rebuilt: ObjectLocation[] = [];
+  const queue = [...chosen];
+  for (let k = 0; k < queue.length; k++) {
+    const loc = queue[k];
+    if (loc.c.index.types[loc.i] !== DELTA_TYPE) {
+      asStored.push(loc);
+      continue;
+    }
+    const base = loc.c.index.base(loc.i).toString('hex');
+    if (sent.has(base) || isLocal(base)) asStored.push(loc);
+    else if (objects.canRebuild(loc)) rebuilt.push(loc);
+    else {
+      asStored.push(loc);
+      sent.add(base);
+      queue.push(objects.baseOf(loc));
+    }
+  }
+  const total = asStored.length + rebuilt.length;
+  if (total === 0) return undefined;
+
+  const progress = new Progress('Decrypting objects', options.ourProgress);
+  const tmpDir = repo.config.stateDir ? join(repo.config.stateDir, 'tmp') : tmpdir();
+  const claimed = function* () {
+    for (const loc of [...asStored, ...rebuilt]) yield loc.c.index.oid(loc.i);
+  };
+  return packToGit({ ...options, objectFormat: objects.hashName }, total, claimed, async (write) => {
+    let done = 0;
+    const writeStored = async (loc: ObjectLocation, payload: Buffer | AsyncIterable<Buffer>) => {
+      const { index } = loc.c;
+      const delta = index.types[loc.i] === DELTA_TYPE;
+      await write(encodeEntryHeader(delta ? OBJ_REF_DELTA : index.types[loc.i], index.sizes[loc.i], delta ? index.base(loc.i) : undefined));
+      if (Buffer.isBuffer(payload)) await write(payload);
+      else for await (const chunk of payload) await write(chunk);
+      progress.tick(++done, total);
+    };
+
+    for (let k = 0; k < rebuilt.length; k += REBUILD_BATCH) {
+      const batch = rebuilt.slice(k, k + REBUILD_BATCH);
+      const made = await objects.objects(batch);
+      for (const loc of batch) {
+        const object = made.get(loc)!;
+        await write(encodeEntryHeader(object.type, object.data.length));
+        await write(deflateSync(object.data));
+        progress.tick(++done, total);
+      }
+    }
+
+    // Records still in memory from the walk first; the others in runs, container by container.
+    const byContainer = new Map<ObjectLocation['c'], number[]>();
+    for (const loc of asStored) {
+      const cached = objects.cachedPayload(loc);
+      if (cached) await writeStored(loc, cached);
+      else {
+        if (!byContainer.has(loc.c)) byContainer.set(loc.c, []);
+        byContainer.get(loc.c)!.push(loc.i);
+      }
+    }
+    for (const [c, records] of byContainer) {
+      records.sort((a, b) => a - b);
+      const wanted = new Set(records);
+      for (const run of planRuns(c.index, records)) {
+        if (run.large) {
+          // Verified completely before its first byte is written to git.
+          await writeStored(objects.at(c, run.first), await openLargeRecord(repo, c, run.first, tmpDir));
+          continue;
+        }
+        for await (const { i, payload } of readRun(repo, c, run, (k) => wanted.has(k))) await writeStored(objects.at(c, i), payload);
+      }
+    }
+    progress.done();
+  });
+}
