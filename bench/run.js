@@ -35,8 +35,10 @@ const positive = (/** @type {string | undefined} */ v, /** @type {number} */ dfl
   if (!Number.isInteger(n) || n < 1) fatal(`${name} must be a positive integer, not '${v}'`);
   return n;
 };
+const OP_NAMES = ['push', 'clone', 'push1', 'fetch1', 'shallow', 'blobless'];
 const settings = {
   only: list(env.BENCH_ONLY, WORKLOADS, 'BENCH_ONLY'),
+  ops: list(env.BENCH_OPS, OP_NAMES, 'BENCH_OPS'),
   backends: list(env.BENCH_BACKENDS, BACKENDS, 'BENCH_BACKENDS'),
   runs: positive(env.BENCH_RUNS, 3, 'BENCH_RUNS'),
   largeRuns: positive(env.BENCH_LARGE_RUNS, 1, 'BENCH_LARGE_RUNS'),
@@ -142,8 +144,8 @@ let GNU_TIME = '/usr/bin/time';
 let commandSerial = 0;
 
 /**
- * @typedef {{ helpers: number, outcomes: string[], maxRssKiB: number, storage: Record<string, number>, kms: Record<string, number> }} HelperStats
- * @typedef {{ ok: boolean, wallS: number, cpuS: number | undefined, rssKiB: number | undefined, stats: HelperStats | undefined, error?: string }} Measured
+ * @typedef {{ helpers: number, outcomes: string[], maxRssKiB: number, storage: Record<string, number>, kms: Record<string, number>, bytesRead: number }} HelperStats
+ * @typedef {{ ok: boolean, wallS: number, cpuS: number | undefined, rssKiB: number | undefined, stats: HelperStats | undefined, error?: string, cloneBytes?: number }} Measured
  */
 
 /** Runs one measured command: wall time by process.hrtime, peak RSS by GNU time, helper stats by KMSCRYPT_STATS. */
@@ -211,14 +213,15 @@ function tailOf(/** @type {string} */ file, bytes = 3000) {
 /** Sums the KMSCRYPT_STATS lines of every helper process of one command. */
 function readStats(/** @type {string} */ file) {
   /** @type {HelperStats} */
-  const s = { helpers: 0, outcomes: [], maxRssKiB: 0, storage: {}, kms: {} };
+  const s = { helpers: 0, outcomes: [], maxRssKiB: 0, storage: {}, kms: {}, bytesRead: 0 };
   let text = '';
   try { text = fs.readFileSync(file, 'utf8'); } catch { return s; }
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
-    /** @type {{ outcome?: string, maxRssKiB?: number, storage?: Record<string, number>, kms?: Record<string, number> }} */
+    /** @type {{ outcome?: string, maxRssKiB?: number, storage?: Record<string, number>, kms?: Record<string, number>, storageBytesRead?: number }} */
     const j = JSON.parse(line);
     s.helpers++;
+    s.bytesRead += j.storageBytesRead ?? 0;
     s.outcomes.push(j.outcome ?? '?');
     s.maxRssKiB = Math.max(s.maxRssKiB, j.maxRssKiB ?? 0);
     for (const [k, v] of Object.entries(j.storage ?? {})) s.storage[k] = (s.storage[k] ?? 0) + v;
@@ -456,16 +459,22 @@ async function s3Delete(/** @type {S3Services} */ s3, /** @type {string} */ pref
 // ---- the measurements --------------------------------------------------------------------------------
 
 /**
- * @typedef {'push' | 'clone' | 'push1' | 'fetch1'} Op
+ * @typedef {'push' | 'clone' | 'push1' | 'fetch1' | 'shallow' | 'blobless'} Op
  * @typedef {{ samples: Measured[], failures: string[] }} Cell
  */
-const OPS = /** @type {Op[]} */ (['push', 'clone', 'push1', 'fetch1']);
+const OPS = /** @type {Op[]} */ (['push', 'clone', 'push1', 'fetch1']).filter((op) => settings.ops.includes(op));
+/** Shallow and partial clones: reported in a section of their own (bytes read and stored). */
+const PARTIAL_OPS = /** @type {Op[]} */ (['shallow', 'blobless']).filter((op) => settings.ops.includes(op));
 const OP_LABEL = {
   push: 'initial push, all refs (`push --mirror`)',
   clone: 'full mirror clone',
   push1: 'push of one new commit',
   fetch1: 'fetch of that commit',
+  shallow: '`clone --depth 1 --no-checkout`',
+  blobless: '`clone --filter=blob:none --no-checkout`',
 };
+/** The git clone arguments of the shallow and partial rows. @type {Partial<Record<Op, string[]>>} */
+const PARTIAL_ARGS = { shallow: ['--depth', '1'], blobless: ['--filter=blob:none'] };
 
 /** @type {Map<string, Cell>} */
 const cells = new Map();
@@ -537,6 +546,8 @@ async function runOnce(/** @type {Workload} */ w, /** @type {string} */ backend,
     git(['init', '--quiet', '--bare', dest]);
     git(['symbolic-ref', 'HEAD', git(['symbolic-ref', 'HEAD'], { cwd: w.source }).trim()], { cwd: dest });
     if (backend === 'plain-keep') git(['config', 'receive.unpackLimit', '1'], { cwd: dest });
+    // A plain git server of partial clones must allow filters.
+    git(['config', 'uploadpack.allowFilter', 'true'], { cwd: dest });
     url = dest;
   } else if (backend === 'local') {
     url = `kmscrypt::file://${path.join(dir, 'store')}`;
@@ -555,6 +566,14 @@ async function runOnce(/** @type {Workload} */ w, /** @type {string} */ backend,
       const u = await s3Usage(s3, s3Name);
       stored.set(`${w.name}|s3`, { bytes: u.bytes, objects: u.objects });
     }
+    for (const op of PARTIAL_OPS) {
+      const target = path.join(dir, `${op}-clone`);
+      const m = await measure(['clone', '--no-checkout', ...(PARTIAL_ARGS[op] ?? []), pushUrl, target], { cwd: dir, env: e, kmscrypt });
+      if (m.ok) m.cloneBytes = treeBytes(path.join(target, '.git', 'objects'));
+      record(w, op, backend, m);
+      fs.rmSync(target, { recursive: true, force: true });
+    }
+    if (!OPS.some((op) => op !== 'push')) return;
     const cloneArgs = plain ? ['clone', '--mirror', '--no-local', url, clone] : ['clone', '--mirror', url, clone];
     const cl = await measure(cloneArgs, { cwd: dir, env: e, kmscrypt });
     if (cl.ok) {
@@ -635,7 +654,7 @@ function machineLines(/** @type {Date} */ started, /** @type {string} */ buildNo
       (loadStart[0] > Number(nproc) ? ' — **the machine was busy: absolute times are inflated; compare ratios**' : ''),
     `- node ${process.version}, ${gitVersion}${rgw ? `, ${rgw}` : ''}`,
     `- git-remote-kmscrypt ${rev} (${buildNote})`,
-    `- settings: BENCH_ONLY=${settings.only.join(',')} BENCH_BACKENDS=${settings.backends.join(',')} BENCH_SIZE=${settings.size} ` +
+    `- settings: BENCH_ONLY=${settings.only.join(',')} BENCH_OPS=${settings.ops.join(',')} BENCH_BACKENDS=${settings.backends.join(',')} BENCH_SIZE=${settings.size} ` +
       `BENCH_RUNS=${settings.runs} BENCH_LARGE_RUNS=${settings.largeRuns} BENCH_LARGE_FILE=${settings.largeFile ? 1 : 0}`,
   ];
 }
@@ -699,6 +718,33 @@ function render(/** @type {Workload[]} */ workloads, /** @type {string[]} */ hea
     }
   }
   L.push('');
+
+  if (PARTIAL_OPS.length > 0) {
+    L.push('## Shallow and partial clones', '');
+    L.push('`git clone --no-checkout` with `--depth 1` or `--filter=blob:none`, of the store the initial push made (plain git: of the bare repository it pushed to, ' +
+      'over `file://`, with `uploadpack.allowFilter=true`). Bytes read: what every helper process of the command received from the store (KMSCRYPT_STATS), ' +
+      'and its share of the bytes stored; in the clone: every file under `.git/objects`. Without a checkout no lazy fetch happens: one helper process.', '');
+    L.push('| workload | clone | backend | ratio | plain git | kmscrypt | n | bytes read from the store (share of stored) | in the clone: plain git / kmscrypt | storage requests | helper peak RSS |');
+    L.push('|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|');
+    for (const w of workloads) {
+      if (w.name === 'bigfile') continue;
+      for (const op of PARTIAL_OPS) {
+        const plain = summary(cells.get(`${w.name}|${op}|plain`));
+        for (const backend of settings.backends) {
+          const kc = cells.get(`${w.name}|${op}|${backend}`);
+          const k = summary(kc);
+          const st = stored.get(`${w.name}|${backend}`);
+          const read = k?.representative.stats?.bytesRead;
+          const share = read !== undefined && st ? ` (${((100 * read) / st.bytes).toFixed(1)}%)` : '';
+          const kmsText = k ? fmtS(k.wall) : kc && kc.failures.length > 0 ? '**FAILED**' : 'not run';
+          L.push(`| ${w.label} | ${OP_LABEL[op]} | ${backend} | ${plain && k ? `**${(k.wall / plain.wall).toFixed(2)}×**` : '—'} | ${plain ? fmtS(plain.wall) : '—'} | ${kmsText} | ${k ? k.n : 0} | ` +
+            `${read !== undefined ? fmtBytes(read) + share : '—'} | ${plain?.representative.cloneBytes !== undefined ? fmtBytes(plain.representative.cloneBytes) : '—'} / ${k?.representative.cloneBytes !== undefined ? fmtBytes(k.representative.cloneBytes) : '—'} | ` +
+            `${k ? fmtCounts(k.representative.stats?.storage) : '—'} | ${k ? fmtKiB(k.helperRss) : '—'} |`);
+        }
+      }
+    }
+    L.push('');
+  }
 
   const big = workloads.find((w) => w.name === 'bigfile');
   if (big && big.fileBytes) {

@@ -1,5 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import t from 'tap';
+import { OBJ_BLOB } from '../src/git/pack-format';
+import { openContainer } from '../src/remote/container-reader';
+import { RemoteObjects } from '../src/remote/remote-objects';
+import { RemoteRepository } from '../src/remote/remote-repository';
 import { Sandbox } from './support/sandbox';
 import { s3Backend } from './support/s3-backend';
 
@@ -80,4 +85,58 @@ t.test('request counts over S3 with the AWS KMS provider', async (t) => {
     t.same(b.fetch.storage, expected, 'the same with a long history and 301 refs');
     for (const s of [a.fetch, b.fetch]) t.equal(s.kms.decrypt, 1, 'the new manifest and the new container share one data key');
   });
+});
+
+/**
+ * A blobless clone reads the indexes and the records of commits and trees only: with the tip
+ * tagged, git's pack order puts every commit and tree before the blobs, so those are one ranged
+ * GET from the start of the container, and no byte of a blob record is read. A full clone reads
+ * every record. Both exact, in requests and in bytes, from the store's own layout.
+ */
+t.test('a blobless clone over S3 reads the commits and trees, not the blobs', async (t) => {
+  const backend = await s3Backend();
+  const sb = new Sandbox(t, backend.env);
+  const statsFile = sb.path('stats.jsonl');
+  const measured = (args: string[]) => {
+    writeFileSync(statsFile, '');
+    sb.run('git', args, { env: { KMSCRYPT_STATS: statsFile } });
+    const lines = readFileSync(statsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as StatsLine & { storageBytesRead: number });
+    t.equal(lines.length, 1, `git ${args[1]} ${args[2]}: one helper process`);
+    return lines[0];
+  };
+  const store = await backend.newStore(sb, 'blobless');
+  const src = sb.repo('blobless-src');
+  let bigBytes = 0;
+  for (let i = 0; i < 6; i++) {
+    const big = randomBytes(300_000 + i);
+    bigBytes += big.length;
+    sb.commit(src, { [`docs/page-${i}.md`]: `page ${i}\n`, 'src/main.c': `int version = ${i};\n`, [`assets/blob-${i}.bin`]: big }, `version ${i}`);
+  }
+  sb.git(src, 'tag', '-a', 'v6', '-m', 'six');
+  sb.git(src, 'push', '-q', store.url, 'main', 'v6');
+
+  const repo = (await RemoteRepository.open(backend.remoteConfig(sb, store)))!;
+  const { manifest } = await repo.latest();
+  t.equal(manifest!.containers.length, 1, 'one push, one container');
+  const ref = manifest!.containers[0];
+  const opened = await openContainer(repo, ref);
+  const types = new RemoteObjects(repo, [opened]);
+  const isBlob = (i: number) => types.typeOf(types.at(opened, i)) === OBJ_BLOB;
+  const firstBlob = Array.from({ length: opened.index.count }, (_, i) => i).find(isBlob)!;
+  t.ok(Array.from({ length: opened.index.count - firstBlob }, (_, k) => firstBlob + k).every(isBlob), 'every record after the first blob is a blob');
+  // A segment is read whole: the last commit or tree may share one with the first small blobs.
+  const lastNonBlob = opened.index.unitLast(firstBlob - 1);
+  const headEnd = opened.index.offsets[lastNonBlob] + opened.index.lengths[lastNonBlob];
+  const fixed = (await store.read('kmscrypt.json')).length + (await store.read(`manifests/${String(manifest!.generation).padStart(20, '0')}`)).length + ref.indexLength + 24;
+
+  const full = measured(['clone', '-q', '--bare', store.url, sb.path('full.git')]);
+  const parts = Math.ceil(ref.indexOffset / (4 << 20));
+  t.same(full.storage, { get: 3 + parts, list: 1, put: 0, head: 0, delete: 0, createMultipart: 0, uploadPart: 0, completeMultipart: 0, abortMultipart: 0, other: 0, total: 4 + parts }, `full clone: descriptor, list, manifest, index, the records in ${parts} ranged GETs`);
+  t.equal(full.storageBytesRead, fixed + ref.indexOffset, 'full clone: every byte of the container');
+
+  const blobless = measured(['clone', '-q', '--bare', '--filter=blob:none', store.url, sb.path('blobless.git')]);
+  t.same(blobless.storage, { get: 4, list: 1, put: 0, head: 0, delete: 0, createMultipart: 0, uploadPart: 0, completeMultipart: 0, abortMultipart: 0, other: 0, total: 5 }, 'blobless clone: descriptor, list, manifest, index, one ranged GET of the commits and trees');
+  t.equal(blobless.storageBytesRead, fixed + headEnd, 'blobless clone: the container up to its last commit or tree');
+  t.ok(full.storageBytesRead - blobless.storageBytesRead >= bigBytes, `the ${bigBytes} bytes of the large blobs were not read`);
+  t.equal(blobless.kms.decrypt, 1, 'one Decrypt: one data key');
 });

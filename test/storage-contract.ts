@@ -107,6 +107,21 @@ export function storageContract(t: Test, makeStorage: MakeStorage): void {
     }
   });
 
+  t.test('bytesRead counts the bytes of every read: whole, ranged and streamed', async (t) => {
+    const s = await makeStorage(t);
+    const data = randomBytes(5 * MiB + 7);
+    await s.put('counted', data);
+    const before = s.bytesRead;
+    await s.get('counted');
+    t.equal(s.bytesRead - before, data.length, 'a whole get');
+    await s.getRange('counted', { start: 100, end: 1100 });
+    t.equal(s.bytesRead - before, data.length + 1000, 'a ranged get');
+    await readAll(await s.getStream('counted', { start: MiB, end: 5 * MiB + 7 }));
+    t.equal(s.bytesRead - before, 2 * data.length + 1000 - MiB, 'a stream of several parts');
+    await s.get('absent');
+    t.equal(s.bytesRead - before, 2 * data.length + 1000 - MiB, 'a missing key reads nothing');
+  });
+
   t.test('multi-MiB objects stream back intact, whole and in ranges across part boundaries', async (t) => {
     const s = await makeStorage(t);
     const data = randomBytes(20 * MiB + 12345);

@@ -17,10 +17,10 @@ export function requestSummary(config: RemoteConfig, startedAt: number): string 
 
 /**
  * With KMSCRYPT_STATS=<file>, each process appends one JSON line when it ends: storage requests
- * by kind, KMS calls, peak RSS and wall time. Tests assert the exact counts; the benchmark reads
- * the peak RSS of every helper process; a failed process also records its error's code, which
- * tests compare (git reports every helper failure with the same exit status). Nothing is written
- * when the variable is unset.
+ * by kind and bytes read from storage, KMS calls, peak RSS and wall time. Tests assert the exact
+ * counts; the benchmark reads the peak RSS and bytes read of every helper process; a failed
+ * process also records its error's code, which tests compare (git reports every helper failure
+ * with the same exit status). Nothing is written when the variable is unset.
  */
 export function recordStats(command: string, config: RemoteConfig | undefined, startedAt: number, outcome: 'ok' | 'error', err?: unknown): void {
   const file = process.env.KMSCRYPT_STATS;
@@ -34,6 +34,7 @@ export function recordStats(command: string, config: RemoteConfig | undefined, s
     wallMs: Date.now() - startedAt,
     maxRssKiB: process.resourceUsage().maxRSS,
     storage: config?.storage.requests,
+    storageBytesRead: config?.storage.bytesRead,
     kms: config?.keys.calls,
   };
   try {

@@ -20,10 +20,15 @@ export class ObjectDatabase {
     private readonly loose: Set<string>,
   ) {}
 
+  /** The database of the repository git runs in (GIT_DIR, GIT_OBJECT_DIRECTORY honoured). */
   static async open(): Promise<ObjectDatabase> {
     const { packDir, objectFormat } = await localRepository();
-    const hashLength = objectFormat === 'sha1' ? 20 : 32;
-    const dirs = await objectDirectories(resolve(packDir, '..'));
+    return ObjectDatabase.at(resolve(packDir, '..'), objectFormat === 'sha1' ? 20 : 32);
+  }
+
+  /** The database of an object directory and its alternates. */
+  static async at(objectDir: string, hashLength: number): Promise<ObjectDatabase> {
+    const dirs = await objectDirectories(objectDir);
     const packs: PackNames[] = [];
     const loose = new Set<string>();
     for (const dir of dirs) {

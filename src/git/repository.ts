@@ -61,10 +61,13 @@ export async function currentBranch(): Promise<string | undefined> {
   return code === 0 ? stdout.toString('utf8').trim() : undefined;
 }
 
-/** Whether every object reachable from `tips` but not from local refs is present. */
+/**
+ * Whether every object reachable from `tips` but not from local refs is present (in a partial
+ * clone: present or promised by the remote, as git's own connectivity check allows).
+ */
 export async function isConnected(tips: string[]): Promise<boolean> {
   if (tips.length === 0) return true;
-  const { code } = await runGit(['rev-list', '--objects', '--quiet', '--stdin', '--not', '--all'], {
+  const { code } = await runGit(['rev-list', '--objects', '--quiet', '--missing=allow-promisor', '--stdin', '--not', '--all'], {
     input: tips.join('\n') + '\n',
     okCodes: [1, 128],
   });

@@ -20,6 +20,8 @@ export interface SelectionRequest {
   clientShallow: ReadonlySet<string>;
   /** Whether the local repository has an object; never true for a clone. */
   isLocal(oid: string): boolean;
+  /** The local repository has nothing yet (a clone, or `--refetch`). */
+  fresh: boolean;
 }
 
 export interface Selection {
@@ -36,6 +38,7 @@ export interface Selection {
  * the annotated tags that point into it. Objects git names itself are sent whatever the filter.
  */
 export async function selectObjects(objects: RemoteObjects, request: SelectionRequest): Promise<Selection> {
+  if (selectsByType(request)) return { send: await selectByType(objects, request.filter!, request.wants) };
   const chosen = new Map<string, ObjectLocation>();
   const choose = (oid: string, loc: ObjectLocation) => chosen.set(oid, loc);
   const filter = request.filter ?? {};
@@ -70,7 +73,6 @@ export async function selectObjects(objects: RemoteObjects, request: SelectionRe
   }
 
   let shallow: Set<string> | undefined;
-  const commitsSent = new Map<string, CommitFacts>();
   if (request.noDependents) {
     for (const oid of commitWants) if (!request.isLocal(oid)) choose(oid, objects.require(oid, 'commit'));
   } else {
@@ -85,7 +87,6 @@ export async function selectObjects(objects: RemoteObjects, request: SelectionRe
     shallow = plan.shallow;
     for (const [oid, facts] of plan.commits) {
       choose(oid, objects.require(oid, 'commit'));
-      commitsSent.set(oid, facts);
       treeRoots.push({ oid: facts.tree, given: false });
     }
   }
@@ -94,6 +95,38 @@ export async function selectObjects(objects: RemoteObjects, request: SelectionRe
   await selectBlobs(objects, request, filter, blobs, choose);
   if (request.followTags) await followTags(objects, request, chosen, choose);
   return { send: [...chosen.values()], shallow };
+}
+
+/**
+ * A blob filter on a clone of every branch and tag, without depth: every commit, tree and tag of
+ * the store, and the blobs the filter keeps, chosen from the indexes alone (a delta's type is its
+ * base's). Walking the whole history would read and parse every tree to reach the same set (less
+ * objects no ref reaches, which a full clone gets too).
+ */
+function selectsByType(request: SelectionRequest): boolean {
+  const { filter, deepen } = request;
+  if (!filter || filter.treeDepth !== undefined || request.noDependents) return false;
+  if (deepen && (deepen.depth || deepen.since !== undefined || deepen.not?.length)) return false;
+  if (!request.fresh) return false;
+  const wanted = new Set(request.wants);
+  return Object.entries(request.refs).every(([name, oid]) => !(name.startsWith('refs/heads/') || name.startsWith('refs/tags/')) || wanted.has(oid));
+}
+
+async function selectByType(objects: RemoteObjects, filter: ObjectFilter, wants: string[]): Promise<ObjectLocation[]> {
+  const send: ObjectLocation[] = [];
+  const blobs: ObjectLocation[] = [];
+  for (const loc of objects.records()) {
+    if (objects.typeOf(loc) !== OBJ_BLOB) send.push(loc);
+    else if (filter.blobLimit !== 0) blobs.push(loc);
+  }
+  const sizes = await objects.sizes(blobs);
+  for (const loc of blobs) if (keepsBlob(filter, sizes.get(loc)!, 1)) send.push(loc);
+  const chosen = new Set(send);
+  for (const oid of wants) {
+    const loc = objects.require(oid, 'the object git asked for,');
+    if (!chosen.has(loc)) send.push(loc);
+  }
+  return send;
 }
 
 /** Trees level by level (a root tree at depth 0); blobs met on the way are gathered for selectBlobs. */

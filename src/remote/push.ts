@@ -13,6 +13,7 @@ import { isValidRefName } from '../format/ref-name';
 import { currentBranch, isAncestor, resolveRevisions } from '../git/repository';
 import type { DataKey } from '../keys/key-provider';
 import { ObjectTooLargeError, restoreIfSwept, storeContainer } from './container-writer';
+import { shallowRootUpdates } from './shallow-push';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
 import { killPoint } from './kill-point';
 import type { TransferOptions } from './transfer-options';
@@ -72,6 +73,10 @@ export async function push(
     if (!c.dst.startsWith('refs/') || !isValidRefName(c.dst)) outcomes.set(c.dst, `invalid ref name ${JSON.stringify(c.dst)}`);
     else if (oid === undefined) outcomes.set(c.dst, `source ${c.src} does not exist locally`);
     else updates.push({ dst: c.dst, oid, force: c.force || options.force, listed: listed.manifest?.refs[c.dst] });
+  }
+  for (const dst of await shallowRootUpdates(updates, listedTips)) {
+    outcomes.set(dst, 'shallow update not allowed');
+    updates.splice(updates.findIndex((u) => u.dst === dst), 1);
   }
   if (options.atomic && outcomes.size > 0) return failAll(commands, outcomes, 'atomic push failed');
 

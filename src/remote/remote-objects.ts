@@ -40,8 +40,8 @@ export class RemoteObjects {
   private readonly payloads = new ByteBoundedCache<number, Buffer>(PAYLOAD_CACHE_BYTES);
   private readonly contents = new ByteBoundedCache<number, GitObject>(CONTENT_CACHE_BYTES);
   private readonly verified = new Set<number>();
-  /** Bytes of records decrypted, for the statistics. */
-  payloadBytesRead = 0;
+  /** Object types of delta records, once worked out (0: not yet). */
+  private readonly types: Uint8Array;
 
   constructor(
     private readonly repo: RemoteRepository,
@@ -49,6 +49,7 @@ export class RemoteObjects {
   ) {
     this.hashName = repo.descriptor.objectFormat === 'sha1' ? 'sha1' : 'sha256';
     this.table = new LocationTable(containers);
+    this.types = new Uint8Array(this.table.size);
   }
 
   locate(oid: string): ObjectLocation | undefined {
@@ -64,12 +65,29 @@ export class RemoteObjects {
 
   /** The object type of a record, following its delta bases through the indexes (nothing is read). */
   typeOf(loc: ObjectLocation): number {
-    let at = loc;
-    for (let n = 0; at.c.index.types[at.i] === DELTA_TYPE; n++) {
-      if (n > MAX_CHAIN) throw this.corrupt(loc, 'its delta chain loops');
-      at = this.baseOf(at);
+    const chain: number[] = [];
+    let type = 0;
+    for (let at = loc; ; at = this.baseOf(at)) {
+      const id = this.table.id(at);
+      type = this.types[id] || (at.c.index.types[at.i] !== DELTA_TYPE ? at.c.index.types[at.i] : 0);
+      if (type) break;
+      chain.push(id);
+      if (chain.length > MAX_CHAIN) throw this.corrupt(loc, 'its delta chain loops');
     }
-    return at.c.index.types[at.i];
+    for (const id of chain) this.types[id] = type;
+    return type;
+  }
+
+  /** Every record once (an object stored in two containers counts once), in container order. */
+  *records(): Generator<ObjectLocation> {
+    const several = this.containers.length > 1;
+    for (const c of this.containers) {
+      for (let i = 0; i < c.index.count; i++) {
+        const loc = this.table.at(c, i);
+        if (several && this.locate(c.index.oidHex(i)) !== loc) continue;
+        yield loc;
+      }
+    }
   }
 
   baseOf(loc: ObjectLocation): ObjectLocation {
@@ -193,7 +211,6 @@ export class RemoteObjects {
         if (run.large) throw new KmscryptError('INTERNAL', 'a record too large for memory was asked for in memory');
         jobs.push(async () => {
           for await (const { i, payload } of readRun(this.repo, c, run, (k) => units.has(c.index.unitFirst[k]))) {
-            this.payloadBytesRead += payload.length;
             const loc = this.table.at(c, i);
             this.payloads.set(this.table.id(loc), payload, payload.length);
             if (set.has(i)) onPayload(loc, payload);
@@ -310,6 +327,10 @@ class LocationTable {
       }
     });
     this.order.sort((a, b) => this.prefixes[a] - this.prefixes[b] || this.compareFull(a, b));
+  }
+
+  get size(): number {
+    return this.order.length;
   }
 
   find(raw: Buffer): ObjectLocation | undefined {

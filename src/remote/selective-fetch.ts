@@ -40,6 +40,7 @@ export async function selectiveFetch(repo: RemoteRepository, manifest: Manifest,
     refs: manifest.refs,
     clientShallow,
     isLocal,
+    fresh,
   });
   // git's lock on the shallow file is held while the pack is stored, as fetch-pack holds it.
   const shallowUpdate = selection.shallow ? await lockShallow() : undefined;

@@ -17,6 +17,7 @@ export class LocalStorage implements Storage {
   readonly root: string;
   readonly location: string;
   readonly requests = { get: 0, head: 0, put: 0, list: 0, delete: 0, total: 0 };
+  bytesRead = 0;
 
   constructor(root: string) {
     this.root = root;
@@ -26,7 +27,9 @@ export class LocalStorage implements Storage {
   async get(key: string): Promise<Buffer | undefined> {
     this.count('get');
     try {
-      return await fs.readFile(this.path(key));
+      const bytes = await fs.readFile(this.path(key));
+      this.bytesRead += bytes.length;
+      return bytes;
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw this.failure('read', key, err);
@@ -59,6 +62,7 @@ export class LocalStorage implements Storage {
         }
         done += bytesRead;
       }
+      this.bytesRead += length;
       return buf;
     } finally {
       await handle.close();
@@ -68,8 +72,10 @@ export class LocalStorage implements Storage {
   async getStream(key: string, range?: ByteRange): Promise<Readable> {
     this.count('get');
     const path = this.path(key);
+    let size: number;
     try {
       const st = await fs.stat(path);
+      size = st.size;
       if (range && st.size < range.end) {
         throw new KmscryptError('STORAGE', `${this.location}/${key} is shorter than expected (${st.size} bytes, wanted up to ${range.end}): the stored object was truncated`);
       }
@@ -78,6 +84,7 @@ export class LocalStorage implements Storage {
       throw this.failure('read', key, err);
     }
     if (range && range.end === range.start) return Readable.from([]);
+    this.bytesRead += range ? range.end - range.start : size;
     return createReadStream(path, range ? { start: range.start, end: range.end - 1, highWaterMark: 1 << 20 } : { highWaterMark: 1 << 20 });
   }
 

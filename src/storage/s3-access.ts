@@ -6,6 +6,8 @@ export interface S3Access {
   readonly client: S3Client;
   readonly bucket: string;
   readonly location: string;
+  /** Bytes of object bodies received so far (Storage.bytesRead). */
+  bytesRead: number;
   /** The full object key: the storage prefix joined with a relative key. */
   objectKey(key: string): string;
   /** One KmscryptError line for a failed request. */

@@ -71,6 +71,7 @@ export async function readObjectBytes(access: S3Access, key: string, want: ReadW
     }
     const expected = Math.min(length, buf.length - got);
     const drained = await drainInto(res.Body, buf, got, expected);
+    access.bytesRead += drained.bytes;
     got += drained.bytes;
     if (drained.error !== undefined || drained.bytes < expected) {
       if (want.signal?.aborted) throw drained.error ?? new Error('aborted');

@@ -53,6 +53,7 @@ export class S3Storage implements Storage, S3Access {
   readonly client: S3Client;
   /** HTTP requests sent so far, by kind. */
   readonly requests: S3RequestCounts = zeroS3RequestCounts();
+  bytesRead = 0;
   private readonly errorContext: Omit<S3ErrorContext, 'action' | 'target'>;
 
   constructor(options: S3StorageOptions) {

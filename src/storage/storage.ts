@@ -51,6 +51,9 @@ export interface Storage {
   /** Requests made so far by kind, with a `total`: exact figures for tests and benchmarks. */
   readonly requests: { readonly total: number };
 
+  /** Bytes of stored objects read so far (bodies received; a local read counts what it asked for). */
+  readonly bytesRead: number;
+
   /** The whole object, or undefined when it does not exist. */
   get(key: string): Promise<Buffer | undefined>;
 
