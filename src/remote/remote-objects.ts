@@ -56,6 +56,21 @@ export class RemoteObjects {
     return this.table.find(Buffer.from(oid, 'hex'));
   }
 
+  /** The location of a raw object ID (as the index holds delta bases). */
+  locateRaw(oid: Buffer): ObjectLocation | undefined {
+    return this.table.find(oid);
+  }
+
+  /** A number per record, 0 to `size` − 1, for sets of records kept in typed arrays. */
+  idOf(loc: ObjectLocation): number {
+    return this.table.id(loc);
+  }
+
+  /** How many records the containers hold. */
+  get size(): number {
+    return this.table.size;
+  }
+
   /** The location of an object the store must have: a missing one is a broken store (or a bad request). */
   require(oid: string, what: string): ObjectLocation {
     const loc = this.locate(oid);
@@ -84,15 +99,15 @@ export class RemoteObjects {
     for (const c of this.containers) {
       for (let i = 0; i < c.index.count; i++) {
         const loc = this.table.at(c, i);
-        if (several && this.locate(c.index.oidHex(i)) !== loc) continue;
+        if (several && this.locateRaw(c.index.oid(i)) !== loc) continue;
         yield loc;
       }
     }
   }
 
   baseOf(loc: ObjectLocation): ObjectLocation {
-    const base = loc.c.index.base(loc.i).toString('hex');
-    return this.require(base, `the delta base of ${loc.c.index.oidHex(loc.i)}:`);
+    const base = loc.c.index.base(loc.i);
+    return this.table.find(base) ?? this.require(base.toString('hex'), `the delta base of ${loc.c.index.oidHex(loc.i)}:`);
   }
 
   /** Whether a record is streamed rather than read into memory (see large-record.ts). */
@@ -112,6 +127,13 @@ export class RemoteObjects {
       at = this.baseOf(at);
     }
     return true;
+  }
+
+  /** The size of the whole object a delta chain starts from: about the size of the objects it makes. */
+  chainBaseSize(loc: ObjectLocation): number {
+    let at = loc;
+    for (let n = 0; at.c.index.types[at.i] === DELTA_TYPE && n <= MAX_CHAIN; n++) at = this.baseOf(at);
+    return at.c.index.sizes[at.i];
   }
 
   /** A decrypted payload already in memory, if any. */
@@ -307,7 +329,8 @@ class LocationTable {
   private readonly starts: number[] = [];
   private readonly order: Uint32Array;
   private readonly prefixes: Uint32Array;
-  private readonly locations: Map<number, ObjectLocation> = new Map();
+  /** One location object per record, made when first asked for (callers compare them by identity). */
+  private readonly locations: Array<ObjectLocation | undefined>;
   private readonly ofContainer: Map<OpenedContainer, number> = new Map();
 
   constructor(private readonly containers: OpenedContainer[]) {
@@ -319,6 +342,7 @@ class LocationTable {
     }
     this.prefixes = new Uint32Array(total);
     this.order = new Uint32Array(total);
+    this.locations = new Array<ObjectLocation | undefined>(total);
     containers.forEach((c, k) => {
       for (let i = 0; i < c.index.count; i++) {
         const id = this.starts[k] + i;
@@ -358,11 +382,11 @@ class LocationTable {
   }
 
   private location(id: number): ObjectLocation {
-    let loc = this.locations.get(id);
+    let loc = this.locations[id];
     if (!loc) {
       const k = this.containerOf(id);
       loc = { c: this.containers[k], i: id - this.starts[k] };
-      this.locations.set(id, loc);
+      this.locations[id] = loc;
     }
     return loc;
   }

@@ -12,6 +12,8 @@ import type { RemoteRepository } from './remote-repository';
 
 /** Objects rebuilt and compressed per batch, so that memory stays bounded however many there are. */
 const REBUILD_BATCH = 256;
+/** …and at most about this many bytes of them (a chain's whole object stands for the size of its deltas' results). */
+const REBUILD_BATCH_BYTES = 16 << 20;
 
 /**
  * Sends a chosen set of objects to git as one pack. A stored record goes as it is (a delta as a
@@ -27,7 +29,8 @@ export async function sendSelection(
   isLocal: (oid: string) => boolean,
   options: Omit<PackToGitOptions, 'objectFormat'> & { ourProgress: boolean },
 ): Promise<string | undefined> {
-  const sent = new Set(chosen.map((loc) => loc.c.index.oidHex(loc.i)));
+  const sent = new Uint8Array(objects.size);
+  for (const loc of chosen) sent[objects.idOf(loc)] = 1;
   const asStored: ObjectLocation[] = [];
   const rebuilt: ObjectLocation[] = [];
   const queue = [...chosen];
@@ -37,13 +40,13 @@ export async function sendSelection(
       asStored.push(loc);
       continue;
     }
-    const base = loc.c.index.base(loc.i).toString('hex');
-    if (sent.has(base) || isLocal(base)) asStored.push(loc);
+    const base = objects.baseOf(loc);
+    if (sent[objects.idOf(base)] || isLocal(base.c.index.oidHex(base.i))) asStored.push(loc);
     else if (objects.canRebuild(loc)) rebuilt.push(loc);
     else {
       asStored.push(loc);
-      sent.add(base);
-      queue.push(objects.baseOf(loc));
+      sent[objects.idOf(base)] = 1;
+      queue.push(base);
     }
   }
   const total = asStored.length + rebuilt.length;
@@ -65,8 +68,12 @@ export async function sendSelection(
       progress.tick(++done, total);
     };
 
-    for (let k = 0; k < rebuilt.length; k += REBUILD_BATCH) {
-      const batch = rebuilt.slice(k, k + REBUILD_BATCH);
+    for (let k = 0; k < rebuilt.length; ) {
+      const batch: ObjectLocation[] = [];
+      for (let bytes = 0; k < rebuilt.length && batch.length < REBUILD_BATCH && (batch.length === 0 || bytes < REBUILD_BATCH_BYTES); k++) {
+        batch.push(rebuilt[k]);
+        bytes += objects.chainBaseSize(rebuilt[k]);
+      }
       const made = await objects.objects(batch);
       for (const loc of batch) {
         const object = made.get(loc)!;
