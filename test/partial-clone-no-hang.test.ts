@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Sandbox } from './support/sandbox';
 import { localStore } from './support/store-access';
 
@@ -18,7 +18,7 @@ function gitWithin(sb: Sandbox, cwd: string, args: string[], env: NodeJS.Process
   return { finished: r.signal === null && r.error === undefined, status: r.status, stderr: r.stderr ?? '' };
 }
 
-async function bloblessClone(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+async function bloblessClone(t: Test) {
   const sb = new Sandbox(t);
   const store = localStore(sb.path('store'));
   const src = sb.repo('src');

@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { PlainGitTwin } from './support/plain-git-twin';
 import type { Sandbox } from './support/sandbox';
 import { localStore } from './support/store-access';
@@ -15,7 +15,7 @@ import { localStore } from './support/store-access';
 const newStore = async (sb: Sandbox, name: string) => localStore(sb.path(name));
 
 /** Three versions of a small project with one large file per version, a tag on the first. */
-async function project(t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<PlainGitTwin> {
+async function project(t: Test): Promise<PlainGitTwin> {
   const twin = await PlainGitTwin.create(t, {}, newStore);
   const { sb, src } = twin;
   sb.commit(src, { 'README.md': '# one\n', 'lib/util.c': 'int util(void) { return 1; }\n', 'lib/deep/x.c': 'int x;\n', 'data/large.bin': 'A'.repeat(300_000) }, 'version one');

@@ -6,7 +6,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { PlainGitTwin } from './support/plain-git-twin';
 import { Sandbox } from './support/sandbox';
 import { localStore } from './support/store-access';
@@ -32,7 +32,7 @@ const T0 = 1_600_000_000;
  * main: c1 … c6 with a merge of a side branch (s1, s2, forked at c2) as c5; tag v1 (annotated)
  * on c3, tag light on c2; a big file changed in old commits only.
  */
-async function history(t: Parameters<Parameters<typeof t.test>[1]>[0]): Promise<PlainGitTwin> {
+async function history(t: Test): Promise<PlainGitTwin> {
   const twin = await PlainGitTwin.create(t, {}, newStore);
   const { sb, src } = twin;
   commitAt(sb, src, T0, { 'README.md': '# project\n', 'src/a.c': 'int a;\n', 'assets/big.bin': 'x'.repeat(200_000) }, 'c1');
