@@ -58,7 +58,19 @@ t.test("the deltas of a real pack rebuild git's objects", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kmscrypt-delta-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const git = (args: string[], input?: string) => {
-    const r = spawnSync('git', args, { cwd: dir, input, env: { PATH: process.env.PATH, HOME: dir, GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 'A', GIT_AUTHOR_EMAIL: 'a@e', GIT_COMMITTER_NAME: 'C', GIT_COMMITTER_EMAIL: 'c@e' } });
+    const r = spawnSync('git', args, {
+      cwd: dir,
+      input,
+      env: {
+        PATH: process.env.PATH,
+        HOME: dir,
+        GIT_CONFIG_NOSYSTEM: '1',
+        GIT_AUTHOR_NAME: 'A',
+        GIT_AUTHOR_EMAIL: 'a@e',
+        GIT_COMMITTER_NAME: 'C',
+        GIT_COMMITTER_EMAIL: 'c@e',
+      },
+    });
     if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
     return r.stdout;
   };
@@ -72,10 +84,25 @@ t.test("the deltas of a real pack rebuild git's objects", async (t) => {
   }
   git(['repack', '-a', '-d', '-f', '-q']);
   const packDir = join(dir, '.git', 'objects', 'pack');
-  const pack = readFileSync(join(packDir, readdirSync(packDir).find((f) => f.endsWith('.pack'))!));
-  const verify = git(['verify-pack', '-v', join(packDir, readdirSync(packDir).find((f) => f.endsWith('.idx'))!)]).toString();
+  const pack = readFileSync(
+    join(
+      packDir,
+      readdirSync(packDir).find((f) => f.endsWith('.pack'))!,
+    ),
+  );
+  const verify = git([
+    'verify-pack',
+    '-v',
+    join(
+      packDir,
+      readdirSync(packDir).find((f) => f.endsWith('.idx'))!,
+    ),
+  ]).toString();
   // "<oid> <type> <size> <size-in-pack> <offset> [<depth> <base-oid>]"
-  const entries = verify.split('\n').map((l) => l.split(/\s+/)).filter((f) => /^[0-9a-f]{40}$/.test(f[0]) && f.length >= 5);
+  const entries = verify
+    .split('\n')
+    .map((l) => l.split(/\s+/))
+    .filter((f) => /^[0-9a-f]{40}$/.test(f[0]) && f.length >= 5);
   const byOffset = new Map(entries.map((f) => [Number(f[4]), f]));
   const typeOf = new Map(entries.map((f) => [f[0], f[1]]));
   const content = (oid: string) => git(['cat-file', typeOf.get(oid)!, oid]);

@@ -15,13 +15,25 @@ t.test('commits, trees and tags of a real repository, SHA-1 and SHA-256', async 
   for (const format of ['sha1', 'sha256'] as const) {
     const dir = mkdtempSync(join(tmpdir(), 'kmscrypt-git-object-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const env = { PATH: process.env.PATH, HOME: dir, GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 'A', GIT_AUTHOR_EMAIL: 'a@e', GIT_COMMITTER_NAME: 'C', GIT_COMMITTER_EMAIL: 'c@e', GIT_COMMITTER_DATE: '1700000000 +0200' };
+    const env = {
+      PATH: process.env.PATH,
+      HOME: dir,
+      GIT_CONFIG_NOSYSTEM: '1',
+      GIT_AUTHOR_NAME: 'A',
+      GIT_AUTHOR_EMAIL: 'a@e',
+      GIT_COMMITTER_NAME: 'C',
+      GIT_COMMITTER_EMAIL: 'c@e',
+      GIT_COMMITTER_DATE: '1700000000 +0200',
+    };
     const git = (...args: string[]) => {
       const r = spawnSync('git', args, { cwd: dir, env });
       if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
       return r.stdout;
     };
-    const text = (...args: string[]) => git(...args).toString('utf8').trim();
+    const text = (...args: string[]) =>
+      git(...args)
+        .toString('utf8')
+        .trim();
     git('init', '-q', '-b', 'main', `--object-format=${format}`);
     writeFileSync(join(dir, 'a.txt'), 'a\n');
     git('add', '.');
@@ -40,15 +52,23 @@ t.test('commits, trees and tags of a real repository, SHA-1 and SHA-256', async 
 
     const merge = text('rev-parse', 'HEAD~1');
     const facts = parseCommit(git('cat-file', 'commit', merge));
-    t.same(facts, { tree: text('rev-parse', `${merge}^{tree}`), parents: [text('rev-parse', `${merge}^1`), text('rev-parse', `${merge}^2`)], committerTime: 1700000000 }, `${format}: merge commit`);
+    t.same(
+      facts,
+      { tree: text('rev-parse', `${merge}^{tree}`), parents: [text('rev-parse', `${merge}^1`), text('rev-parse', `${merge}^2`)], committerTime: 1700000000 },
+      `${format}: merge commit`,
+    );
     t.equal(objectId(OBJ_COMMIT, git('cat-file', 'commit', merge), format), merge, `${format}: commit ID`);
 
     const tree = text('rev-parse', 'HEAD^{tree}');
     const entries = parseTree(git('cat-file', 'tree', tree), hashLength);
-    t.same(entries, [
-      { type: OBJ_BLOB, oid: text('rev-parse', 'HEAD:a.txt') },
-      { type: OBJ_BLOB, oid: text('rev-parse', 'HEAD:b.txt') },
-    ], `${format}: tree entries, the gitlink left out`);
+    t.same(
+      entries,
+      [
+        { type: OBJ_BLOB, oid: text('rev-parse', 'HEAD:a.txt') },
+        { type: OBJ_BLOB, oid: text('rev-parse', 'HEAD:b.txt') },
+      ],
+      `${format}: tree entries, the gitlink left out`,
+    );
     t.equal(objectId(OBJ_TREE, git('cat-file', 'tree', tree), format), tree);
 
     const tag = text('rev-parse', 'v1');

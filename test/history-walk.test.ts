@@ -12,7 +12,11 @@ function graph(lines: string[], times: Record<string, number> = {}): Map<string,
   const g = new Map<string, CommitFacts>();
   for (const line of lines) {
     const [child, parents] = line.split(':');
-    g.set(child.trim(), { tree: `tree-${child.trim()}`, parents: (parents ?? '').trim().split(/\s+/).filter(Boolean), committerTime: times[child.trim()] ?? 100 });
+    g.set(child.trim(), {
+      tree: `tree-${child.trim()}`,
+      parents: (parents ?? '').trim().split(/\s+/).filter(Boolean),
+      committerTime: times[child.trim()] ?? 100,
+    });
   }
   return g;
 }
@@ -26,10 +30,12 @@ function request(g: Map<string, CommitFacts>, over: Partial<HistoryRequest>): Hi
     inStore: (oid) => g.has(oid),
     read: async (oids) => {
       reads.push(oids);
-      return new Map(oids.map((o) => {
-        if (!g.has(o)) throw new Error(`read of unknown ${o}`);
-        return [o, g.get(o)!] as [string, CommitFacts];
-      }));
+      return new Map(
+        oids.map((o) => {
+          if (!g.has(o)) throw new Error(`read of unknown ${o}`);
+          return [o, g.get(o)!] as [string, CommitFacts];
+        }),
+      );
     },
     reads,
     ...over,
@@ -73,14 +79,18 @@ t.test('deepening a shallow clone: the old boundary is unshallowed, its parents 
 
 t.test('--deepen=<n> counts from the current shallow commits', async (t) => {
   const local = new Set(['e', 'd']);
-  const r = await walkHistory(request(linear, { wants: ['e'], deepen: { depth: 2, relative: true }, clientShallow: new Set(['d']), isLocal: (o) => local.has(o) }));
+  const r = await walkHistory(
+    request(linear, { wants: ['e'], deepen: { depth: 2, relative: true }, clientShallow: new Set(['d']), isLocal: (o) => local.has(o) }),
+  );
   t.same(sorted(r.commits.keys()), ['b', 'c']);
   t.same(sorted(r.shallow), ['b']);
 });
 
 t.test('--unshallow: everything below the shallow commits, and no shallow file', async (t) => {
   const local = new Set(['e', 'd']);
-  const r = await walkHistory(request(linear, { wants: ['e'], deepen: { depth: INFINITE_DEPTH }, clientShallow: new Set(['d']), isLocal: (o) => local.has(o) }));
+  const r = await walkHistory(
+    request(linear, { wants: ['e'], deepen: { depth: INFINITE_DEPTH }, clientShallow: new Set(['d']), isLocal: (o) => local.has(o) }),
+  );
   t.same(sorted(r.commits.keys()), ['a', 'b', 'c']);
   t.same(sorted(r.shallow), []);
 });

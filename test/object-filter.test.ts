@@ -12,7 +12,11 @@ t.test('supported specs', async (t) => {
   t.same(parseObjectFilter('tree:3'), { filter: { treeDepth: 3 } });
   // what git sends for --filter=blob:none --filter=tree:2 (URL-encoded parts)
   t.same(parseObjectFilter('combine:blob%3Anone+tree%3A2'), { filter: { blobLimit: 0, treeDepth: 2 } });
-  t.same(parseObjectFilter('combine:blob%3Alimit%3D100+blob%3Alimit%3D10+tree%3A5+tree%3A4'), { filter: { blobLimit: 10, treeDepth: 4 } }, 'the stricter of each kind');
+  t.same(
+    parseObjectFilter('combine:blob%3Alimit%3D100+blob%3Alimit%3D10+tree%3A5+tree%3A4'),
+    { filter: { blobLimit: 10, treeDepth: 4 } },
+    'the stricter of each kind',
+  );
 });
 
 t.test('unsupported specs are named', async (t) => {

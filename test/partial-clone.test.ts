@@ -18,7 +18,11 @@ const newStore = async (sb: Sandbox, name: string) => localStore(sb.path(name));
 async function project(t: Test): Promise<PlainGitTwin> {
   const twin = await PlainGitTwin.create(t, {}, newStore);
   const { sb, src } = twin;
-  sb.commit(src, { 'README.md': '# one\n', 'lib/util.c': 'int util(void) { return 1; }\n', 'lib/deep/x.c': 'int x;\n', 'data/large.bin': 'A'.repeat(300_000) }, 'version one');
+  sb.commit(
+    src,
+    { 'README.md': '# one\n', 'lib/util.c': 'int util(void) { return 1; }\n', 'lib/deep/x.c': 'int x;\n', 'data/large.bin': 'A'.repeat(300_000) },
+    'version one',
+  );
   sb.git(src, 'tag', '-a', 'v1', '-m', 'version one');
   sb.commit(src, { 'README.md': '# two\n', 'lib/util.c': 'int util(void) { return 2; }\n', 'data/large.bin': 'B'.repeat(300_000) }, 'version two');
   sb.commit(src, { 'README.md': '# three\n', 'lib/deep/x.c': 'int x = 3;\n', 'data/large.bin': 'C'.repeat(300_000) }, 'version three');
@@ -34,7 +38,10 @@ t.test('--filter=blob:none: commits and trees only, a promisor pack, then the ch
   twin.compare(t, bare, 'blob:none, before checkout');
   t.same(blobsOf(twin.objects(bare[0])), [], 'no blob at all');
   const packs = readdirSync(join(bare[0], '.git/objects/pack'));
-  t.ok(packs.some((f) => f.endsWith('.promisor')), 'the pack is a promisor pack');
+  t.ok(
+    packs.some((f) => f.endsWith('.promisor')),
+    'the pack is a promisor pack',
+  );
   t.equal(twin.sb.git(bare[0], 'config', 'remote.origin.promisor').trim(), 'true');
   t.equal(twin.sb.git(bare[0], 'config', 'remote.origin.partialclonefilter').trim(), 'blob:none');
 
@@ -69,8 +76,19 @@ t.test('--filter=blob:limit=<n> keeps the small blobs only', async (t) => {
   twin.compare(t, clones, 'blob:limit=1k');
   const blobs = blobsOf(twin.objects(clones[0]));
   t.equal(blobs.length, 7, 'every version of the small files (README ×3, util.c ×2, x.c ×2), none of large.bin');
-  const sizes = spawnSync('git', ['cat-file', '--batch-check=%(objectsize)'], { cwd: clones[0], input: blobs.map((b) => b.split(' ')[0]).join('\n') + '\n', env: twin.sb.env }).stdout.toString().trim().split('\n').map(Number);
-  t.ok(sizes.every((s) => s < 1024), `every blob is under 1 KiB (${sizes.join(', ')})`);
+  const sizes = spawnSync('git', ['cat-file', '--batch-check=%(objectsize)'], {
+    cwd: clones[0],
+    input: blobs.map((b) => b.split(' ')[0]).join('\n') + '\n',
+    env: twin.sb.env,
+  })
+    .stdout.toString()
+    .trim()
+    .split('\n')
+    .map(Number);
+  t.ok(
+    sizes.every((s) => s < 1024),
+    `every blob is under 1 KiB (${sizes.join(', ')})`,
+  );
 });
 
 t.test('--filter=tree:0 and tree:1, and a checkout that fetches trees and blobs on demand', async (t) => {
@@ -109,7 +127,7 @@ t.test('fetch, pull and push from a partial clone', async (t) => {
   twin.sb.git(full, 'fsck', '--no-dangling', '--strict');
 });
 
-t.test('a filter kmscrypt does not support: git\'s warning, and an unfiltered clone', async (t) => {
+t.test("a filter kmscrypt does not support: git's warning, and an unfiltered clone", async (t) => {
   const twin = await project(t);
   const out = twin.sb.run('git', ['clone', '--filter=sparse:oid=main:README.md', '--no-checkout', twin.store.url, twin.sb.path('sparse')]);
   t.match(out.stderr, /^warning: kmscrypt does not support the filter 'sparse:oid=main:README\.md' .*filtering not recognized by server, ignoring$/m);

@@ -46,7 +46,10 @@ async function history(t: Test): Promise<PlainGitTwin> {
   commitAt(sb, src, T0 + 2 * DAY + 100, { 'side.txt': 'one\n' }, 's1');
   commitAt(sb, src, T0 + 3 * DAY + 100, { 'side.txt': 'two\n' }, 's2');
   sb.git(src, 'checkout', '-q', 'main');
-  sb.run('git', ['merge', '-q', '--no-ff', '-m', 'c5 merge side', 'side'], { cwd: src, env: { GIT_COMMITTER_DATE: `${T0 + 4 * DAY} +0000`, GIT_AUTHOR_DATE: `${T0 + 4 * DAY} +0000` } });
+  sb.run('git', ['merge', '-q', '--no-ff', '-m', 'c5 merge side', 'side'], {
+    cwd: src,
+    env: { GIT_COMMITTER_DATE: `${T0 + 4 * DAY} +0000`, GIT_AUTHOR_DATE: `${T0 + 4 * DAY} +0000` },
+  });
   commitAt(sb, src, T0 + 5 * DAY, { 'src/a.c': 'int a = 6;\n' }, 'c6');
   twin.pushAll();
   return twin;

@@ -11,6 +11,12 @@ export interface CloneShape {
 /** Whether the local repository is a shallow or a partial clone, from its files (no git command). */
 export async function localCloneShape(): Promise<CloneShape> {
   const { packDir, shallowFile } = await localRepository();
-  const [shallow, packs] = await Promise.all([fs.stat(shallowFile).then((s) => s.size > 0, () => false), fs.readdir(packDir).catch(() => [] as string[])]);
+  const [shallow, packs] = await Promise.all([
+    fs.stat(shallowFile).then(
+      (s) => s.size > 0,
+      () => false,
+    ),
+    fs.readdir(packDir).catch(() => [] as string[]),
+  ]);
   return { shallow, partial: packs.some((f) => f.endsWith('.promisor')) };
 }

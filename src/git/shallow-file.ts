@@ -30,7 +30,10 @@ export async function lockShallow(): Promise<ShallowUpdate> {
   const lock = `${shallowFile}.lock`;
   const handle = await fs.open(lock, 'wx', 0o644).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'EEXIST') {
-      throw new KmscryptError('GIT', `Unable to create '${lock}': File exists. Another git process seems to be running in this repository; if not, remove the file`);
+      throw new KmscryptError(
+        'GIT',
+        `Unable to create '${lock}': File exists. Another git process seems to be running in this repository; if not, remove the file`,
+      );
     }
     throw new KmscryptError('GIT', `cannot create ${lock}: ${err.code ?? err.message}`);
   });
@@ -49,7 +52,12 @@ export async function lockShallow(): Promise<ShallowUpdate> {
           await fs.rm(lock, { force: true });
           return;
         }
-        await handle.writeFile([...commits].sort().map((c) => c + '\n').join(''));
+        await handle.writeFile(
+          [...commits]
+            .sort()
+            .map((c) => c + '\n')
+            .join(''),
+        );
         await handle.sync();
         await release();
         await fs.rename(lock, shallowFile);

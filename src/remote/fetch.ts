@@ -40,7 +40,12 @@ export interface WantedObject {
   name: string;
 }
 
-export async function fetchObjects(repo: RemoteRepository, manifest: Manifest, requests: readonly WantedObject[], options: TransferOptions): Promise<FetchResult> {
+export async function fetchObjects(
+  repo: RemoteRepository,
+  manifest: Manifest,
+  requests: readonly WantedObject[],
+  options: TransferOptions,
+): Promise<FetchResult> {
   killPoint('fetch-start');
   if (await fetchesSelectively(options)) {
     // Loaded on demand, as this module is: most fetches never walk history.
@@ -199,7 +204,13 @@ async function select(repo: RemoteRepository, manifest: Manifest, opened: Opened
       needed.delete(oid);
     }
     if (needed.size === 0) break;
-    all ??= [...opened, ...(await openContainers(repo, manifest.containers.filter((r) => !opened.some((o) => o.ref.id === r.id))))];
+    all ??= [
+      ...opened,
+      ...(await openContainers(
+        repo,
+        manifest.containers.filter((r) => !opened.some((o) => o.ref.id === r.id)),
+      )),
+    ];
     for (const oid of needed) {
       const holder = all.find((c) => c.index.find(oid) !== undefined);
       if (!holder) throw new KmscryptError('CORRUPT', `${repo.config.url}: object ${oid}, a delta base, is in no container; run 'git kmscrypt verify'`);

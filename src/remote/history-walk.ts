@@ -74,7 +74,11 @@ export async function walkHistory(request: HistoryRequest): Promise<HistoryPlan>
     }
   } else if (deepen?.since !== undefined || deepen?.not?.length) {
     const kept = await keptSince(request.wants, deepen.since, deepen.not ?? [], read);
-    if (kept.size === 0) throw new KmscryptError('BAD_CONFIG', 'no commits selected for shallow requests: every wanted commit is older than --shallow-since or reachable from --shallow-exclude');
+    if (kept.size === 0)
+      throw new KmscryptError(
+        'BAD_CONFIG',
+        'no commits selected for shallow requests: every wanted commit is older than --shallow-since or reachable from --shallow-exclude',
+      );
     for (const oid of kept) if ((facts.get(oid)?.parents ?? []).some((p) => !kept.has(p))) boundary.add(oid);
     for (const oid of request.clientShallow) if (kept.has(oid) && !boundary.has(oid)) unshallowed.add(oid);
   }
@@ -105,7 +109,11 @@ export async function walkHistory(request: HistoryRequest): Promise<HistoryPlan>
 }
 
 /** Shortest distance of every commit within `limit` of the starts (breadth first, level by level). */
-async function distances(starts: string[], limit: number, read: (oids: Iterable<string>) => Promise<(oid: string) => CommitFacts>): Promise<Map<string, number>> {
+async function distances(
+  starts: string[],
+  limit: number,
+  read: (oids: Iterable<string>) => Promise<(oid: string) => CommitFacts>,
+): Promise<Map<string, number>> {
   const distance = new Map<string, number>();
   let level = [...new Set(starts)];
   for (let d = 0; level.length > 0; d++) {
@@ -122,16 +130,21 @@ async function distances(starts: string[], limit: number, read: (oids: Iterable<
  * without passing through one older than `since` (git's walk does not look behind an old commit),
  * less everything reachable from the excluded ones.
  */
-async function keptSince(wants: string[], since: number | undefined, not: string[], read: (oids: Iterable<string>) => Promise<(oid: string) => CommitFacts>): Promise<Set<string>> {
+async function keptSince(
+  wants: string[],
+  since: number | undefined,
+  not: string[],
+  read: (oids: Iterable<string>) => Promise<(oid: string) => CommitFacts>,
+): Promise<Set<string>> {
   const excluded = new Set<string>();
-  for (let level = [...new Set(not)]; level.length > 0; ) {
+  for (let level = [...new Set(not)]; level.length > 0;) {
     for (const oid of level) excluded.add(oid);
     const get = await read(level);
     level = [...new Set(level.flatMap((oid) => get(oid).parents))].filter((p) => !excluded.has(p));
   }
   const kept = new Set<string>();
   const seen = new Set<string>();
-  for (let level = [...new Set(wants)]; level.length > 0; ) {
+  for (let level = [...new Set(wants)]; level.length > 0;) {
     const fresh = level.filter((oid) => !seen.has(oid) && !excluded.has(oid));
     for (const oid of fresh) seen.add(oid);
     const get = await read(fresh);

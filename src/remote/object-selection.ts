@@ -196,7 +196,12 @@ async function selectBlobs(
 }
 
 /** upload-pack's include-tag: an annotated tag of the manifest whose chain ends in an object sent is sent too. */
-async function followTags(objects: RemoteObjects, request: SelectionRequest, chosen: Map<string, ObjectLocation>, choose: (oid: string, loc: ObjectLocation) => void): Promise<void> {
+async function followTags(
+  objects: RemoteObjects,
+  request: SelectionRequest,
+  chosen: Map<string, ObjectLocation>,
+  choose: (oid: string, loc: ObjectLocation) => void,
+): Promise<void> {
   const tips = Object.entries(request.refs)
     .filter(([name]) => name.startsWith('refs/tags/'))
     .map(([, oid]) => oid)
@@ -239,8 +244,12 @@ async function readCommits(objects: RemoteObjects, oids: string[]): Promise<Map<
   const out = new Map<string, CommitFacts>();
   oids.forEach((oid, k) => {
     const object = read.get(locs[k]);
-    if (!object || object.type !== OBJ_COMMIT) throw new KmscryptError('CORRUPT', `${oid} is not a commit in the store, though a commit names it as its parent`);
-    out.set(oid, parseOrCorrupt(() => parseCommit(object.data), oid, 'commit'));
+    if (!object || object.type !== OBJ_COMMIT)
+      throw new KmscryptError('CORRUPT', `${oid} is not a commit in the store, though a commit names it as its parent`);
+    out.set(
+      oid,
+      parseOrCorrupt(() => parseCommit(object.data), oid, 'commit'),
+    );
   });
   return out;
 }

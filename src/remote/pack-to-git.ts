@@ -49,7 +49,10 @@ export async function packToGit(
   const idx = new PackIndexFile(await fs.readFile(result.idxFile), options.objectFormat === 'sha1' ? 20 : 32);
   for (const oid of claimed()) {
     if (!idx.has(oid)) {
-      throw new KmscryptError('TAMPERED', `object ${oid.toString('hex')} decrypted to content with another ID; the repository was written by a faulty or hostile client`);
+      throw new KmscryptError(
+        'TAMPERED',
+        `object ${oid.toString('hex')} decrypted to content with another ID; the repository was written by a faulty or hostile client`,
+      );
     }
   }
   return result.keepFile;

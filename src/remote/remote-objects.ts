@@ -153,7 +153,7 @@ export class RemoteObjects {
     const declined = new Set<ObjectLocation>();
     for (const loc of locs) {
       const chain: ObjectLocation[] = [];
-      for (let at: ObjectLocation | undefined = loc; at; ) {
+      for (let at: ObjectLocation | undefined = loc; at;) {
         const id = this.table.id(at);
         const cached = known.get(id) ?? this.contents.get(id);
         if (cached) {
@@ -194,7 +194,8 @@ export class RemoteObjects {
     const deltas: ObjectLocation[] = [];
     for (const loc of locs) {
       if (loc.c.index.types[loc.i] !== DELTA_TYPE) out.set(loc, loc.c.index.sizes[loc.i]);
-      else if (this.isLarge(loc)) out.set(loc, Number.MAX_SAFE_INTEGER); // a delta over 16 MiB makes an object at least as large
+      else if (this.isLarge(loc))
+        out.set(loc, Number.MAX_SAFE_INTEGER); // a delta over 16 MiB makes an object at least as large
       else deltas.push(loc);
     }
     const sizeOf = (loc: ObjectLocation, payload: Buffer) => {
@@ -275,7 +276,10 @@ export class RemoteObjects {
       if (at.c.index.types[at.i] === DELTA_TYPE) {
         const header = this.deltaHeader(at, inflated);
         if (header.resultSize > RESOLVE_LIMIT) {
-          throw new KmscryptError('TOO_LARGE', `object ${at.c.index.oidHex(at.i)} would be rebuilt in memory at ${header.resultSize} bytes, over the ${RESOLVE_LIMIT}-byte limit`);
+          throw new KmscryptError(
+            'TOO_LARGE',
+            `object ${at.c.index.oidHex(at.i)} would be rebuilt in memory at ${header.resultSize} bytes, over the ${RESOLVE_LIMIT}-byte limit`,
+          );
         }
         try {
           object = { type: base!.type, data: applyDelta(base!.data, inflated) };
@@ -283,7 +287,8 @@ export class RemoteObjects {
           throw this.corrupt(at, `its delta does not apply to its base (${(err as Error).message})`);
         }
       } else {
-        if (inflated.length !== at.c.index.sizes[at.i]) throw this.corrupt(at, `it inflates to ${inflated.length} bytes, the index says ${at.c.index.sizes[at.i]}`);
+        if (inflated.length !== at.c.index.sizes[at.i])
+          throw this.corrupt(at, `it inflates to ${inflated.length} bytes, the index says ${at.c.index.sizes[at.i]}`);
         object = { type: at.c.index.types[at.i], data: inflated };
       }
       this.contents.set(id, object, object.data.length);
@@ -293,7 +298,10 @@ export class RemoteObjects {
     const id = this.table.id(loc);
     if (!this.verified.has(id)) {
       if (objectId(base.type, base.data, this.hashName) !== loc.c.index.oidHex(loc.i)) {
-        throw new KmscryptError('TAMPERED', `object ${loc.c.index.oidHex(loc.i)} in container ${loc.c.ref.id} decrypted to content with another ID; the repository was written by a faulty or hostile client`);
+        throw new KmscryptError(
+          'TAMPERED',
+          `object ${loc.c.index.oidHex(loc.i)} in container ${loc.c.ref.id} decrypted to content with another ID; the repository was written by a faulty or hostile client`,
+        );
       }
       this.verified.add(id);
     }

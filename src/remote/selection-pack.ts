@@ -68,7 +68,7 @@ export async function sendSelection(
       progress.tick(++done, total);
     };
 
-    for (let k = 0; k < rebuilt.length; ) {
+    for (let k = 0; k < rebuilt.length;) {
       const batch: ObjectLocation[] = [];
       for (let bytes = 0; k < rebuilt.length && batch.length < REBUILD_BATCH && (batch.length === 0 || bytes < REBUILD_BATCH_BYTES); k++) {
         batch.push(rebuilt[k]);

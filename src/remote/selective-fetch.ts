@@ -22,7 +22,12 @@ import type { TransferOptions } from './transfer-options';
  * Nothing here asks git about an object it may lack: presence comes from the object directories
  * (object-database.ts), so a partial clone's lazy fetch can never call back into this helper.
  */
-export async function selectiveFetch(repo: RemoteRepository, manifest: Manifest, requests: readonly WantedObject[], options: TransferOptions): Promise<FetchResult> {
+export async function selectiveFetch(
+  repo: RemoteRepository,
+  manifest: Manifest,
+  requests: readonly WantedObject[],
+  options: TransferOptions,
+): Promise<FetchResult> {
   const filter = effectiveFilter(options.filter);
   const objects = new RemoteObjects(repo, await openContainers(repo, manifest.containers));
   const deepen = await deepenOf(objects, manifest, options);
@@ -63,7 +68,9 @@ function effectiveFilter(spec: string | undefined): ObjectFilter | undefined {
   if (spec === undefined) return undefined;
   const parsed = parseObjectFilter(spec);
   if ('filter' in parsed) return parsed.filter;
-  process.stderr.write(`warning: kmscrypt does not support the filter '${parsed.unsupported}' (only blob:none, blob:limit=<n>, tree:<depth> and combine: of them); filtering not recognized by server, ignoring\n`);
+  process.stderr.write(
+    `warning: kmscrypt does not support the filter '${parsed.unsupported}' (only blob:none, blob:limit=<n>, tree:<depth> and combine: of them); filtering not recognized by server, ignoring\n`,
+  );
   return undefined;
 }
 
@@ -71,7 +78,10 @@ function effectiveFilter(spec: string | undefined): ObjectFilter | undefined {
 async function deepenOf(objects: RemoteObjects, manifest: Manifest, options: TransferOptions): Promise<Deepen | undefined> {
   const byTime = options.deepenSince !== undefined || options.deepenNot.length > 0;
   if (options.depth > 0 && byTime) {
-    throw new KmscryptError('BAD_CONFIG', '--depth cannot be combined with --shallow-since or --shallow-exclude (as with upload-pack: deepen and deepen-since (or deepen-not) cannot be used together)');
+    throw new KmscryptError(
+      'BAD_CONFIG',
+      '--depth cannot be combined with --shallow-since or --shallow-exclude (as with upload-pack: deepen and deepen-since (or deepen-not) cannot be used together)',
+    );
   }
   if (options.depth > 0) return { depth: options.depth, relative: options.deepenRelative };
   if (!byTime) return undefined;
@@ -94,7 +104,10 @@ function refNamed(manifest: Manifest, name: string): string {
   const candidates = [name, `refs/${name}`, `refs/tags/${name}`, `refs/heads/${name}`, `refs/remotes/${name}`, `refs/remotes/${name}/HEAD`];
   const found = [...new Set(candidates.filter((c) => manifest.refs[c] !== undefined))];
   if (found.length !== 1) {
-    throw new KmscryptError('BAD_CONFIG', `--shallow-exclude=${name} ${found.length === 0 ? 'names no ref of the remote' : `is ambiguous (${found.join(', ')})`}; give a branch or tag the remote has`);
+    throw new KmscryptError(
+      'BAD_CONFIG',
+      `--shallow-exclude=${name} ${found.length === 0 ? 'names no ref of the remote' : `is ambiguous (${found.join(', ')})`}; give a branch or tag the remote has`,
+    );
   }
   return manifest.refs[found[0]];
 }

@@ -18,7 +18,13 @@ export async function shallowRootUpdates(updates: ReadonlyArray<{ dst: string; o
     if (u.oid === null) continue;
     // rev-list stops at shallow commits (git reads the shallow file), so what it lists is what the push sends.
     const { stdout } = await runGit(['rev-list', '--stdin'], { input: [u.oid, ...exclude].join('\n') + '\n' });
-    if (stdout.toString('utf8').split('\n').some((oid) => shallow.has(oid))) refused.add(u.dst);
+    if (
+      stdout
+        .toString('utf8')
+        .split('\n')
+        .some((oid) => shallow.has(oid))
+    )
+      refused.add(u.dst);
   }
   return refused;
 }

@@ -17,6 +17,10 @@ export class TracedStorage implements Storage {
     return this.inner.requests;
   }
 
+  get bytesRead(): number {
+    return this.inner.bytesRead;
+  }
+
   get(key: string): Promise<Buffer | undefined> {
     return traced(
       `storage get ${this.at(key)}`,

@@ -59,7 +59,11 @@ export class PlainGitTwin {
   compare(t: Test, clones: [string, string], what: string): void {
     const [k, p] = clones;
     t.equal(this.shallowFile(k), this.shallowFile(p), `${what}: .git/shallow`);
-    t.equal(this.sb.git(k, 'rev-parse', '--is-shallow-repository'), this.sb.git(p, 'rev-parse', '--is-shallow-repository'), `${what}: rev-parse --is-shallow-repository`);
+    t.equal(
+      this.sb.git(k, 'rev-parse', '--is-shallow-repository'),
+      this.sb.git(p, 'rev-parse', '--is-shallow-repository'),
+      `${what}: rev-parse --is-shallow-repository`,
+    );
     t.equal(this.sb.git(k, 'log', '--all', '--format=%H %P'), this.sb.git(p, 'log', '--all', '--format=%H %P'), `${what}: git log --all, with parents`);
     t.same(this.objects(k), this.objects(p), `${what}: the same objects`);
     t.same(this.sb.refs(k), this.sb.refs(p), `${what}: the same branches and tags`);
@@ -75,7 +79,11 @@ export class PlainGitTwin {
 
   /** Every object a repository holds, listed without fetching anything (never a lazy fetch). */
   objects(repo: string): string[] {
-    const out = execFileSync('git', ['cat-file', '--batch-all-objects', '--batch-check=%(objectname) %(objecttype)'], { cwd: repo, env: { ...this.sb.env, GIT_NO_LAZY_FETCH: '1' }, maxBuffer: 64 << 20 });
+    const out = execFileSync('git', ['cat-file', '--batch-all-objects', '--batch-check=%(objectname) %(objecttype)'], {
+      cwd: repo,
+      env: { ...this.sb.env, GIT_NO_LAZY_FETCH: '1' },
+      maxBuffer: 64 << 20,
+    });
     return out.toString('utf8').split('\n').filter(Boolean).sort();
   }
 }
