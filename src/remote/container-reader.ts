@@ -105,8 +105,15 @@ export async function* readRun(
     const last = index.unitLast(i);
     return index.offsets[last] + index.lengths[last];
   };
+  /** Whether the unit that starts with record i holds a wanted record; if not, its bytes are passed over, not gathered. */
+  const unitWanted = (i: number) => {
+    const last = index.unitLast(i);
+    for (let k = i; k <= last; k++) if (wanted(k)) return true;
+    return false;
+  };
   /** Length of the frame being read: the preamble, then the unit of record i up to its end. */
   let frameLength = withPreamble ? c.ref.preambleLength : unitEnd(i) - position;
+  let skip = !withPreamble && !unitWanted(i);
   // A frame split across chunks is gathered here; one buffer, reused, so that records are
   // not copied out of the chunks they arrive in (fresh large allocations are slow).
   let carry = Buffer.alloc(0);
@@ -114,6 +121,21 @@ export async function* readRun(
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     let at = 0;
     while (at < chunk.length && i <= run.last) {
+      if (skip) {
+        // A unit read only because it lies between wanted ones (runs merge across small gaps).
+        const n = Math.min(frameLength - carried, chunk.length - at);
+        carried += n;
+        at += n;
+        if (carried < frameLength) break;
+        carried = 0;
+        position += frameLength;
+        i = index.unitLast(i) + 1;
+        if (i <= run.last) {
+          frameLength = unitEnd(i) - position;
+          skip = !unitWanted(i);
+        }
+        continue;
+      }
       let frame: Buffer;
       if (carried === 0 && chunk.length - at >= frameLength) {
         frame = chunk.subarray(at, at + frameLength);
@@ -136,25 +158,21 @@ export async function* readRun(
         preambleChecked = true;
       } else if (index.inSegment(i)) {
         const last = index.unitLast(i);
-        let any = false;
-        for (let k = i; k <= last && !any; k++) any = wanted(k);
-        // A segment read only because it lies between wanted ones is skipped, as a record would be.
-        if (any) {
-          const plaintext = openSegment(c.keys, i, frame, unitName(c, i));
-          const base = index.offsets[i];
-          for (let k = i; k <= last; k++) {
-            if (wanted(k)) yield { i: k, payload: plaintext.subarray(index.offsets[k] - base, index.offsets[k] - base + index.payloadLength(k)) };
-          }
+        const plaintext = openSegment(c.keys, i, frame, unitName(c, i));
+        const base = index.offsets[i];
+        for (let k = i; k <= last; k++) {
+          if (wanted(k)) yield { i: k, payload: plaintext.subarray(index.offsets[k] - base, index.offsets[k] - base + index.payloadLength(k)) };
         }
         i = last + 1;
       } else {
-        if (wanted(i)) {
-          const header = { oid: index.oid(i), type: index.types[i], size: index.sizes[i], base: index.base(i) };
-          yield { i, payload: openRecord(c.keys, i, header, frame, unitName(c, i)) };
-        }
+        const header = { oid: index.oid(i), type: index.types[i], size: index.sizes[i], base: index.base(i) };
+        yield { i, payload: openRecord(c.keys, i, header, frame, unitName(c, i)) };
         i++;
       }
-      if (i <= run.last) frameLength = unitEnd(i) - position;
+      if (i <= run.last) {
+        frameLength = unitEnd(i) - position;
+        skip = !unitWanted(i);
+      }
     }
   }
   if (i <= run.last) {

@@ -18,9 +18,16 @@ export interface GitObject {
 }
 
 /** Decrypted payloads kept for re-use (walks read neighbours again, and the pack sends them). */
-const PAYLOAD_CACHE_BYTES = 64 << 20;
+const PAYLOAD_CACHE_BYTES = 48 << 20;
 /** Inflated objects kept, so that a chain of deltas is resolved once and not once per object on it. */
 const CONTENT_CACHE_BYTES = 32 << 20;
+/**
+ * Larger payloads are not kept: the walks re-use small commits and trees, while a large blob's
+ * record is read once, to be sent or rebuilt, and would push them out. Rebuilt objects up to a
+ * quarter of their cache are kept, for the other deltas of their chain.
+ */
+const CACHED_PAYLOAD_LIMIT = 1 << 20;
+const CACHED_OBJECT_LIMIT = CONTENT_CACHE_BYTES / 4;
 /** Objects larger than this are not rebuilt in memory; their stored records are sent instead. */
 export const RESOLVE_LIMIT = 64 << 20;
 /** Runs read at once: a walk's level scatters over a container. */
@@ -235,7 +242,7 @@ export class RemoteObjects {
         jobs.push(async () => {
           for await (const { i, payload } of readRun(this.repo, c, run, (k) => units.has(c.index.unitFirst[k]))) {
             const loc = this.table.at(c, i);
-            this.payloads.set(this.table.id(loc), payload, payload.length);
+            if (payload.length <= CACHED_PAYLOAD_LIMIT) this.payloads.set(this.table.id(loc), payload, payload.length);
             if (set.has(i)) onPayload(loc, payload);
           }
         });
@@ -291,7 +298,7 @@ export class RemoteObjects {
           throw this.corrupt(at, `it inflates to ${inflated.length} bytes, the index says ${at.c.index.sizes[at.i]}`);
         object = { type: at.c.index.types[at.i], data: inflated };
       }
-      this.contents.set(id, object, object.data.length);
+      if (object.data.length <= CACHED_OBJECT_LIMIT) this.contents.set(id, object, object.data.length);
       base = object;
     }
     if (!base) throw new KmscryptError('INTERNAL', 'an empty delta chain');

@@ -13,7 +13,7 @@ import type { RemoteRepository } from './remote-repository';
 /** Objects rebuilt and compressed per batch, so that memory stays bounded however many there are. */
 const REBUILD_BATCH = 256;
 /** …and at most about this many bytes of them (a chain's whole object stands for the size of its deltas' results). */
-const REBUILD_BATCH_BYTES = 16 << 20;
+const REBUILD_BATCH_BYTES = 8 << 20;
 
 /**
  * Sends a chosen set of objects to git as one pack. A stored record goes as it is (a delta as a
