@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import t from 'tap';
@@ -97,13 +98,32 @@ t.test('a blobless clone over S3 reads the commits and trees, not the blobs', as
   const backend = await s3Backend();
   const sb = new Sandbox(t, backend.env);
   const statsFile = sb.path('stats.jsonl');
-  const measured = (args: string[]) => {
+  /** The one helper process's stats line of `run`. */
+  const measured = <T>(what: string, run: () => T): { result: T; stats: StatsLine & { storageBytesRead: number } } => {
     writeFileSync(statsFile, '');
-    sb.run('git', args, { env: { KMSCRYPT_STATS: statsFile } });
-    const lines = readFileSync(statsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as StatsLine & { storageBytesRead: number });
-    t.equal(lines.length, 1, `git ${args[1]} ${args[2]}: one helper process`);
-    return lines[0];
+    const result = run();
+    const lines = readFileSync(statsFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as StatsLine & { storageBytesRead: number });
+    t.equal(lines.length, 1, `${what}: one helper process`);
+    return { result, stats: lines[0] };
   };
+  const env = { KMSCRYPT_STATS: statsFile };
+  /** Storage requests of a reader: `get` GETs and the one LIST of the manifests. */
+  const reads = (get: number) => ({
+    get,
+    list: 1,
+    put: 0,
+    head: 0,
+    delete: 0,
+    createMultipart: 0,
+    uploadPart: 0,
+    completeMultipart: 0,
+    abortMultipart: 0,
+    other: 0,
+    total: get + 1,
+  });
   const store = await backend.newStore(sb, 'blobless');
   const src = sb.repo('blobless-src');
   let bigBytes = 0;
@@ -127,16 +147,41 @@ t.test('a blobless clone over S3 reads the commits and trees, not the blobs', as
   // A segment is read whole: the last commit or tree may share one with the first small blobs.
   const lastNonBlob = opened.index.unitLast(firstBlob - 1);
   const headEnd = opened.index.offsets[lastNonBlob] + opened.index.lengths[lastNonBlob];
-  const fixed = (await store.read('kmscrypt.json')).length + (await store.read(`manifests/${String(manifest!.generation).padStart(20, '0')}`)).length + ref.indexLength + 24;
+  const fixed =
+    (await store.read('kmscrypt.json')).length +
+    (await store.read(`manifests/${String(manifest!.generation).padStart(20, '0')}`)).length +
+    ref.indexLength +
+    24;
 
-  const full = measured(['clone', '-q', '--bare', store.url, sb.path('full.git')]);
+  const full = measured('full clone', () => sb.run('git', ['clone', '-q', '--bare', store.url, sb.path('full.git')], { env })).stats;
   const parts = Math.ceil(ref.indexOffset / (4 << 20));
-  t.same(full.storage, { get: 3 + parts, list: 1, put: 0, head: 0, delete: 0, createMultipart: 0, uploadPart: 0, completeMultipart: 0, abortMultipart: 0, other: 0, total: 4 + parts }, `full clone: descriptor, list, manifest, index, the records in ${parts} ranged GETs`);
+  t.same(full.storage, reads(3 + parts), `full clone: descriptor, list, manifest, index, the records in ${parts} ranged GETs`);
   t.equal(full.storageBytesRead, fixed + ref.indexOffset, 'full clone: every byte of the container');
 
-  const blobless = measured(['clone', '-q', '--bare', '--filter=blob:none', store.url, sb.path('blobless.git')]);
-  t.same(blobless.storage, { get: 4, list: 1, put: 0, head: 0, delete: 0, createMultipart: 0, uploadPart: 0, completeMultipart: 0, abortMultipart: 0, other: 0, total: 5 }, 'blobless clone: descriptor, list, manifest, index, one ranged GET of the commits and trees');
+  const blobless = measured('blobless clone', () =>
+    sb.run('git', ['clone', '-q', '--bare', '--filter=blob:none', store.url, sb.path('blobless.git')], { env }),
+  ).stats;
+  t.same(blobless.storage, reads(4), 'blobless clone: descriptor, list, manifest, index, one ranged GET of the commits and trees');
   t.equal(blobless.storageBytesRead, fixed + headEnd, 'blobless clone: the container up to its last commit or tree');
   t.ok(full.storageBytesRead - blobless.storageBytesRead >= bigBytes, `the ${bigBytes} bytes of the large blobs were not read`);
   t.equal(blobless.kms.decrypt, 1, 'one Decrypt: one data key');
+  t.ok(
+    blobless.storageBytesRead * 10 < full.storageBytesRead,
+    `a small fraction of the stored bytes: ${blobless.storageBytesRead} of ${full.storageBytesRead} (${((100 * blobless.storageBytesRead) / full.storageBytesRead).toFixed(1)}%)`,
+  );
+
+  // A lazy fetch of one missing blob: found in the index, and only its unit (its record, or the
+  // segment that holds it, authenticated whole) is read.
+  const blob = sb.git(src, 'rev-parse', 'main:assets/blob-5.bin').trim();
+  const record = opened.index.find(blob)!;
+  const unitFirst = opened.index.unitFirst[record];
+  const unitLast = opened.index.unitLast(record);
+  const unitBytes = opened.index.offsets[unitLast] + opened.index.lengths[unitLast] - opened.index.offsets[unitFirst];
+  t.ok(unitBytes < 2 * 300_005, `the blob's unit, ${unitBytes} bytes, holds little besides it`);
+  const catBlob = (cwd: string) => execFileSync('git', ['cat-file', 'blob', blob], { cwd, env: { ...sb.env, ...env }, maxBuffer: 16 << 20 });
+  const lazy = measured('git cat-file of a missing blob', () => catBlob(sb.path('blobless.git')));
+  t.ok(lazy.result.equals(catBlob(src)), 'git cat-file fetched the blob on demand');
+  t.same(lazy.stats.storage, reads(4), 'lazy fetch: descriptor, list, manifest, index, one ranged GET of the record');
+  t.equal(lazy.stats.storageBytesRead, fixed + unitBytes, "lazy fetch: the indexes and that blob's unit");
+  t.equal(lazy.stats.kms.decrypt, 1, 'lazy fetch: one Decrypt');
 });

@@ -1,0 +1,7 @@
+import t from 'tap';
+import { partialCloneScenarios } from './support/partial-clone-scenarios';
+import { s3Backend } from './support/s3-backend';
+
+t.test('partial clones over kmscrypt::s3:// (Ceph RGW) with the AWS KMS provider', async (tt) => {
+  partialCloneScenarios(tt, await s3Backend());
+});

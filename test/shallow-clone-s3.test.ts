@@ -1,0 +1,7 @@
+import t from 'tap';
+import { s3Backend } from './support/s3-backend';
+import { shallowCloneScenarios } from './support/shallow-clone-scenarios';
+
+t.test('shallow clones and fetches over kmscrypt::s3:// (Ceph RGW) with the AWS KMS provider', async (tt) => {
+  shallowCloneScenarios(tt, await s3Backend());
+});
