@@ -242,6 +242,22 @@ t.test('ReEncrypt to another key, then decrypt under it', async (t) => {
   t.equal(kms.calls.reEncrypt, 2);
 });
 
+t.test('Encrypt and Decrypt of a small plaintext, with the KeyId given', async (t) => {
+  const server = await startServer(t);
+  const kms = provider(server);
+  const a = await kms.ensureKey('alias/kmscrypt', true);
+  const client = await rawClient(server);
+  const { CreateKeyCommand } = await import('@aws-sdk/client-kms');
+  const b = (await client.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!;
+  const plaintext = Buffer.from('endorsement of the next key');
+  const { ciphertext, keyId } = await kms.encrypt(a.arn, plaintext, ctx);
+  t.equal(keyId, a.arn);
+  t.same(await kms.decrypt(a.arn, ciphertext, ctx), plaintext);
+  t.match(await rejection(kms.decrypt(b, ciphertext, ctx)), { data: { kmsError: 'IncorrectKeyException' } }, 'KMS refuses a blob of another key');
+  t.match(await rejection(kms.decrypt(a.arn, ciphertext, repositoryContext('repo-2'))), { data: { kmsError: 'InvalidCiphertextException' } });
+  t.same({ encrypt: kms.calls.encrypt, decrypt: kms.calls.decrypt }, { encrypt: 1, decrypt: 3 });
+});
+
 t.test("the SDK's plaintext buffers are zeroed", async (t) => {
   const server = await startServer(t);
   const real = await rawClient(server);

@@ -161,3 +161,19 @@ t.test('a corrupt keyring is refused', async (t) => {
     t.match(err.message, /is corrupt .*; restore it from your backup$/);
   }
 });
+
+t.test('encrypt and decrypt a small plaintext, asking only the named key', async (t) => {
+  const keyring = tempKeyring(t);
+  const local = new LocalKeyProvider(keyring);
+  const key = await local.ensureKey('alias/kmscrypt', true);
+  const other = keyring.createKey('other');
+  const plaintext = Buffer.from('endorsement of the next key');
+  const { ciphertext, keyId } = await local.encrypt('alias/kmscrypt', plaintext, ctx);
+  t.equal(keyId, key.arn, 'the ARN of the key that encrypted');
+  t.same(await local.decrypt(key.arn, ciphertext, ctx), plaintext);
+  t.same({ encrypt: local.calls.encrypt, decrypt: local.calls.decrypt }, { encrypt: 1, decrypt: 1 }, 'counted');
+  const wrongKey = await rejection(local.decrypt(other.keyId, ciphertext, ctx));
+  t.match(wrongKey, { code: 'KEY_ERROR', data: { kmsError: 'IncorrectKeyException' } }, 'a blob of another key is refused');
+  t.match(await rejection(local.decrypt(key.arn, ciphertext, repositoryContext('repo-2'))), { data: { kmsError: 'InvalidCiphertextException' } }, 'another context');
+  await t.rejects(local.encrypt(key.arn, Buffer.alloc(4097), ctx), RangeError, 'KMS takes at most 4096 bytes');
+});

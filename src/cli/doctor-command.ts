@@ -330,36 +330,14 @@ async function checkKms(config: RemoteConfig, repo: RemoteRepository | undefined
   } finally {
     generated?.plaintext.fill(0);
   }
-  await exercise('Encrypt', () => encrypt32(untracedKeyProvider(keys), key.arn, context));
+  await exercise('Encrypt', () => encrypt32(keys, key.arn, context));
 }
 
-/** What a key provider offering kms:Encrypt would add to the KeyProvider interface. */
-interface EncryptingProvider {
-  encrypt(keyId: string, plaintext: Buffer, context: EncryptionContext): Promise<unknown>;
-}
-
-function offersEncrypt(provider: KeyProvider): provider is KeyProvider & EncryptingProvider {
-  return 'encrypt' in provider && typeof (provider as Partial<EncryptingProvider>).encrypt === 'function';
-}
-
-/**
- * kms:Encrypt of 32 random bytes. KeyProvider has no encrypt (kmscrypt itself never calls it); the
- * AWS KMS provider offers one, and the local keyring is asked directly.
- */
-async function encrypt32(provider: KeyProvider, keyArn: string, context: EncryptionContext): Promise<void> {
+/** kms:Encrypt of 32 random bytes, with the repository's encryption context. */
+async function encrypt32(keys: KeyProvider, keyArn: string, context: EncryptionContext): Promise<void> {
   const plaintext = randomBytes(32);
   try {
-    if (offersEncrypt(provider)) {
-      await provider.encrypt(keyArn, plaintext, context);
-      return;
-    }
-    if (!(provider instanceof LocalKeyProvider)) throw new KmscryptError('INTERNAL', `${provider.name} offers no kms:Encrypt`);
-    const keyring = provider.keyring;
-    const key = keyring.resolve(keyring.load(), keyArn);
-    if (!key) throw new KmscryptError('KEY_ERROR', `Encrypt: key ${keyArn} not found in local keyring ${keyring.path} (NotFoundException)`);
-    if (key.state !== 'Enabled') throw new KmscryptError('KEY_ERROR', `Encrypt: key ${key.keyId} is ${key.state} (DisabledException)`);
-    provider.calls.encrypt++;
-    keyring.encrypt(key, plaintext, context);
+    await keys.encrypt(keyArn, plaintext, context);
   } finally {
     plaintext.fill(0);
   }

@@ -184,7 +184,7 @@ export class AwsKmsProvider implements KeyProvider {
     const cacheKey = `${serializeEncryptionContext(context).toString('base64')}:${wrapped.toString('base64')}`;
     let pending = this.dataKeys.get(cacheKey);
     if (!pending) {
-      pending = this.decrypt(wrapped, context, keyId);
+      pending = this.unwrap(wrapped, context, keyId);
       this.dataKeys.set(cacheKey, pending);
       pending.catch(() => this.dataKeys.delete(cacheKey));
     }
@@ -209,10 +209,18 @@ export class AwsKmsProvider implements KeyProvider {
     return { wrapped: requireBlob(out.CiphertextBlob, 'ReEncrypt'), keyId: requireKeyId(out.KeyId, 'ReEncrypt') };
   }
 
-  /** kms:Encrypt, which kmscrypt itself never needs: `git kmscrypt doctor` checks that it is not denied. */
-  async encrypt(keyId: string, plaintext: Buffer, context: EncryptionContext): Promise<{ wrapped: Buffer; keyId: string }> {
+  async encrypt(keyId: string, plaintext: Buffer, context: EncryptionContext): Promise<{ ciphertext: Buffer; keyId: string }> {
     const out = await this.send('Encrypt', { KeyId: keyId, Plaintext: plaintext, EncryptionContext: { ...context } }, keyId);
-    return { wrapped: requireBlob(out.CiphertextBlob, 'Encrypt'), keyId: requireKeyId(out.KeyId, 'Encrypt') };
+    return { ciphertext: requireBlob(out.CiphertextBlob, 'Encrypt'), keyId: requireKeyId(out.KeyId, 'Encrypt') };
+  }
+
+  async decrypt(keyId: string, ciphertext: Buffer, context: EncryptionContext): Promise<Buffer> {
+    const out = await this.send('Decrypt', { KeyId: keyId, CiphertextBlob: ciphertext, EncryptionContext: { ...context } }, keyId);
+    const plaintext = out.Plaintext;
+    if (!plaintext) throw new KmscryptError('KEY_ERROR', 'kms:Decrypt returned no plaintext; the KMS endpoint does not behave like AWS KMS');
+    const owned = Buffer.from(plaintext);
+    plaintext.fill(0);
+    return owned;
   }
 
   /** Zeroes and forgets the cached data keys. */
@@ -221,7 +229,7 @@ export class AwsKmsProvider implements KeyProvider {
     this.dataKeys.clear();
   }
 
-  private async decrypt(wrapped: Buffer, context: EncryptionContext, keyId: string | undefined): Promise<{ plaintext: Buffer; keyId: string }> {
+  private async unwrap(wrapped: Buffer, context: EncryptionContext, keyId: string | undefined): Promise<{ plaintext: Buffer; keyId: string }> {
     const input: DecryptCommandInput = { CiphertextBlob: wrapped, EncryptionContext: { ...context } };
     if (keyId !== undefined) input.KeyId = keyId;
     const out = await this.send('Decrypt', input, keyId);

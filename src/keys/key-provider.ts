@@ -60,6 +60,18 @@ export interface KeyProvider {
   decryptDataKey(wrapped: Buffer, context: EncryptionContext, keyId?: string): Promise<DataKey>;
   reEncrypt(wrapped: Buffer, context: EncryptionContext, destinationKeyId: string): Promise<{ wrapped: Buffer; keyId: string }>;
 
+  /**
+   * Encrypts a small plaintext (at most 4096 bytes, as KMS Encrypt) under `keyId`: what only a
+   * principal allowed to use that key can produce (a rotation's endorsement of the next key).
+   */
+  encrypt(keyId: string, plaintext: Buffer, context: EncryptionContext): Promise<{ ciphertext: Buffer; keyId: string }>;
+
+  /**
+   * Decrypts what `encrypt` produced, asking only `keyId` (KMS is given the KeyId, so a blob of
+   * another key is refused by KMS instead of being sent to that key). The plaintext is the caller's.
+   */
+  decrypt(keyId: string, ciphertext: Buffer, context: EncryptionContext): Promise<Buffer>;
+
   readonly calls: KeyCallCounts;
 }
 

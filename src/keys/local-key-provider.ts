@@ -5,6 +5,8 @@ import { zeroCounts } from './key-provider';
 import { DEFAULT_ALIAS, Keyring, KeyringFile, KeyringKey } from './keyring';
 
 const LOCAL_ARN_PREFIX = 'arn:aws:kms:local:000000000000:key/';
+/** KMS Encrypt's limit on plaintext length. */
+const MAX_ENCRYPT_PLAINTEXT = 4096;
 
 /** The ARN kmscrypt records for a key of the local keyring (AWS's shape, in a region and account of its own). */
 export function localKeyArn(keyId: string): string {
@@ -88,6 +90,24 @@ export class LocalKeyProvider implements KeyProvider {
     const rewrapped = this.keyring.encrypt(dest, source.plaintext, context);
     source.plaintext.fill(0);
     return { wrapped: rewrapped, keyId: LOCAL_ARN_PREFIX + dest.keyId };
+  }
+
+  async encrypt(keyId: string, plaintext: Buffer, context: EncryptionContext): Promise<{ ciphertext: Buffer; keyId: string }> {
+    this.calls.encrypt++;
+    if (plaintext.length < 1 || plaintext.length > MAX_ENCRYPT_PLAINTEXT) throw new RangeError('Encrypt takes 1 to 4096 bytes of plaintext');
+    const key = this.usableKey(keyId, 'Encrypt');
+    return { ciphertext: this.keyring.encrypt(key, plaintext, context), keyId: localKeyArn(key.keyId) };
+  }
+
+  async decrypt(keyId: string, ciphertext: Buffer, context: EncryptionContext): Promise<Buffer> {
+    this.calls.decrypt++;
+    const key = this.usableKey(keyId, 'Decrypt');
+    if (this.keyring.blobKeyId(ciphertext) !== key.keyId) {
+      throw new KmscryptError('KEY_ERROR', `Decrypt: the ciphertext was not made by key ${keyId} (IncorrectKeyException)`, { kmsError: 'IncorrectKeyException', action: 'Decrypt', keyId });
+    }
+    const plaintext = this.keyring.decrypt(key, ciphertext, context);
+    if (!plaintext) throw invalidCiphertext();
+    return plaintext;
   }
 
   private usableKey(keyId: string, action: string): KeyringKey {

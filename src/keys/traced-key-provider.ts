@@ -49,6 +49,14 @@ export class TracedKeyProvider implements KeyProvider {
     );
   }
 
+  encrypt(keyId: string, plaintext: Buffer, context: EncryptionContext): Promise<{ ciphertext: Buffer; keyId: string }> {
+    return traced(`${this.what('Encrypt', keyId, context)} of ${plaintext.length} bytes`, () => this.inner.encrypt(keyId, plaintext, context), (r) => `${r.ciphertext.length} ciphertext bytes under ${r.keyId}`);
+  }
+
+  decrypt(keyId: string, ciphertext: Buffer, context: EncryptionContext): Promise<Buffer> {
+    return traced(`${this.what('Decrypt', keyId, context)} of ${ciphertext.length} ciphertext bytes`, () => this.inner.decrypt(keyId, ciphertext, context), (p) => `${p.length} bytes`);
+  }
+
   private what(action: string, keyId: string | undefined, context?: EncryptionContext): string {
     return `kms ${action}${keyId ? ` key ${keyId}` : ''}${context ? ` context ${JSON.stringify(context)}` : ''} (${this.inner.name})`;
   }
