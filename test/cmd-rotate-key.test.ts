@@ -1,5 +1,5 @@
-import t from 'tap';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import t, { Test } from 'tap';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Keyring } from '../src/keys/keyring';
 import { withLocalKms } from './support/local-kms-sandbox';
@@ -25,19 +25,23 @@ async function snapshot(store: StoreAccess): Promise<Map<string, string>> {
   return out;
 }
 
-/**
- * The user declares the key they moved to as theirs. Clones may refuse a key nobody configured
- * (a store writer could otherwise name their own key), so after a rotation to a key other than
- * alias/kmscrypt the other clones are told with kmscrypt.keyId, here in the global git config.
- */
-function trust(sb: Sandbox, keyArn: string): void {
-  sb.git(sb.root, 'config', '--global', 'kmscrypt.keyId', keyArn);
-}
-
 function disable(keyring: Keyring, keyId: string): void {
   keyring.update((file) => {
     file.keys.find((k) => k.keyId === keyId)!.state = 'Disabled';
   });
+}
+
+/**
+ * A fresh clone whose own key (alias/kmscrypt) is the disabled old key cannot check the old key's
+ * endorsement of the new one: it is told the one command that works, which then works.
+ */
+async function freshCloneNeedsTheNewKey(t: Test, sb: Sandbox, url: string, newArn: string, dir: string): Promise<void> {
+  const refused = await sb.runAsync(['git', 'clone', url, dir], { expectFailure: true });
+  const lines = refused.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
+  t.equal(lines.length, 1, 'one line', { stderr: refused.stderr });
+  t.match(lines[0], /cannot check that it endorsed .*DisabledException/, 'naming the disabled key');
+  t.ok(lines[0]?.endsWith(`if you trust ${newArn}: git clone -c kmscrypt.keyId=${newArn} ${url}`), 'and the command that works', { line: lines[0] });
+  await sb.runAsync(['git', 'clone', '-q', '-c', `kmscrypt.keyId=${newArn}`, url, dir]);
 }
 
 /** A repository of two pushes (two containers) and a clone made before any rotation. */
@@ -65,7 +69,6 @@ t.test('local keyring: rotate, rerun, a later push under the old key, old key di
   const rotated = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', 'origin', '--to', target.keyId], { cwd: src });
   t.match(rotated.stdout, `Rewrapped 2 data keys of repository ${old.repositoryId} under ${newArn}; published manifest generation 3`);
   t.match(rotated.stdout, `No longer used by the newest manifest: ${old.key.arn}`);
-  trust(sb, newArn);
   const after = await info(sb, store.url);
   t.equal(after.key.arn, newArn, 'the manifest names the new key for new data');
   t.same(after.containerKeys, { [newArn]: 2 }, 'every data key rewrapped');
@@ -90,7 +93,8 @@ t.test('local keyring: rotate, rerun, a later push under the old key, old key di
   t.same((await info(sb, store.url)).containerKeys, { [newArn]: 4 }, 'new pushes use the new key');
   await git(sb, src, 'pull', '-q', '--ff-only', 'origin', 'main');
   t.equal(sb.git(src, 'rev-parse', 'HEAD').trim(), fourth, 'a clone made before the rotation fetches');
-  await sb.runAsync(['git', 'clone', '-q', store.url, sb.path('fresh')]);
+  // A fresh clone trusts its alias/kmscrypt, the old key: with it disabled it cannot check the endorsement of the new one.
+  await freshCloneNeedsTheNewKey(t, sb, store.url, newArn, sb.path('fresh'));
   t.equal(readFileSync(join(sb.path('fresh'), 'c.txt'), 'utf8'), 'three\n', 'a fresh clone reads everything with the old key disabled');
   sb.git(sb.path('fresh'), 'fsck', '--strict', '--no-dangling');
   const verified = await sb.runAsync(['git', 'kmscrypt', 'verify', store.url]);
@@ -130,11 +134,10 @@ t.test('AWS KMS endpoint: an interrupted rotation changes nothing; the rerun com
   server.deny([]);
   const done = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId]);
   t.match(done.stdout, `Rewrapped 2 data keys of repository ${old.repositoryId} under ${newArn}; published manifest generation 3`);
-  trust(sb, newArn);
   t.same((await info(sb, store.url)).containerKeys, { [newArn]: 2 });
 
   disable(keyring, old.key.arn.split('/').pop()!);
-  await sb.runAsync(['git', 'clone', '-q', store.url, sb.path('fresh')]);
+  await freshCloneNeedsTheNewKey(t, sb, store.url, newArn, sb.path('fresh'));
   t.equal(readFileSync(join(sb.path('fresh'), 'b.txt'), 'utf8'), 'two\n', 'a fresh clone reads everything with the old key disabled');
   sb.commit(before, { 'c.txt': 'three\n' }, 'third');
   await git(sb, before, 'pull', '-q', '--rebase', 'origin', 'main');
@@ -161,11 +164,85 @@ t.test('a push that lands while rotate-key is about to publish: rotate-key loses
   writeFileSync(join(pause, 'go'), '');
   const report = JSON.parse((await rotating).stdout) as { rewrapped: number; generation: number; keyArn: string };
   t.match(report, { rewrapped: 3, generation: 4, keyArn: newArn }, 'rotate-key lost generation 3 to the push, read it, and published generation 4 with all three data keys rewrapped');
-  trust(sb, newArn);
   t.same((await info(sb, store.url)).containerKeys, { [newArn]: 3 }, "the push's data key is under the new key too");
   await sb.runAsync(['git', 'clone', '-q', store.url, sb.path('fresh')]);
   t.equal(sb.git(sb.path('fresh'), 'rev-parse', 'HEAD').trim(), raced, 'the push that raced the rotation is kept');
   sb.git(sb.path('fresh'), 'fsck', '--strict', '--no-dangling');
+});
+
+/** A clone made now, and the key its HEAD was read under. */
+async function cloneNow(sb: Sandbox, url: string, name: string): Promise<string> {
+  await sb.runAsync(['git', 'clone', '-q', url, sb.path(name)]);
+  return sb.path(name);
+}
+
+async function pushOne(sb: Sandbox, cwd: string, file: string): Promise<string> {
+  await git(sb, cwd, 'pull', '-q', '--rebase', 'origin', 'main');
+  const commit = sb.commit(cwd, { [file]: `${file}\n` }, file);
+  await git(sb, cwd, 'push', '-q', 'origin', 'main');
+  return commit;
+}
+
+t.test('three rotations: the rotating clone, a clone that slept through all of them and clones that missed one push and fetch with no new setting', async (t) => {
+  const sb = new Sandbox(t);
+  const { store, src, before } = await published(sb);
+  const keyring = new Keyring(sb.env.KMSCRYPT_KEYRING);
+  const arn = (id: string) => `arn:aws:kms:local:000000000000:key/${id}`;
+  const k1 = (await info(sb, store.url)).key.arn;
+  const [k2, k3, k4] = ['second', 'third', 'fourth'].map((d) => arn(keyring.createKey(`${d} key`).keyId));
+
+  await sb.runAsync(['git', 'kmscrypt', 'rotate-key', 'origin', '--to', k2], { cwd: src });
+  await pushOne(sb, src, 'after-first-rotation');
+  t.equal((await info(sb, store.url)).key.arn, k2, 'the rotating clone pushes under the new key, with no setting');
+  const afterOne = await cloneNow(sb, store.url, 'after-one');
+
+  await sb.runAsync(['git', 'kmscrypt', 'rotate-key', 'origin', '--to', k3], { cwd: src });
+  await pushOne(sb, src, 'after-second-rotation');
+  const afterTwo = await cloneNow(sb, store.url, 'after-two');
+  // Two rotations: a clone that saw K2 (missed K2 -> K3) catches up, pushes and fetches.
+  const fromAfterOne = await pushOne(sb, afterOne, 'from-a-clone-that-missed-one-rotation');
+  await git(sb, src, 'pull', '-q', '--ff-only', 'origin', 'main');
+  t.equal(sb.git(src, 'rev-parse', 'HEAD').trim(), fromAfterOne, 'the rotating clone fetches it');
+
+  await sb.runAsync(['git', 'kmscrypt', 'rotate-key', 'origin', '--to', k4], { cwd: src });
+  t.same(Object.keys((await info(sb, store.url)).containerKeys), [k4], 'every data key is under the fourth key');
+  // Three rotations: a clone made before any of them follows K1 -> K2 -> K3 -> K4.
+  const fromBefore = await pushOne(sb, before, 'from-a-clone-that-slept-through-three-rotations');
+  const fromAfterTwo = await pushOne(sb, afterTwo, 'from-a-clone-that-missed-one-rotation-again');
+  const fromAfterOneAgain = await pushOne(sb, afterOne, 'and-again');
+  await git(sb, src, 'pull', '-q', '--ff-only', 'origin', 'main');
+  const history = sb.git(src, 'rev-list', 'HEAD');
+  for (const c of [fromBefore, fromAfterTwo, fromAfterOneAgain]) t.match(history, c, `${c.slice(0, 8)} landed and was fetched`);
+  t.same(Object.keys((await info(sb, store.url)).containerKeys).sort(), [k4], 'every push after the rotation used the newest key');
+
+  // Every clone has accepted K4: the old keys can be disabled.
+  for (const k of [k1, k2, k3]) disable(keyring, k.split('/').pop()!);
+  for (const clone of [before, afterOne, afterTwo, src]) await git(sb, clone, 'pull', '-q', '--rebase', 'origin', 'main');
+  await pushOne(sb, before, 'with-the-old-keys-disabled');
+  t.pass('with the old keys disabled every clone still pushes and fetches');
+  for (const k of [k1, k2, k3]) {
+    keyring.update((file) => {
+      file.keys.find((key) => key.keyId === k.split('/').pop())!.state = 'Enabled';
+    });
+  }
+
+  // Someone whose own alias/kmscrypt is another key has never trusted any of these.
+  const stranger = sb.path('stranger-keyring.json');
+  copyFileSync(keyring.path, stranger);
+  chmodSync(stranger, 0o600);
+  const theirs = new Keyring(stranger);
+  const own = theirs.createKey('the stranger\'s own key');
+  theirs.update((file) => {
+    file.aliases['alias/kmscrypt'] = own.keyId;
+  });
+  const env = { KMSCRYPT_KEYRING: stranger };
+  const refused = await sb.runAsync(['git', 'clone', store.url, sb.path('stranger')], { env, expectFailure: true });
+  const lines = refused.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
+  t.equal(lines.length, 1, 'a fresh clone of the rotated repository is refused with one line');
+  const fix = `git clone -c kmscrypt.keyId=${k4} ${store.url}`;
+  t.ok(lines[0]?.endsWith(`if you trust it: ${fix}`), 'which is the command that works', { line: lines[0] });
+  await sb.runAsync(['git', 'clone', '-q', '-c', `kmscrypt.keyId=${k4}`, store.url, sb.path('stranger')], { env });
+  t.equal(sb.git(sb.path('stranger'), 'rev-parse', 'HEAD').trim(), sb.git(src, 'rev-parse', 'HEAD').trim(), 'running it clones the repository');
 });
 
 t.test('rotate-key needs --to and an enabled key', async (t) => {

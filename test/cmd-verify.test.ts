@@ -38,7 +38,7 @@ async function published(t: Test) {
   sb.commit(src, { 'NEWS': 'news\n' }, 'third');
   sb.git(src, 'push', '-q', 'origin', 'main', 'topic', 'v1');
   const repo = (await RemoteRepository.open({
-    url: store.url,
+    url: store.url.replace(/^kmscrypt::/, ''),
     storage: new LocalStorage(sb.path('store')),
     keys: new LocalKeyProvider(new Keyring(sb.env.KMSCRYPT_KEYRING)),
     keyProvider: 'local',

@@ -1,6 +1,7 @@
 /**
  * What openManifest checks inside an authentic manifest (docs/FORMAT.md §7.2). Manifests are sealed
- * here by hand, following docs/FORMAT.md §7.1, so that the JSON can say things kmscrypt never writes.
+ * here by hand, following docs/FORMAT.md §7.1 (the version 1 layout, and version 3 with its key
+ * commitment and chain fields), so that the JSON and the preamble can say things kmscrypt never writes.
  */
 import t from 'tap';
 import { createCipheriv, hkdfSync, randomBytes } from 'node:crypto';
@@ -19,7 +20,7 @@ function u16(n: number): Buffer {
   return b;
 }
 
-/** Seals an arbitrary body as docs/FORMAT.md §7.1 describes. */
+/** Seals an arbitrary body in the version 1 layout of docs/FORMAT.md §7.1. */
 function sealBody(generation: number, body: Buffer): Buffer {
   const nonce = randomBytes(12);
   const fixed = Buffer.alloc(16);
@@ -37,6 +38,27 @@ function sealBody(generation: number, body: Buffer): Buffer {
 }
 
 const sealJson = (generation: number, value: unknown) => sealBody(generation, deflateRawSync(Buffer.from(JSON.stringify(value))));
+
+/** Seals an arbitrary body in the version 3 layout of docs/FORMAT.md §7.1; `commitKey` is the data key the preamble commits to. */
+function sealV3(generation: number, value: unknown, opts: { previous?: string | null; commitKey?: Buffer } = {}): Buffer {
+  const nonce = randomBytes(12);
+  const fixed = Buffer.alloc(16);
+  fixed.write('KMSC', 0, 'latin1');
+  fixed[4] = 3;
+  fixed[5] = 2;
+  fixed.writeBigUInt64BE(BigInt(generation), 8);
+  const commitment = Buffer.from(hkdfSync('sha256', opts.commitKey ?? dataKey, nonce, 'kmscrypt/3 commit', 32));
+  const previous = opts.previous ? Buffer.from(opts.previous, 'hex') : Buffer.alloc(32);
+  const history = Buffer.alloc(8 + 32);
+  const arn = Buffer.from('arn:aws:kms:eu-west-1:111122223333:key/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d');
+  const preamble = Buffer.concat([fixed, nonce, commitment, previous, history, u16(arn.length), arn, u16(wrapped.length), wrapped, u16(0)]);
+  const key = Buffer.from(hkdfSync('sha256', dataKey, nonce, 'kmscrypt/1 manifest', 32));
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  const repo = Buffer.from(repositoryId);
+  cipher.setAAD(Buffer.concat([Buffer.from('kmscrypt/1 manifest'), u16(repo.length), repo, preamble]));
+  const body = deflateRawSync(Buffer.from(JSON.stringify(value)));
+  return Buffer.concat([preamble, cipher.update(body), cipher.final(), cipher.getAuthTag()]);
+}
 
 function open(bytes: Buffer): Manifest {
   return openManifest(parseManifestEnvelope(bytes, 'manifest'), dataKey, repositoryId, 'manifest');
@@ -78,7 +100,8 @@ const good: Manifest = {
 
 t.test('the hand-sealed manifest is read exactly as sealManifest writes it', async (t) => {
   t.same(open(sealJson(3, good)), good);
-  t.same(open(sealManifest(good, dataKey, wrapped)), good);
+  t.same(open(sealManifest(good, dataKey, { keyArn: keyId, wrappedKey: wrapped, history: null, endorsements: [] })), good);
+  t.same(open(sealV3(3, good, { previous: good.previous })), good, 'version 3, sealed by hand');
   t.same(open(sealJson(1, { ...good, generation: 1, previous: null, refs: {}, containers: [] })).refs, {}, 'an empty repository');
 });
 
@@ -121,3 +144,23 @@ for (const [name, bytes, why] of cases) {
     t.match(refusal(bytes), why);
   });
 }
+
+const v3container: ContainerRef = { ...container, version: 3, commitment: '12'.repeat(32) };
+const v3cases: Array<[string, Buffer, RegExp]> = [
+  ['a version 3 container without its commitment', sealV3(3, { ...good, containers: [{ ...v3container, commitment: undefined }] }, { previous: good.previous }), /CORRUPT: .*bad container entry/],
+  ['a version 3 container with a short commitment', sealV3(3, { ...good, containers: [{ ...v3container, commitment: 'ab' }] }, { previous: good.previous }), /CORRUPT: .*bad container entry/],
+  ['a container of version 4', sealV3(3, { ...good, containers: [{ ...v3container, version: 4 }] }, { previous: good.previous }), /CORRUPT: .*bad container entry/],
+  ['a body whose previous differs from the preamble', sealV3(3, good, { previous: 'ab'.repeat(32) }), /CORRUPT: .*body and its preamble name different previous manifests/],
+  ['a preamble that names no previous for a body that does', sealV3(3, good, { previous: null }), /CORRUPT: .*different previous manifests/],
+  ['a preamble committing to another data key', sealV3(3, good, { previous: good.previous, commitKey: randomBytes(32) }), /TAMPERED: .*key commitment mismatch/],
+];
+
+for (const [name, bytes, why] of v3cases) {
+  t.test(`refused, version 3: ${name}`, async (t) => {
+    t.match(refusal(bytes), why);
+  });
+}
+
+t.test('a version 3 container entry with its commitment is accepted', async (t) => {
+  t.same(open(sealV3(3, { ...good, containers: [v3container] }, { previous: good.previous })).containers, [v3container]);
+});

@@ -1,7 +1,8 @@
 /**
- * Format-level tamper tests for a sealed manifest (docs/FORMAT.md §7.1): a change to any byte of
- * the stored manifest is refused, with TAMPERED for every authenticated byte and CORRUPT where the
- * plaintext structure itself no longer parses; the manifest is bound to its repository and data key.
+ * Format-level tamper tests for a sealed version 3 manifest (docs/FORMAT.md §7.1): a change to any
+ * byte of the stored manifest is refused, with TAMPERED for every authenticated byte and CORRUPT
+ * where the plaintext structure itself no longer parses; the manifest is bound to its repository
+ * and data key.
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
@@ -37,9 +38,14 @@ const manifest: Manifest = {
     },
   ],
 };
-const stored = sealManifest(manifest, dataKey, wrapped);
+const endorsement = { from: 'arn:aws:kms:eu-west-1:111122223333:key/old', to: keyId, ciphertext: Buffer.alloc(90, 0x5a) };
+const seal = { keyArn: keyId, wrappedKey: wrapped, history: { generation: 5, hash: 'ef'.repeat(32) }, endorsements: [endorsement] };
+const stored = sealManifest(manifest, dataKey, seal);
 const K = Buffer.byteLength(keyId);
-const preambleEnd = 32 + K + wrapped.length;
+const W = 136 + K + wrapped.length;
+const F = Buffer.byteLength(endorsement.from);
+const E = W + 2;
+const preambleEnd = E + 2 + F + 2 + K + 2 + 90;
 
 function outcome(bytes: Buffer, key = dataKey, repo = repositoryId): string {
   try {
@@ -58,21 +64,31 @@ function flipped(i: number): Buffer {
 
 t.test('the untouched manifest opens', async (t) => {
   t.equal(outcome(stored), 'opened');
-  t.equal(parseManifestEnvelope(stored, 'm').preamble.length, preambleEnd);
+  const env = parseManifestEnvelope(stored, 'm');
+  t.equal(env.preamble.length, preambleEnd);
+  t.same({ previous: env.previous, history: env.history, endorsements: env.endorsements, keyId: env.keyId }, { previous: manifest.previous, history: seal.history, endorsements: [endorsement], keyId });
 });
 
 const regions: Array<{ name: string; from: number; to: number; expect: string[] }> = [
   { name: 'magic', from: 0, to: 4, expect: ['CORRUPT'] },
-  { name: 'version', from: 4, to: 5, expect: ['CORRUPT'] },
+  // 3 with a bit flipped is 2: read with the version 2 layout, whose AAD is then another one.
+  { name: 'version', from: 4, to: 5, expect: ['CORRUPT', 'TAMPERED'] },
   { name: 'kind', from: 5, to: 6, expect: ['CORRUPT'] },
   { name: 'flags', from: 6, to: 8, expect: ['TAMPERED'] },
-  { name: 'generation', from: 8, to: 16, expect: ['TAMPERED'] },
+  // A high bit makes the generation unsafe (CORRUPT); any other change fails the AAD.
+  { name: 'generation', from: 8, to: 16, expect: ['CORRUPT', 'TAMPERED'] },
   { name: 'nonce', from: 16, to: 28, expect: ['TAMPERED'] },
+  { name: 'key commitment', from: 28, to: 60, expect: ['TAMPERED'] },
+  { name: 'previous', from: 60, to: 92, expect: ['TAMPERED'] },
+  { name: 'history generation', from: 92, to: 100, expect: ['CORRUPT', 'TAMPERED'] },
+  { name: 'history hash', from: 100, to: 132, expect: ['TAMPERED'] },
   // A changed length moves the boundaries: either the envelope no longer parses or the AAD changes.
-  { name: 'key ID length', from: 28, to: 30, expect: ['CORRUPT', 'TAMPERED'] },
-  { name: 'key ID', from: 30, to: 30 + K, expect: ['TAMPERED'] },
-  { name: 'wrapped key length', from: 30 + K, to: 32 + K, expect: ['CORRUPT', 'TAMPERED'] },
-  { name: 'wrapped key', from: 32 + K, to: preambleEnd, expect: ['TAMPERED'] },
+  { name: 'key ARN length', from: 132, to: 134, expect: ['CORRUPT', 'TAMPERED'] },
+  { name: 'key ARN', from: 134, to: 134 + K, expect: ['TAMPERED'] },
+  { name: 'wrapped key length', from: 134 + K, to: 136 + K, expect: ['CORRUPT', 'TAMPERED'] },
+  { name: 'wrapped key', from: 136 + K, to: W, expect: ['TAMPERED'] },
+  { name: 'endorsement count', from: W, to: E, expect: ['CORRUPT', 'TAMPERED'] },
+  { name: 'endorsements', from: E, to: preambleEnd, expect: ['CORRUPT', 'TAMPERED'] },
   { name: 'ciphertext', from: preambleEnd, to: stored.length - 16, expect: ['TAMPERED'] },
   { name: 'tag', from: stored.length - 16, to: stored.length, expect: ['TAMPERED'] },
 ];
@@ -91,8 +107,8 @@ t.test('every flipped byte is refused', async (t) => {
 
 t.test('the version byte is refused with an upgrade message', async (t) => {
   const copy = Buffer.from(stored);
-  copy[4] = 3;
-  t.throws(() => parseManifestEnvelope(copy, 'manifest 7'), { code: 'CORRUPT', message: /format version 3; this kmscrypt reads version 1 and 2, upgrade it/ });
+  copy[4] = 4;
+  t.throws(() => parseManifestEnvelope(copy, 'manifest 7'), { code: 'CORRUPT', message: /format version 4; this kmscrypt reads version 1, 2 and 3, upgrade it/ });
 });
 
 t.test('truncated and extended manifests are refused', async (t) => {
@@ -110,7 +126,7 @@ t.test('a manifest is bound to its repository and its data key', async (t) => {
 });
 
 t.test('two seals of the same manifest differ (fresh nonce) and both open', async (t) => {
-  const again = sealManifest(manifest, dataKey, wrapped);
+  const again = sealManifest(manifest, dataKey, seal);
   t.not(again.subarray(16, 28).toString('hex'), stored.subarray(16, 28).toString('hex'));
   t.equal(outcome(again), 'opened');
 });

@@ -1,7 +1,8 @@
 /**
  * Repositories written in format version 1 (test/fixtures/format-v1, made by the release before
- * version 2) stay readable, take version 2 pushes, and read back whole with both versions mixed;
- * gc then rewrites them into one version 2 container. Stock git against the real helper.
+ * version 2) stay readable, take pushes of the version written now (3), and read back whole with
+ * both versions mixed; gc then rewrites them into one version 3 container. Stock git against the
+ * real helper.
  */
 import t from 'tap';
 import { chmodSync, copyFileSync, cpSync, readFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ const FIXTURE = join(__dirname, 'fixtures', 'format-v1');
 /** The version byte of a stored container or manifest (docs/FORMAT.md §6.1, §7.1). */
 const versionOf = (bytes: Buffer | undefined) => bytes?.[4];
 
-t.test('a version 1 repository is cloned, takes version 2 pushes, fetches and gc across both', async (t) => {
+t.test('a version 1 repository is cloned, takes version 3 pushes, fetches and gc across both', async (t) => {
   const sb = new Sandbox(t);
   // The fixture itself is never written to; git does not keep the keyring's 0600 mode.
   cpSync(join(FIXTURE, 'store'), sb.path('store'), { recursive: true });
@@ -43,14 +44,14 @@ t.test('a version 1 repository is cloned, takes version 2 pushes, fetches and gc
 
   const second = sb.path('second');
   sb.run('git', ['clone', '-q', store.url, second]);
-  const commit = sb.commit(second, { 'README': 'readme 4, pushed by version 2\n', 'notes.txt': 'rewritten\n'.repeat(500) }, 'version 2 commit');
+  const commit = sb.commit(second, { 'README': 'readme 4, pushed by version 3\n', 'notes.txt': 'rewritten\n'.repeat(500) }, 'version 3 commit');
   sb.git(second, 'push', '-q', 'origin', 'main');
   const newKeys = (await store.keys()).filter((k) => !v1Keys.includes(k));
   t.equal(newKeys.length, 2, 'the push added one container and one manifest');
-  for (const k of newKeys) t.equal(versionOf(await store.read(k)), 2, `${k} is version 2`);
+  for (const k of newKeys) t.equal(versionOf(await store.read(k)), 3, `${k} is version 3`);
 
   sb.git(first, 'pull', '-q', '--ff-only');
-  t.equal(sb.git(first, 'rev-parse', 'HEAD').trim(), commit, 'a version 1 clone fetches a version 2 push');
+  t.equal(sb.git(first, 'rev-parse', 'HEAD').trim(), commit, 'a version 1 clone fetches a version 3 push');
   sb.git(first, 'fsck', '--strict', '--no-dangling');
   const mixed = sb.path('mixed.git');
   sb.run('git', ['clone', '-q', '--mirror', store.url, mixed]);
@@ -62,7 +63,7 @@ t.test('a version 1 repository is cloned, takes version 2 pushes, fetches and gc
   sb.run('git', ['kmscrypt', 'gc', store.url, '--grace', '0', '--json']);
   const left = (await store.keys()).filter((k) => k.startsWith('containers/'));
   t.equal(left.length, 1, 'gc leaves one container');
-  t.equal(versionOf(await store.read(left[0])), 2, 'and it is version 2');
+  t.equal(versionOf(await store.read(left[0])), 3, 'and it is version 3');
   const after = sb.path('after.git');
   sb.run('git', ['clone', '-q', '--mirror', store.url, after]);
   t.same(sb.refs(after), sb.refs(mixed), 'a clone after gc has every ref');

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { containerKey, FORMAT_VERSION, GCM_LIMIT, generationOfKey, manifestKey, MAX_OBJECT_SIZE, Suite } from '../src/format/constants';
 import { decodePreamble, decodeTrailer, encodePreamble, encodeTrailer, openIndex, sealIndex, sha256Hex } from '../src/format/container';
 import { encodeIndex, IndexEntry } from '../src/format/container-index';
+import { keyCommitment } from '../src/format/key-commitment';
 import { deriveKey, KeyPurpose } from '../src/format/key-derivation';
 import { Manifest, openManifest, parseManifestEnvelope, sealManifest } from '../src/format/manifest';
 import { gcmNonce, openRecord, recordAad, RecordHeader, recordKeys, sealedLength, sealRecord } from '../src/format/record';
@@ -81,7 +82,7 @@ interface ContextVectors {
 }
 
 t.test('constants', async (t) => {
-  t.equal(FORMAT_VERSION, 2, 'version 2 is written; these vectors are of version 1, which is still read');
+  t.equal(FORMAT_VERSION, 3, 'version 3 is written; these vectors are of version 1, which is still read');
   t.equal(GCM_LIMIT, 6291456);
   t.equal(MAX_OBJECT_SIZE, 2147483648);
   t.equal(manifestKey(2), 'manifests/00000000000000000002');
@@ -105,6 +106,19 @@ t.test('HKDF subkeys', async (t) => {
   t.equal(keys.cbcEnc.toString('hex'), v.withContainerId.keys['record-cbc-enc']);
   t.equal(keys.cbcMac.toString('hex'), v.withContainerId.keys['record-cbc-mac']);
   t.throws(() => deriveKey(dataKey.subarray(1), 'index', hex(v.withContainerId.salt)), RangeError, 'a data key is 32 bytes');
+});
+
+t.test('version 3 subkeys: key commitment, descriptor proof, gc schedule (docs/FORMAT.md §4.2, §4.3)', async (t) => {
+  // Computed with node:crypto's hkdfSync and the info strings of FORMAT.md, outside src/format.
+  const dataKey = hex('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f');
+  const containerId = hex('00112233445566778899aabbccddeeff');
+  const nonce = hex('a0a1a2a3a4a5a6a7a8a9aaab');
+  const repository = Buffer.from('12345678-9abc-4def-8123-456789abcdef');
+  t.equal(keyCommitment(dataKey, containerId).toString('hex'), '6210d84d5def63172d9340b56c26ebe20a76a68d4b95a95ffbf900365bc2f1bc', 'a container');
+  t.equal(keyCommitment(dataKey, nonce).toString('hex'), '034fafad42af5a9a70c8b26abe9dffee099c06ab484873b96997158a287e510c', 'a manifest');
+  t.equal(keyCommitment(dataKey, repository).toString('hex'), '8c7c72e25a7331cf72cb6c39e478a0c0cbb988ab47f30e2c6d8cb6363502e854', 'the descriptor proof');
+  t.equal(deriveKey(dataKey, 'descriptor', repository).toString('hex'), '68576cadae7b784af6695094f7a860615e3ecfdef65e3f980654bd66cf24af9d', 'the descriptor MAC key');
+  t.equal(deriveKey(dataKey, 'schedule', nonce).toString('hex'), 'a7070466454f556bbbdb1d70e882b755bbd5291a8dc8f7d6965640c842fef8d8', 'a gc schedule key');
 });
 
 t.test('GCM records are deterministic', async (t) => {
@@ -209,9 +223,9 @@ t.test('sealed manifest', async (t) => {
   t.same(opened, v.manifest, 'opens to the expected JSON');
   t.equal(JSON.stringify(opened), JSON.stringify(v.manifest), 'with the same field order');
 
-  const resealed = sealManifest(v.manifest, dataKey, hex(v.wrappedKey));
+  const resealed = sealManifest(v.manifest, dataKey, { keyArn: v.keyId, wrappedKey: hex(v.wrappedKey), history: null, endorsements: [] });
   t.not(resealed.toString('hex'), v.stored, 'a new seal draws a new nonce');
-  t.equal(resealed[4], 2, 'a new seal is version 2');
+  t.equal(resealed[4], 3, 'a new seal is version 3');
   t.equal(stored[4], 1, 'the vector is version 1 (still read)');
   t.same([resealed.subarray(0, 4), resealed.subarray(5, 16)], [stored.subarray(0, 4), stored.subarray(5, 16)], 'magic, kind, flags and generation are unchanged');
   t.same(openManifest(parseManifestEnvelope(resealed, 'new'), dataKey, v.repositoryId, 'new'), v.manifest, 'seal → open round trip');

@@ -51,7 +51,9 @@ t.test('gc consolidates, drops unreachable objects, deletes only after the grace
   writeFileSync(stats, '');
   sb.run('git', ['fetch', '-q', 'origin'], { cwd: sb.path('early'), env: { KMSCRYPT_STATS: stats } });
   const line = JSON.parse(readFileSync(stats, 'utf8').trim()) as StatsLine;
-  t.same({ get: line.storage.get, list: line.storage.list }, { get: 4, list: 1 }, 'the same requests as any incremental fetch: nothing re-downloaded');
+  // An incremental fetch's four reads, and gc's manifest in between: its hash links the new
+  // manifest to the one this clone saw (continuity, docs/FORMAT.md §9.1). Nothing is re-downloaded.
+  t.same({ get: line.storage.get, list: line.storage.list }, { get: 5, list: 1 }, 'an incremental fetch and one manifest read to prove continuity: nothing re-downloaded');
   t.equal(sb.git(sb.path('early'), 'rev-parse', 'origin/main').trim(), sb.git(src, 'rev-parse', 'HEAD').trim());
 });
 
@@ -114,6 +116,49 @@ t.test('a container no manifest lists yet (a push under way) is kept until it is
   const late = gc();
   t.same({ scheduled: late.scheduled, deleted: late.deletedContainers }, { scheduled: 1, deleted: 1 }, 'at 25 hours old it is an interrupted push\'s leftover: scheduled, and deleted after the grace');
   t.notOk(existsSync(unlisted), 'it is gone');
+  sb.run('git', ['clone', '-q', store.url, sb.path('check')]);
+  t.equal(sb.git(sb.path('check'), 'rev-parse', 'HEAD').trim(), sb.git(src, 'rev-parse', 'HEAD').trim(), 'the repository clones whole');
+});
+
+t.test('gc acts only on schedules it sealed: a forged or altered one shortens no grace period', async (t) => {
+  const sb = new Sandbox(t);
+  const store = localStore(sb.path('store'));
+  const src = sb.repo('src');
+  sb.git(src, 'remote', 'add', 'origin', store.url);
+  for (let i = 0; i < 3; i++) {
+    sb.commit(src, { 'file.txt': `version ${i}\n` }, `commit ${i}`);
+    sb.git(src, 'push', '-q', 'origin', 'main');
+  }
+  const superseded = (await store.keys()).filter((k) => k.startsWith('containers/'));
+  const first = JSON.parse(sb.run('git', ['kmscrypt', 'gc', store.url, '--json']).stdout) as { scheduled: number };
+  t.equal(first.scheduled, 3, 'the three containers are scheduled, to be deleted after the grace period');
+  const [scheduleKey] = (await store.keys()).filter((k) => k.startsWith('gc/'));
+  const sealed = await store.read(scheduleKey);
+  t.notOk(sealed.includes(Buffer.from('createdAt')), 'the schedule is sealed: its time cannot be read or changed');
+
+  // What an operator would write: the schedule's bytes altered, and a plaintext list (the format of
+  // earlier versions) dated 1970 that names every superseded container and every manifest.
+  const altered = Buffer.from(sealed);
+  altered[altered.length - 20] ^= 1;
+  await store.write(scheduleKey, altered);
+  const ids = superseded.map((k) => k.slice('containers/'.length));
+  await store.write('gc/19700101T000000000Z-forged.json', Buffer.from(JSON.stringify({ createdAt: '1970-01-01T00:00:00.000Z', containers: ids, generation: 999 })));
+  const manifestsBefore = (await store.keys()).filter((k) => k.startsWith('manifests/'));
+
+  const second = sb.run('git', ['kmscrypt', 'gc', store.url, '--json']);
+  const report = JSON.parse(second.stdout) as { deletedContainers: number; deletedManifests: number; scheduled: number };
+  t.same({ deletedContainers: report.deletedContainers, deletedManifests: report.deletedManifests }, { deletedContainers: 0, deletedManifests: 0 }, 'nothing was deleted before the grace period');
+  const warnings = second.stderr.split('\n').filter((l) => l.startsWith('warning: kmscrypt:'));
+  t.equal(warnings.length, 2, 'one warning line for each schedule that does not authenticate', { stderr: second.stderr });
+  for (const w of warnings) t.match(w, /is not a gc schedule this clone can authenticate \(.*\); ignored and deleted$/);
+  const keys = await store.keys();
+  for (const k of superseded) t.ok(keys.includes(k), `${k} is still stored`);
+  t.same(keys.filter((k) => k.startsWith('manifests/')), manifestsBefore, 'every manifest is still stored');
+  t.equal(report.scheduled, 3, 'what the rejected schedules listed is scheduled again, with a fresh grace period');
+  t.notOk(keys.includes(scheduleKey) || keys.includes('gc/19700101T000000000Z-forged.json'), 'the rejected schedules are gone');
+
+  const third = JSON.parse(sb.run('git', ['kmscrypt', 'gc', store.url, '--grace', '0', '--json']).stdout) as { deletedContainers: number };
+  t.equal(third.deletedContainers, 3, 'after the grace period, the genuine schedule deletes them');
   sb.run('git', ['clone', '-q', store.url, sb.path('check')]);
   t.equal(sb.git(sb.path('check'), 'rev-parse', 'HEAD').trim(), sb.git(src, 'rev-parse', 'HEAD').trim(), 'the repository clones whole');
 });

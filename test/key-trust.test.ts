@@ -12,11 +12,16 @@ t.test('a repository protected by a key the user has not chosen is refused until
   const url = `kmscrypt::file://${sb.path('store')}`;
   sb.run('git', ['-c', `kmscrypt.keyId=${other.keyId}`, 'push', '-q', url, 'main'], { cwd: src });
 
+  const arn = `arn:aws:kms:local:000000000000:key/${other.keyId}`;
   const refused = sb.run('git', ['clone', url, sb.path('c1')], { expectFailure: true });
-  const line = refused.stderr.split('\n').find((l) => l.startsWith('fatal: kmscrypt:'));
-  t.match(line, new RegExp(`protected by KMS key .*${other.keyId}.*if you trust it: git config kmscrypt.keyId`), 'one line naming the key and the fix');
+  const lines = refused.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
+  t.equal(lines.length, 1, 'one line');
+  const fix = `git clone -c kmscrypt.keyId=${arn} ${url}`;
+  t.match(lines[0], `protected by KMS key ${arn}, which this clone does not trust`, 'it names the key');
+  t.ok(lines[0].endsWith(`; if you trust it: ${fix}`), 'and the one command that works for a clone');
 
-  sb.run('git', ['clone', '-q', '-c', `kmscrypt.keyId=${other.keyId}`, url, sb.path('c2')]);
+  const [cmd, ...args] = fix.split(' ');
+  sb.run(cmd, [...args.slice(0, -1), url, sb.path('c2')]);
   t.equal(sb.git(sb.path('c2'), 'rev-parse', 'HEAD').trim(), sb.git(src, 'rev-parse', 'HEAD').trim(), 'configured key: the clone works');
   sb.git(sb.path('c2'), 'config', '--unset', 'kmscrypt.keyId');
   sb.commit(sb.path('c2'), { 'b.txt': 'b\n' }, 'two');

@@ -12,6 +12,8 @@ import type { Storage } from '../src/storage/storage';
 export type MakeStorage = (t: Test) => Promise<Storage>;
 
 const MiB = 1 << 20;
+/** A cap no object of these tests reaches. */
+export const ANY_SIZE = { maxBytes: 1 << 30, what: 'test object' };
 
 export async function rejection(p: Promise<unknown>): Promise<KmscryptError> {
   try {
@@ -56,9 +58,20 @@ async function inPool<T>(items: T[], size: number, work: (item: T) => Promise<vo
 
 /** What every Storage must do, the same way, for the remote to be correct on it. */
 export function storageContract(t: Test, makeStorage: MakeStorage): void {
+  t.test('a whole read takes a cap: an object over it is refused before it is read, with one line naming it', async (t) => {
+    const s = await makeStorage(t);
+    const data = randomBytes(1000);
+    await s.put('capped/object', data);
+    t.same(await s.get('capped/object', { maxBytes: 1000, what: 'manifest' }), data, 'exactly the cap is read');
+    const err = await rejection(s.get('capped/object', { maxBytes: 999, what: 'manifest' }));
+    t.equal(err.code, 'TAMPERED');
+    t.equal(err.message, `${s.location}/capped/object is 1000 bytes, over the 999-byte limit for a manifest; it was not written by kmscrypt`);
+    t.equal(await s.get('capped/missing', { maxBytes: 1, what: 'manifest' }), undefined, 'a missing object is still absent');
+  });
+
   t.test('a missing key reads as absent, and ranged or streamed reads of it fail clearly', async (t) => {
     const s = await makeStorage(t);
-    t.equal(await s.get('nope'), undefined);
+    t.equal(await s.get('nope', ANY_SIZE), undefined);
     t.equal(await s.head('nope'), undefined);
     t.same(await s.list(''), []);
     for (const read of [() => s.getRange('nope', { start: 0, end: 1 }), () => s.getRange('nope', { start: 0, end: 0 }), () => s.getStream('nope'), () => s.getStream('nope', { start: 2, end: 5 })]) {
@@ -73,19 +86,19 @@ export function storageContract(t: Test, makeStorage: MakeStorage): void {
     const s = await makeStorage(t);
     const data = randomBytes(1000);
     await s.put('objects/one', data);
-    t.same(await s.get('objects/one'), data);
+    t.same(await s.get('objects/one', ANY_SIZE), data);
     t.same(await readAll(await s.getStream('objects/one')), data);
     const first = await s.head('objects/one');
     t.equal(first?.size, 1000);
     t.equal(first?.key, 'objects/one');
     t.ok(first?.etag, 'an etag');
     await s.put('objects/one', Buffer.from('replaced'));
-    t.equal((await s.get('objects/one'))?.toString(), 'replaced');
+    t.equal((await s.get('objects/one', ANY_SIZE))?.toString(), 'replaced');
     const second = await s.head('objects/one');
     t.equal(second?.size, 8);
     t.not(second?.etag, first?.etag, 'new content, new etag');
     await s.put('empty', Buffer.alloc(0));
-    t.same(await s.get('empty'), Buffer.alloc(0), 'an empty object is not a missing one');
+    t.same(await s.get('empty', ANY_SIZE), Buffer.alloc(0), 'an empty object is not a missing one');
     t.equal((await s.head('empty'))?.size, 0);
     t.same(await readAll(await s.getStream('empty')), Buffer.alloc(0));
   });
@@ -139,14 +152,14 @@ export function storageContract(t: Test, makeStorage: MakeStorage): void {
     const s = await makeStorage(t);
     const small = randomBytes(3000);
     await s.put('files/small', { file: tempFile(t, small), length: small.length });
-    t.same(await s.get('files/small'), small);
+    t.same(await s.get('files/small', ANY_SIZE), small);
     const large = randomBytes(20 * MiB + 7);
     await s.put('files/large', { file: tempFile(t, large), length: large.length });
     t.equal((await s.head('files/large'))?.size, large.length);
     t.equal(sha256(await readAll(await s.getStream('files/large'))), sha256(large));
-    t.equal(sha256((await s.get('files/large')) ?? Buffer.alloc(0)), sha256(large));
+    t.equal(sha256((await s.get('files/large', ANY_SIZE)) ?? Buffer.alloc(0)), sha256(large));
     t.equal(await s.putIfAbsent('files/created', { file: tempFile(t, small), length: small.length }), true);
-    t.same(await s.get('files/created'), small);
+    t.same(await s.get('files/created', ANY_SIZE), small);
   });
 
   t.test('a growing file is stored as it ends up, small or past the multipart threshold', async (t) => {
@@ -158,7 +171,7 @@ export function storageContract(t: Test, makeStorage: MakeStorage): void {
       for (let at = 0; at < data.length; at += 3 * MiB + 1) await writer.write(data.subarray(at, at + 3 * MiB + 1));
       await writer.close();
       await stored;
-      t.equal(sha256((await s.get(`growing/${name}`)) ?? Buffer.alloc(0)), sha256(data), `${name}: the bytes written`);
+      t.equal(sha256((await s.get(`growing/${name}`, ANY_SIZE)) ?? Buffer.alloc(0)), sha256(data), `${name}: the bytes written`);
     }
   });
 
@@ -173,7 +186,7 @@ export function storageContract(t: Test, makeStorage: MakeStorage): void {
       await writer.abort(new KmscryptError('TOO_LARGE', `${name}: given up`));
       const err = await rejection(stored);
       t.match(err.message, new RegExp(`${name}: given up`), `${name}: the put fails with the writer's reason`);
-      t.equal(await s.get(`aborted/${name}`), undefined, `${name}: nothing stored`);
+      t.equal(await s.get(`aborted/${name}`, ANY_SIZE), undefined, `${name}: nothing stored`);
     }
   });
 
@@ -181,7 +194,7 @@ export function storageContract(t: Test, makeStorage: MakeStorage): void {
     const s = await makeStorage(t);
     t.equal(await s.putIfAbsent('manifests/1', Buffer.from('first')), true);
     t.equal(await s.putIfAbsent('manifests/1', Buffer.from('second')), false);
-    t.equal((await s.get('manifests/1'))?.toString(), 'first');
+    t.equal((await s.get('manifests/1', ANY_SIZE))?.toString(), 'first');
   });
 
   t.test('8 concurrent putIfAbsent on one key: exactly one wins and its bytes are stored', async (t) => {
@@ -191,7 +204,7 @@ export function storageContract(t: Test, makeStorage: MakeStorage): void {
       const bodies = Array.from({ length: 8 }, (_, i) => Buffer.from(`writer ${i} of round ${round} ${randomBytes(8).toString('hex')}`));
       const results = await Promise.all(bodies.map((b) => s.putIfAbsent(key, b)));
       t.equal(results.filter(Boolean).length, 1, `round ${round}: one winner (${results.join(' ')})`);
-      t.same(await s.get(key), bodies[results.indexOf(true)], 'the winner wrote the stored bytes');
+      t.same(await s.get(key, ANY_SIZE), bodies[results.indexOf(true)], 'the winner wrote the stored bytes');
     }
   });
 
@@ -200,11 +213,11 @@ export function storageContract(t: Test, makeStorage: MakeStorage): void {
     await s.put('ref', Buffer.from('v1'));
     const v1 = await s.head('ref');
     t.equal(await s.putIfMatch('ref', Buffer.from('v2'), v1!.etag), true);
-    t.equal((await s.get('ref'))?.toString(), 'v2');
+    t.equal((await s.get('ref', ANY_SIZE))?.toString(), 'v2');
     t.equal(await s.putIfMatch('ref', Buffer.from('v3'), v1!.etag), false, 'a stale etag is refused');
-    t.equal((await s.get('ref'))?.toString(), 'v2', 'and changes nothing');
+    t.equal((await s.get('ref', ANY_SIZE))?.toString(), 'v2', 'and changes nothing');
     t.equal(await s.putIfMatch('missing', Buffer.from('x'), v1!.etag), false, 'a missing object is refused');
-    t.equal(await s.get('missing'), undefined, 'and is not created');
+    t.equal(await s.get('missing', ANY_SIZE), undefined, 'and is not created');
   });
 
   t.test('8 concurrent putIfMatch from one etag: exactly one wins and its bytes are stored', async (t) => {
@@ -216,7 +229,7 @@ export function storageContract(t: Test, makeStorage: MakeStorage): void {
       const bodies = Array.from({ length: 8 }, (_, i) => Buffer.from(`swap ${i} of round ${round} ${randomBytes(8).toString('hex')}`));
       const results = await Promise.all(bodies.map((b) => s.putIfMatch(key, b, base!.etag)));
       t.equal(results.filter(Boolean).length, 1, `round ${round}: one winner (${results.join(' ')})`);
-      t.same(await s.get(key), bodies[results.indexOf(true)], 'the winner wrote the stored bytes');
+      t.same(await s.get(key, ANY_SIZE), bodies[results.indexOf(true)], 'the winner wrote the stored bytes');
     }
   });
 
@@ -236,7 +249,7 @@ export function storageContract(t: Test, makeStorage: MakeStorage): void {
     t.same((await s.list('a/', 'a/10')).map((o) => o.key), ['a/2', 'a/deep/er/key']);
     t.same((await s.list('', 'b/2')).map((o) => o.key), ['c']);
     t.same(await s.list('zzz'), []);
-    t.same((await s.get('a/deep/er/key'))?.toString(), 'a/deep/er/key');
+    t.same((await s.get('a/deep/er/key', ANY_SIZE))?.toString(), 'a/deep/er/key');
   });
 
   t.test('list pages beyond 1000 keys (one S3 page)', async (t) => {
@@ -258,7 +271,7 @@ export function storageContract(t: Test, makeStorage: MakeStorage): void {
     await s.put('d/1', Buffer.from('1'));
     await s.put('d/2', Buffer.from('2'));
     await s.delete('d/1');
-    t.equal(await s.get('d/1'), undefined);
+    t.equal(await s.get('d/1', ANY_SIZE), undefined);
     await s.delete('d/1');
     await s.delete('never/was');
     t.same((await s.list('d/')).map((o) => o.key), ['d/2']);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { BufferedFileWriter } from '../src/remote/file-io';
 import { S3Storage, type S3StorageOptions } from '../src/storage/s3-storage';
-import { readAll, sha256, storageContract, tempFile } from './storage-contract';
+import { readAll, sha256, storageContract, tempFile, ANY_SIZE } from './storage-contract';
 import { runningServices, type Services, newBucket, s3ClientFor } from './support/services';
 import { type ProxyFault, type ProxiedRequest, startS3Proxy } from './support/s3-proxy';
 
@@ -68,8 +68,8 @@ t.test('request counts: one request per simple operation', async (t) => {
   const etag = (await s.head('k'))!.etag;
   t.same(await delta(() => s.putIfMatch('k', Buffer.from('3'), etag)), { put: 1, total: 1 }, 'putIfMatch: 1 PUT');
   t.same(await delta(() => s.putIfMatch('k', Buffer.from('4'), etag)), { put: 1, total: 1 }, 'stale putIfMatch: 1 PUT (412)');
-  t.same(await delta(() => s.get('k')), { get: 1, total: 1 });
-  t.same(await delta(() => s.get('missing')), { get: 1, total: 1 });
+  t.same(await delta(() => s.get('k', ANY_SIZE)), { get: 1, total: 1 });
+  t.same(await delta(() => s.get('missing', ANY_SIZE)), { get: 1, total: 1 });
   t.same(await delta(() => s.head('k')), { head: 1, total: 1 });
   t.same(await delta(() => s.getRange('k', { start: 0, end: 1 })), { get: 1, total: 1 });
   t.same(await delta(() => s.list('')), { list: 1, total: 1 });
@@ -112,7 +112,7 @@ t.test('a growing file goes up in parts while it is written; a failed writer abo
   await put;
   const used = Object.fromEntries(Object.entries(s.requests).map(([k, v]) => [k, v - before[k as keyof typeof before]]).filter(([, v]) => v !== 0));
   t.same(used, { createMultipart: 1, uploadPart: 4, completeMultipart: 1, total: 6 }, '30 MiB: 4 parts of 8 MiB');
-  t.equal(sha256((await s.get('growing')) ?? Buffer.alloc(0)), sha256(data), 'the object is the whole file');
+  t.equal(sha256((await s.get('growing', ANY_SIZE)) ?? Buffer.alloc(0)), sha256(data), 'the object is the whole file');
 
   const failing = await BufferedFileWriter.create(join(dir, 'failing'), 20 * MiB);
   const failed = s.put('failed', failing);
@@ -134,7 +134,7 @@ t.test('a 500 after the create landed is settled by reading back: ours', async (
   let failed = 0;
   const { storage, proxy } = await viaProxy(t, bucket, 'p', (r) => (isPut(r) && failed++ === 0 ? { fail: { status: 500, code: 'InternalError', forward: true } } : undefined));
   t.equal(await storage.putIfAbsent('manifest', Buffer.from('mine')), true);
-  t.equal((await storage.get('manifest'))?.toString(), 'mine');
+  t.equal((await storage.get('manifest', ANY_SIZE))?.toString(), 'mine');
   t.ok(storage.requests.put >= 2 && storage.requests.get >= 1, `retried, then read back (${JSON.stringify(storage.requests)})`);
   t.ok(proxy.requests.length > 0);
 });
@@ -144,7 +144,7 @@ t.test('a 500 when another writer already created the key: not ours', async (t) 
   await s3Storage(bucket, 'p').put('manifest', Buffer.from('theirs'));
   const { storage } = await viaProxy(t, bucket, 'p', (r) => (isPut(r) ? { fail: { status: 500, code: 'InternalError', forward: true } } : undefined));
   t.equal(await storage.putIfAbsent('manifest', Buffer.from('mine')), false);
-  t.equal((await s3Storage(bucket, 'p').get('manifest'))?.toString(), 'theirs');
+  t.equal((await s3Storage(bucket, 'p').get('manifest', ANY_SIZE))?.toString(), 'theirs');
 });
 
 t.test('409 ConditionalRequestConflict on a create that did not land: written again', async (t) => {
@@ -166,11 +166,11 @@ t.test('a compare-and-swap answered 500 after it landed: ours; one that never la
   let n = 0;
   const landed = await viaProxy(t, bucket, 'p', (r) => (isPut(r) && n++ === 0 ? { fail: { status: 500, code: 'InternalError', forward: true } } : undefined));
   t.equal(await landed.storage.putIfMatch('ref', Buffer.from('v2'), (await direct.head('ref'))!.etag), true);
-  t.equal((await direct.get('ref'))?.toString(), 'v2');
+  t.equal((await direct.get('ref', ANY_SIZE))?.toString(), 'v2');
   let m = 0;
   const lost = await viaProxy(t, bucket, 'p', (r) => (isPut(r) && m++ < 3 ? { fail: { status: 503, code: 'ServiceUnavailable', forward: false } } : undefined));
   t.equal(await lost.storage.putIfMatch('ref', Buffer.from('v3'), (await direct.head('ref'))!.etag), true);
-  t.equal((await direct.get('ref'))?.toString(), 'v3');
+  t.equal((await direct.get('ref', ANY_SIZE))?.toString(), 'v3');
   t.equal(lost.storage.requests.put, 4, 'three 503s (SDK retries), read back: unchanged, written again');
 });
 
@@ -181,7 +181,7 @@ t.test('a body cut mid-transfer is resumed with ranged GETs of the rest', async 
   const gets = (r: ProxiedRequest) => r.method === 'GET';
   let n = 0;
   const { storage } = await viaProxy(t, bucket, 'p', (r) => (gets(r) && n++ < 2 ? { cutBodyAfter: 1 * MiB + n } : undefined));
-  t.equal(sha256((await storage.get('obj')) ?? Buffer.alloc(0)), sha256(data), 'get');
+  t.equal(sha256((await storage.get('obj', ANY_SIZE)) ?? Buffer.alloc(0)), sha256(data), 'get');
   t.equal(storage.requests.get, 3, 'one GET and two resumptions');
   n = 0;
   t.same(await storage.getRange('obj', { start: 5, end: 2 * MiB + 5 }), data.subarray(5, 2 * MiB + 5), 'getRange');
@@ -193,7 +193,7 @@ t.test('a body that keeps breaking fails with one clear line', async (t) => {
   const bucket = await newBucket('resume');
   await s3Storage(bucket, 'p').put('obj', randomBytes(MiB));
   const { storage } = await viaProxy(t, bucket, 'p', (r) => (r.method === 'GET' ? { cutBodyAfter: 1000 } : undefined));
-  await t.rejects(storage.get('obj'), { code: 'STORAGE', message: /^reading s3:\/\/\S+\/p\/obj broke off 4 times mid-transfer \(.*\); check the network and retry$/ });
+  await t.rejects(storage.get('obj', ANY_SIZE), { code: 'STORAGE', message: /^reading s3:\/\/\S+\/p\/obj broke off 4 times mid-transfer \(.*\); check the network and retry$/ });
 });
 
 t.test('an object replaced between the parts of a stream fails the stream, not silently mixes versions', async (t) => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { errorMessage, isKmscryptError, KmscryptError } from '../errors';
-import { generationOfKey, STORE_KEYS } from '../format/constants';
+import { generationOfKey, MANIFEST_READ, STORE_KEYS } from '../format/constants';
 import { Manifest, parseManifestEnvelope } from '../format/manifest';
 import type { EncryptionContext, KeyDescription, KeyProvider } from '../keys/key-provider';
 import { REPOSITORY_CONTEXT_KEY, repositoryContext } from '../keys/key-provider';
@@ -227,7 +227,7 @@ async function checkRepository(config: RemoteConfig, add: Add): Promise<{ repo?:
   }
   add('repository', 'PASS', `${repo.repositoryId} (${repo.descriptor.objectFormat}, created ${repo.descriptor.createdAt})`);
   try {
-    const { manifest } = await repo.latest();
+    const { manifest } = await repo.latest('read');
     if (!manifest) add('manifest', 'PASS', 'no manifest yet: the repository is empty');
     else add('manifest', 'PASS', `generation ${manifest.generation}: ${Object.keys(manifest.refs).length} refs, ${manifest.containers.length} containers`);
     return { repo, manifest: manifest ?? undefined };
@@ -241,7 +241,7 @@ async function checkRepository(config: RemoteConfig, add: Add): Promise<{ repo?:
 async function newestSealingKey(config: RemoteConfig): Promise<string | undefined> {
   const stored = await config.storage.list(STORE_KEYS.manifestPrefix);
   const newest = stored.filter((o) => generationOfKey(o.key) !== undefined).pop();
-  const bytes = newest && (await config.storage.get(newest.key));
+  const bytes = newest && (await config.storage.get(newest.key, MANIFEST_READ));
   return bytes ? parseManifestEnvelope(bytes, newest.key).keyId : undefined;
 }
 

@@ -36,7 +36,7 @@ export async function runInfo(args: string[]): Promise<number> {
 }
 
 async function repositoryInfo(repo: RemoteRepository): Promise<RepositoryInfo> {
-  const { manifest } = await repo.latest();
+  const { manifest } = await repo.latest('read');
   const listing = await repo.storage.list('');
   const listed = new Set(manifest?.containers.map((c) => c.id) ?? []);
   const bytes = { total: 0, containers: 0, manifests: 0, descriptor: 0, other: 0 };

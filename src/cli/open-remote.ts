@@ -43,6 +43,7 @@ export async function openRemote(url: string, remoteName?: string, opts: { inRep
   const keys = new TracedKeyProvider(await openKeyProvider(kind, location, settings));
   return {
     url: storeUrl(location),
+    userUrl: url.replace(/^kmscrypt::/, ''),
     storage,
     keys,
     keyProvider: kind,

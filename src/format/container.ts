@@ -2,6 +2,8 @@ import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import { KmscryptError } from '../errors';
 import { FORMAT_VERSION, Kind, MAGIC, READABLE_VERSIONS, unreadableVersion } from './constants';
 import { ContainerIndex, decodeIndex, encodeIndex, IndexEntry } from './container-index';
+import { ByteCursor, prefixed } from './byte-cursor';
+import { checkKeyCommitment, COMMITMENT_LENGTH } from './key-commitment';
 import { deriveKey } from './key-derivation';
 
 /**
@@ -9,15 +11,17 @@ import { deriveKey } from './key-derivation';
  *
  *   preamble | record 0 | record 1 | … | encrypted index | trailer
  *
- * The preamble is plaintext (container ID, KMS key ID, wrapped data key); the manifest holds
- * its SHA-256. The index is AES-256-GCM under a subkey of the data key, authenticated with the
+ * The preamble is plaintext (container ID, key commitment, KMS key ID, wrapped data key); the
+ * manifest holds its SHA-256. The index is AES-256-GCM under a subkey of the data key, authenticated with the
  * repository and container IDs. The trailer (24 bytes) locates the index. See docs/FORMAT.md.
  */
 export interface ContainerPreamble {
-  /** Format version (1: every record sealed on its own; 2: small records sealed in segments). */
+  /** Format version (1: every record sealed on its own; 2: small records sealed in segments; 3: and a key commitment). */
   version: number;
   containerId: Buffer;
   hashLength: number;
+  /** Version 3: the key commitment of the data key (salt = container ID); null before. */
+  commitment: Buffer | null;
   keyId: string;
   wrappedKey: Buffer;
 }
@@ -28,19 +32,22 @@ const TRAILER_MAGIC = Buffer.from('KMSCEND1');
 const indexLabel = (version: number) => Buffer.from(`kmscrypt/${version} index`);
 const GCM_TAG = 16;
 
-export function encodePreamble(p: Omit<ContainerPreamble, 'version'> & { version?: number }): Buffer {
-  const keyId = Buffer.from(p.keyId, 'utf8');
-  const fixed = Buffer.alloc(4 + 1 + 1 + 2 + 16 + 1 + 2);
+/** The preamble of a new container (version 3, or an older one for tests of readers). */
+export function encodePreamble(p: Omit<ContainerPreamble, 'version' | 'commitment'> & { version?: number; commitment?: Buffer | null }): Buffer {
+  const version = p.version ?? FORMAT_VERSION;
+  const fixed = Buffer.alloc(4 + 1 + 1 + 2 + 16 + 1);
   let o = MAGIC.copy(fixed, 0);
-  o = fixed.writeUInt8(p.version ?? FORMAT_VERSION, o);
+  o = fixed.writeUInt8(version, o);
   o = fixed.writeUInt8(Kind.Container, o);
   o = fixed.writeUInt16BE(0, o);
   o += p.containerId.copy(fixed, o);
-  o = fixed.writeUInt8(p.hashLength, o);
-  fixed.writeUInt16BE(keyId.length, o);
-  const wrappedLength = Buffer.alloc(2);
-  wrappedLength.writeUInt16BE(p.wrappedKey.length);
-  return Buffer.concat([fixed, keyId, wrappedLength, p.wrappedKey]);
+  fixed.writeUInt8(p.hashLength, o);
+  const commitment = version >= 3 ? [p.commitment ?? needCommitment()] : [];
+  return Buffer.concat([fixed, ...commitment, prefixed(p.keyId), prefixed(p.wrappedKey)]);
+}
+
+function needCommitment(): never {
+  throw new RangeError('a version 3 container preamble needs the key commitment');
 }
 
 /** Parses a preamble from the first bytes of a container; returns it and its length. */
@@ -51,15 +58,16 @@ export function decodePreamble(buf: Buffer, what: string): { preamble: Container
   const version = buf.readUInt8(4);
   if (!READABLE_VERSIONS.includes(version)) throw bad(unreadableVersion(version));
   if (buf.readUInt8(5) !== Kind.Container) throw bad('not a container');
-  const containerId = Buffer.from(buf.subarray(8, 24));
-  const hashLength = buf.readUInt8(24);
-  const keyIdLength = buf.readUInt16BE(25);
-  if (buf.length < 27 + keyIdLength + 2) throw bad('truncated key ID');
-  const keyId = buf.toString('utf8', 27, 27 + keyIdLength);
-  const wrappedLength = buf.readUInt16BE(27 + keyIdLength);
-  const end = 29 + keyIdLength + wrappedLength;
-  if (buf.length < end) throw bad('truncated wrapped key');
-  return { preamble: { version, containerId, hashLength, keyId, wrappedKey: Buffer.from(buf.subarray(29 + keyIdLength, end)) }, length: end };
+  let field = 'commitment';
+  const c = new ByteCursor(buf, (why) => bad(why === 'truncated' ? `truncated ${field}` : why), 8);
+  const containerId = c.bytes(16);
+  const hashLength = c.u8();
+  const commitment = version >= 3 ? c.bytes(COMMITMENT_LENGTH) : null;
+  field = 'key ID';
+  const keyId = c.prefixedString();
+  field = 'wrapped key';
+  const wrappedKey = c.prefixed();
+  return { preamble: { version, containerId, hashLength, commitment, keyId, wrappedKey }, length: c.offset };
 }
 
 export function encodeTrailer(indexOffset: number, indexLength: number): Buffer {
@@ -115,9 +123,23 @@ export function sealEncodedIndex(dataKey: Buffer, repositoryId: string, containe
 
 /**
  * Authenticates and parses the index of a container of format `version` (the manifest says
- * which); `indexOffset` is where the records section ends.
+ * which); `indexOffset` is where the records section ends. From version 3 on, the data key must
+ * first match `commitment` (the manifest's ContainerRef.commitment, docs/FORMAT.md §4.3).
  */
-export function openIndex(dataKey: Buffer, repositoryId: string, containerId: Buffer, sealed: Buffer, indexOffset: number, what: string, version: number): ContainerIndex {
+export function openIndex(
+  dataKey: Buffer,
+  repositoryId: string,
+  containerId: Buffer,
+  sealed: Buffer,
+  indexOffset: number,
+  what: string,
+  version: number,
+  commitment: Buffer | null = null,
+): ContainerIndex {
+  if (version >= 3) {
+    if (!commitment) throw new KmscryptError('INTERNAL', `${what}: a version 3 index opened without its key commitment`);
+    checkKeyCommitment(dataKey, containerId, commitment, what);
+  }
   if (sealed.length < GCM_TAG) throw new KmscryptError('TAMPERED', `${what}: index failed authentication (truncated)`, { scope: 'index', container: containerId.toString('hex') });
   const decipher = createDecipheriv('aes-256-gcm', deriveKey(dataKey, 'index', containerId), Buffer.alloc(12));
   decipher.setAAD(indexAad(version, repositoryId, containerId));

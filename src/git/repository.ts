@@ -73,3 +73,9 @@ export async function isConnected(tips: string[]): Promise<boolean> {
   });
   return code === 0;
 }
+
+/** Whether the local repository has any ref at all (none: it is being cloned, or was just made). */
+export async function hasAnyRef(): Promise<boolean> {
+  const { stdout } = await runGit(['for-each-ref', '--count=1', '--format=%(refname)'], { okCodes: [128] });
+  return stdout.length > 0;
+}

@@ -30,7 +30,9 @@ export async function openContainer(repo: RemoteRepository, ref: ContainerRef): 
   }
   const dataKey = await repo.dataKeys.unwrap(Buffer.from(ref.wrappedKey, 'base64'), ref.keyId);
   const containerId = Buffer.from(ref.id, 'hex');
-  const index = openIndex(dataKey, repo.repositoryId, containerId, sealed, ref.indexOffset, what, ref.version ?? 1);
+  // From version 3 on, openIndex first checks that the data key is the one the manifest commits to.
+  const commitment = ref.commitment === undefined ? null : Buffer.from(ref.commitment, 'hex');
+  const index = openIndex(dataKey, repo.repositoryId, containerId, sealed, ref.indexOffset, what, ref.version ?? 1, commitment);
   if (index.count !== ref.objects) throw new KmscryptError('TAMPERED', `${what} holds ${index.count} objects, the manifest says ${ref.objects}`);
   return { ref, index, keys: recordKeys(dataKey, repo.repositoryId, containerId) };
 }

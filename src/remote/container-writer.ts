@@ -4,6 +4,7 @@ import { KmscryptError } from '../errors';
 import { containerKey, FORMAT_VERSION, MAX_OBJECT_SIZE, SEGMENT_TARGET, Suite, suiteForSize } from '../format/constants';
 import { encodePreamble, encodeTrailer, sealEncodedIndex, sha256Hex } from '../format/container';
 import { DELTA_TYPE, IndexEntry, IndexWriter } from '../format/container-index';
+import { keyCommitment } from '../format/key-commitment';
 import type { ContainerRef } from '../format/manifest';
 import { RecordKeys, RecordSealer, recordKeys } from '../format/record';
 import { SEGMENT_TAG, segmentCipher } from '../format/segment';
@@ -103,7 +104,8 @@ async function writeContainer(opts: {
   }
 
   const keys = recordKeys(opts.dataKey.plaintext, opts.repositoryId, containerId);
-  const preamble = encodePreamble({ containerId, hashLength, keyId: opts.dataKey.keyId, wrappedKey: opts.dataKey.wrapped });
+  const commitment = keyCommitment(opts.dataKey.plaintext, containerId);
+  const preamble = encodePreamble({ containerId, hashLength, commitment, keyId: opts.dataKey.keyId, wrappedKey: opts.dataKey.wrapped });
   const reader = await WindowedFileReader.open(pack.packPath);
   const index = new IndexWriter(hashLength, preamble.length);
   const segment = new SegmentBuilder(keys, out, index);
@@ -177,6 +179,7 @@ async function writeContainer(opts: {
       preambleHash: sha256Hex(preamble),
       keyId: opts.dataKey.keyId,
       wrappedKey: opts.dataKey.wrapped.toString('base64'),
+      commitment: commitment.toString('hex'),
     };
   } catch (err) {
     await out.abort(err);

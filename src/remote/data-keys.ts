@@ -12,12 +12,15 @@ export class DataKeyCache {
     private readonly context: EncryptionContext,
   ) {}
 
-  async unwrap(wrapped: Buffer, keyId?: string): Promise<Buffer> {
+  async unwrap(wrapped: Buffer, keyId: string): Promise<Buffer> {
     return (await this.unwrapWithKeyId(wrapped, keyId)).plaintext;
   }
 
-  /** The plaintext data key and the ARN of the KMS key that unwrapped it. */
-  unwrapWithKeyId(wrapped: Buffer, keyId?: string): Promise<{ plaintext: Buffer; keyId: string }> {
+  /**
+   * The plaintext data key and the ARN of the KMS key that unwrapped it. Decrypt is always given
+   * `keyId`, a key the caller accepted: KMS refuses a data key wrapped by any other.
+   */
+  unwrapWithKeyId(wrapped: Buffer, keyId: string): Promise<{ plaintext: Buffer; keyId: string }> {
     const id = wrapped.toString('base64');
     let key = this.keys.get(id);
     if (!key) {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,11 +7,15 @@ import { containerIdOfKey, containerKey, generationOfKey, manifestKey, STORE_KEY
 import { DELTA_TYPE } from '../format/container-index';
 import { hashLength } from '../format/object-format';
 import type { ContainerRef, Manifest } from '../format/manifest';
+import type { Schedule } from '../format/schedule';
+import type { DataKey } from '../keys/key-provider';
 import { PackIndexFile } from '../git/pack-index-file';
 import { writePack, WrittenPack } from '../git/pack-objects';
 import { runGit } from '../git/run-git';
 import { openContainer } from './container-reader';
 import { storeContainer } from './container-writer';
+import { readSchedules, storeSchedule } from './gc-schedules';
+import { storeHistory } from './manifest-history';
 import { fetchObjects } from './fetch';
 import { pausePoint } from './kill-point';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
@@ -36,7 +39,6 @@ export interface GcReport {
   deletedManifests: number;
 }
 
-const PENDING_PREFIX = 'gc/';
 const MAX_ATTEMPTS = 5;
 /**
  * A container no manifest lists is either left by an interrupted push or uploaded by a push
@@ -45,14 +47,6 @@ const MAX_ATTEMPTS = 5;
  * (push.ts restores a container swept from under a push slower than this).
  */
 export const UNLISTED_CONTAINER_MIN_AGE_MS = 24 * 3_600_000;
-
-interface PendingDeletion {
-  createdAt: string;
-  /** Containers no manifest from `generation` on refers to. */
-  containers: string[];
-  /** Manifests below this generation are superseded. */
-  generation: number;
-}
 
 /**
  * `git kmscrypt gc`: imports every object into a scratch repository, lets git repack what the
@@ -66,6 +60,8 @@ export async function collectGarbage(repo: RemoteRepository, options: GcOptions)
   const work = await fs.mkdtemp(join(tmpdir(), 'kmscrypt-gc-'));
   const releaseWork = removeOnInterrupt(work);
   const savedGitDir = process.env.GIT_DIR;
+  // One data key seals gc's container, its manifest and its schedule; asked for only when needed.
+  const keys = new GcDataKey(repo);
   try {
     const scratch = join(work, 'scratch.git');
     await runGit(['init', '-q', '--bare', `--object-format=${repo.descriptor.objectFormat}`, scratch]);
@@ -78,11 +74,11 @@ export async function collectGarbage(repo: RemoteRepository, options: GcOptions)
         const containers = snapshot.manifest?.containers ?? [];
         const objects = containers.reduce((n, c) => n + c.objects, 0);
         const bytes = containers.reduce((n, c) => n + c.size, 0);
-        const swept = await sweep(repo, snapshot.manifest, new Set(containers.flatMap((c) => c.consolidates ?? [])), options);
+        const swept = await sweep(repo, snapshot, new Set(containers.flatMap((c) => c.consolidates ?? [])), keys, options);
         return { ...swept, generation: snapshot.manifest?.generation ?? 0, containersBefore: containers.length, objectsBefore: objects, objectsAfter: objects, bytesBefore: bytes, bytesAfter: bytes };
       }
-      const result = await consolidate(repo, snapshot, work, options);
-      if (result) return { ...result, ...(await sweep(repo, result.manifest, new Set(snapshot.manifest.containers.map((c) => c.id)), options)) };
+      const result = await consolidate(repo, snapshot, work, keys, options);
+      if (result) return { ...result, ...(await sweep(repo, result.published, new Set(snapshot.manifest.containers.map((c) => c.id)), keys, options)) };
       if (attempt >= MAX_ATTEMPTS) {
         throw new KmscryptError('CONFLICT', `gc gave way to concurrent pushes ${MAX_ATTEMPTS} times; nothing was changed; run it again when the repository is quieter`);
       }
@@ -90,8 +86,28 @@ export async function collectGarbage(repo: RemoteRepository, options: GcOptions)
   } finally {
     if (savedGitDir === undefined) delete process.env.GIT_DIR;
     else process.env.GIT_DIR = savedGitDir;
+    await keys.wipe();
     await fs.rm(work, { recursive: true, force: true });
     releaseWork();
+  }
+}
+
+/** gc's one data key, generated under the repository's current key the first time it is needed. */
+class GcDataKey {
+  private key?: Promise<DataKey>;
+
+  constructor(private readonly repo: RemoteRepository) {}
+
+  get(manifest: Manifest | null): Promise<DataKey> {
+    this.key ??= this.repo.generateDataKey(manifest);
+    return this.key;
+  }
+
+  async wipe(): Promise<void> {
+    await this.key?.then(
+      (k) => k.plaintext.fill(0),
+      () => undefined,
+    );
   }
 }
 
@@ -99,54 +115,53 @@ async function consolidate(
   repo: RemoteRepository,
   snapshot: ManifestSnapshot,
   work: string,
+  keys: GcDataKey,
   options: GcOptions,
-): Promise<(Omit<GcReport, 'scheduled' | 'deletedContainers' | 'deletedManifests'> & { manifest: Manifest }) | undefined> {
+): Promise<(Omit<GcReport, 'scheduled' | 'deletedContainers' | 'deletedManifests'> & { published: ManifestSnapshot }) | undefined> {
   const base = snapshot.manifest!;
   const tips = [...new Set(Object.values(base.refs))];
   await fetchObjects(repo, base, tips.map((oid) => ({ oid, name: oid })), { ...defaultTransferOptions(), cloning: true, progress: options.progress });
   const format = repo.descriptor.objectFormat;
   let pack: WrittenPack | undefined;
   let stored;
-  const dataKey = await repo.generateDataKey(base);
-  try {
-    if (tips.length) {
-      const dir = await fs.mkdtemp(join(work, 'pack-'));
-      pack = await writePack({ dir, include: tips, exclude: [], thin: false, hashLength: hashLength(format), progress: options.progress });
-      stored = await storeContainer(repo.storage, {
-        pack,
-        hashLength: hashLength(format),
-        outPath: join(dir, 'container'),
-        dataKey,
-        repositoryId: repo.repositoryId,
-        progress: options.progress,
-      });
-    }
-    const consolidated: ContainerRef | undefined = stored ? { ...stored, consolidates: base.containers.map((c) => c.id) } : undefined;
-    const packIndex = pack ? new PackIndexFile(await fs.readFile(pack.idxPath), hashLength(format)) : undefined;
+  const dataKey = await keys.get(base);
+  if (tips.length) {
+    const dir = await fs.mkdtemp(join(work, 'pack-'));
+    pack = await writePack({ dir, include: tips, exclude: [], thin: false, hashLength: hashLength(format), progress: options.progress });
+    stored = await storeContainer(repo.storage, {
+      pack,
+      hashLength: hashLength(format),
+      outPath: join(dir, 'container'),
+      dataKey,
+      repositoryId: repo.repositoryId,
+      progress: options.progress,
+    });
+  }
+  const consolidated: ContainerRef | undefined = stored ? { ...stored, consolidates: base.containers.map((c) => c.id) } : undefined;
+  const packIndex = pack ? new PackIndexFile(await fs.readFile(pack.idxPath), hashLength(format)) : undefined;
 
-    let current = snapshot;
-    for (;;) {
-      const appended = await appendedSafely(repo, base, current.manifest!, packIndex);
-      if (!appended) return undefined;
-      const { keyId, head, refs } = current.manifest!;
-      const next = repo.successor(current, { keyId, head, refs, containers: [...(consolidated ? [consolidated] : []), ...appended] });
-      await pausePoint('gc-before-publish');
-      const { published } = await repo.publish(next, dataKey);
-      if (published) {
-        return {
-          manifest: next,
-          generation: next.generation,
-          containersBefore: base.containers.length,
-          objectsBefore: base.containers.reduce((n, c) => n + c.objects, 0),
-          objectsAfter: consolidated?.objects ?? 0,
-          bytesBefore: base.containers.reduce((n, c) => n + c.size, 0),
-          bytesAfter: consolidated?.size ?? 0,
-        };
-      }
-      current = await repo.latest();
+  let current = snapshot;
+  for (;;) {
+    const appended = await appendedSafely(repo, base, current.manifest!, packIndex);
+    if (!appended) return undefined;
+    const { keyId, head, refs } = current.manifest!;
+    const next = repo.successor(current, { keyId, head, refs, containers: [...(consolidated ? [consolidated] : []), ...appended] });
+    // The manifests this one supersedes will be deleted: their hashes are attested first.
+    const chain = { history: await storeHistory(repo, current), endorsements: current.chain.endorsements };
+    await pausePoint('gc-before-publish');
+    const { published, hash } = await repo.publish(next, dataKey, chain);
+    if (published) {
+      return {
+        published: { manifest: next, hash, sealedBy: dataKey.keyId, chain },
+        generation: next.generation,
+        containersBefore: base.containers.length,
+        objectsBefore: base.containers.reduce((n, c) => n + c.objects, 0),
+        objectsAfter: consolidated?.objects ?? 0,
+        bytesBefore: base.containers.reduce((n, c) => n + c.size, 0),
+        bytesAfter: consolidated?.size ?? 0,
+      };
     }
-  } finally {
-    dataKey.plaintext.fill(0);
+    current = await repo.latest();
   }
 }
 
@@ -174,51 +189,50 @@ async function appendedSafely(repo: RemoteRepository, base: Manifest, current: M
 
 /**
  * Schedules what the newest manifest no longer needs (the containers it supersedes, containers
- * no manifest lists that are older than UNLISTED_CONTAINER_MIN_AGE_MS, superseded manifests), then
- * deletes what was scheduled at least the grace period ago. A container a manifest needs again is
- * never deleted.
+ * no manifest lists that are older than UNLISTED_CONTAINER_MIN_AGE_MS, the manifests its history
+ * object attests), then deletes what was scheduled at least the grace period ago. Schedules are
+ * sealed (docs/FORMAT.md §8.3): one that does not authenticate is never acted on. A container a
+ * manifest needs again is never deleted, nor a manifest that no history object attests.
  */
 async function sweep(
   repo: RemoteRepository,
-  manifest: Manifest | null,
+  newest: ManifestSnapshot,
   /** Containers a published manifest listed before `manifest` replaced them. */
   superseded: Set<string>,
+  keys: GcDataKey,
   options: GcOptions,
 ): Promise<Pick<GcReport, 'scheduled' | 'deletedContainers' | 'deletedManifests'>> {
   const storage = repo.storage;
+  const manifest = newest.manifest;
   const needed = new Set(manifest?.containers.map((c) => c.id) ?? []);
-  const generation = manifest?.generation ?? 0;
+  // Manifests below the newest history object's generation are attested there, and only those.
+  const attestedBelow = newest.chain.history?.generation ?? 0;
   const now = Date.now();
-  const lists: Array<{ key: string; pending: PendingDeletion }> = [];
-  for (const entry of await storage.list(PENDING_PREFIX)) {
-    const bytes = await storage.get(entry.key);
-    const pending = bytes ? parsePending(bytes) : undefined;
-    if (pending) lists.push({ key: entry.key, pending });
-  }
-  const alreadyPending = new Set(lists.flatMap((l) => l.pending.containers));
+  const lists = await readSchedules(repo);
+  const alreadyPending = new Set(lists.flatMap((l) => l.schedule.containers));
   const unneeded = (await storage.list(STORE_KEYS.containerPrefix))
     .map((o) => ({ id: containerIdOfKey(o.key), age: now - o.lastModified.getTime() }))
     .filter((c): c is { id: string; age: number } => c.id !== undefined)
     .filter(({ id, age }) => !needed.has(id) && !alreadyPending.has(id) && (superseded.has(id) || age >= UNLISTED_CONTAINER_MIN_AGE_MS))
     .map(({ id }) => id);
   const manifests = (await storage.list(STORE_KEYS.manifestPrefix)).map((m) => generationOfKey(m.key)).filter((g): g is number => g !== undefined);
-  const oldManifests = manifests.some((g) => g < generation) && !lists.some((l) => l.pending.generation >= generation);
+  const oldManifests = manifests.some((g) => g < attestedBelow) && !lists.some((l) => l.schedule.generation >= attestedBelow);
   if (unneeded.length || oldManifests) {
-    const pending: PendingDeletion = { createdAt: new Date(now).toISOString(), containers: unneeded, generation };
-    const key = `${PENDING_PREFIX}${pending.createdAt.replace(/[-:.]/g, '')}-${randomBytes(4).toString('hex')}.json`;
-    if (await storage.putIfAbsent(key, Buffer.from(JSON.stringify(pending) + '\n'))) lists.push({ key, pending });
+    const schedule: Schedule = { createdAt: new Date(now).toISOString(), containers: unneeded, generation: attestedBelow };
+    const key = await storeSchedule(repo, schedule, await keys.get(manifest));
+    if (key) lists.push({ key, schedule });
   }
   let deletedContainers = 0;
   const deletedManifests = new Set<number>();
-  for (const { key, pending } of lists) {
-    if (now - Date.parse(pending.createdAt) < options.graceMs) continue;
-    for (const id of pending.containers) {
+  for (const { key, schedule } of lists) {
+    if (now - Date.parse(schedule.createdAt) < options.graceMs) continue;
+    for (const id of schedule.containers) {
       if (needed.has(id)) continue;
       await storage.delete(containerKey(id));
       deletedContainers++;
     }
     for (const g of manifests) {
-      if (g < pending.generation && g < generation && !deletedManifests.has(g)) {
+      if (g < schedule.generation && g < attestedBelow && !deletedManifests.has(g)) {
         await storage.delete(manifestKey(g));
         deletedManifests.add(g);
       }
@@ -226,14 +240,4 @@ async function sweep(
     await storage.delete(key);
   }
   return { scheduled: unneeded.length, deletedContainers, deletedManifests: deletedManifests.size };
-}
-
-function parsePending(bytes: Buffer): PendingDeletion | undefined {
-  try {
-    const p = JSON.parse(bytes.toString('utf8')) as PendingDeletion;
-    if (typeof p.createdAt !== 'string' || !Array.isArray(p.containers) || !Number.isSafeInteger(p.generation)) return undefined;
-    return { createdAt: p.createdAt, containers: p.containers.filter((id) => /^[0-9a-f]{32}$/.test(id)), generation: p.generation };
-  } catch {
-    return undefined;
-  }
 }

@@ -3,7 +3,7 @@ import type { FetchRequest, HelperBackend, OptionAnswer, PushRequest } from '../
 import { localObjectFormat } from '../git/repository';
 import { unquoteCStyle } from '../protocol/c-quote';
 import { traceToStderr } from '../trace';
-import { RemoteConfig, RemoteRepository, ManifestSnapshot } from './remote-repository';
+import { RemoteConfig, RemoteRepository, ManifestSnapshot, NO_MANIFEST } from './remote-repository';
 import { defaultTransferOptions, TransferOptions } from './transfer-options';
 
 /** One git process's conversation with one remote: the helper protocol's backend. */
@@ -101,10 +101,10 @@ export class HelperSession implements HelperBackend {
       if (!forPush) {
         throw new KmscryptError('NO_REPOSITORY', `no kmscrypt repository at ${this.config.url}; check the URL, or push to it to create one`);
       }
-      this.snapshot = { manifest: null, hash: null };
+      this.snapshot = NO_MANIFEST;
       return this.wantObjectFormat ? [`:object-format ${await localObjectFormat()}`] : [];
     }
-    this.snapshot = await this.repo.latest();
+    this.snapshot = await this.repo.latest(forPush ? 'write' : 'read');
     const lines: string[] = [];
     if (this.wantObjectFormat) lines.push(`:object-format ${this.repo.descriptor.objectFormat}`);
     const m = this.snapshot.manifest;
@@ -127,6 +127,8 @@ export class HelperSession implements HelperBackend {
     if (!this.repo) {
       const format = await localObjectFormat();
       this.repo = await RemoteRepository.create(this.config, format);
+      // Another first push may have created it first: then it is adopted and read like any other.
+      this.snapshot = this.repo.created ? NO_MANIFEST : await this.repo.latest('write');
     }
     const local = await localObjectFormat();
     if (local !== this.repo.descriptor.objectFormat) {
@@ -136,7 +138,7 @@ export class HelperSession implements HelperBackend {
     const outcomes = await push(
       this.repo,
       batch.map((b) => ({ src: b.src === '' ? null : b.src, dst: b.dst, force: b.force })),
-      this.snapshot ?? (await this.repo.latest()),
+      this.snapshot ?? (await this.repo.latest('write')),
       this.options,
     );
     return outcomes.map((o) => (o.error ? `error ${o.dst} ${o.error}` : `ok ${o.dst}`));

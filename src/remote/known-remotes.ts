@@ -1,11 +1,12 @@
-import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { KmscryptError } from '../errors';
+import { readStateFile, updateStateFile } from './state-file';
 
 /**
  * Which repository ID this clone found at each URL, in $GIT_DIR/kmscrypt/remotes.json. A
  * storage operator who replaces a repository by another one (or by a new, empty one, which
- * would also reset rollback detection) is caught here.
+ * would also reset rollback detection) is caught here. A URL is remembered once the repository
+ * there was adopted (see adoptRepository); changes are made under the file's lock (state-file.ts).
  */
 export class KnownRemotes {
   private constructor(private readonly path: string | undefined) {}
@@ -20,10 +21,12 @@ export class KnownRemotes {
 
   async remember(url: string, repositoryId: string): Promise<void> {
     if (!this.path) return;
-    const all = await this.load();
-    if (all[url] === repositoryId) return;
-    all[url] = repositoryId;
-    await this.save(all);
+    await updateStateFile(this.path, (text) => {
+      const all = this.parse(text);
+      if (all[url] === repositoryId) return undefined;
+      all[url] = repositoryId;
+      return serialize(all);
+    });
   }
 
   /**
@@ -32,12 +35,17 @@ export class KnownRemotes {
    * repository ID that was remembered, and whether another URL still leads to it.
    */
   async forget(url: string): Promise<{ repositoryId: string; elsewhere: boolean } | undefined> {
-    const all = await this.load();
-    const repositoryId = all[url];
-    if (repositoryId === undefined) return undefined;
-    delete all[url];
-    await this.save(all);
-    return { repositoryId, elsewhere: Object.values(all).includes(repositoryId) };
+    if (!this.path) return undefined;
+    let forgotten: { repositoryId: string; elsewhere: boolean } | undefined;
+    await updateStateFile(this.path, (text) => {
+      const all = this.parse(text);
+      const repositoryId = all[url];
+      if (repositoryId === undefined) return undefined;
+      delete all[url];
+      forgotten = { repositoryId, elsewhere: Object.values(all).includes(repositoryId) };
+      return serialize(all);
+    });
+    return forgotten;
   }
 
   /** Every URL this clone remembers a repository at. */
@@ -45,28 +53,23 @@ export class KnownRemotes {
     return Object.keys(await this.load()).sort();
   }
 
-  private async save(all: Record<string, string>): Promise<void> {
-    if (!this.path) return;
-    await fs.mkdir(join(this.path, '..'), { recursive: true });
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    await fs.writeFile(tmp, JSON.stringify(all, null, 2) + '\n');
-    await fs.rename(tmp, this.path);
-  }
-
   private async load(): Promise<Record<string, string>> {
     if (!this.path) return {};
-    let text: string;
-    try {
-      text = await fs.readFile(this.path, 'utf8');
-    } catch {
-      return {};
-    }
+    return this.parse(await readStateFile(this.path));
+  }
+
+  private parse(text: string | undefined): Record<string, string> {
+    if (text === undefined) return {};
     try {
       const data = JSON.parse(text) as unknown;
-      if (typeof data === 'object' && data !== null) return data as Record<string, string>;
+      if (typeof data === 'object' && data !== null && !Array.isArray(data)) return data as Record<string, string>;
     } catch {
       // fall through
     }
     throw new KmscryptError('CORRUPT', `${this.path} is corrupt; delete it to trust the remotes' current repositories again`);
   }
+}
+
+function serialize(all: Record<string, string>): string {
+  return JSON.stringify(all, null, 2) + '\n';
 }

@@ -142,7 +142,7 @@ export async function push(
       // Only a remote without HEAD needs the local branch (see nextManifest).
       const localBranch = snapshot.manifest?.head ? undefined : await currentBranch();
       const next = nextManifest(repo, snapshot, winners, container, localBranch, dataKey.keyId);
-      const { published } = await repo.publish(next, dataKey);
+      const { published } = await repo.publish(next, dataKey, snapshot.chain);
       if (published) {
         killPoint('push-published');
         if (container && Date.now() - uploadStartedAt > SLOW_PUSH_MS) await restoreIfSwept(repo.storage, container, containerFile);

@@ -1,17 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { KmscryptError } from '../errors';
-import { DESCRIPTOR_VERSION, generationOfKey, manifestKey, STORE_KEYS } from '../format/constants';
+import { isKmscryptError, KmscryptError } from '../errors';
+import { DESCRIPTOR_READ, DESCRIPTOR_VERSION, generationOfKey, MANIFEST_LIMIT, MANIFEST_READ, manifestKey, STORE_KEYS } from '../format/constants';
 import { sha256Hex } from '../format/container';
-import { decodeDescriptor, Descriptor, encodeDescriptor } from '../format/descriptor';
-import { Manifest, openManifest, parseManifestEnvelope, sealManifest } from '../format/manifest';
+import { decodeDescriptor, Descriptor, encodeDescriptor, proveDescriptor } from '../format/descriptor';
+import type { Endorsement } from '../format/endorsement';
+import { HistoryRef, Manifest, ManifestEnvelope, openManifest, parseManifestEnvelope, sealManifest } from '../format/manifest';
 import type { ObjectFormat } from '../format/object-format';
 import { DataKey, KeyProvider, repositoryContext } from '../keys/key-provider';
 import { DEFAULT_ALIAS } from '../keys/keyring';
 import type { Storage } from '../storage/storage';
 import { DataKeyCache } from './data-keys';
+import { KeyTrust } from './key-trust';
 import { KnownRemotes } from './known-remotes';
 import { killPoint } from './kill-point';
 import { LocalStateFile } from './local-state';
+import { proveDescent } from './manifest-chain';
+import { adoptRepository, Intent } from './repository-identity';
+import { storeChainSource } from './store-chain-source';
 
 export interface RemoteConfig {
   /** The URL as the user wrote it, for messages. */
@@ -23,28 +28,49 @@ export interface RemoteConfig {
   keyId?: string;
   /** $GIT_DIR/kmscrypt when running inside a repository. */
   stateDir?: string;
+  /** The URL as given to git, when it differs from `url` (a relative path, S3 query parameters): for commands to copy. */
+  userUrl?: string;
   /** Checks run once when a repository is created (e.g. that the server enforces conditional writes). */
   beforeCreate?: () => Promise<void>;
+}
+
+/** What every manifest carries forward from its predecessor in its preamble (docs/FORMAT.md §7.1). */
+export interface ManifestChain {
+  history: HistoryRef | null;
+  endorsements: Endorsement[];
 }
 
 export interface ManifestSnapshot {
   manifest: Manifest | null;
   /** SHA-256 of the stored manifest bytes: the next manifest's `previous`. */
   hash: string | null;
+  /** ARN of the KMS key that wrapped the manifest's data key; null when there is no manifest. */
+  sealedBy: string | null;
+  chain: ManifestChain;
 }
+
+/** The log before its first manifest. */
+export const NO_MANIFEST: ManifestSnapshot = Object.freeze({ manifest: null, hash: null, sealedBy: null, chain: Object.freeze({ history: null, endorsements: [] }) });
 
 /** An existing encrypted repository: its descriptor, its data keys, and its manifest log. */
 export class RemoteRepository {
   readonly dataKeys: DataKeyCache;
   readonly state: LocalStateFile;
+  readonly trust: KeyTrust;
+
+  /** Whether this process created the repository (its log is empty). */
+  created = false;
 
   private constructor(
     readonly config: RemoteConfig,
     readonly descriptor: Descriptor,
     readonly descriptorHash: string,
+    /** Whether this clone already uses the repository at this location (see adoptRepository). */
+    private adopted: boolean,
   ) {
     this.dataKeys = new DataKeyCache(config.keys, repositoryContext(descriptor.repositoryId));
     this.state = LocalStateFile.at(config.stateDir, descriptor.repositoryId);
+    this.trust = new KeyTrust(this);
   }
 
   get repositoryId(): string {
@@ -71,10 +97,15 @@ export class RemoteRepository {
     };
   }
 
+  /**
+   * The repository at the configured location, or undefined when there is none. A location this
+   * clone has used before must still hold the repository it found there (KnownRemotes); a
+   * location it has not used is adopted only by the first latest(), once something only a
+   * principal allowed to use the repository's key could have made has been checked.
+   */
   static async open(config: RemoteConfig): Promise<RemoteRepository | undefined> {
-    const bytes = await config.storage.get(STORE_KEYS.descriptor);
-    const known = KnownRemotes.in(config.stateDir);
-    const expected = await known.repositoryAt(config.url);
+    const bytes = await config.storage.get(STORE_KEYS.descriptor, DESCRIPTOR_READ);
+    const expected = await KnownRemotes.in(config.stateDir).repositoryAt(config.url);
     if (!bytes) {
       if (expected) {
         throw new KmscryptError(
@@ -91,8 +122,7 @@ export class RemoteRepository {
         `${config.url} now holds repository ${descriptor.repositoryId}, not ${expected} that this clone used: it was replaced; no ref was changed; if it was replaced deliberately: git kmscrypt forget ${config.url}`,
       );
     }
-    await known.remember(config.url, descriptor.repositoryId);
-    return new RemoteRepository(config, descriptor, sha256Hex(bytes));
+    return new RemoteRepository(config, descriptor, sha256Hex(bytes), expected !== undefined);
   }
 
   static async openExisting(config: RemoteConfig): Promise<RemoteRepository> {
@@ -104,29 +134,44 @@ export class RemoteRepository {
   }
 
   /**
-   * Creates the repository with a create-only write of its descriptor. When another process
-   * created it first, theirs is used: there is never more than one repository ID per location.
+   * Creates the repository with a create-only write of its descriptor, which carries the location
+   * and a proof made with a data key of the repository's key (docs/FORMAT.md §3). When another
+   * process created it first, theirs is opened (and adopted only by latest()): there is never
+   * more than one repository ID per location.
    */
   static async create(config: RemoteConfig, objectFormat: ObjectFormat): Promise<RemoteRepository> {
     const existing = await RemoteRepository.open(config);
     if (existing) return existing;
     await config.beforeCreate?.();
     const key = await config.keys.ensureKey(config.keyId ?? DEFAULT_ALIAS, config.keyId === undefined || config.keyId === DEFAULT_ALIAS);
-    const descriptor: Descriptor = {
-      format: 'kmscrypt',
-      version: DESCRIPTOR_VERSION,
-      repositoryId: randomUUID(),
-      objectFormat,
-      keyId: key.arn,
-      keyProvider: config.keyProvider,
-      createdAt: new Date().toISOString(),
-    };
+    const repositoryId = randomUUID();
+    const dataKey = await config.keys.generateDataKey(key.arn, repositoryContext(repositoryId));
+    let descriptor: Descriptor;
+    try {
+      descriptor = proveDescriptor(
+        {
+          format: 'kmscrypt',
+          version: DESCRIPTOR_VERSION,
+          repositoryId,
+          objectFormat,
+          keyId: dataKey.keyId,
+          keyProvider: config.keyProvider,
+          createdAt: new Date().toISOString(),
+          location: config.url,
+        },
+        dataKey.plaintext,
+        dataKey.wrapped,
+      );
+    } finally {
+      dataKey.plaintext.fill(0);
+    }
     const bytes = encodeDescriptor(descriptor);
     if (await config.storage.putIfAbsent(STORE_KEYS.descriptor, bytes)) {
       killPoint('create-descriptor');
       await KnownRemotes.in(config.stateDir).remember(config.url, descriptor.repositoryId);
-      const repo = new RemoteRepository(config, descriptor, sha256Hex(bytes));
-      await repo.state.update({ trustedKey: key.arn });
+      const repo = new RemoteRepository(config, descriptor, sha256Hex(bytes), true);
+      await repo.trust.remember(dataKey.keyId);
+      repo.created = true;
       return repo;
     }
     return RemoteRepository.openExisting(config);
@@ -144,42 +189,17 @@ export class RemoteRepository {
    */
   async generateDataKey(manifest: Manifest | null): Promise<DataKey> {
     const keyId = this.keyIdFor(manifest);
-    if (this.config.keyId === undefined) await this.trustKey(keyId);
+    if (this.config.keyId === undefined && !(await this.trust.isTrusted(keyId))) throw await this.trust.untrusted(keyId);
     return this.config.keys.generateDataKey(keyId, repositoryContext(this.repositoryId));
   }
 
   /**
-   * Refuses a KMS key the user has not chosen. Trusted are: the key this clone already trusts
-   * for the repository, kmscrypt.keyId, and the user's own alias/kmscrypt. A key trusted once is
-   * remembered, so DescribeKey is asked only on first contact.
-   */
-  async trustKey(keyArn: string): Promise<void> {
-    const state = await this.state.load();
-    if (state.trustedKey === keyArn) return;
-    const candidates = [this.config.keyId, DEFAULT_ALIAS].filter((k): k is string => k !== undefined);
-    for (const candidate of candidates) {
-      if (candidate === keyArn) break;
-      const described = await this.config.keys.describeKey(candidate).catch(() => undefined);
-      if (described?.arn === keyArn) {
-        await this.state.update({ trustedKey: keyArn });
-        return;
-      }
-    }
-    if (candidates.includes(keyArn)) {
-      await this.state.update({ trustedKey: keyArn });
-      return;
-    }
-    throw new KmscryptError(
-      'KEY_ERROR',
-      `${this.config.url} is protected by KMS key ${keyArn}, which is neither kmscrypt.keyId, your alias/kmscrypt, nor the key this clone trusted before; if you trust it: git config kmscrypt.keyId ${keyArn}`,
-    );
-  }
-
-  /**
    * Reads the newest manifest of the append-only log and checks it against what this clone has
-   * seen before: a lower generation, or the same generation with other bytes, is refused.
+   * seen before: a lower generation, or the same generation with other bytes, is refused. On
+   * first contact with this location the repository is adopted first (adoptRepository); `intent`
+   * says whether the caller is about to write to it (a push) or only read it.
    */
-  async latest(): Promise<ManifestSnapshot> {
+  async latest(intent: Intent = 'write'): Promise<ManifestSnapshot> {
     const seen = await this.state.load();
     const startAfter = seen.generation > 1 ? manifestKey(seen.generation - 1) : undefined;
     const keys = (await this.storage.list(STORE_KEYS.manifestPrefix, startAfter))
@@ -188,9 +208,10 @@ export class RemoteRepository {
     const newest = keys.length ? keys[keys.length - 1] : undefined;
     if (!newest) {
       if (seen.generation > 0) throw this.rollback(undefined, seen.generation);
-      return { manifest: null, hash: null };
+      await this.adopt(NO_MANIFEST, intent);
+      return NO_MANIFEST;
     }
-    const bytes = await this.storage.get(newest.key);
+    const bytes = await this.storage.get(newest.key, MANIFEST_READ);
     if (!bytes) throw new KmscryptError('STORAGE', `${this.config.url}: manifest ${newest.generation} disappeared while being read; try again`);
     const snapshot = await this.openManifestBytes(bytes, newest.generation);
     if (newest.generation < seen.generation) throw this.rollback(newest.generation, seen.generation);
@@ -200,8 +221,39 @@ export class RemoteRepository {
     if (newest.generation === seen.generation && seen.manifestHash && seen.manifestHash !== snapshot.hash) {
       throw new KmscryptError('TAMPERED', `${this.config.url}: manifest ${newest.generation} is not the one this clone saw before: it was replaced; no ref was changed`);
     }
+    if (newest.generation > seen.generation + 1 && seen.manifestHash) {
+      await this.proveContinuity({ generation: seen.generation, hash: seen.manifestHash }, snapshot, new Set(keys.map((k) => k.generation)));
+    }
+    await this.adopt(snapshot, intent);
     await this.state.update({ generation: newest.generation, manifestHash: snapshot.hash ?? undefined });
     return snapshot;
+  }
+
+  /**
+   * The newest manifest is more than one generation past the one this clone saw: it must descend
+   * from it (docs/FORMAT.md §9.1), or the store forked the history while this clone was away.
+   */
+  private async proveContinuity(seen: { generation: number; hash: string }, newest: ManifestSnapshot, stored: ReadonlySet<number>): Promise<void> {
+    const manifest = newest.manifest!;
+    const link = { hash: newest.hash!, previous: manifest.previous, history: newest.chain.history };
+    const source = storeChainSource(this, stored, seen.generation + 1, manifest.generation - 1);
+    const descent = await proveDescent(seen, { generation: manifest.generation, link }, source);
+    if (descent.proved) return;
+    const head = `${this.config.url}: manifest ${manifest.generation} does not descend from the manifest ${seen.generation} this clone saw`;
+    if (descent.reason === 'fork') {
+      throw new KmscryptError('TAMPERED', `${head}: the history was forked (at manifest ${descent.at}); no ref was changed`, { reason: 'fork', at: descent.at });
+    }
+    throw new KmscryptError(
+      'TAMPERED',
+      `${head} as far as the store can show: manifest ${descent.at} is gone and no history object attests it; no ref was changed; if an earlier kmscrypt's gc removed it and you trust the store, delete ${this.state.path ?? 'this clone\'s state file'} to accept its current state`,
+      { reason: 'unattested', at: descent.at },
+    );
+  }
+
+  private async adopt(snapshot: ManifestSnapshot, intent: Intent): Promise<void> {
+    if (this.adopted) return;
+    await adoptRepository(this, snapshot, intent);
+    this.adopted = true;
   }
 
   async openManifestBytes(bytes: Buffer, generation: number): Promise<ManifestSnapshot> {
@@ -210,8 +262,16 @@ export class RemoteRepository {
     if (env.generation !== generation) {
       throw new KmscryptError('TAMPERED', `${what} is stored under the wrong generation (${env.generation}): an old manifest was put back; no ref was changed`);
     }
-    const key = await this.dataKeys.unwrapWithKeyId(env.wrappedKey);
-    await this.trustKey(key.keyId);
+    let key: { plaintext: Buffer; keyId: string };
+    if (env.version >= 3) {
+      // The preamble names the key's ARN and the endorsements that lead to it: the key is
+      // accepted (or refused) before KMS is asked anything about it.
+      await this.trust.accept(env.keyId, env.endorsements);
+      key = await this.dataKeys.unwrapWithKeyId(env.wrappedKey, env.keyId);
+    } else {
+      key = await this.unwrapLegacy(env);
+      await this.trust.remember(key.keyId);
+    }
     const manifest = openManifest(env, key.plaintext, this.repositoryId, what);
     if (manifest.descriptorHash !== this.descriptorHash) {
       throw new KmscryptError('TAMPERED', `${this.config.url}: the repository descriptor (kmscrypt.json) was altered or replaced; no ref was changed`);
@@ -219,12 +279,32 @@ export class RemoteRepository {
     if (manifest.objectFormat !== this.descriptor.objectFormat) {
       throw new KmscryptError('TAMPERED', `${what} is for ${manifest.objectFormat} objects but the descriptor says ${this.descriptor.objectFormat}`);
     }
-    return { manifest, hash: sha256Hex(bytes) };
+    return { manifest, hash: sha256Hex(bytes), sealedBy: key.keyId, chain: { history: env.history, endorsements: env.endorsements } };
   }
 
-  /** Create-only publication of the next manifest: false when another publisher got that generation first. */
-  async publish(manifest: Manifest, dataKey: DataKey): Promise<{ published: boolean; hash: string }> {
-    const bytes = sealManifest(manifest, dataKey.plaintext, dataKey.wrapped);
+  /** The data key of a manifest of version 1 or 2 (see KeyTrust.legacyKeyId). */
+  async unwrapLegacyManifestKey(env: ManifestEnvelope): Promise<Buffer> {
+    return (await this.unwrapLegacy(env)).plaintext;
+  }
+
+  private async unwrapLegacy(env: ManifestEnvelope): Promise<{ plaintext: Buffer; keyId: string }> {
+    try {
+      return await this.dataKeys.unwrapWithKeyId(env.wrappedKey, await this.trust.legacyKeyId(env.keyId));
+    } catch (err) {
+      if (isKmscryptError(err, 'KEY_ERROR') && err.data.kmsError === 'IncorrectKeyException') throw await this.trust.untrusted(env.keyId);
+      throw err;
+    }
+  }
+
+  /**
+   * Create-only publication of the next manifest: false when another publisher got that
+   * generation first. `chain` is what its preamble carries forward (usually the predecessor's).
+   */
+  async publish(manifest: Manifest, dataKey: DataKey, chain: ManifestChain): Promise<{ published: boolean; hash: string }> {
+    const bytes = sealManifest(manifest, dataKey.plaintext, { keyArn: dataKey.keyId, wrappedKey: dataKey.wrapped, ...chain });
+    if (bytes.length > MANIFEST_LIMIT) {
+      throw new KmscryptError('TOO_LARGE', `${this.config.url}: the next manifest would be ${bytes.length} bytes, over the ${MANIFEST_LIMIT}-byte limit readers accept; nothing was published; run git kmscrypt gc, or keep fewer refs`);
+    }
     const published = await this.storage.putIfAbsent(manifestKey(manifest.generation), bytes);
     if (published) await this.state.update({ generation: manifest.generation, manifestHash: sha256Hex(bytes) });
     return { published, hash: sha256Hex(bytes) };

@@ -1,7 +1,6 @@
 import { errorMessage, KmscryptError } from '../errors';
-import { manifestKey } from '../format/constants';
-import { sha256Hex } from '../format/container';
-import { ContainerRef, Manifest, parseManifestEnvelope } from '../format/manifest';
+import { Endorsement, endorsementPlaintext } from '../format/endorsement';
+import type { ContainerRef, Manifest } from '../format/manifest';
 import { DataKey, KeyDescription, repositoryContext } from '../keys/key-provider';
 import { killPoint, pausePoint } from './kill-point';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
@@ -33,8 +32,9 @@ export async function rotateKey(repo: RemoteRepository, target: string): Promise
   const keys = repo.config.keys;
   const key = usable(await keys.describeKey(target), target);
   const context = repositoryContext(repo.repositoryId);
-  // Rewrapped entries by container and old wrapped key, kept across lost publication races.
+  // Rewrapped entries by container and old wrapped key, and endorsements by endorsing key, kept across lost publication races.
   const done = new Map<string, ContainerRef>();
+  const endorsed = new Map<string, Endorsement>();
   let dataKey: DataKey | undefined;
   try {
     for (let attempt = 1; ; attempt++) {
@@ -61,9 +61,9 @@ export async function rotateKey(repo: RemoteRepository, target: string): Promise
         containers.push(next);
         rewrapped++;
       }
-      const sealedBy = await manifestSealedBy(repo, snapshot);
+      const sealedBy = snapshot.sealedBy;
       if (base && base.keyId !== key.arn) previousKeys.add(base.keyId);
-      if (sealedBy !== undefined && sealedBy !== key.arn) previousKeys.add(sealedBy);
+      if (sealedBy !== null && sealedBy !== key.arn) previousKeys.add(sealedBy);
       const report = { repositoryId: repo.repositoryId, keyArn: key.arn, rewrapped, alreadyUnderKey: containers.length - rewrapped };
       if (!base && repo.descriptor.keyId !== key.arn) previousKeys.add(repo.descriptor.keyId);
       const alreadyDone = base ? previousKeys.size === 0 && sealedBy === key.arn : previousKeys.size === 0;
@@ -72,10 +72,14 @@ export async function rotateKey(repo: RemoteRepository, target: string): Promise
       dataKey ??= await keys.generateDataKey(key.arn, context).catch((err: unknown) => {
         throw unchanged(err, `cannot generate the new manifest's data key under ${key.arn}${rewrapped ? ` (the ${rewrapped} rewrapped data keys were not published)` : ''}`);
       });
+      const endorsements = await endorse(repo, snapshot, key.arn, endorsed, rewrapped);
       const next = nextManifest(repo, snapshot, key.arn, containers);
       killPoint('rotate-rewrapped');
       await pausePoint('rotate-before-publish');
-      if ((await repo.publish(next, dataKey)).published) return { ...report, generation: next.generation, previousKeys: [...previousKeys] };
+      if ((await repo.publish(next, dataKey, { history: snapshot.chain.history, endorsements })).published) {
+        await repo.trust.remember(key.arn);
+        return { ...report, generation: next.generation, previousKeys: [...previousKeys] };
+      }
       if (attempt >= MAX_PUBLISH_ATTEMPTS) {
         throw new KmscryptError('CONFLICT', `${repo.config.url} is too busy: rotate-key lost the publication race ${attempt} times; nothing was changed, run it again`);
       }
@@ -86,19 +90,28 @@ export async function rotateKey(repo: RemoteRepository, target: string): Promise
   }
 }
 
-function nextManifest(repo: RemoteRepository, snapshot: ManifestSnapshot, keyArn: string, containers: ContainerRef[]): Manifest {
-  return repo.successor(snapshot, { keyId: keyArn, head: snapshot.manifest?.head ?? null, refs: snapshot.manifest?.refs ?? {}, containers });
+/**
+ * The endorsements the next manifest carries (docs/FORMAT.md §7.3): the chain so far, and, when
+ * the repository moves, one made with the key it is under now (kms:Encrypt), which every clone
+ * that trusts that key checks before it accepts the new one.
+ */
+async function endorse(repo: RemoteRepository, snapshot: ManifestSnapshot, to: string, made: Map<string, Endorsement>, rewrapped: number): Promise<Endorsement[]> {
+  const chain = snapshot.chain.endorsements;
+  const from = snapshot.sealedBy ?? repo.descriptor.keyId;
+  if (from === to || chain.some((e) => e.from === from && e.to === to)) return [...chain];
+  let endorsement = made.get(from);
+  if (!endorsement) {
+    const out = await repo.config.keys.encrypt(from, endorsementPlaintext(repo.repositoryId, to), repositoryContext(repo.repositoryId)).catch((err: unknown) => {
+      throw unchanged(err, `cannot endorse ${to} with ${from}, the key the repository is under now${rewrapped ? ` (the ${rewrapped} rewrapped data keys were not published)` : ''}`);
+    });
+    endorsement = { from, to, ciphertext: out.ciphertext };
+    made.set(from, endorsement);
+  }
+  return [...chain, endorsement];
 }
 
-/**
- * The key that wrapped the newest manifest's own data key (named in its plaintext envelope): a
- * push that raced an earlier rotation may have sealed it under the old key. Undefined when unknown.
- */
-async function manifestSealedBy(repo: RemoteRepository, snapshot: ManifestSnapshot): Promise<string | undefined> {
-  if (!snapshot.manifest) return undefined;
-  const bytes = await repo.storage.get(manifestKey(snapshot.manifest.generation));
-  if (!bytes || sha256Hex(bytes) !== snapshot.hash) return undefined;
-  return parseManifestEnvelope(bytes, `${repo.config.url}: manifest ${snapshot.manifest.generation}`).keyId;
+function nextManifest(repo: RemoteRepository, snapshot: ManifestSnapshot, keyArn: string, containers: ContainerRef[]): Manifest {
+  return repo.successor(snapshot, { keyId: keyArn, head: snapshot.manifest?.head ?? null, refs: snapshot.manifest?.refs ?? {}, containers });
 }
 
 function usable(key: KeyDescription, ref: string): KeyDescription {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage, KmscryptError } from '../errors';
 import { removeOnInterrupt } from '../interrupt-cleanup';
-import { containerIdOfKey, containerKey, generationOfKey, STORE_KEYS } from '../format/constants';
+import { containerIdOfKey, containerKey, generationOfKey, MANIFEST_READ, STORE_KEYS } from '../format/constants';
 import { sha256Hex } from '../format/container';
 import { DELTA_TYPE } from '../format/container-index';
 import { ContainerRef, Manifest, parseManifestEnvelope } from '../format/manifest';
@@ -138,7 +138,7 @@ class Verifier {
     let newest: { manifest: Manifest; hash: string } | undefined;
     let previous: { generation: number; hash: string } | undefined;
     for (const { key, generation } of stored) {
-      const bytes = await this.repo.storage.get(key);
+      const bytes = await this.repo.storage.get(key, MANIFEST_READ);
       if (!bytes) {
         this.problem(`${url}: manifest ${generation} disappeared while being verified; run verify again`);
         previous = undefined;
@@ -188,7 +188,7 @@ class Verifier {
     for (const o of listing) {
       const id = containerIdOfKey(o.key);
       if (id) stored.set(id, o.size);
-      else if (o.key !== STORE_KEYS.descriptor && generationOfKey(o.key) === undefined && !o.key.startsWith('gc/')) {
+      else if (o.key !== STORE_KEYS.descriptor && generationOfKey(o.key) === undefined && !o.key.startsWith(STORE_KEYS.schedulePrefix) && !o.key.startsWith(STORE_KEYS.historyPrefix)) {
         this.report.notes.push(`${o.key} (${o.size} bytes) is not part of the repository format`);
       }
     }

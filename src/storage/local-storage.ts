@@ -4,7 +4,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { KmscryptError } from '../errors';
 import { removeOnInterrupt } from '../interrupt-cleanup';
-import { type ByteRange, type GrowingFile, isGrowingFile, type PutBody, type Storage, type StoredObjectInfo } from './storage';
+import { type ByteRange, type GrowingFile, isGrowingFile, objectTooLarge, type PutBody, type ReadLimit, type Storage, type StoredObjectInfo } from './storage';
 
 const STALE_LOCK_MS = 60_000;
 
@@ -24,15 +24,29 @@ export class LocalStorage implements Storage {
     this.location = `file://${root}`;
   }
 
-  async get(key: string): Promise<Buffer | undefined> {
+  async get(key: string, limit: ReadLimit): Promise<Buffer | undefined> {
     this.count('get');
+    let handle: fs.FileHandle;
     try {
-      const bytes = await fs.readFile(this.path(key));
-      this.bytesRead += bytes.length;
-      return bytes;
+      handle = await fs.open(this.path(key), 'r');
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw this.failure('read', key, err);
+    }
+    try {
+      const { size } = await handle.stat();
+      if (size > limit.maxBytes) throw objectTooLarge(this.location, key, size, limit);
+      // One byte more than stat said tells a file written to in place while it is read.
+      const buf = Buffer.allocUnsafe(size + 1);
+      let done = 0;
+      for (let n = 1; n > 0 && done < buf.length; done += n) n = (await handle.read(buf, done, buf.length - done, done)).bytesRead;
+      this.bytesRead += done;
+      if (done > size) throw new KmscryptError('STORAGE', `${this.location}/${key} changed while it was being read; try again`);
+      return buf.subarray(0, done);
+    } catch (err) {
+      throw this.failure('read', key, err);
+    } finally {
+      await handle.close();
     }
   }
 

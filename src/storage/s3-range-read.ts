@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { KmscryptError } from '../errors';
 import { type S3Access, unquoteEtag } from './s3-access';
+import { objectTooLarge, type ReadLimit } from './storage';
 import { s3Sdk } from './s3-client';
 import { errorName, httpStatus, isNoSuchKey, isPreconditionFailed, transportCode } from './s3-errors';
 
@@ -22,6 +23,8 @@ export interface ReadWant {
   end?: number;
   /** Read only this version of the object (If-Match); a replaced object fails the read. */
   etag?: string;
+  /** A whole object longer than this is refused before its body is read (objectTooLarge). */
+  limit?: ReadLimit;
   signal?: AbortSignal;
 }
 
@@ -64,9 +67,14 @@ export async function readObjectBytes(access: S3Access, key: string, want: ReadW
     if (first) {
       etag ??= unquoteEtag(res.ETag) || undefined;
       total = res.ContentRange ? contentRangeTotal(res.ContentRange) : length;
+      if (want.limit && (total === undefined || total > want.limit.maxBytes)) {
+        destroyBody(res.Body);
+        throw objectTooLarge(access.location, key, total, want.limit);
+      }
       if (!res.ContentRange && start > 0) {
         throw new KmscryptError('STORAGE', `the server ignored the Range header reading ${access.location}/${key}; it is not S3-compatible enough`);
       }
+      // Never more than was asked for, whatever the server announces; a body longer than it said is cut.
       buf = Buffer.allocUnsafe(Math.max(0, Math.min(want.end ?? Infinity, total ?? start + length) - start));
     }
     const expected = Math.min(length, buf.length - got);
@@ -82,6 +90,10 @@ export async function readObjectBytes(access: S3Access, key: string, want: ReadW
     }
   }
   return { body: buf.subarray(0, got), total, etag: etag ?? '' };
+}
+
+function destroyBody(body: unknown): void {
+  if (body instanceof Readable) body.destroy();
 }
 
 function changedWhileReading(access: S3Access, key: string): KmscryptError {

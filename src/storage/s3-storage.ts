@@ -10,7 +10,7 @@ import { uploadFileMultipart } from './s3-multipart-upload';
 import { openObjectStream } from './s3-object-stream';
 import { readObjectBytes } from './s3-range-read';
 import { type S3RequestCounts, zeroS3RequestCounts } from './s3-request-counts';
-import { type ByteRange, type GrowingFile, isGrowingFile, type PutBody, type Storage, type StoredObjectInfo } from './storage';
+import { type ByteRange, type GrowingFile, isGrowingFile, type PutBody, type ReadLimit, type Storage, type StoredObjectInfo } from './storage';
 
 export interface S3StorageOptions {
   bucket: string;
@@ -36,6 +36,7 @@ export interface S3StorageOptions {
 export const MULTIPART_THRESHOLD_BYTES = 16 << 20;
 /** Largest single PutObject S3 accepts: the limit for create-only writes, which are never multipart. */
 const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3;
+const EMPTY_BODY = Buffer.alloc(0);
 /** Rounds of "write, outcome unknown, re-read" before giving up on a conditional write. */
 const CONDITIONAL_ROUNDS = 4;
 
@@ -83,10 +84,10 @@ export class S3Storage implements Storage, S3Access {
     };
   }
 
-  async get(key: string): Promise<Buffer | undefined> {
+  async get(key: string, limit: ReadLimit): Promise<Buffer | undefined> {
     for (let round = 1; ; round++) {
       try {
-        return (await readObjectBytes(this, key))?.body;
+        return (await readObjectBytes(this, key, { limit }))?.body;
       } catch (err) {
         // Replaced between two pieces of a resumed read: start over on the new version.
         if (round >= 3 || !isKmscryptError(err, 'STORAGE') || !err.data.changedWhileReading) throw err;
@@ -230,7 +231,9 @@ export class S3Storage implements Storage, S3Access {
         if (!refused && !isOutcomeUnknown(err)) throw this.failure(err, 'write', key);
         cause = err;
       }
-      const current = await readObjectBytes(this, key).catch((err: unknown) => {
+      // Read back at most what was written: anything longer is not ours.
+      const current = await readObjectBytes(this, key, { limit: { maxBytes: body.length, what: 'conditional write' } }).catch((err: unknown) => {
+        if (isKmscryptError(err, 'TAMPERED')) return { body: EMPTY_BODY, total: undefined, etag: '' };
         throw new KmscryptError('STORAGE', `the outcome of a conditional write to ${this.location}/${key} is unknown and it cannot be read back (${this.failure(err, 'read', key).message}); retry`);
       });
       if (current === undefined) {

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { KmscryptError } from '../errors';
 
 /** A byte range, inclusive start and exclusive end, as in Buffer.subarray. */
 export interface ByteRange {
@@ -39,6 +40,23 @@ export interface StoredObjectInfo {
   lastModified: Date;
 }
 
+/** How much a whole-object read may take, and what the object is, for the refusal. */
+export interface ReadLimit {
+  maxBytes: number;
+  /** "manifest", "repository descriptor", … */
+  what: string;
+}
+
+/** The refusal of an object over its limit: kmscrypt never writes one, so the store was altered. */
+export function objectTooLarge(location: string, key: string, size: number | undefined, limit: ReadLimit): KmscryptError {
+  const actual = size === undefined ? `more than ${limit.maxBytes} bytes` : `${size} bytes`;
+  return new KmscryptError('TAMPERED', `${location}/${key} is ${actual}, over the ${limit.maxBytes}-byte limit for a ${limit.what}; it was not written by kmscrypt`, {
+    key,
+    size,
+    maxBytes: limit.maxBytes,
+  });
+}
+
 /**
  * The one storage interface. Keys are relative ("manifests/00000000000000000001");
  * a backend maps them under its own root or prefix. Implementations: LocalStorage
@@ -54,8 +72,12 @@ export interface Storage {
   /** Bytes of stored objects read so far (bodies received; a local read counts what it asked for). */
   readonly bytesRead: number;
 
-  /** The whole object, or undefined when it does not exist. */
-  get(key: string): Promise<Buffer | undefined>;
+  /**
+   * The whole object, or undefined when it does not exist. An object longer than
+   * `limit.maxBytes` is refused (objectTooLarge) before more than that is read or allocated:
+   * what has not been authenticated yet must not choose how much memory the reader uses.
+   */
+  get(key: string, limit: ReadLimit): Promise<Buffer | undefined>;
 
   /** Bytes [start, end) of an object; fails with STORAGE if the object is shorter or missing. */
   getRange(key: string, range: ByteRange): Promise<Buffer>;

@@ -8,8 +8,9 @@ import type { TamperBackend } from './tamper-scenarios';
 export const localBackend: TamperBackend = {
   env: {},
   newStore: async (sb, name) => localStore(sb.path(name)),
+  createKey: async (sb, description) => `arn:aws:kms:local:000000000000:key/${new Keyring(sb.env.KMSCRYPT_KEYRING).createKey(description).keyId}`,
   remoteConfig: (sb, store) => ({
-    url: store.url,
+    url: store.url.replace(/^kmscrypt::/, ''),
     storage: new LocalStorage(store.url.replace('kmscrypt::file://', '')),
     keys: new LocalKeyProvider(new Keyring(sb.env.KMSCRYPT_KEYRING)),
     keyProvider: 'local',

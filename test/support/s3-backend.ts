@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { KMSClient } from '@aws-sdk/client-kms';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { AwsKmsProvider } from '../../src/keys/aws-kms-provider';
 import { S3Storage } from '../../src/storage/s3-storage';
 import type { TamperBackend } from './tamper-scenarios';
@@ -22,13 +22,22 @@ export async function s3Backend(): Promise<TamperBackend> {
     ...kmsEnvFor(services),
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
+  const kms = () => new KMSClient({ endpoint: services.kms.endpoint, region: services.kms.region, credentials: kmsCredentialsFor(services) });
   return {
     env,
+    createKey: async (_sb, description) => {
+      const client = kms();
+      try {
+        return (await client.send(new CreateKeyCommand({ Description: description }))).KeyMetadata!.Arn!;
+      } finally {
+        client.destroy();
+      }
+    },
     newStore: async (_sb, name) => s3Store(client, bucket, `${name}-${randomBytes(4).toString('hex')}`),
     remoteConfig: (_sb, store) => {
       const [, b, prefix] = /^kmscrypt::s3:\/\/([^/]+)\/(.+)$/.exec(store.url)!;
       return {
-        url: store.url,
+        url: store.url.replace(/^kmscrypt::/, ''),
         storage: new S3Storage({
           bucket: b,
           prefix,

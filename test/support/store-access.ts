@@ -1,6 +1,7 @@
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { promises as fs } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { Readable } from 'node:stream';
 
 /** Raw access to what a remote stores, the way a storage operator sees it. */
 export interface StoreAccess {
@@ -9,6 +10,8 @@ export interface StoreAccess {
   keys(): Promise<string[]>;
   read(key: string): Promise<Buffer>;
   write(key: string, bytes: Buffer): Promise<void>;
+  /** An object of `size` zero bytes, never held in memory (a sparse file on the local store). */
+  writeZeros(key: string, size: number): Promise<void>;
   remove(key: string): Promise<void>;
 }
 
@@ -29,6 +32,15 @@ export function localStore(dir: string): StoreAccess {
     write: async (key, bytes) => {
       await fs.mkdir(dirname(join(dir, key)), { recursive: true });
       await fs.writeFile(join(dir, key), bytes);
+    },
+    writeZeros: async (key, size) => {
+      await fs.mkdir(dirname(join(dir, key)), { recursive: true });
+      const handle = await fs.open(join(dir, key), 'w');
+      try {
+        await handle.truncate(size);
+      } finally {
+        await handle.close();
+      }
     },
     // As on S3, where a prefix with no object left does not exist: an emptied folder goes too.
     remove: async (key) => {
@@ -56,6 +68,15 @@ export function s3Store(client: S3Client, bucket: string, prefix: string): Store
     read: async (key) => Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: full(key) }))).Body!.transformToByteArray()),
     write: async (key, bytes) => {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: full(key), Body: bytes }));
+    },
+    writeZeros: async (key, size) => {
+      const chunk = Buffer.alloc(1 << 20);
+      const body = Readable.from(
+        (function* () {
+          for (let left = size; left > 0; left -= chunk.length) yield left >= chunk.length ? chunk : chunk.subarray(0, left);
+        })(),
+      );
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: full(key), Body: body, ContentLength: size }));
     },
     remove: async (key) => {
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: full(key) }));

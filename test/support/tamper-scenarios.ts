@@ -13,6 +13,8 @@ import type { ScenarioBackend } from './git-scenarios';
 export interface TamperBackend extends ScenarioBackend {
   /** The product's own view of a store, to locate records inside a container. */
   remoteConfig(sb: Sandbox, store: StoreAccess): RemoteConfig;
+  /** A new KMS key of this backend's key provider (not any alias); its ARN. */
+  createKey(sb: Sandbox, description: string): Promise<string>;
 }
 
 const SECRETS = {
