@@ -15,8 +15,10 @@ interface Info {
 
 const git = (sb: Sandbox, cwd: string, ...args: string[]) => sb.runAsync(['git', ...args], { cwd });
 
-async function info(sb: Sandbox, url: string): Promise<Info> {
-  return JSON.parse((await sb.runAsync(['git', 'kmscrypt', 'info', url, '--json'])).stdout) as Info;
+/** `git kmscrypt info` outside any clone: it trusts alias/kmscrypt, or the key `trusting` names. */
+async function info(sb: Sandbox, url: string, trusting?: string): Promise<Info> {
+  const env = trusting ? { KMSCRYPT_KEY_ID: trusting } : {};
+  return JSON.parse((await sb.runAsync(['git', 'kmscrypt', 'info', url, '--json'], { env })).stdout) as Info;
 }
 
 async function snapshot(store: StoreAccess): Promise<Map<string, string>> {
@@ -90,14 +92,16 @@ t.test('local keyring: rotate, rerun, a later push under the old key, old key di
   disable(keyring, old.key.arn.split('/').pop()!);
   const fourth = sb.commit(before, { 'd.txt': 'four\n' }, 'fourth, after the rotation');
   await git(sb, before, 'push', '-q', 'origin', 'main');
-  t.same((await info(sb, store.url)).containerKeys, { [newArn]: 4 }, 'new pushes use the new key');
+  // Outside any clone the old key (alias/kmscrypt) is what is trusted: disabled, the new key is named.
+  t.same((await info(sb, store.url, newArn)).containerKeys, { [newArn]: 4 }, 'new pushes use the new key');
   await git(sb, src, 'pull', '-q', '--ff-only', 'origin', 'main');
   t.equal(sb.git(src, 'rev-parse', 'HEAD').trim(), fourth, 'a clone made before the rotation fetches');
   // A fresh clone trusts its alias/kmscrypt, the old key: with it disabled it cannot check the endorsement of the new one.
   await freshCloneNeedsTheNewKey(t, sb, store.url, newArn, sb.path('fresh'));
   t.equal(readFileSync(join(sb.path('fresh'), 'c.txt'), 'utf8'), 'three\n', 'a fresh clone reads everything with the old key disabled');
   sb.git(sb.path('fresh'), 'fsck', '--strict', '--no-dangling');
-  const verified = await sb.runAsync(['git', 'kmscrypt', 'verify', store.url]);
+  // Outside any clone, with the old key disabled, the new key is trusted by naming it.
+  const verified = await sb.runAsync(['git', 'kmscrypt', 'verify', store.url], { env: { KMSCRYPT_KEY_ID: newArn } });
   t.match(verified.stdout, /^verify: OK/m);
   t.match(verified.stdout, new RegExp(`^note: manifest 1 \\(history, not needed to read the repository\\) is sealed under ${old.key.arn} and was not authenticated: .*DisabledException`, 'm'), 'old manifests under the retired key are information');
 });
@@ -136,14 +140,18 @@ t.test('AWS KMS endpoint: an interrupted rotation changes nothing; the rerun com
   t.match(done.stdout, `Rewrapped 2 data keys of repository ${old.repositoryId} under ${newArn}; published manifest generation 3`);
   t.same((await info(sb, store.url)).containerKeys, { [newArn]: 2 });
 
+  // Every clone fetches once after the rotation (it follows the old key's endorsement of the new
+  // one); then the old key can be disabled.
+  await git(sb, before, 'fetch', '-q', 'origin');
   disable(keyring, old.key.arn.split('/').pop()!);
   await freshCloneNeedsTheNewKey(t, sb, store.url, newArn, sb.path('fresh'));
   t.equal(readFileSync(join(sb.path('fresh'), 'b.txt'), 'utf8'), 'two\n', 'a fresh clone reads everything with the old key disabled');
   sb.commit(before, { 'c.txt': 'three\n' }, 'third');
   await git(sb, before, 'pull', '-q', '--rebase', 'origin', 'main');
   await git(sb, before, 'push', '-q', 'origin', 'main');
-  t.same((await info(sb, store.url)).containerKeys, { [newArn]: 3 }, 'the old clone pushes under the new key');
-  const verified = await sb.runAsync(['git', 'kmscrypt', 'verify', store.url]);
+  t.same((await info(sb, store.url, newArn)).containerKeys, { [newArn]: 3 }, 'the old clone pushes under the new key');
+  // Outside any clone, with the old key disabled, the new key is trusted by naming it.
+  const verified = await sb.runAsync(['git', 'kmscrypt', 'verify', store.url], { env: { KMSCRYPT_KEY_ID: newArn } });
   t.match(verified.stdout, /^verify: OK/m);
 });
 
@@ -242,7 +250,7 @@ t.test('three rotations: the rotating clone, a clone that slept through all of t
   const fix = `git clone -c kmscrypt.keyId=${k4} ${store.url}`;
   t.ok(lines[0]?.endsWith(`if you trust it: ${fix}`), 'which is the command that works', { line: lines[0] });
   await sb.runAsync(['git', 'clone', '-q', '-c', `kmscrypt.keyId=${k4}`, store.url, sb.path('stranger')], { env });
-  t.equal(sb.git(sb.path('stranger'), 'rev-parse', 'HEAD').trim(), sb.git(src, 'rev-parse', 'HEAD').trim(), 'running it clones the repository');
+  t.equal(sb.git(sb.path('stranger'), 'rev-parse', 'HEAD').trim(), sb.git(before, 'rev-parse', 'HEAD').trim(), 'running it clones the repository');
 });
 
 t.test('rotate-key needs --to and an enabled key', async (t) => {

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Keyring } from '../src/keys/keyring';
 import { Sandbox } from './support/sandbox';
 
@@ -13,7 +14,11 @@ t.test('a repository protected by a key the user has not chosen is refused until
   sb.run('git', ['-c', `kmscrypt.keyId=${other.keyId}`, 'push', '-q', url, 'main'], { cwd: src });
 
   const arn = `arn:aws:kms:local:000000000000:key/${other.keyId}`;
-  const refused = sb.run('git', ['clone', url, sb.path('c1')], { expectFailure: true });
+  const stats = sb.path('stats.jsonl');
+  writeFileSync(stats, '');
+  const refused = sb.run('git', ['clone', url, sb.path('c1')], { expectFailure: true, env: { KMSCRYPT_STATS: stats } });
+  const kms = JSON.parse(readFileSync(stats, 'utf8').trim()) as { kms: Record<string, number> };
+  t.equal(kms.kms.decrypt, 0, 'the clone asked the key the store names nothing (no Decrypt)');
   const lines = refused.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
   t.equal(lines.length, 1, 'one line');
   const fix = `git clone -c kmscrypt.keyId=${arn} ${url}`;

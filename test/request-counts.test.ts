@@ -185,3 +185,33 @@ t.test('a blobless clone over S3 reads the commits and trees, not the blobs', as
   t.equal(lazy.stats.storageBytesRead, fixed + unitBytes, "lazy fetch: the indexes and that blob's unit");
   t.equal(lazy.stats.kms.decrypt, 1, 'lazy fetch: one Decrypt');
 });
+
+/**
+ * A clone that skipped generations proves that the newest manifest descends from the one it saw by
+ * the hash chain (docs/FORMAT.md §9.1): each manifest in between is read once, and no KMS call is
+ * made for it. A fetch of k pushes: descriptor, list, the newest manifest, the k − 1 manifests in
+ * between, and each new container's index and records; one Decrypt per new container's data key.
+ */
+t.test('request counts of a fetch after a gap of six pushes: the manifests between are read, KMS is not asked', async (t) => {
+  const backend = await s3Backend();
+  const sb = new Sandbox(t, backend.env);
+  const statsFile = sb.path('stats.jsonl');
+  const store = await backend.newStore(sb, 'gap');
+  const src = sb.repo('src');
+  sb.git(src, 'remote', 'add', 'origin', store.url);
+  sb.commit(src, { 'f.txt': 'start\n' }, 'start');
+  sb.git(src, 'push', '-q', 'origin', 'main');
+  const clone = sb.path('clone');
+  sb.run('git', ['clone', '-q', store.url, clone]);
+  const k = 6;
+  for (let i = 0; i < k; i++) {
+    sb.commit(src, { 'f.txt': `push ${i}\n` }, `push ${i}`);
+    sb.git(src, 'push', '-q', 'origin', 'main');
+  }
+  writeFileSync(statsFile, '');
+  sb.run('git', ['fetch', '-q', 'origin'], { cwd: clone, env: { KMSCRYPT_STATS: statsFile } });
+  const [stats] = readFileSync(statsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as StatsLine);
+  t.same({ get: stats.storage.get, list: stats.storage.list, total: stats.storage.total }, { get: 3 * k + 1, list: 1, total: 3 * k + 2 }, `${k - 1} manifests read to prove continuity, and ${k} containers' index and records`);
+  t.equal(stats.kms.decrypt, k, 'one Decrypt per new data key: none for the chain');
+  t.equal(sb.git(clone, 'rev-parse', 'origin/main').trim(), sb.git(src, 'rev-parse', 'HEAD').trim());
+});

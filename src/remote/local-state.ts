@@ -47,6 +47,7 @@ export class LocalStateFile {
     if (!path) return;
     await updateStateFile(path, (text) => {
       const state = this.parse(text);
+      const before = JSON.stringify(state);
       if (change.trustedKey && !state.trustedKeys.includes(change.trustedKey)) state.trustedKeys.push(change.trustedKey);
       if (change.generation !== undefined && change.generation >= state.generation) {
         state.generation = change.generation;
@@ -58,7 +59,8 @@ export class LocalStateFile {
         for (const id of fetched) if (!known.has(id)) fetched.delete(id);
       }
       state.fetched = [...fetched];
-      return JSON.stringify(state) + '\n';
+      // Unchanged (a fetch with nothing new): no write, no fsync.
+      return text !== undefined && JSON.stringify(state) === before ? undefined : JSON.stringify(state) + '\n';
     });
   }
 

@@ -19,7 +19,7 @@ import { adoptRepository, Intent } from './repository-identity';
 import { storeChainSource } from './store-chain-source';
 
 export interface RemoteConfig {
-  /** The URL as the user wrote it, for messages. */
+  /** The store's canonical URL (s3://bucket/prefix or file:///path): messages, pins, a new descriptor's location. */
   url: string;
   storage: Storage;
   keys: KeyProvider;
@@ -267,7 +267,11 @@ export class RemoteRepository {
       // The preamble names the key's ARN and the endorsements that lead to it: the key is
       // accepted (or refused) before KMS is asked anything about it.
       await this.trust.accept(env.keyId, env.endorsements);
-      key = await this.dataKeys.unwrapWithKeyId(env.wrappedKey, env.keyId);
+      key = await this.dataKeys.unwrapWithKeyId(env.wrappedKey, env.keyId).catch((err: unknown) => {
+        const kmsError = isKmscryptError(err, 'KEY_ERROR') ? err.data.kmsError : undefined;
+        if (kmsError !== 'IncorrectKeyException' && kmsError !== 'InvalidCiphertextException') throw err;
+        throw new KmscryptError('TAMPERED', `${what}: its wrapped data key does not unwrap under ${env.keyId}, the key its preamble names, for this repository (${kmsError}): it was altered or belongs to another repository; no ref was changed`);
+      });
     } else {
       key = await this.unwrapLegacy(env);
       await this.trust.remember(key.keyId);
@@ -305,9 +309,10 @@ export class RemoteRepository {
     if (bytes.length > MANIFEST_LIMIT) {
       throw new KmscryptError('TOO_LARGE', `${this.config.url}: the next manifest would be ${bytes.length} bytes, over the ${MANIFEST_LIMIT}-byte limit readers accept; nothing was published; run git kmscrypt gc, or keep fewer refs`);
     }
+    const hash = sha256Hex(bytes);
     const published = await this.storage.putIfAbsent(manifestKey(manifest.generation), bytes);
-    if (published) await this.state.update({ generation: manifest.generation, manifestHash: sha256Hex(bytes) });
-    return { published, hash: sha256Hex(bytes) };
+    if (published) await this.state.update({ generation: manifest.generation, manifestHash: hash });
+    return { published, hash };
   }
 
   private rollback(found: number | undefined, seen: number): KmscryptError {

@@ -32,7 +32,7 @@ export async function adoptRepository(repo: RemoteRepository, snapshot: Manifest
 }
 
 /** A repository without manifests is adopted only if its descriptor's proof verifies (version 2). */
-async function checkProof(repo: RemoteRepository): Promise<void> {
+export async function checkProof(repo: RemoteRepository): Promise<void> {
   const { descriptor: d, config } = repo;
   const refuse = (found: string) =>
     new KmscryptError(

@@ -24,9 +24,10 @@ const MAX_PUBLISH_ATTEMPTS = 50;
 /**
  * Moves a repository to another KMS key without touching object data: each container's data key
  * is rewrapped with ReEncrypt (KMS unwraps and rewraps it; the plaintext never leaves KMS), then
- * the next manifest, listing the rewrapped keys and sealed under a fresh data key of the new key,
- * is published with one create-only write. Until that write nothing in the store has changed, so
- * an interrupted run leaves the repository as it was; a rerun skips containers already under the key.
+ * the next manifest, listing the rewrapped keys, sealed under a fresh data key of the new key and
+ * carrying an endorsement of the new key made with the old one (docs/FORMAT.md §7.3), is
+ * published with one create-only write. Until that write nothing in the store has changed, so an
+ * interrupted run leaves the repository as it was; a rerun skips containers already under the key.
  */
 export async function rotateKey(repo: RemoteRepository, target: string): Promise<RotateKeyReport> {
   const keys = repo.config.keys;

@@ -15,6 +15,7 @@ import { PackIndexFile } from '../git/pack-index-file';
 import type { StoredObjectInfo } from '../storage/storage';
 import { OpenedContainer, openContainer, planRuns, readRun, RecordRun } from './container-reader';
 import { openLargeRecord } from './large-record';
+import { checkProof } from './repository-identity';
 import type { RemoteRepository } from './remote-repository';
 
 export interface VerifyReport {
@@ -124,8 +125,12 @@ class Verifier {
       .filter((o): o is { key: string; generation: number } => o.generation !== undefined)
       .sort((a, b) => a.generation - b.generation);
     this.report.manifests = stored.length;
+    const { location } = this.repo.descriptor;
+    if (location !== undefined && location !== url) this.report.notes.push(`${url}: kmscrypt.json says the repository was created at ${location}: it was moved or copied here`);
     if (stored.length === 0) {
       this.report.notes.push(`${url} holds no manifest yet: the repository is empty`);
+      // Nothing but the descriptor's own proof says who made it (docs/FORMAT.md §3.1).
+      await checkProof(this.repo).catch((err: unknown) => this.problem(errorMessage(err)));
       return undefined;
     }
     const last = stored[stored.length - 1].generation;

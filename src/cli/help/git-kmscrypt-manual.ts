@@ -56,8 +56,8 @@ export const COMMAND_DOCS: readonly CommandDoc[] = [
     synopsis: '<remote-or-url> --to <key> [--json]',
     summary: 'rewrap every data key under another KMS key (kms:ReEncrypt), without rewriting any object',
     description: [
-      'Moves the repository to another KMS key: every data key is rewrapped under it with `kms:ReEncrypt`, without decrypting or rewriting any object, and the next manifest, sealed under a new data key of that key, records it. Pushes then use it (unless `kmscrypt.keyId` names another key); other clones accept it once their `kmscrypt.keyId` names it.',
-      'Nothing changes until that manifest is published, so an interrupted run leaves the repository as it was; run it again to finish. Once it has succeeded the old key can be disabled.',
+      'Moves the repository to another KMS key: every data key is rewrapped under it with `kms:ReEncrypt`, without decrypting or rewriting any object, and the next manifest, sealed under a new data key of that key, records it with an endorsement of it made with the old key (`kms:Encrypt`). Pushes then use it (unless `kmscrypt.keyId` names another key). Every clone, old and new, follows the endorsement to the new key with no setting to change.',
+      'Nothing changes until that manifest is published, so an interrupted run leaves the repository as it was; run it again to finish. Disable the old key once every clone has fetched since: a clone that still trusts only the old key needs it to check the endorsement.',
     ],
     options: [{ flags: '--to <key>', description: 'the key to move to: key ID, key ARN, alias name or alias ARN (required)' }, JSON_OPTION],
   },
