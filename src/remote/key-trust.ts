@@ -136,7 +136,12 @@ export class KeyTrust {
       const names = [this.repo.config.keyId, DEFAULT_ALIAS].filter((k): k is string => k !== undefined);
       const arns: string[] = [];
       for (const name of names) {
-        const described = await this.repo.config.keys.describeKey(name).catch(() => undefined);
+        // A name that resolves to no key trusts nothing; any other failure (an unreadable keyring,
+        // KMS out of reach) is the user's to see, not a reason to call the store's key untrusted.
+        const described = await this.repo.config.keys.describeKey(name).catch((err: unknown) => {
+          if (isKmscryptError(err, 'KEY_ERROR') && err.data.kmsError === 'NotFoundException') return undefined;
+          throw err;
+        });
         if (described) arns.push(described.arn);
       }
       return arns;

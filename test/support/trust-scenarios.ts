@@ -1,11 +1,12 @@
 import type { Test } from 'tap';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { decodeDescriptor } from '../../src/format/descriptor';
 import { endorsementPlaintext } from '../../src/format/endorsement';
 import { repositoryContext } from '../../src/keys/key-provider';
 import { RemoteRepository } from '../../src/remote/remote-repository';
-import { RunResult, Sandbox } from './sandbox';
+import { BIN, RunResult, Sandbox } from './sandbox';
 import type { StoreAccess } from './store-access';
 import type { TamperBackend } from './tamper-scenarios';
 
@@ -163,6 +164,24 @@ export function trustScenarios(t: Test, backend: TamperBackend): void {
     tt.equal(sb.git(observer, 'rev-parse', 'origin/main').trim(), sb.git(src, 'rev-parse', 'HEAD').trim(), 'the history the gc attested is proved and fetched');
   });
 
+  t.test('keys: after rotate-key every clone follows the endorsement to the new key, with no setting', async (tt) => {
+    const { sb, store, src } = await published(tt);
+    const observer = sb.path('observer');
+    sb.run('git', ['clone', '-q', store.url, observer]);
+    const next = await backend.createKey(sb, 'the key the repository moves to');
+    sb.run('git', ['kmscrypt', 'rotate-key', 'origin', '--to', next], { cwd: src });
+    sb.commit(src, { 'rotated.txt': 'pushed by the clone that rotated\n' }, 'after the rotation');
+    sb.git(src, 'push', '-q', 'origin', 'main');
+    sb.git(observer, 'pull', '-q', '--ff-only', 'origin', 'main');
+    tt.equal(sb.git(observer, 'rev-parse', 'HEAD').trim(), sb.git(src, 'rev-parse', 'HEAD').trim(), 'a clone made before the rotation fetches');
+    const pushed = sb.commit(observer, { 'observer.txt': 'pushed by the other clone\n' }, 'from the other clone');
+    sb.git(observer, 'push', '-q', 'origin', 'main');
+    sb.git(src, 'pull', '-q', '--ff-only', 'origin', 'main');
+    tt.equal(sb.git(src, 'rev-parse', 'HEAD').trim(), pushed, 'and pushes, under the new key');
+    const repo = (await RemoteRepository.open({ ...backend.remoteConfig(sb, store), keyId: next }))!;
+    tt.equal((await repo.latest('read')).sealedBy, next, 'the newest manifest is sealed under the new key');
+  });
+
   t.test('keys: a repository moved to a key this clone never trusted, without an endorsement, is refused before that key is asked anything', async (tt) => {
     const { sb, store, src } = await published(tt);
     const observer = sb.path('observer');
@@ -201,10 +220,18 @@ export function trustScenarios(t: Test, backend: TamperBackend): void {
     const size = backend.env.AWS_ENDPOINT_URL_S3 ? 320 << 20 : 1_500_000_000;
     const key = 'manifests/00000000000000000002';
     await store.writeZeros(key, size);
-    const fetched = sb.run('/usr/bin/time', ['-v', 'git', 'fetch', 'origin'], { cwd: observer, expectFailure: true });
+    // The helper itself runs under /usr/bin/time, through a shim first on PATH.
+    const shims = sb.path('measured-bin');
+    const report = sb.path('helper-rusage.txt');
+    mkdirSync(shims, { recursive: true });
+    const quote = (x: string) => `'${x.replace(/'/g, `'\\''`)}'`;
+    writeFileSync(join(shims, 'git-remote-kmscrypt'), `#!/bin/sh\nexec /usr/bin/time -v -o ${quote(report)} ${quote(process.execPath)} ${quote(join(BIN, 'git-remote-kmscrypt'))} "$@"\n`, { mode: 0o755 });
+    const fetched = sb.run('git', ['fetch', 'origin'], { cwd: observer, expectFailure: true, env: { PATH: `${shims}:${sb.env.PATH}` } });
     refusedWith(tt, fetched, new RegExp(`${storeLocation(store)}/${key} is ${size} bytes, over the 67108864-byte limit for a manifest; it was not written by kmscrypt$`), 'fetch');
-    const peakKiB = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(fetched.stderr)?.[1]);
-    tt.ok(peakKiB > 0 && peakKiB < 200 * 1024, `the largest process (the helper) peaked at ${Math.round(peakKiB / 1024)} MiB, under 200 MiB`);
+    const rusage = readFileSync(report, 'utf8');
+    tt.match(rusage, /Command being timed: ".*git-remote-kmscrypt/, 'the helper was measured');
+    const peakKiB = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(rusage)?.[1]);
+    tt.ok(peakKiB > 20 * 1024 && peakKiB < 200 * 1024, `the helper peaked at ${Math.round(peakKiB / 1024)} MiB, under 200 MiB (the object is ${Math.round(size / 2 ** 20)} MiB)`);
     tt.equal(sb.git(observer, 'rev-parse', 'origin/main').trim(), seen, 'no ref moved');
   });
 }
