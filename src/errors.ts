@@ -26,13 +26,13 @@ export type ErrorCode =
 /**
  * The facts of an error that code may decide on (never the message's wording).
  * `kmsError` is the KMS error name (AWS KMS's, or the local keyring's equivalent); `scope` says which
- * authenticated unit failed (one record, a segment of records, a container's index, a manifest).
+ * authenticated unit failed (one record, a segment of records, a container's index, a manifest, the descriptor, a key commitment).
  */
 export interface ErrorData {
   kmsError?: string;
   action?: string;
   keyId?: string;
-  scope?: 'record' | 'segment' | 'index' | 'manifest';
+  scope?: 'record' | 'segment' | 'index' | 'manifest' | 'descriptor' | 'commitment';
   /** The container (32 hex digits) concerned, when there is one. */
   container?: string;
   [fact: string]: unknown;

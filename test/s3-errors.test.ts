@@ -4,7 +4,7 @@ import { KmscryptError } from '../src/errors';
 import { checkEndpointSecurity, isLoopbackHost } from '../src/endpoint-security';
 import { s3Error } from '../src/storage/s3-errors';
 import { S3Storage, type S3StorageOptions } from '../src/storage/s3-storage';
-import { rejection } from './storage-contract';
+import { ANY_SIZE as ANY, rejection } from './storage-contract';
 import { runningServices, type Services, newBucket } from './support/services';
 
 let services: Services;
@@ -51,7 +51,7 @@ t.test('a create-only write is one PUT request', async (t) => {
 
 t.test('a missing bucket is named, with the fix', async (t) => {
   const s = s3Storage({ bucket: 'kmscrypt-no-such-bucket-0123' });
-  for (const op of [() => s.get('k'), () => s.put('k', Buffer.from('x')), () => s.putIfAbsent('k', Buffer.from('x')), () => s.list('')]) {
+  for (const op of [() => s.get('k', ANY), () => s.put('k', Buffer.from('x')), () => s.putIfAbsent('k', Buffer.from('x')), () => s.list('')]) {
     const err = await rejection(op());
     t.equal(err.code, 'BAD_CONFIG');
     t.equal(err.message, `bucket kmscrypt-no-such-bucket-0123 does not exist at ${services.s3.endpoint} (from kmscrypt.endpoint); create it or fix the URL`);
@@ -60,7 +60,7 @@ t.test('a missing bucket is named, with the fix', async (t) => {
 
 t.test('wrong credentials say which ones and what to fix', async (t) => {
   const bucket = await newBucket('errors');
-  const badSecret = await rejection(s3Storage({ bucket, credentials: { ...credentials, secretAccessKey: 'wrong' } }).get('k'));
+  const badSecret = await rejection(s3Storage({ bucket, credentials: { ...credentials, secretAccessKey: 'wrong' } }).get('k', ANY));
   t.equal(badSecret.code, 'BAD_CONFIG');
   t.match(badSecret.message, /^the secret access key from the credentials passed in does not match its access key ID at http:\/\/127\.0\.0\.1:\d+ \(from kmscrypt\.endpoint\); fix the secret key$/);
 
@@ -90,7 +90,7 @@ t.test('no credentials anywhere: says where it looked and how to set them', asyn
     AWS_CONTAINER_CREDENTIALS_FULL_URI: undefined,
     AWS_EC2_METADATA_DISABLED: 'true',
   });
-  const err = await rejection(s3Storage({ bucket, credentials: undefined }).get('k'));
+  const err = await rejection(s3Storage({ bucket, credentials: undefined }).get('k', ANY));
   t.equal(err.code, 'BAD_CONFIG');
   t.match(err.message, /^no AWS credentials found \(looked in the default AWS credential chain .*\); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE \/ kmscrypt\.profile$/);
   oneLine(t, err);
@@ -99,7 +99,7 @@ t.test('no credentials anywhere: says where it looked and how to set them', asyn
 t.test('an unreachable endpoint is named, after the SDK retries', async (t) => {
   const port = await closedPort();
   const s = s3Storage({ bucket: 'any-bucket', endpoint: `http://127.0.0.1:${port}` });
-  const err = await rejection(s.get('k'));
+  const err = await rejection(s.get('k', ANY));
   t.equal(err.code, 'STORAGE');
   t.equal(err.message, `cannot reach S3 endpoint http://127.0.0.1:${port} (from kmscrypt.endpoint) (ECONNREFUSED) to read s3://any-bucket/p/k; check kmscrypt.endpoint / AWS_ENDPOINT_URL_S3 and the network`);
   t.equal(s.requests.get, 3, 'every attempt is counted');

@@ -36,7 +36,7 @@ export function storeChainSource(repo: RemoteRepository, stored: ReadonlySet<num
     return p;
   };
   const fill = () => {
-    for (let i = position; i < Math.min(order.length, position + IN_FLIGHT); i++) if (!started.has(order[i])) start(order[i]);
+    for (let i = position; i < Math.min(order.length, position + IN_FLIGHT); i++) if (!started.has(order[i])) void start(order[i]);
   };
   fill();
   return {

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { traced } from '../trace';
-import { type ByteRange, type GrowingFile, isGrowingFile, type PutBody, type Storage, type StoredObjectInfo } from './storage';
+import { type ByteRange, type GrowingFile, isGrowingFile, type PutBody, type ReadLimit, type Storage, type StoredObjectInfo } from './storage';
 
 /**
  * Storage that traces each request (src/trace.ts): the operation, the object, its size or the
@@ -21,12 +21,8 @@ export class TracedStorage implements Storage {
     return this.inner.bytesRead;
   }
 
-  get(key: string): Promise<Buffer | undefined> {
-    return traced(
-      `storage get ${this.at(key)}`,
-      () => this.inner.get(key),
-      (b) => (b ? bytes(b.length) : 'not found'),
-    );
+  get(key: string, limit: ReadLimit): Promise<Buffer | undefined> {
+    return traced(`storage get ${this.at(key)}`, () => this.inner.get(key, limit), (b) => (b ? bytes(b.length) : 'not found'));
   }
 
   getRange(key: string, range: ByteRange): Promise<Buffer> {

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { generationOfKey, manifestKey, STORE_KEYS } from '../../src/format/constants';
+import { generationOfKey, MANIFEST_READ, manifestKey, STORE_KEYS } from '../../src/format/constants';
 import type { Manifest } from '../../src/format/manifest';
 import { type RemoteConfig, RemoteRepository } from '../../src/remote/remote-repository';
 import type { Sandbox } from './sandbox';
@@ -29,7 +29,7 @@ export async function readManifestLog(config: RemoteConfig): Promise<Manifest[]>
   const log: Manifest[] = [];
   for (const [i, generation] of generations.entries()) {
     if (generation !== i + 1) throw new Error(`the manifest log is not contiguous: generation ${generation} at position ${i + 1}`);
-    const bytes = await config.storage.get(manifestKey(generation));
+    const bytes = await config.storage.get(manifestKey(generation), MANIFEST_READ);
     log.push((await repo.openManifestBytes(bytes!, generation)).manifest!);
   }
   return log;
