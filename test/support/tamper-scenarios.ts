@@ -110,7 +110,7 @@ export function tamperScenarios(t: Test, backend: TamperBackend, report?: Tamper
       planned += cases.length;
       for (const c of cases) {
         const bad = Buffer.from(original);
-        bad[c.at] ^= 0x01;
+        bad[c.at] ^= c.mask ?? 0x01;
         await store.write(key, bad);
         expectRefused(tt, sb, store, `${key} byte ${c.at}/${original.length} (${c.field})`, c.code);
       }
@@ -158,7 +158,7 @@ export function tamperScenarios(t: Test, backend: TamperBackend, report?: Tamper
 
     const descriptor = await store.read('kmscrypt.json');
     await store.write('kmscrypt.json', await other.read('kmscrypt.json'));
-    expectRefused(tt, sb, store, "another repository's descriptor", 'KEY_ERROR');
+    expectRefused(tt, sb, store, "another repository's descriptor", 'TAMPERED');
     tt.equal(tally.tamperTried, 6, 'six structural cases were tried');
     reportScenario('swapped, truncated, deleted and foreign objects');
     await store.write('kmscrypt.json', descriptor);
@@ -225,71 +225,93 @@ function kindOfKey(key: string): StoredKind | 'other' {
   return 'other';
 }
 
-/** Where the sealed part of a stored object lies (docs/FORMAT.md §6.1, §6.5, §7.1: versions 1 and 2). */
+/** Where the sealed part of a stored object lies (docs/FORMAT.md §6.1, §7.1: version 3). */
 function sealedPart(kind: StoredKind | 'other', bytes: Buffer): { start: number; end: number } {
   if (kind === 'manifest') {
-    const k = bytes.readUInt16BE(28);
-    return { start: 32 + k + bytes.readUInt16BE(30 + k), end: bytes.length };
+    const { endorsements } = manifestLayout(bytes);
+    return { start: endorsementsEnd(bytes, endorsements), end: bytes.length };
   }
   if (kind === 'container') {
-    const k = bytes.readUInt16BE(25);
-    return { start: 29 + k + bytes.readUInt16BE(27 + k), end: bytes.length - 24 };
+    const k = bytes.readUInt16BE(57);
+    return { start: 61 + k + bytes.readUInt16BE(59 + k), end: bytes.length - 24 };
   }
   return { start: bytes.length, end: bytes.length };
 }
 
-/** The flipped-byte cases of the published store (31: 9 + 10 + 12). */
-const FLIPPED_BYTE_CASES = 31;
+/** A version 3 manifest's variable-length fields (§7.1): key ARN at 134, wrapped key after it, then the endorsement count. */
+function manifestLayout(bytes: Buffer): { k: number; w: number; endorsements: number } {
+  const k = bytes.readUInt16BE(132);
+  const w = bytes.readUInt16BE(134 + k);
+  return { k, w, endorsements: 136 + k + w };
+}
+
+function endorsementsEnd(bytes: Buffer, at: number): number {
+  let p = at + 2;
+  for (let i = 0; i < bytes.readUInt16BE(at); i++) for (let f = 0; f < 3; f++) p += 2 + bytes.readUInt16BE(p);
+  return p;
+}
+
+/** The flipped-byte cases of the published store (41: 13 + 15 + 13). */
+const FLIPPED_BYTE_CASES = 41;
 
 /**
- * One byte flipped (xor 1) in each field of a stored object, with the error code that field's
- * check gives (docs/FORMAT.md): the descriptor is parsed (CORRUPT) and bound by the manifest's
- * descriptor hash (TAMPERED), its repository ID is the KMS encryption context (KEY_ERROR when
- * another valid ID is read); a manifest's structure is CORRUPT, its preamble is in the AAD
- * (TAMPERED), its wrapped key is refused by the key provider (KEY_ERROR); a container's
- * preamble is bound by the manifest, its records and index by their tags (TAMPERED), its
- * trailer is checked against its size (CORRUPT).
+ * One byte flipped (xor 1, or the given mask) in each field of a stored object, with the error
+ * code that field's check gives (docs/FORMAT.md, version 3): the descriptor is parsed (CORRUPT)
+ * and bound by the manifest's descriptor hash (TAMPERED); its repository ID is the KMS encryption
+ * context, and a manifest whose wrapped key does not unwrap under the key its preamble names for
+ * this repository is TAMPERED; a key ARN the clone does not trust is refused before KMS is asked
+ * (KEY_ERROR). A manifest's structure is CORRUPT, its key commitment and preamble are checked
+ * before and by the tag (TAMPERED); a container's preamble is bound by the manifest, its records
+ * and index by their tags (TAMPERED), its trailer is checked against its size (CORRUPT).
  */
-function flipCases(kind: StoredKind | 'other', bytes: Buffer): Array<{ field: string; at: number; code: ErrorCode }> {
+function flipCases(kind: StoredKind | 'other', bytes: Buffer): Array<{ field: string; at: number; code: ErrorCode; mask?: number }> {
   const n = bytes.length;
   if (kind === 'descriptor') {
     const text = bytes.toString('latin1');
     const valueAt = (field: string) => text.indexOf(`"${field}": "`) + field.length + 5;
+    const digitIn = (from: number) => from + [...text.slice(from)].findIndex((c) => c >= '0' && c <= '9');
     const id = valueAt('repositoryId');
-    const digit = [...text.slice(id, id + 36)].findIndex((c) => c >= '0' && c <= '9');
-    const created = valueAt('createdAt');
     return [
       { field: 'JSON syntax', at: 0, code: 'CORRUPT' },
       { field: 'format', at: valueAt('format'), code: 'CORRUPT' },
-      { field: 'repository ID, another valid ID', at: id + digit, code: 'KEY_ERROR' },
+      { field: 'repository ID, another valid ID', at: digitIn(id), code: 'TAMPERED' },
       { field: 'repository ID, an invalid one', at: text.indexOf('-', id), code: 'CORRUPT' },
       { field: 'object format', at: valueAt('objectFormat'), code: 'CORRUPT' },
       { field: 'key ID', at: valueAt('keyId') + 10, code: 'TAMPERED' },
       { field: 'key provider', at: valueAt('keyProvider'), code: 'CORRUPT' },
-      { field: 'creation time', at: created + [...text.slice(created)].findIndex((c) => c >= '0' && c <= '9'), code: 'TAMPERED' },
+      { field: 'creation time', at: digitIn(valueAt('createdAt')), code: 'TAMPERED' },
+      { field: 'location', at: text.indexOf('"', valueAt('location')) - 1, code: 'TAMPERED' },
+      { field: 'proof: wrapped key', at: valueAt('wrappedKey') + 20, code: 'TAMPERED' },
+      { field: 'proof: commitment', at: digitIn(valueAt('commitment')), code: 'TAMPERED' },
+      { field: 'proof: MAC', at: digitIn(valueAt('mac')), code: 'TAMPERED' },
       { field: 'final newline', at: n - 1, code: 'CORRUPT' },
     ];
   }
   if (kind === 'manifest') {
-    const k = bytes.readUInt16BE(28);
-    const w = bytes.readUInt16BE(30 + k);
+    const { k, w, endorsements } = manifestLayout(bytes);
     const { start } = sealedPart(kind, bytes);
     return [
       { field: 'magic', at: 0, code: 'CORRUPT' },
-      { field: 'version', at: 4, code: 'CORRUPT' },
+      // xor 4: version 3 becomes 7, which no reader knows (xor 1 would read as version 2).
+      { field: 'version', at: 4, code: 'CORRUPT', mask: 0x04 },
       { field: 'kind', at: 5, code: 'CORRUPT' },
       { field: 'flags', at: 7, code: 'TAMPERED' },
       { field: 'generation', at: 15, code: 'TAMPERED' },
       { field: 'nonce', at: 20, code: 'TAMPERED' },
-      { field: 'key ID', at: 30 + Math.floor(k / 2), code: 'TAMPERED' },
-      { field: 'wrapped data key', at: 32 + k + Math.floor(w / 2), code: 'KEY_ERROR' },
+      { field: 'key commitment', at: 44, code: 'TAMPERED' },
+      { field: 'previous manifest hash', at: 76, code: 'TAMPERED' },
+      { field: 'history generation', at: 99, code: 'TAMPERED' },
+      { field: 'history hash', at: 116, code: 'TAMPERED' },
+      { field: 'key ARN', at: 134 + Math.floor(k / 2), code: 'KEY_ERROR' },
+      { field: 'wrapped data key', at: 136 + k + Math.floor(w / 2), code: 'TAMPERED' },
+      { field: 'endorsement count', at: endorsements + 1, code: 'CORRUPT' },
       { field: 'ciphertext', at: Math.floor((start + n - 16) / 2), code: 'TAMPERED' },
       { field: 'GCM tag', at: n - 1, code: 'TAMPERED' },
     ];
   }
   if (kind === 'container') {
-    const k = bytes.readUInt16BE(25);
-    const w = bytes.readUInt16BE(27 + k);
+    const k = bytes.readUInt16BE(57);
+    const w = bytes.readUInt16BE(59 + k);
     const { start } = sealedPart(kind, bytes);
     const indexOffset = Number(bytes.readBigUInt64BE(n - 24));
     const indexLength = Number(bytes.readBigUInt64BE(n - 16));
@@ -298,8 +320,9 @@ function flipCases(kind: StoredKind | 'other', bytes: Buffer): Array<{ field: st
       { field: 'version', at: 4, code: 'TAMPERED' },
       { field: 'container ID', at: 12, code: 'TAMPERED' },
       { field: 'hash length', at: 24, code: 'TAMPERED' },
-      { field: 'key ID', at: 27 + Math.floor(k / 2), code: 'TAMPERED' },
-      { field: 'wrapped data key', at: 29 + k + Math.floor(w / 2), code: 'TAMPERED' },
+      { field: 'key commitment', at: 41, code: 'TAMPERED' },
+      { field: 'key ID', at: 59 + Math.floor(k / 2), code: 'TAMPERED' },
+      { field: 'wrapped data key', at: 61 + k + Math.floor(w / 2), code: 'TAMPERED' },
       { field: 'first record', at: start, code: 'TAMPERED' },
       { field: 'records', at: Math.floor((start + indexOffset) / 2), code: 'TAMPERED' },
       { field: 'sealed index', at: indexOffset + Math.floor(indexLength / 2), code: 'TAMPERED' },
