@@ -1,7 +1,7 @@
 /**
  * The stored format read by a second implementation (test/independent/kmscrypt-reader.ts,
  * node:crypto and node:zlib only, nothing from src/): it reproduces every known-answer vector of
- * test/vectors/, and it reads, byte for byte, what the helper writes today (version 3: the
+ * test/vectors/ (version 1, and version 3's in format-v3.json), and it reads, byte for byte, what the helper writes today (version 3: the
  * descriptor's proof, key commitments, the manifest preamble's hash chain, rotation endorsements,
  * history objects and gc schedules) and what the last version 1 release wrote
  * (test/fixtures/format-v1): git's index-pack accepts the objects it decrypts and their IDs and
@@ -13,16 +13,25 @@ import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import t from 'tap';
 import {
+  checkDescriptorProof,
   encryptionContextBytes,
+  endorsementPlaintext,
   gcmSeal,
   indexAad,
+  keyCommitment,
   type LocalKeyring,
   localKeyArn,
   openCbc,
   openManifest,
+  openSchedule,
   packOf,
+  parseContainerPreamble,
+  parseDescriptor,
+  parseHistory,
   parseIndex,
   parseManifest,
+  parseSchedule,
+  proofInput,
   readRepository,
   type RepositoryRead,
   recordAad,
@@ -182,6 +191,145 @@ t.test('the known-answer vectors, reproduced by the independent implementation',
   const ctx = load<{ cases: Array<{ context: Record<string, string>; serialized: string }> }>('encryption-context.json');
   t.ok(ctx.cases.length > 0, 'encryption context vectors present');
   for (const x of ctx.cases) t.equal(encryptionContextBytes(x.context).toString('hex'), x.serialized, JSON.stringify(x.context));
+});
+
+t.test('the version 3 known-answer vectors (test/vectors/format-v3.json), reproduced by the independent implementation', async (t) => {
+  const v = load<{
+    dataKey: string;
+    repositoryId: string;
+    containerId: string;
+    nonce: string;
+    subkeys: { commitment: { container: string; manifest: string; descriptor: string }; descriptorMacKey: string; scheduleKey: string };
+    descriptor: { proofInput: string; stored: string; sha256: string };
+    containerPreamble: { hashLength: number; keyId: string; wrappedKey: string; encoded: string };
+    endorsement: { to: string; plaintext: string };
+    histories: Array<{ first: number; end: number; previous: string | null; hashes: string[]; encoded: string; sha256: string }>;
+    manifest: {
+      generation: number;
+      keyArn: string;
+      wrappedKey: string;
+      previous: string;
+      history: { generation: number; hash: string };
+      endorsements: Array<{ from: string; to: string; ciphertext: string }>;
+      preambleLength: number;
+      stored: string;
+      manifest: unknown;
+    };
+    schedule: { nonce: string; keyArn: string; wrappedKey: string; stored: string; schedule: unknown };
+  }>('format-v3.json');
+  const dataKey = hex(v.dataKey);
+  const containerId = hex(v.containerId);
+  const nonce = hex(v.nonce);
+  const repository = Buffer.from(v.repositoryId);
+  t.same(
+    {
+      container: keyCommitment(dataKey, containerId).toString('hex'),
+      manifest: keyCommitment(dataKey, nonce).toString('hex'),
+      descriptor: keyCommitment(dataKey, repository).toString('hex'),
+    },
+    v.subkeys.commitment,
+    'key commitments: salt = container ID, manifest nonce, repository ID',
+  );
+  t.equal(subkey(dataKey, 'descriptor', repository).toString('hex'), v.subkeys.descriptorMacKey, 'the descriptor MAC key');
+  t.equal(subkey(dataKey, 'schedule', nonce).toString('hex'), v.subkeys.scheduleKey, 'a gc schedule key');
+
+  const descriptor = parseDescriptor(Buffer.from(v.descriptor.stored));
+  t.equal(sha256(Buffer.from(v.descriptor.stored)), v.descriptor.sha256, 'the descriptor vector is intact');
+  t.equal(proofInput(descriptor).toString('hex'), v.descriptor.proofInput, 'proof input');
+  t.doesNotThrow(() => checkDescriptorProof(descriptor, dataKey), 'the proof commits to the data key and its MAC verifies');
+  t.throws(
+    () => checkDescriptorProof({ ...descriptor, location: 's3://another-bucket/repos/project' }, dataKey),
+    /MAC mismatch/,
+    'the proof covers the location',
+  );
+
+  const p = parseContainerPreamble(hex(v.containerPreamble.encoded));
+  t.same(
+    {
+      version: p.version,
+      id: p.containerId.toString('hex'),
+      hashLength: p.hashLength,
+      commitment: p.commitment?.toString('hex'),
+      keyId: p.keyId,
+      wrapped: p.wrappedKey.toString('hex'),
+      length: p.length,
+    },
+    {
+      version: 3,
+      id: v.containerId,
+      hashLength: v.containerPreamble.hashLength,
+      commitment: v.subkeys.commitment.container,
+      keyId: v.containerPreamble.keyId,
+      wrapped: v.containerPreamble.wrappedKey,
+      length: hex(v.containerPreamble.encoded).length,
+    },
+    'container preamble fields',
+  );
+
+  t.equal(endorsementPlaintext(v.repositoryId, v.endorsement.to).toString('hex'), v.endorsement.plaintext, 'endorsement plaintext');
+
+  const [older, newer] = v.histories;
+  for (const h of v.histories) {
+    t.same(
+      parseHistory(hex(h.encoded), { generation: h.end, hash: h.sha256 }),
+      { first: h.first, end: h.end, previous: h.previous, hashes: h.hashes },
+      `history object ${h.first} to ${h.end - 1}`,
+    );
+  }
+  t.same(
+    parseHistory(hex(older.encoded), { generation: newer.first, hash: newer.previous! }).hashes,
+    older.hashes,
+    "the newer history object links to the older one: its previous is the older one's hash, its first the older one's end",
+  );
+
+  const m = v.manifest;
+  const env = parseManifest(hex(m.stored));
+  t.same(
+    {
+      version: env.version,
+      generation: env.generation,
+      keyId: env.keyId,
+      wrappedKey: env.wrappedKey.toString('hex'),
+      commitment: env.commitment?.toString('hex'),
+      previous: env.previous,
+      history: env.history,
+      endorsements: env.endorsements.map((e) => ({ from: e.from, to: e.to, ciphertext: e.ciphertext.toString('hex') })),
+      preambleLength: env.preamble.length,
+    },
+    {
+      version: 3,
+      generation: m.generation,
+      keyId: m.keyArn,
+      wrappedKey: m.wrappedKey,
+      commitment: v.subkeys.commitment.manifest,
+      previous: m.previous,
+      history: m.history,
+      endorsements: m.endorsements,
+      preambleLength: m.preambleLength,
+    },
+    'manifest preamble fields',
+  );
+  t.equal(JSON.stringify(openManifest(env, dataKey, v.repositoryId)), JSON.stringify(m.manifest), 'the manifest opens to the same JSON, field for field');
+  t.throws(
+    () => openManifest(env, subkey(dataKey, 'index', containerId), v.repositoryId),
+    { message: 'manifest 7: key commitment mismatch' },
+    'another data key fails the commitment first',
+  );
+
+  const s = v.schedule;
+  const schedule = parseSchedule(hex(s.stored));
+  t.same(
+    { keyId: schedule.keyId, wrappedKey: schedule.wrappedKey.toString('hex'), nonce: schedule.nonce.toString('hex') },
+    { keyId: s.keyArn, wrappedKey: s.wrappedKey, nonce: s.nonce },
+    'schedule preamble',
+  );
+  t.same(openSchedule(schedule, dataKey, v.repositoryId), s.schedule, 'the schedule opens');
+  const aad = Buffer.concat([Buffer.from('kmscrypt/3 schedule'), Buffer.from([0, repository.length]), repository, schedule.preamble]);
+  t.equal(
+    gcmSeal(subkey(dataKey, 'schedule', schedule.nonce), schedule.nonce, aad, Buffer.from(JSON.stringify(s.schedule))).toString('hex'),
+    schedule.sealed.toString('hex'),
+    'and seals again to the same bytes (its JSON is not compressed)',
+  );
 });
 
 /** A local store's objects, for the independent implementation. */

@@ -1,8 +1,10 @@
 /**
- * Known-answer vectors for stored format version 1 (docs/FORMAT.md). The JSON files under
- * test/vectors/ were generated once from fixed inputs and cross-checked, when generated, against an
- * independent implementation of docs/FORMAT.md written with node:crypto alone. They must never be
- * regenerated to make this test pass: a failure here means the stored format changed.
+ * Known-answer vectors for stored format version 1 and, in format-v3.json, what version 3 added
+ * (docs/FORMAT.md). The JSON files under test/vectors/ were generated once from fixed inputs and
+ * cross-checked, when generated, against an independent implementation of docs/FORMAT.md written
+ * with node:crypto alone (test/independent/kmscrypt-reader.ts, which test/format-independent.test.ts
+ * checks against them too). They must never be regenerated to make this test pass: a failure here
+ * means the stored format changed.
  */
 import t from 'tap';
 import { readFileSync } from 'node:fs';
@@ -10,9 +12,13 @@ import { join } from 'node:path';
 import { containerKey, FORMAT_VERSION, GCM_LIMIT, generationOfKey, manifestKey, MAX_OBJECT_SIZE, Suite } from '../src/format/constants';
 import { decodePreamble, decodeTrailer, encodePreamble, encodeTrailer, openIndex, sealIndex, sha256Hex } from '../src/format/container';
 import { encodeIndex, IndexEntry } from '../src/format/container-index';
+import { checkDescriptorProof, decodeDescriptor, encodeDescriptor, proofInput, proveDescriptor } from '../src/format/descriptor';
+import { endorsementPlaintext } from '../src/format/endorsement';
+import { encodeHistory, History, openHistory } from '../src/format/history';
 import { keyCommitment } from '../src/format/key-commitment';
 import { deriveKey, KeyPurpose } from '../src/format/key-derivation';
-import { Manifest, openManifest, parseManifestEnvelope, sealManifest } from '../src/format/manifest';
+import { HistoryRef, Manifest, openManifest, parseManifestEnvelope, sealManifest } from '../src/format/manifest';
+import { openSchedule, parseScheduleEnvelope, Schedule } from '../src/format/schedule';
 import { gcmNonce, openRecord, recordAad, RecordHeader, recordKeys, sealedLength, sealRecord } from '../src/format/record';
 import { serializeEncryptionContext } from '../src/keys/encryption-context';
 import { EncryptionContext, repositoryContext } from '../src/keys/key-provider';
@@ -82,7 +88,7 @@ interface ContextVectors {
 }
 
 t.test('constants', async (t) => {
-  t.equal(FORMAT_VERSION, 3, 'version 3 is written; these vectors are of version 1, which is still read');
+  t.equal(FORMAT_VERSION, 3, 'version 3 is written; the vectors but format-v3.json are of version 1, which is still read');
   t.equal(GCM_LIMIT, 6291456);
   t.equal(MAX_OBJECT_SIZE, 2147483648);
   t.equal(manifestKey(2), 'manifests/00000000000000000002');
@@ -108,17 +114,121 @@ t.test('HKDF subkeys', async (t) => {
   t.throws(() => deriveKey(dataKey.subarray(1), 'index', hex(v.withContainerId.salt)), RangeError, 'a data key is 32 bytes');
 });
 
-t.test('version 3 subkeys: key commitment, descriptor proof, gc schedule (docs/FORMAT.md §4.2, §4.3)', async (t) => {
-  // Computed with node:crypto's hkdfSync and the info strings of FORMAT.md, outside src/format.
-  const dataKey = hex('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f');
-  const containerId = hex('00112233445566778899aabbccddeeff');
-  const nonce = hex('a0a1a2a3a4a5a6a7a8a9aaab');
-  const repository = Buffer.from('12345678-9abc-4def-8123-456789abcdef');
-  t.equal(keyCommitment(dataKey, containerId).toString('hex'), '6210d84d5def63172d9340b56c26ebe20a76a68d4b95a95ffbf900365bc2f1bc', 'a container');
-  t.equal(keyCommitment(dataKey, nonce).toString('hex'), '034fafad42af5a9a70c8b26abe9dffee099c06ab484873b96997158a287e510c', 'a manifest');
-  t.equal(keyCommitment(dataKey, repository).toString('hex'), '8c7c72e25a7331cf72cb6c39e478a0c0cbb988ab47f30e2c6d8cb6363502e854', 'the descriptor proof');
-  t.equal(deriveKey(dataKey, 'descriptor', repository).toString('hex'), '68576cadae7b784af6695094f7a860615e3ecfdef65e3f980654bd66cf24af9d', 'the descriptor MAC key');
-  t.equal(deriveKey(dataKey, 'schedule', nonce).toString('hex'), 'a7070466454f556bbbdb1d70e882b755bbd5291a8dc8f7d6965640c842fef8d8', 'a gc schedule key');
+interface V3Vectors {
+  dataKey: string;
+  repositoryId: string;
+  containerId: string;
+  nonce: string;
+  subkeys: { commitment: { container: string; manifest: string; descriptor: string }; descriptorMacKey: string; scheduleKey: string };
+  descriptor: { proofInput: string; stored: string; sha256: string };
+  containerPreamble: { hashLength: number; keyId: string; wrappedKey: string; encoded: string };
+  endorsement: { to: string; plaintext: string };
+  histories: Array<History & { encoded: string; sha256: string }>;
+  manifest: {
+    generation: number;
+    keyArn: string;
+    wrappedKey: string;
+    previous: string;
+    history: HistoryRef;
+    endorsements: Array<{ from: string; to: string; ciphertext: string }>;
+    preambleLength: number;
+    stored: string;
+    sha256: string;
+    manifest: Manifest;
+  };
+  schedule: { nonce: string; keyArn: string; wrappedKey: string; stored: string; schedule: Schedule };
+}
+
+t.test('version 3: commitments, subkeys, descriptor proof, preambles, endorsement, history, schedule', async (t) => {
+  const v = load<V3Vectors>('format-v3.json');
+  const dataKey = hex(v.dataKey);
+  const containerId = hex(v.containerId);
+  const nonce = hex(v.nonce);
+  const repository = Buffer.from(v.repositoryId);
+  t.equal(keyCommitment(dataKey, containerId).toString('hex'), v.subkeys.commitment.container, "a container's commitment");
+  t.equal(keyCommitment(dataKey, nonce).toString('hex'), v.subkeys.commitment.manifest, "a manifest's commitment");
+  t.equal(keyCommitment(dataKey, repository).toString('hex'), v.subkeys.commitment.descriptor, "the descriptor proof's commitment");
+  t.equal(deriveKey(dataKey, 'descriptor', repository).toString('hex'), v.subkeys.descriptorMacKey, 'the descriptor MAC key');
+  t.equal(deriveKey(dataKey, 'schedule', nonce).toString('hex'), v.subkeys.scheduleKey, 'a gc schedule key');
+
+  const descriptor = decodeDescriptor(Buffer.from(v.descriptor.stored), 'vector');
+  t.equal(sha256Hex(Buffer.from(v.descriptor.stored)), v.descriptor.sha256, 'the descriptor vector is intact');
+  t.equal(proofInput(descriptor).toString('hex'), v.descriptor.proofInput, 'proof input');
+  const { proof, ...unproved } = descriptor;
+  t.equal(
+    encodeDescriptor(proveDescriptor(unproved, dataKey, Buffer.from(proof!.wrappedKey, 'base64'))).toString('utf8'),
+    v.descriptor.stored,
+    'the proof, and the stored bytes',
+  );
+  t.doesNotThrow(() => checkDescriptorProof(descriptor, dataKey, 'vector'), 'the proof verifies');
+
+  const p = v.containerPreamble;
+  const encoded = encodePreamble({
+    version: 3,
+    containerId,
+    hashLength: p.hashLength,
+    commitment: hex(v.subkeys.commitment.container),
+    keyId: p.keyId,
+    wrappedKey: hex(p.wrappedKey),
+  });
+  t.equal(encoded.toString('hex'), p.encoded, 'container preamble bytes');
+  t.same(decodePreamble(hex(p.encoded), 'vector').length, hex(p.encoded).length, 'container preamble length');
+
+  t.equal(endorsementPlaintext(v.repositoryId, v.endorsement.to).toString('hex'), v.endorsement.plaintext, 'endorsement plaintext');
+
+  for (const h of v.histories) {
+    t.equal(encodeHistory(h).toString('hex'), h.encoded, `history object ${h.first} to ${h.end - 1}`);
+    t.same(openHistory(hex(h.encoded), { generation: h.end, hash: h.sha256 }, 'vector'), {
+      first: h.first,
+      end: h.end,
+      previous: h.previous,
+      hashes: h.hashes,
+    });
+  }
+
+  const m = v.manifest;
+  const stored = hex(m.stored);
+  t.equal(sha256Hex(stored), m.sha256, 'the manifest vector is intact');
+  const env = parseManifestEnvelope(stored, 'vector');
+  t.same(
+    {
+      version: env.version,
+      generation: env.generation,
+      keyId: env.keyId,
+      wrappedKey: env.wrappedKey.toString('hex'),
+      commitment: env.commitment?.toString('hex'),
+      previous: env.previous,
+      history: env.history,
+      endorsements: env.endorsements.map((e) => ({ from: e.from, to: e.to, ciphertext: e.ciphertext.toString('hex') })),
+      preambleLength: env.preamble.length,
+    },
+    {
+      version: 3,
+      generation: m.generation,
+      keyId: m.keyArn,
+      wrappedKey: m.wrappedKey,
+      commitment: v.subkeys.commitment.manifest,
+      previous: m.previous,
+      history: m.history,
+      endorsements: m.endorsements,
+      preambleLength: m.preambleLength,
+    },
+    'manifest preamble fields',
+  );
+  t.equal(
+    JSON.stringify(openManifest(env, dataKey, v.repositoryId, 'vector')),
+    JSON.stringify(m.manifest),
+    'the manifest opens to the same JSON, field for field',
+  );
+
+  const s = v.schedule;
+  const schedule = parseScheduleEnvelope(hex(s.stored), 'vector');
+  t.same(
+    { keyId: schedule.keyId, wrappedKey: schedule.wrappedKey.toString('hex'), nonce: schedule.nonce.toString('hex') },
+    { keyId: s.keyArn, wrappedKey: s.wrappedKey, nonce: s.nonce },
+    'schedule preamble',
+  );
+  t.same(openSchedule(schedule, dataKey, v.repositoryId, 'vector'), s.schedule, 'the schedule opens');
 });
 
 t.test('GCM records are deterministic', async (t) => {
@@ -194,7 +304,7 @@ t.test('container preamble, sealed index and trailer', async (t) => {
     t.equal(index.lengths[i], e.sealedLength, `entry ${i} length`);
     t.equal(index.offsets[i], offset, `entry ${i} offset is implicit`);
     offset += e.sealedLength;
-    const base = e.localBase !== undefined ? ix.entries[e.localBase].oid : e.externalBase ?? '';
+    const base = e.localBase !== undefined ? ix.entries[e.localBase].oid : (e.externalBase ?? '');
     t.equal(index.base(i).toString('hex'), base, `entry ${i} base`);
     t.equal(index.find(e.oid), i, `entry ${i} found by ID`);
   });
@@ -227,7 +337,11 @@ t.test('sealed manifest', async (t) => {
   t.not(resealed.toString('hex'), v.stored, 'a new seal draws a new nonce');
   t.equal(resealed[4], 3, 'a new seal is version 3');
   t.equal(stored[4], 1, 'the vector is version 1 (still read)');
-  t.same([resealed.subarray(0, 4), resealed.subarray(5, 16)], [stored.subarray(0, 4), stored.subarray(5, 16)], 'magic, kind, flags and generation are unchanged');
+  t.same(
+    [resealed.subarray(0, 4), resealed.subarray(5, 16)],
+    [stored.subarray(0, 4), stored.subarray(5, 16)],
+    'magic, kind, flags and generation are unchanged',
+  );
   t.same(openManifest(parseManifestEnvelope(resealed, 'new'), dataKey, v.repositoryId, 'new'), v.manifest, 'seal → open round trip');
 });
 
@@ -235,6 +349,10 @@ t.test('encryption context serialization', async (t) => {
   const v = load<ContextVectors>('encryption-context.json');
   t.equal(v.cases.length, 2);
   for (const c of v.cases) t.equal(serializeEncryptionContext(c.context).toString('hex'), c.serialized, JSON.stringify(c.context));
-  t.equal(serializeEncryptionContext(repositoryContext(v.cases[0].context['kmscrypt:repository-id'])).toString('hex'), v.cases[0].serialized, 'the repository context');
+  t.equal(
+    serializeEncryptionContext(repositoryContext(v.cases[0].context['kmscrypt:repository-id'])).toString('hex'),
+    v.cases[0].serialized,
+    'the repository context',
+  );
   t.same(Object.keys(repositoryContext('x')), ['kmscrypt:repository-id']);
 });
