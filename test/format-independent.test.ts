@@ -7,7 +7,6 @@
  * (test/fixtures/format-v1): git's index-pack accepts the objects it decrypts and their IDs and
  * the refs are exactly the source repository's.
  */
-import { createHash } from 'node:crypto';
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
@@ -34,6 +33,7 @@ import {
   proofInput,
   readRepository,
   type RepositoryRead,
+  sha256,
   recordAad,
   recordNonce,
   type StoreFiles,
@@ -46,7 +46,6 @@ import { Sandbox } from './support/sandbox';
 const vectors = join(__dirname, 'vectors');
 const load = <T>(name: string): T => JSON.parse(readFileSync(join(vectors, name), 'utf8')) as T;
 const hex = (s: string) => Buffer.from(s, 'hex');
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 interface HeaderJson {
   oid: string;
   type: number;
