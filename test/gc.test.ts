@@ -28,6 +28,7 @@ t.test('gc consolidates, drops unreachable objects, deletes only after the grace
 
   const first = sb.run('git', ['kmscrypt', 'gc', store.url, '--json']);
   const report = JSON.parse(first.stdout) as { scheduled: number; deletedContainers: number; objectsAfter: number; objectsBefore: number };
+  t.same(Object.keys(report).sort(), ['bytesAfter', 'bytesBefore', 'containersBefore', 'deletedContainers', 'deletedManifests', 'generation', 'objectsAfter', 'objectsBefore', 'scheduled'], 'the JSON report holds its figures and nothing else');
   t.equal(report.deletedContainers, 0, 'within the grace period nothing is deleted');
   t.equal(report.scheduled, 5, 'the five old containers are scheduled');
   t.ok(report.objectsAfter < report.objectsBefore, 'the unreachable commit and its objects were dropped');

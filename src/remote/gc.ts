@@ -78,7 +78,10 @@ export async function collectGarbage(repo: RemoteRepository, options: GcOptions)
         return { ...swept, generation: snapshot.manifest?.generation ?? 0, containersBefore: containers.length, objectsBefore: objects, objectsAfter: objects, bytesBefore: bytes, bytesAfter: bytes };
       }
       const result = await consolidate(repo, snapshot, work, keys, options);
-      if (result) return { ...result, ...(await sweep(repo, result.published, new Set(snapshot.manifest.containers.map((c) => c.id)), keys, options)) };
+      if (result) {
+        const { published, ...report } = result;
+        return { ...report, ...(await sweep(repo, published, new Set(snapshot.manifest.containers.map((c) => c.id)), keys, options)) };
+      }
       if (attempt >= MAX_ATTEMPTS) {
         throw new KmscryptError('CONFLICT', `gc gave way to concurrent pushes ${MAX_ATTEMPTS} times; nothing was changed; run it again when the repository is quieter`);
       }
