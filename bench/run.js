@@ -35,12 +35,14 @@ const positive = (/** @type {string | undefined} */ v, /** @type {number} */ dfl
   if (!Number.isInteger(n) || n < 1) fatal(`${name} must be a positive integer, not '${v}'`);
   return n;
 };
-const OP_NAMES = ['push', 'clone', 'push1', 'fetch1', 'shallow', 'blobless'];
+const OP_NAMES = ['push', 'clone', 'push1', 'fetch1', 'noop', 'lsremote', 'many', 'shallow', 'blobless'];
 const settings = {
   only: list(env.BENCH_ONLY, WORKLOADS, 'BENCH_ONLY'),
   ops: list(env.BENCH_OPS, OP_NAMES, 'BENCH_OPS'),
   backends: list(env.BENCH_BACKENDS, BACKENDS, 'BENCH_BACKENDS'),
   runs: positive(env.BENCH_RUNS, 3, 'BENCH_RUNS'),
+  /** one-commit pushes without gc before the "after many pushes" rows (express, first run) */
+  manyPushes: positive(env.BENCH_MANY_PUSHES, env.BENCH_SIZE === 'small' ? 100 : 1000, 'BENCH_MANY_PUSHES'),
   largeRuns: positive(env.BENCH_LARGE_RUNS, 1, 'BENCH_LARGE_RUNS'),
   size: /** @type {'full' | 'small'} */ (env.BENCH_SIZE === 'small' ? 'small' : 'full'),
   largeFile: env.BENCH_LARGE_FILE !== '0',
@@ -55,10 +57,19 @@ if (env.BENCH_SIZE !== undefined && env.BENCH_SIZE !== '' && env.BENCH_SIZE !== 
   fatal(`BENCH_SIZE must be 'full' or 'small', not '${env.BENCH_SIZE}'`);
 }
 
+/** The project's targets (issue 16 for the everyday operations); targetsOf applies them to rows. */
 const TARGETS = {
-  cloneRatio: 1.1,
   pushRatio: 1.25,
-  incrementalSeconds: 0.25,
+  cloneRatioS3: 1.1,
+  cloneRatioLocal: 1.0,
+  oneCommitLocalSeconds: 0.2,
+  oneCommitRatio: 1.5,
+  oneCommitS3Seconds: 0.3,
+  /** one-commit push and fetch on the large repository / on express, same backend */
+  growthRatio: 1.15,
+  lsRemoteLocalSeconds: 0.12,
+  lsRemoteS3Seconds: 0.2,
+  noopFetchLocalSeconds: 0.12,
   storedRatio: 1.1,
   helperRssMiB: 256,
 };
@@ -459,10 +470,12 @@ async function s3Delete(/** @type {S3Services} */ s3, /** @type {string} */ pref
 // ---- the measurements --------------------------------------------------------------------------------
 
 /**
- * @typedef {'push' | 'clone' | 'push1' | 'fetch1' | 'shallow' | 'blobless'} Op
+ * @typedef {'push' | 'clone' | 'push1' | 'fetch1' | 'noop' | 'lsremote' | 'shallow' | 'blobless' | 'manyPushes' | 'manyCatchUp' | 'manyPush1' | 'manyFetch1' | 'manyClone'} Op
  * @typedef {{ samples: Measured[], failures: string[] }} Cell
  */
-const OPS = /** @type {Op[]} */ (['push', 'clone', 'push1', 'fetch1']).filter((op) => settings.ops.includes(op));
+const OPS = /** @type {Op[]} */ (['push', 'clone', 'push1', 'fetch1', 'noop', 'lsremote']).filter((op) => settings.ops.includes(op));
+/** After settings.manyPushes one-commit pushes without gc (express, first run): a section of their own. */
+const MANY_OPS = /** @type {Op[]} */ (settings.ops.includes('many') ? ['manyPushes', 'manyCatchUp', 'manyPush1', 'manyFetch1', 'manyClone'] : []);
 /** Shallow and partial clones: reported in a section of their own (bytes read and stored). */
 const PARTIAL_OPS = /** @type {Op[]} */ (['shallow', 'blobless']).filter((op) => settings.ops.includes(op));
 const OP_LABEL = {
@@ -470,8 +483,31 @@ const OP_LABEL = {
   clone: 'full mirror clone',
   push1: 'push of one new commit',
   fetch1: 'fetch of that commit',
+  noop: 'no-op `git fetch` (nothing new)',
+  lsremote: '`git ls-remote`',
+  manyPushes: `each of the ${settings.manyPushes} one-commit pushes (median)`,
+  manyCatchUp: `fetch of all ${settings.manyPushes} pushes into the clone (a gap of ${settings.manyPushes} manifests)`,
+  manyPush1: 'then one more one-commit push',
+  manyFetch1: 'fetch of that commit into the up-to-date clone',
+  manyClone: 'fresh full mirror clone',
   shallow: '`clone --depth 1 --no-checkout`',
   blobless: '`clone --filter=blob:none --no-checkout`',
+};
+/** Row names in the chart. @type {Record<Op, string>} */
+const OP_SHORT = {
+  push: 'push --mirror',
+  clone: 'clone --mirror',
+  push1: 'push one commit',
+  fetch1: 'fetch one commit',
+  noop: 'no-op fetch',
+  lsremote: 'ls-remote',
+  shallow: 'clone --depth 1',
+  blobless: 'clone --filter=blob:none',
+  manyPushes: `each of ${settings.manyPushes} pushes`,
+  manyCatchUp: `fetch of ${settings.manyPushes} pushes`,
+  manyPush1: `push one commit after ${settings.manyPushes}`,
+  manyFetch1: `fetch one commit after ${settings.manyPushes}`,
+  manyClone: `clone --mirror after ${settings.manyPushes}`,
 };
 /** The git clone arguments of the shallow and partial rows. @type {Partial<Record<Op, string[]>>} */
 const PARTIAL_ARGS = { shallow: ['--depth', '1'], blobless: ['--filter=blob:none'] };
@@ -575,35 +611,81 @@ async function runOnce(/** @type {Workload} */ w, /** @type {string} */ backend,
     }
     if (!OPS.some((op) => op !== 'push')) return;
     const cloneArgs = plain ? ['clone', '--mirror', '--no-local', url, clone] : ['clone', '--mirror', url, clone];
-    const cl = await measure(cloneArgs, { cwd: dir, env: e, kmscrypt });
-    if (cl.ok) {
-      try {
-        compareRefs(pusher, clone, `${backend} clone of ${w.label}`);
-      } catch (err) {
-        cl.ok = false;
-        cl.error = String(err instanceof Error ? err.message : err);
-      }
-    }
+    const cl = checkedRefs(await measure(cloneArgs, { cwd: dir, env: e, kmscrypt }), pusher, clone, `${backend} clone of ${w.label}`);
     if (!record(w, 'clone', backend, cl)) return;
     for (let cycle = 1; cycle <= w.cycles; cycle++) {
       addCommit(pusher, branch, run * 100 + cycle);
       const p1 = await measure(['push', pushUrl, branch], { cwd: pusher, env: e, kmscrypt });
       if (!record(w, 'push1', backend, p1)) return;
-      const f1 = await measure(['fetch'], { cwd: clone, env: e, kmscrypt });
-      if (f1.ok) {
-        try {
-          compareRefs(pusher, clone, `${backend} fetch into the mirror clone of ${w.label}`);
-        } catch (err) {
-          f1.ok = false;
-          f1.error = String(err instanceof Error ? err.message : err);
-        }
-      }
+      const f1 = checkedRefs(await measure(['fetch'], { cwd: clone, env: e, kmscrypt }), pusher, clone, `${backend} fetch into the mirror clone of ${w.label}`);
       if (!record(w, 'fetch1', backend, f1)) return;
+      if (OPS.includes('noop')) {
+        const nothing = await measure(['fetch'], { cwd: clone, env: e, kmscrypt });
+        if (!record(w, 'noop', backend, nothing)) return;
+      }
+      if (OPS.includes('lsremote')) {
+        const ls = await measure(['ls-remote', 'origin'], { cwd: clone, env: e, kmscrypt });
+        if (!record(w, 'lsremote', backend, ls)) return;
+      }
     }
+    if (MANY_OPS.length > 0 && w.name === 'express' && run === 1) await manyPushes(w, backend, { dir, pusher, clone, branch, pushUrl, url, e, kmscrypt, plain });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
     if (backend === 's3' && s3) await s3Delete(s3, s3Name).catch((err) => log(`could not delete s3://${s3.bucket}/${s3Name}: ${err}`));
   }
+}
+
+/** Checks a clone's refs against the pusher's, turning a mismatch into a failed measurement. */
+function checkedRefs(/** @type {Measured} */ m, /** @type {string} */ pusher, /** @type {string} */ clone, /** @type {string} */ what) {
+  if (!m.ok) return m;
+  try {
+    compareRefs(pusher, clone, what);
+  } catch (err) {
+    m.ok = false;
+    m.error = String(err instanceof Error ? err.message : err);
+  }
+  return m;
+}
+
+/**
+ * settings.manyPushes one-commit pushes without gc, each measured (each adds a container and a
+ * manifest to a kmscrypt store), then: the clone catching up on all of them, one more push, its
+ * fetch into the now up-to-date clone, and a fresh mirror clone. The commits are made up front
+ * with one `git fast-import` (not measured); each push sends `<commit>:<branch>`.
+ * @param {Workload} w @param {string} backend
+ * @param {{ dir: string, pusher: string, clone: string, branch: string, pushUrl: string, url: string, e: Record<string, string>, kmscrypt: boolean, plain: boolean }} c
+ */
+async function manyPushes(w, backend, c) {
+  const n = settings.manyPushes;
+  const tip = git(['rev-parse', c.branch], { cwd: c.pusher }).trim();
+  const stream = [];
+  for (let i = 1; i <= n; i++) {
+    const date = `${1_800_000_000 + i * 60} +0000`;
+    const msg = `Many pushes ${i}\n`;
+    const content = `many pushes change ${i}\n`;
+    stream.push(`commit refs/bench/many\ncommitter Bench <bench@example.com> ${date}\ndata ${Buffer.byteLength(msg)}\n${msg}`);
+    if (i === 1) stream.push(`from ${tip}\n`);
+    stream.push(`M 100644 inline bench-many/change-${i}.txt\ndata ${Buffer.byteLength(content)}\n${content}\n`);
+  }
+  git(['fast-import', '--quiet'], { cwd: c.pusher, input: stream.join('') });
+  const commits = git(['rev-list', '--reverse', 'refs/bench/many', `^${tip}`], { cwd: c.pusher }).trim().split('\n');
+  git(['update-ref', '-d', 'refs/bench/many'], { cwd: c.pusher });
+  log(`${w.name} ${backend}: ${n} one-commit pushes`);
+  for (const [i, commit] of commits.entries()) {
+    const m = await measure(['push', '--quiet', c.pushUrl, `${commit}:${c.branch}`], { cwd: c.pusher, env: c.e, kmscrypt: c.kmscrypt });
+    if (!m.ok) return void record(w, 'manyPushes', backend, m);
+    cell(w.name, 'manyPushes', backend).samples.push(m);
+    if ((i + 1) % 100 === 0) log(`${w.name} ${backend}: ${i + 1} of ${n} pushes (last ${m.wallS.toFixed(3)} s)`);
+  }
+  git(['update-ref', c.branch, commits[commits.length - 1]], { cwd: c.pusher });
+  const what = `${backend} after ${n} pushes`;
+  if (!record(w, 'manyCatchUp', backend, checkedRefs(await measure(['fetch'], { cwd: c.clone, env: c.e, kmscrypt: c.kmscrypt }), c.pusher, c.clone, what))) return;
+  addCommit(c.pusher, c.branch, 99_999);
+  if (!record(w, 'manyPush1', backend, await measure(['push', c.pushUrl, c.branch], { cwd: c.pusher, env: c.e, kmscrypt: c.kmscrypt }))) return;
+  if (!record(w, 'manyFetch1', backend, checkedRefs(await measure(['fetch'], { cwd: c.clone, env: c.e, kmscrypt: c.kmscrypt }), c.pusher, c.clone, what))) return;
+  const fresh = path.join(c.dir, 'many-clone.git');
+  const args = c.plain ? ['clone', '--mirror', '--no-local', c.url, fresh] : ['clone', '--mirror', c.url, fresh];
+  record(w, 'manyClone', backend, checkedRefs(await measure(args, { cwd: c.dir, env: c.e, kmscrypt: c.kmscrypt }), c.pusher, fresh, what));
 }
 
 // ---- report --------------------------------------------------------------------------------------------
@@ -639,6 +721,26 @@ function fmtCounts(/** @type {Record<string, number> | undefined} */ counts) {
   return parts.length === 0 ? '0' : counts.total !== undefined ? `${total}: ${parts.join(', ')}` : parts.join(', ');
 }
 
+/** Median wall and CPU time of `node -e 0`, as the measured commands run it (no NODE_EXTRA_CA_CERTS) and with the caller's NODE_EXTRA_CA_CERTS. */
+function nodeStartLine() {
+  const time = (/** @type {Record<string, string>} */ e) => {
+    /** @type {{ wall: number, cpu: number }[]} */
+    const runs = [];
+    for (let i = 0; i < 7; i++) {
+      const t0 = process.hrtime.bigint();
+      const res = spawnSync(GNU_TIME || process.execPath, GNU_TIME ? ['-f', '%U %S', process.execPath, '-e', '0'] : ['-e', '0'], { env: e, encoding: 'utf8' });
+      const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+      const [u, sy] = (res.stderr ?? '').trim().split('\n').pop()?.split(' ').map(Number) ?? [];
+      runs.push({ wall, cpu: Number.isFinite(u) && Number.isFinite(sy) ? u + sy : NaN });
+    }
+    const med = (/** @type {number[]} */ v) => v.sort((a, b) => a - b)[Math.floor(v.length / 2)];
+    return `${fmtS(med(runs.map((r) => r.wall)))} (CPU ${fmtCpu(med(runs.map((r) => r.cpu)))} s)`;
+  };
+  const extra = env.NODE_EXTRA_CA_CERTS;
+  const without = time(baseEnv());
+  return extra ? `${without} as the measured commands run (without NODE_EXTRA_CA_CERTS); ${time({ ...baseEnv(), NODE_EXTRA_CA_CERTS: extra })} with NODE_EXTRA_CA_CERTS=${extra} as set for this run` : `${without} (NODE_EXTRA_CA_CERTS is not set)`;
+}
+
 function machineLines(/** @type {Date} */ started, /** @type {string} */ buildNote, /** @type {number[]} */ loadStart) {
   const cpus = os.cpus();
   const nproc = spawnSync('nproc', { encoding: 'utf8' }).stdout?.trim() || String(cpus.length);
@@ -653,13 +755,105 @@ function machineLines(/** @type {Date} */ started, /** @type {string} */ buildNo
     `- load average (1/5/15 min): ${loadStart.map((l) => l.toFixed(2)).join(' / ')} at start, ${load.map((l) => l.toFixed(2)).join(' / ')} at end` +
       (loadStart[0] > Number(nproc) ? ' — **the machine was busy: absolute times are inflated; compare ratios**' : ''),
     `- node ${process.version}, ${gitVersion}${rgw ? `, ${rgw}` : ''}`,
+    `- node start (\`node -e 0\`, median of 7): ${nodeStartLine()}`,
     `- git-remote-kmscrypt ${rev} (${buildNote})`,
     `- settings: BENCH_ONLY=${settings.only.join(',')} BENCH_OPS=${settings.ops.join(',')} BENCH_BACKENDS=${settings.backends.join(',')} BENCH_SIZE=${settings.size} ` +
       `BENCH_RUNS=${settings.runs} BENCH_LARGE_RUNS=${settings.largeRuns} BENCH_LARGE_FILE=${settings.largeFile ? 1 : 0}`,
   ];
 }
 
-function render(/** @type {Workload[]} */ workloads, /** @type {string[]} */ head) {
+/** @typedef {{ label: string, backend: string, ratio: number | undefined, ok: boolean, hasTarget: boolean }} ChartRow */
+
+/**
+ * The checks of one row of the time table: each target text, whether it is met, and the figure.
+ * @param {Workload} w @param {Op} op @param {string} backend
+ * @param {{ wall: number } | undefined} k kmscrypt's summary
+ * @param {number | undefined} ratio kmscrypt / plain git
+ * @returns {{ text: string, ok: boolean, measured: string }[]}
+ */
+function targetsOf(w, op, backend, k, ratio) {
+  /** @type {{ text: string, ok: boolean, measured: string }[]} */
+  const out = [];
+  const s3 = backend === 's3';
+  const seconds = (/** @type {number} */ limit) => {
+    if (k) out.push({ text: `≤ ${limit.toFixed(2)} s`, ok: k.wall <= limit, measured: fmtS(k.wall) });
+  };
+  const times = (/** @type {number} */ limit) => {
+    if (ratio !== undefined) out.push({ text: `≤ ${limit.toFixed(2)}×`, ok: ratio <= limit, measured: `${ratio.toFixed(2)}×` });
+  };
+  // Everyday operations have targets on the repositories users push to a hundred times a day, not on the 1.5 GiB file.
+  const everyday = w.name !== 'bigfile';
+  if (op === 'push') times(TARGETS.pushRatio);
+  else if (op === 'clone' || op === 'manyClone') times(s3 ? TARGETS.cloneRatioS3 : TARGETS.cloneRatioLocal);
+  else if ((op === 'push1' || op === 'fetch1' || op === 'manyPush1' || op === 'manyFetch1') && everyday) {
+    if (s3) seconds(TARGETS.oneCommitS3Seconds);
+    else {
+      seconds(TARGETS.oneCommitLocalSeconds);
+      times(TARGETS.oneCommitRatio);
+    }
+  } else if (op === 'lsremote' && everyday) seconds(s3 ? TARGETS.lsRemoteS3Seconds : TARGETS.lsRemoteLocalSeconds);
+  else if (op === 'noop' && everyday && !s3) seconds(TARGETS.noopFetchLocalSeconds);
+  return out;
+}
+
+/**
+ * A horizontal bar chart (SVG, no dependency) of kmscrypt time / plain git time per operation
+ * and backend, on a log scale, a line at 1× (plain git's time).
+ * @param {ChartRow[]} rows @param {string} title
+ */
+function chartSvg(rows, title) {
+  const lo = 0.125;
+  const hi = 32;
+  const labelW = 430;
+  const plotW = 520;
+  const barH = 10;
+  const top = 58;
+  const groups = [...new Set(rows.map((r) => r.label))];
+  const backends = [...new Set(rows.map((r) => r.backend))];
+  const groupH = backends.length * (barH + 2) + 8;
+  const height = top + groups.length * groupH + 40;
+  const width = labelW + plotW + 150;
+  const x = (/** @type {number} */ r) => labelW + (Math.log2(Math.min(hi, Math.max(lo, r)) / lo) / Math.log2(hi / lo)) * plotW;
+  const esc = (/** @type {string} */ t) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/`/g, '');
+  const shade = { local: ['#2e7d32', '#c62828', '#9e9e9e'], s3: ['#66bb6a', '#ef5350', '#cfcfcf'] };
+  /** @type {string[]} */
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="10" y="18" font-size="14" font-weight="bold">${esc(title)}</text>`,
+    `<text x="10" y="36">kmscrypt time / plain git time (log scale; left of the 1× line: faster than plain git). Green: every target of the row met; red: a target missed; grey: no target. Darker bar: local store; lighter: S3.</text>`,
+  ];
+  groups.forEach((_, gi) => {
+    if (gi % 2 === 0) out.push(`<rect x="0" y="${top + gi * groupH - 3}" width="${width}" height="${groupH}" fill="#f4f4f4"/>`);
+  });
+  for (let r = lo; r <= hi; r *= 2) {
+    const gx = x(r).toFixed(1);
+    out.push(`<line x1="${gx}" y1="${top - 6}" x2="${gx}" y2="${height - 30}" stroke="${r === 1 ? '#000' : '#ddd'}" stroke-width="${r === 1 ? 1.5 : 1}"/>`);
+    out.push(`<text x="${gx}" y="${height - 16}" text-anchor="middle">${r < 1 ? r.toString() : r.toFixed(0)}×</text>`);
+  }
+  groups.forEach((g, gi) => {
+    const y0 = top + gi * groupH;
+    out.push(`<text x="${labelW - 8}" y="${y0 + (backends.length * (barH + 2)) / 2 + 3}" text-anchor="end">${esc(g)}</text>`);
+    backends.forEach((b, bi) => {
+      const r = rows.find((row) => row.label === g && row.backend === b);
+      const y = y0 + bi * (barH + 2);
+      if (!r || r.ratio === undefined) {
+        out.push(`<text x="${labelW + 4}" y="${y + barH - 1}" fill="#c62828">${esc(b)}: ${r ? 'failed' : 'not run'}</text>`);
+        return;
+      }
+      const palette = b === 's3' ? shade.s3 : shade.local;
+      const fill = !r.hasTarget ? palette[2] : r.ok ? palette[0] : palette[1];
+      const x0 = x(lo);
+      out.push(`<rect x="${x0.toFixed(1)}" y="${y}" width="${Math.max(1, x(r.ratio) - x0).toFixed(1)}" height="${barH}" fill="${fill}"/>`);
+      const mark = r.hasTarget ? (r.ok ? ' ✓' : ' ✗') : '';
+      out.push(`<text x="${(x(r.ratio) + 4).toFixed(1)}" y="${y + barH - 1}">${esc(b)} ${r.ratio.toFixed(2)}×${mark}</text>`);
+    });
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+function render(/** @type {Workload[]} */ workloads, /** @type {string[]} */ head, /** @type {string} */ chartFile) {
   const L = [`# git-remote-kmscrypt benchmark`, '', ...head, ''];
   L.push('## Workloads', '');
   L.push('| workload | objects | refs | commits | git packed size (sum of the source\'s .pack files, not repacked) | source |');
@@ -674,30 +868,50 @@ function render(/** @type {Workload[]} */ workloads, /** @type {string[]} */ hea
     'Peak RSS: "tree" is GNU time\'s max RSS of the git command (the largest single process among git and the children it waited for, helper included); ' +
     '"helper" is the largest maxRssKiB any git-remote-kmscrypt process of that command reported via KMSCRYPT_STATS. ' +
     'Storage requests and KMS calls are summed over the helper processes of one run of the command.', '');
-  L.push('| workload | operation | backend | ratio | plain git | kmscrypt | target | n | CPU s plain / kmscrypt | peak RSS plain git (tree) | peak RSS kmscrypt: helper / tree | storage requests | KMS calls |');
-  L.push('|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|---|');
+  const header = [
+    '| workload | operation | backend | ratio | plain git | kmscrypt | target | n | CPU s plain / kmscrypt | peak RSS plain git (tree) | peak RSS kmscrypt: helper / tree | storage requests | KMS calls | helper processes |',
+    '|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|---|---:|',
+  ];
+  L.push(...header);
+  /** @type {ChartRow[]} */
+  const chartRows = [];
   const verdicts = { pass: 0, fail: 0 };
-  const tally = (/** @type {boolean} */ ok) => { if (ok) verdicts.pass++; else verdicts.fail++; return mark(ok); };
+  /** @type {string[]} */
+  const missed = [];
+  const tally = (/** @type {boolean} */ ok, /** @type {string} */ what = '') => {
+    if (ok) verdicts.pass++;
+    else {
+      verdicts.fail++;
+      if (what) missed.push(what);
+    }
+    return mark(ok);
+  };
+  /** The row's figures and its targets, each checked (and counted once, here). */
+  const row = (/** @type {Workload} */ w, /** @type {Op} */ op, /** @type {string} */ backend) => {
+    const plain = summary(cells.get(`${w.name}|${op}|plain`));
+    const kc = cells.get(`${w.name}|${op}|${backend}`);
+    const k = summary(kc);
+    const ratio = plain && k ? k.wall / plain.wall : undefined;
+    const checks = targetsOf(w, op, backend, k, ratio);
+    let target = checks.length === 0 ? '—' : checks.map((c) => `${c.text} ${tally(c.ok, `${w.label}, ${OP_LABEL[op]}, ${backend}: ${c.text} (${c.measured})`)}`).join(', ');
+    if (!k && kc && kc.failures.length > 0) target = `FAILED ${tally(false, `${w.label}, ${OP_LABEL[op]}, ${backend}: failed`)}`;
+    return { plain, kc, k, ratio, checks, target };
+  };
+  const tableRow = (/** @type {Workload} */ w, /** @type {Op} */ op, /** @type {string} */ backend) => {
+    const { plain, kc, k, ratio, checks, target } = row(w, op, backend);
+    let helper = k ? `${fmtKiB(k.helperRss)} / ${k.rss ? fmtKiB(k.rss) : 'n/a'}` : '—';
+    if (k && w.large && !op.startsWith('many')) helper += ` (≤ ${TARGETS.helperRssMiB} MiB ${tally(k.helperRss / 1024 <= TARGETS.helperRssMiB, `${w.label}, ${OP_LABEL[op]}, ${backend}: helper peak RSS ≤ ${TARGETS.helperRssMiB} MiB`)})`;
+    const kmsText = k ? (kc && kc.failures.length > 0 ? `${fmtS(k.wall)} (+${kc.failures.length} failed)` : fmtS(k.wall)) : kc && kc.failures.length > 0 ? '**FAILED**' : 'not run';
+    chartRows.push({ label: `${w.label}: ${OP_SHORT[op]}`, backend, ratio, ok: checks.every((c) => c.ok) && k !== undefined, hasTarget: checks.length > 0 });
+    return (
+      `| ${w.label} | ${OP_LABEL[op]} | ${backend} | ${ratio !== undefined ? `**${ratio.toFixed(2)}×**` : '—'} | ${plain ? fmtS(plain.wall) : '—'} | ${kmsText} | ${target} | ` +
+      `${k ? k.n : 0} | ${fmtCpu(plain?.cpu)} / ${fmtCpu(k?.cpu)}${plain?.cpu && k?.cpu ? ` (${(k.cpu / plain.cpu).toFixed(2)}×)` : ''} | ${plain && plain.rss ? fmtKiB(plain.rss) : 'n/a'} | ${helper} | ` +
+      `${k ? fmtCounts(k.representative.stats?.storage) : '—'} | ${k ? fmtCounts(k.representative.stats?.kms) : '—'} | ${k ? (k.representative.stats?.helpers ?? 0) : '—'} |`
+    );
+  };
   for (const w of workloads) {
     for (const op of OPS) {
-      for (const backend of settings.backends) {
-        const plain = summary(cells.get(`${w.name}|${op}|plain`));
-        const kc = cells.get(`${w.name}|${op}|${backend}`);
-        const k = summary(kc);
-        const ratio = plain && k ? k.wall / plain.wall : undefined;
-        let target = '—';
-        if (op === 'clone' && ratio !== undefined) target = `≤ ${TARGETS.cloneRatio.toFixed(2)}× ${tally(ratio <= TARGETS.cloneRatio)}`;
-        if (op === 'push' && ratio !== undefined) target = `≤ ${TARGETS.pushRatio.toFixed(2)}× ${tally(ratio <= TARGETS.pushRatio)}`;
-        if ((op === 'push1' || op === 'fetch1') && w.name === 'large' && k) target = `≤ ${TARGETS.incrementalSeconds} s ${tally(k.wall <= TARGETS.incrementalSeconds)}`;
-        if (!k && kc && kc.failures.length > 0) target = 'FAILED ✗';
-        let helper = k ? `${fmtKiB(k.helperRss)} / ${k.rss ? fmtKiB(k.rss) : 'n/a'}` : '—';
-        if (k && w.large) helper += ` (≤ ${TARGETS.helperRssMiB} MiB ${tally(k.helperRss / 1024 <= TARGETS.helperRssMiB)})`;
-        const kmsText = k ? (kc && kc.failures.length > 0 ? `${fmtS(k.wall)} (+${kc.failures.length} failed)` : fmtS(k.wall)) : kc && kc.failures.length > 0 ? '**FAILED**' : 'not run';
-        L.push(
-          `| ${w.label} | ${OP_LABEL[op]} | ${backend} | ${ratio !== undefined ? `**${ratio.toFixed(2)}×**` : '—'} | ${plain ? fmtS(plain.wall) : '—'} | ${kmsText} | ${target} | ` +
-            `${k ? k.n : 0} | ${fmtCpu(plain?.cpu)} / ${fmtCpu(k?.cpu)}${plain?.cpu && k?.cpu ? ` (${(k.cpu / plain.cpu).toFixed(2)}×)` : ''} | ${plain && plain.rss ? fmtKiB(plain.rss) : 'n/a'} | ${helper} | ${k ? fmtCounts(k.representative.stats?.storage) : '—'} | ${k ? fmtCounts(k.representative.stats?.kms) : '—'} |`,
-        );
-      }
+      for (const backend of settings.backends) L.push(tableRow(w, op, backend));
     }
   }
   L.push('');
@@ -714,10 +928,47 @@ function render(/** @type {Workload[]} */ workloads, /** @type {string[]} */ hea
       const s = stored.get(`${w.name}|${backend}`);
       const ratio = s ? s.bytes / w.packed : undefined;
       L.push(`| ${w.label} | ${backend} | ${s ? `${fmtBytes(s.bytes)}${s.objects ? ` in ${s.objects} objects` : ''}` : '—'} | ${fmtBytes(w.packed)} | ` +
-        `${ratio !== undefined ? `${ratio.toFixed(3)}×` : '—'} | ${ratio !== undefined ? `≤ ${TARGETS.storedRatio.toFixed(2)}× ${tally(ratio <= TARGETS.storedRatio)}` : '—'} | ${plain ? fmtBytes(plain.bytes) : '—'} |`);
+        `${ratio !== undefined ? `${ratio.toFixed(3)}×` : '—'} | ${ratio !== undefined ? `≤ ${TARGETS.storedRatio.toFixed(2)}× ${tally(ratio <= TARGETS.storedRatio, `${w.label}, bytes stored, ${backend}: ≤ ${TARGETS.storedRatio.toFixed(2)}× (${ratio.toFixed(3)}×)`)}` : '—'} | ${plain ? fmtBytes(plain.bytes) : '—'} |`);
     }
   }
   L.push('');
+
+  const express = workloads.find((w) => w.name === 'express');
+  const large = workloads.find((w) => w.name === 'large');
+  if (express && large && (OPS.includes('push1') || OPS.includes('fetch1'))) {
+    L.push('## Cost against history size', '');
+    L.push(`One-commit push and fetch on ${large.label} (${large.objects.toLocaleString('en')} objects, ${large.refs.toLocaleString('en')} refs) against express ` +
+      `(${express.objects.toLocaleString('en')} objects, ${express.refs.toLocaleString('en')} refs), kmscrypt, same backend: the cost must not grow with the history ` +
+      `(target ≤ ${TARGETS.growthRatio.toFixed(2)}×). Plain git's own growth is shown beside it.`, '');
+    L.push('| operation | backend | express | large | large / express | target | plain git: express / large (large / express) | CPU s kmscrypt: express / large |');
+    L.push('|---|---|---:|---:|---:|---|---:|---:|');
+    for (const op of /** @type {Op[]} */ (['push1', 'fetch1', 'noop', 'lsremote']).filter((o) => OPS.includes(o))) {
+      const pe = summary(cells.get(`express|${op}|plain`));
+      const pl = summary(cells.get(`large|${op}|plain`));
+      for (const backend of settings.backends) {
+        const ke = summary(cells.get(`express|${op}|${backend}`));
+        const kl = summary(cells.get(`large|${op}|${backend}`));
+        const growth = ke && kl ? kl.wall / ke.wall : undefined;
+        const governed = op === 'push1' || op === 'fetch1';
+        const target = growth === undefined || !governed ? '—' : `≤ ${TARGETS.growthRatio.toFixed(2)}× ${tally(growth <= TARGETS.growthRatio, `${OP_LABEL[op]}, ${backend}: large ≤ ${TARGETS.growthRatio.toFixed(2)}× express (${growth.toFixed(2)}×)`)}`;
+        L.push(`| ${OP_LABEL[op]} | ${backend} | ${ke ? fmtS(ke.wall) : '—'} | ${kl ? fmtS(kl.wall) : '—'} | ${growth !== undefined ? `**${growth.toFixed(2)}×**` : '—'} | ${target} | ` +
+          `${pe ? fmtS(pe.wall) : '—'} / ${pl ? fmtS(pl.wall) : '—'}${pe && pl ? ` (${(pl.wall / pe.wall).toFixed(2)}×)` : ''} | ${fmtCpu(ke?.cpu)} / ${fmtCpu(kl?.cpu)} |`);
+      }
+    }
+    L.push('');
+  }
+
+  if (MANY_OPS.length > 0 && express) {
+    L.push(`## After ${settings.manyPushes.toLocaleString('en')} one-commit pushes without gc`, '');
+    L.push(`On express (first run), after the rows above: ${settings.manyPushes.toLocaleString('en')} one-commit pushes, one after the other, each measured (a kmscrypt store gains a container ` +
+      `and a manifest with each; no gc), then the mirror clone catches up on all of them, one more commit is pushed and fetched into the up-to-date clone, ` +
+      'and a fresh mirror clone is made. Same targets as the one-commit rows and the full clone above. Plain git pushes to its bare repository the same way.', '');
+    L.push(...header);
+    for (const op of MANY_OPS) {
+      for (const backend of settings.backends) L.push(tableRow(express, op, backend));
+    }
+    L.push('');
+  }
 
   if (PARTIAL_OPS.length > 0) {
     L.push('## Shallow and partial clones', '');
@@ -769,9 +1020,16 @@ function render(/** @type {Workload[]} */ workloads, /** @type {string[]} */ hea
   }
 
   L.push('## Targets', '');
-  L.push(`${verdicts.pass} met, ${verdicts.fail} missed: full mirror clone ≤ ${TARGETS.cloneRatio}× plain git; initial push ≤ ${TARGETS.pushRatio}×; ` +
-    `push and fetch of one commit ≤ ${TARGETS.incrementalSeconds} s on the large repository; bytes stored ≤ ${TARGETS.storedRatio}× git's packed size; ` +
-    `helper peak RSS ≤ ${TARGETS.helperRssMiB} MiB on the large repository and the large file.`, '');
+  L.push(`${verdicts.pass} met, ${verdicts.fail} missed. The targets: initial push ≤ ${TARGETS.pushRatio}× plain git; full mirror clone ≤ ${TARGETS.cloneRatioLocal.toFixed(2)}× (local) and ` +
+    `≤ ${TARGETS.cloneRatioS3.toFixed(2)}× (S3); push and fetch of one commit on express and the large repository ≤ ${TARGETS.oneCommitLocalSeconds} s and ≤ ${TARGETS.oneCommitRatio}× (local), ` +
+    `≤ ${TARGETS.oneCommitS3Seconds} s (S3), and on the large repository ≤ ${TARGETS.growthRatio}× their time on express; \`git ls-remote\` ≤ ${TARGETS.lsRemoteLocalSeconds} s (local), ` +
+    `≤ ${TARGETS.lsRemoteS3Seconds} s (S3); a no-op fetch ≤ ${TARGETS.noopFetchLocalSeconds} s (local); the same after ${settings.manyPushes.toLocaleString('en')} one-commit pushes without gc; ` +
+    `bytes stored ≤ ${TARGETS.storedRatio}× git's packed size; helper peak RSS ≤ ${TARGETS.helperRssMiB} MiB on the large repository and the large file.`, '');
+  if (missed.length > 0) L.push('Missed:', '', ...missed.map((m) => `- ${m}`), '');
+  if (chartRows.length > 0) {
+    L.push(`![kmscrypt time / plain git time per operation](${chartFile})`, '');
+    L.push(`[${chartFile}](${chartFile}): kmscrypt time / plain git time per operation, log scale; green: every target of the row met, red: one missed, grey: no target.`, '');
+  }
 
   if (failures.length > 0) {
     L.push('## Failures', '');
@@ -787,7 +1045,7 @@ function render(/** @type {Workload[]} */ workloads, /** @type {string[]} */ hea
     '- Peak RSS from GNU time counts the pages of pack files git has mmapped (git maps packs in windows of up to 1 GiB), so git\'s own figures on the large file reach its size without that much heap; the helper\'s figure is Node\'s maxRSS of the helper process alone (not the git commands it runs).',
     `- Runs: ${settings.runs} for express (push, clone, one incremental cycle each), ${settings.largeRuns} for the large repository and the large file, with ${settings.runs} incremental cycles each; incremental rows are medians over all cycles.`,
   );
-  return L.join('\n') + '\n';
+  return { report: L.join('\n') + '\n', chartRows };
 }
 
 // ---- main ------------------------------------------------------------------------------------------------
@@ -859,11 +1117,12 @@ async function main() {
     }
   }
 
-  const report = render(workloads, machineLines(started, buildNote, loadStart));
   fs.mkdirSync(settings.outDir, { recursive: true });
   const stamp = started.toISOString().replace(/:/g, '').replace(/\..*$/, 'Z');
+  const { report, chartRows } = render(workloads, machineLines(started, buildNote, loadStart), `${stamp}.svg`);
   const file = path.join(settings.outDir, `${stamp}.md`);
   fs.writeFileSync(file, report);
+  if (chartRows.length > 0) fs.writeFileSync(path.join(settings.outDir, `${stamp}.svg`), chartSvg(chartRows, `git-remote-kmscrypt vs plain git, ${started.toISOString().slice(0, 16)}Z (${settings.size})`));
   if (s3) s3.client.destroy();
   process.stdout.write(report);
   log(`results written to ${path.relative(process.cwd(), file) || file}`);
