@@ -105,6 +105,11 @@ t.test('the hand-sealed manifest is read exactly as sealManifest writes it', asy
   t.same(open(sealJson(1, { ...good, generation: 1, previous: null, refs: {}, containers: [] })).refs, {}, 'an empty repository');
 });
 
+t.test('peeled targets of annotated tags are read as written', async (t) => {
+  const tagged = { ...good, refs: { ...good.refs, 'refs/tags/v1': 'ab'.repeat(32) }, peeled: { 'refs/tags/v1': 'ee'.repeat(32) } };
+  t.same(open(sealManifest(tagged, dataKey, wrapped)), tagged);
+});
+
 t.test('unknown fields are accepted and kept', async (t) => {
   const m = open(sealJson(3, { ...good, future: 1, containers: [{ ...container, later: 'x' }] }));
   t.same(m, { ...good, future: 1, containers: [{ ...container, later: 'x' }] });
@@ -125,6 +130,9 @@ const cases: Array<[string, Buffer, RegExp]> = [
   ['a ref outside refs/', sealJson(3, { ...good, refs: { HEAD: 'ee'.repeat(32) } }), /CORRUPT: .*bad ref "HEAD"/],
   ['a SHA-1 ID in a SHA-256 repository', sealJson(3, { ...good, refs: { 'refs/heads/x': 'ee'.repeat(20) } }), /CORRUPT: .*bad ref/],
   ['an uppercase object ID', sealJson(3, { ...good, refs: { 'refs/heads/x': 'EE'.repeat(32) } }), /CORRUPT: .*bad ref/],
+  ['a peeled list that is not an object', sealJson(3, { ...good, peeled: 'x' }), /CORRUPT: .*bad peeled list/],
+  ['a peeled entry for a ref that does not exist', sealJson(3, { ...good, peeled: { 'refs/tags/gone': 'ee'.repeat(32) } }), /CORRUPT: .*bad peeled entry "refs\/tags\/gone"/],
+  ['a peeled target that is not an object ID', sealJson(3, { ...good, peeled: { 'refs/heads/main': 'ee'.repeat(20) } }), /CORRUPT: .*bad peeled entry "refs\/heads\/main"/],
   ['no container list', sealJson(3, { ...good, containers: {} }), /CORRUPT: .*no container list/],
   ['a null container', sealJson(3, { ...good, containers: [null] }), /CORRUPT: .*bad container entry/],
   ['a short container ID', sealJson(3, { ...good, containers: [{ ...container, id: 'ab' }] }), /CORRUPT: .*bad container entry/],

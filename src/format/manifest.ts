@@ -48,6 +48,11 @@ export interface Manifest {
   /** Target of HEAD (e.g. refs/heads/main), null when unset. */
   head: string | null;
   refs: Record<string, string>;
+  /**
+   * FORMAT.md §7.2: for refs whose value is an annotated tag, the object the tag finally points
+   * to (what `git ls-remote` shows as `<ref>^{}`). Absent in manifests of older writers.
+   */
+  peeled?: Record<string, string>;
   containers: ContainerRef[];
 }
 
@@ -199,6 +204,12 @@ function validateManifest(value: unknown, generation: number, repositoryId: stri
   if (typeof m.refs !== 'object' || m.refs === null) throw bad('no refs');
   for (const [name, oid] of Object.entries(m.refs)) {
     if (!name.startsWith('refs/') || !isValidRefName(name) || typeof oid !== 'string' || !isObjectId(oid, m.objectFormat)) throw bad(`bad ref ${JSON.stringify(name)}`);
+  }
+  if (m.peeled !== undefined) {
+    if (typeof m.peeled !== 'object' || m.peeled === null) throw bad('bad peeled list');
+    for (const [name, oid] of Object.entries(m.peeled)) {
+      if (!Object.hasOwn(m.refs, name) || typeof oid !== 'string' || !isObjectId(oid, m.objectFormat)) throw bad(`bad peeled entry ${JSON.stringify(name)}`);
+    }
   }
   if (!Array.isArray(m.containers)) throw bad('no container list');
   for (const c of m.containers) {

@@ -84,6 +84,10 @@ export class HelperSession implements HelperBackend {
       case 'rejectshallow':
         // About a shallow remote; a kmscrypt store always holds whole histories (push refuses shallow roots).
         return 'ok';
+      case 'force-if-includes':
+        // git itself checks that the remote-tracking value is in the local history before it
+        // sends the update (remote.c); the lease it sends along is enforced at publication.
+        return 'ok';
       case 'cas': {
         const m = /^([^:]+):(.*)$/.exec(value);
         if (!m) return { error: `malformed cas ${value}` };
@@ -109,8 +113,16 @@ export class HelperSession implements HelperBackend {
     if (this.wantObjectFormat) lines.push(`:object-format ${this.repo.descriptor.objectFormat}`);
     const m = this.snapshot.manifest;
     if (!m) return lines;
-    if (m.head && m.refs[m.head]) lines.push(`@${m.head} HEAD`);
-    for (const [name, oid] of Object.entries(m.refs)) lines.push(`${oid} ${name}`);
+    // Like receive-pack's advertisement, the list for a push has no HEAD: `git push --mirror`
+    // would otherwise ask to delete a ref called HEAD (HEAD is not under refs/).
+    if (!forPush && m.head && m.refs[m.head]) lines.push(`@${m.head} HEAD`);
+    for (const [name, oid] of Object.entries(m.refs)) {
+      lines.push(`${oid} ${name}`);
+      // As upload-pack advertises annotated tags: the peeled line right after its ref, where git
+      // (ls-remote, fetch's tag following) expects it. receive-pack advertises none for a push.
+      const target = m.peeled?.[name];
+      if (target && !forPush) lines.push(`${target} ${name}^{}`);
+    }
     return lines;
   }
 

@@ -61,11 +61,21 @@ export async function push(
 ): Promise<PushOutcome[]> {
   const outcomes = new Map<string, string | undefined>();
   const updates: ResolvedUpdate[] = [];
-  // One cat-file resolves the sources and tells which of the remote's tips this repository has.
+  // One cat-file resolves the sources, tells which of the remote's tips this repository has,
+  // and peels the sources and the remote's tags (for manifests that lack their peeled entries).
   const sourceNames = commands.flatMap((c) => (c.src === null ? [] : [c.src]));
   const listedTips = Object.values(listed.manifest?.refs ?? {});
-  const resolved = await resolveRevisions([...sourceNames, ...listedTips]);
+  const listedTags = Object.entries(listed.manifest?.refs ?? {}).flatMap(([name, oid]) => (name.startsWith('refs/tags/') && !listed.manifest?.peeled?.[name] ? [oid] : []));
+  const toPeel = [...new Set([...sourceNames, ...listedTags])];
+  const resolved = await resolveRevisions([...sourceNames, ...listedTips, ...toPeel.map((rev) => `${rev}^{}`)]);
   const sources = new Map(sourceNames.flatMap((name) => (resolved.has(name) ? [[name, resolved.get(name)!] as const] : [])));
+  /** Object ID → what it peels to, for the annotated tags among them (FORMAT.md §7.2 `peeled`). */
+  const peeledTags = new Map<string, string>();
+  for (const rev of toPeel) {
+    const oid = resolved.get(rev);
+    const target = resolved.get(`${rev}^{}`);
+    if (oid && target && target !== oid) peeledTags.set(oid, target);
+  }
   const local = new LocalObjects();
   local.learn(listedTips, new Set(listedTips.filter((oid) => resolved.get(oid) === oid)));
   for (const c of commands) {
@@ -141,7 +151,7 @@ export async function push(
       if (winners.length === 0) return report(commands, outcomes);
       // Only a remote without HEAD needs the local branch (see nextManifest).
       const localBranch = snapshot.manifest?.head ? undefined : await currentBranch();
-      const next = nextManifest(repo, snapshot, winners, container, localBranch, dataKey.keyId);
+      const next = nextManifest(repo, snapshot, winners, container, localBranch, dataKey.keyId, peeledTags);
       const { published } = await repo.publish(next, dataKey, snapshot.chain);
       if (published) {
         killPoint('push-published');
@@ -198,7 +208,9 @@ async function evaluate(updates: ResolvedUpdate[], manifest: Manifest | null, op
       verdicts.set(u.dst, current === undefined ? 'remote ref does not exist' : undefined);
       continue;
     }
-    if (current === undefined || current === u.oid || u.force) {
+    // A lease that holds allows any update, as git decides for every transport (remote.c,
+    // set_ref_status_for_push: "If the ref isn't stale then force the update").
+    if (current === undefined || current === u.oid || u.force || lease !== undefined) {
       verdicts.set(u.dst, undefined);
       continue;
     }
@@ -224,6 +236,7 @@ function nextManifest(
   container: ContainerRef | undefined,
   localBranch: string | undefined,
   dataKeyArn: string,
+  peeledTags: Map<string, string>,
 ): Manifest {
   const base = snapshot.manifest;
   const refs: Record<string, string> = { ...(base?.refs ?? {}) };
@@ -238,10 +251,19 @@ function nextManifest(
     head = (localBranch && branches.includes(localBranch) ? localBranch : branches[0]) ?? null;
   }
   const containers = base?.containers ?? [];
+  // A tag's target is fixed by its ID: the base's entry for that ID, else what this clone peeled.
+  const knownTargets = new Map(peeledTags);
+  for (const [name, target] of Object.entries(base?.peeled ?? {})) if (base?.refs[name]) knownTargets.set(base.refs[name], target);
+  const peeled: Record<string, string> = {};
+  for (const [name, oid] of Object.entries(sortRefs(refs))) {
+    const target = knownTargets.get(oid);
+    if (target) peeled[name] = target;
+  }
   return repo.successor(snapshot, {
     keyId: dataKeyArn,
     head,
     refs: sortRefs(refs),
+    peeled,
     containers: container && !containers.some((c) => c.id === container.id) ? [...containers, container] : containers,
   });
 }

@@ -85,7 +85,8 @@ export class RemoteRepository {
    * The manifest that follows `snapshot` in the log: the chain fields (generation, previous hash,
    * descriptor hash, time) filled in here, for every writer alike; the content is the caller's.
    */
-  successor(snapshot: ManifestSnapshot, content: Pick<Manifest, 'keyId' | 'head' | 'refs' | 'containers'>): Manifest {
+  successor(snapshot: ManifestSnapshot, content: Pick<Manifest, 'keyId' | 'head' | 'refs' | 'containers' | 'peeled'>): Manifest {
+    const { peeled, containers, ...rest } = content;
     return {
       repositoryId: this.repositoryId,
       objectFormat: this.descriptor.objectFormat,
@@ -93,7 +94,10 @@ export class RemoteRepository {
       previous: snapshot.hash,
       createdAt: new Date().toISOString(),
       descriptorHash: this.descriptorHash,
-      ...content,
+      ...rest,
+      // A tag's target never changes: a ref that kept its value keeps its peeled entry.
+      peeled: peeled ?? keptPeeled(snapshot.manifest, content.refs),
+      containers,
     };
   }
 
@@ -322,4 +326,11 @@ export class RemoteRepository {
       `${this.config.url} went backwards: ${what} but this clone has seen generation ${seen}; the newest manifests were deleted or withheld; no ref was changed`,
     );
   }
+}
+
+/** The peeled entries of `base` whose refs still have the same value in `refs`. */
+function keptPeeled(base: Manifest | null, refs: Record<string, string>): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [name, target] of Object.entries(base?.peeled ?? {})) if (base?.refs[name] === refs[name]) kept[name] = target;
+  return kept;
 }
