@@ -144,6 +144,26 @@ t.test('a blank line ends the session: nothing after it is read', async (t) => {
   t.equal(output, 'fetch\npush\noption\nobject-format\n\n');
 });
 
+t.test('the backend hears when the session ends, by a blank line or end of input, and not after an error', async (t) => {
+  class EndingBackend extends FakeBackend {
+    async end(): Promise<void> {
+      this.calls.push('end');
+    }
+  }
+  for (const [input, calls] of [
+    ['capabilities\n\n', ['capabilities', 'end']],
+    ['capabilities\n', ['capabilities', 'end']],
+    ['bogus\n', []],
+  ] as const) {
+    const backend = new EndingBackend();
+    const stdin = new PassThrough();
+    const done = runHelperProtocol(stdin, new PassThrough(), backend).catch(() => undefined);
+    stdin.end(input);
+    await done;
+    t.same(backend.calls, calls, JSON.stringify(input));
+  }
+});
+
 t.test('end of input ends the session', async (t) => {
   const r1 = await converse('');
   t.equal(r1.error, undefined);

@@ -21,6 +21,7 @@ export const COMMANDS: Record<string, Subcommand> = {
   verify: { run: async (args) => (await import('./verify-command')).runVerify(args) },
   doctor: { run: async (args) => (await import('./doctor-command')).runDoctor(args) },
   'rotate-key': { run: async (args) => (await import('./rotate-key-command')).runRotateKey(args) },
+  'set-head': { run: async (args) => (await import('./set-head-command')).runSetHead(args) },
   gc: { run: async (args) => (await import('./gc-command')).runGc(args) },
   forget: { run: async (args) => (await import('./forget-command')).runForget(args) },
   keys: { run: async (args) => (await import('./keys-command')).runKeys(args) },

@@ -41,11 +41,12 @@ export function main(argv: string[]): void {
 async function run(url: string, remoteName: string | undefined): Promise<void> {
   const startedAt = Date.now();
   const { openRemote } = await import('./open-remote');
+  const { absoluteFormOfRelative } = await import('./url');
   let config: RemoteConfig | undefined;
   try {
     forbidLazyFetch();
     config = await openRemote(url, remoteName);
-    const session = new HelperSession(config);
+    const session = new HelperSession(config, { remoteName, url, absolutePath: absoluteFormOfRelative(url) });
     await runHelperProtocol(process.stdin, process.stdout, session);
     recordStats('helper', config, startedAt, 'ok');
     if (session.options.verbosity >= 2) process.stderr.write(requestSummary(config, startedAt));

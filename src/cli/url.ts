@@ -86,3 +86,12 @@ export function parseRemoteUrl(url: string, cwd: string = process.cwd()): Remote
 export function storeUrl(location: RemoteLocation): string {
   return location.kind === 'local' ? `file://${location.path}` : `s3://${location.bucket}${location.prefix ? '/' + location.prefix : ''}`;
 }
+
+/**
+ * For a local directory given relative to where git runs (`./rel`, `../rel`), the same directory
+ * as an absolute path, which a clone stores as plain git does for a local clone; undefined for
+ * any other URL.
+ */
+export function absoluteFormOfRelative(url: string, cwd: string = process.cwd()): string | undefined {
+  return /^\.\.?(\/|$)/.test(url) ? resolve(cwd, url) : undefined;
+}

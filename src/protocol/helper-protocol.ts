@@ -26,6 +26,8 @@ export interface HelperBackend {
   fetch(batch: FetchRequest[]): Promise<string[]>;
   /** Lines `ok <dst>` / `error <dst> <why>`, without the blank line. */
   push(batch: PushRequest[]): Promise<string[]>;
+  /** The session ended normally (git sent the blank line, or closed its end). */
+  end?(): Promise<void>;
 }
 
 /**
@@ -39,7 +41,10 @@ export async function runHelperProtocol(input: Readable, output: Writable, backe
     new Promise<void>((resolve, reject) => output.write(text, (err) => (err ? reject(err) : resolve())));
   for (;;) {
     const line = await lines.next();
-    if (line === null || line === '') return;
+    if (line === null || line === '') {
+      await backend.end?.();
+      return;
+    }
     if (line === 'capabilities') {
       await send(backend.capabilities().join('\n') + '\n\n');
     } else if (line.startsWith('option ')) {

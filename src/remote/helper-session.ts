@@ -4,6 +4,7 @@ import { localObjectFormat } from '../git/repository';
 import { unquoteCStyle } from '../protocol/c-quote';
 import { traceToStderr } from '../trace';
 import { RemoteConfig, RemoteRepository, ManifestSnapshot, NO_MANIFEST } from './remote-repository';
+import { CloneCompletion } from './clone-completion';
 import { defaultTransferOptions, TransferOptions } from './transfer-options';
 
 /** One git process's conversation with one remote: the helper protocol's backend. */
@@ -13,7 +14,20 @@ export class HelperSession implements HelperBackend {
   private snapshot?: ManifestSnapshot;
   private wantObjectFormat = false;
 
-  constructor(private readonly config: RemoteConfig) {}
+  private readonly clone: CloneCompletion;
+  private readonly remoteName?: string;
+
+  /**
+   * `invocation`: the remote name (absent when git was given a URL) and URL git passed the helper,
+   * and the same location as an absolute path when that URL is a relative local one.
+   */
+  constructor(
+    private readonly config: RemoteConfig,
+    invocation: { remoteName?: string; url: string; absolutePath?: string } = { url: config.url },
+  ) {
+    this.remoteName = invocation.remoteName;
+    this.clone = new CloneCompletion(invocation.remoteName, invocation.url, invocation.absolutePath);
+  }
 
   capabilities(): string[] {
     // check-connectivity: git then asks for it on a clone, and skips its own walk of every object.
@@ -42,6 +56,7 @@ export class HelperSession implements HelperBackend {
         return 'ok';
       case 'cloning':
         this.options.cloning = bool;
+        if (bool) this.clone.cloningSaid();
         return 'ok';
       case 'followtags':
         this.options.followTags = bool;
@@ -108,7 +123,11 @@ export class HelperSession implements HelperBackend {
       this.snapshot = NO_MANIFEST;
       return this.wantObjectFormat ? [`:object-format ${await localObjectFormat()}`] : [];
     }
+    // Before git compares any ID: with the other format every remote ref would look unknown to
+    // it, and it would add a misleading "rejected (fetch first)" to the one line that matters.
+    if (forPush) await this.checkObjectFormat(this.repo);
     this.snapshot = await this.repo.latest(forPush ? 'write' : 'read');
+    if (!forPush) this.clone.listed(this.snapshot.manifest);
     const lines: string[] = [];
     if (this.wantObjectFormat) lines.push(`:object-format ${this.repo.descriptor.objectFormat}`);
     const m = this.snapshot.manifest;
@@ -126,12 +145,29 @@ export class HelperSession implements HelperBackend {
     return lines;
   }
 
+  async end(): Promise<void> {
+    await this.clone.finish();
+  }
+
   async fetch(batch: FetchRequest[]): Promise<string[]> {
     if (!this.repo || !this.snapshot?.manifest) throw new KmscryptError('BAD_PROTOCOL', 'git asked to fetch before listing refs');
+    // A clone has just taken the remote's format from the list; anything else must have it already.
+    if (!this.options.cloning) await this.checkObjectFormat(this.repo);
     // Loaded on demand: a helper process only ever fetches or pushes, and start-up time counts.
     const { fetchObjects } = await import('./fetch');
     const result = await fetchObjects(this.repo, this.snapshot.manifest, batch, this.options);
     return [...result.locks.map((file) => `lock ${file}`), ...(result.connected ? ['connectivity-ok'] : [])];
+  }
+
+  private async checkObjectFormat(repo: RemoteRepository): Promise<void> {
+    const local = await localObjectFormat();
+    const remote = repo.descriptor.objectFormat;
+    if (local === remote) return;
+    throw new KmscryptError(
+      'BAD_CONFIG',
+      `${this.config.url} holds ${remote} objects but this repository uses ${local}; git cannot push or fetch between the two formats: push to a new location (it takes this repository's format), or clone it into a separate ${remote} repository`,
+      { local, remote },
+    );
   }
 
   async push(batch: PushRequest[]): Promise<string[]> {
@@ -142,17 +178,18 @@ export class HelperSession implements HelperBackend {
       // Another first push may have created it first: then it is adopted and read like any other.
       this.snapshot = this.repo.created ? NO_MANIFEST : await this.repo.latest('write');
     }
-    const local = await localObjectFormat();
-    if (local !== this.repo.descriptor.objectFormat) {
-      throw new KmscryptError('BAD_CONFIG', `${this.config.url} holds ${this.repo.descriptor.objectFormat} objects but this repository uses ${local}`);
-    }
-    const { push } = await import('./push');
+    await this.checkObjectFormat(this.repo);
+    const { push, DELETE_CURRENT_BRANCH } = await import('./push');
     const outcomes = await push(
       this.repo,
       batch.map((b) => ({ src: b.src === '' ? null : b.src, dst: b.dst, force: b.force })),
       this.snapshot ?? (await this.repo.latest('write')),
       this.options,
     );
+    for (const o of outcomes.filter((o) => o.error === DELETE_CURRENT_BRANCH)) {
+      // receive-pack explains its refusal on stderr too; git's own line gives the reason only.
+      process.stderr.write(`error: kmscrypt: refusing to delete the current branch ${o.dst}, the remote's HEAD (a clone would check out nothing); to delete it, first point HEAD at another branch: git kmscrypt set-head ${this.remoteName ?? `kmscrypt::${this.config.url}`} <branch>\n`);
+    }
     return outcomes.map((o) => (o.error ? `error ${o.dst} ${o.error}` : `ok ${o.dst}`));
   }
 }

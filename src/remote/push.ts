@@ -39,6 +39,9 @@ interface ResolvedUpdate {
   listed: string | undefined;
 }
 
+/** receive-pack's reason, word for word: git prints it as `[remote rejected] <ref> (<reason>)`. */
+export const DELETE_CURRENT_BRANCH = 'deletion of the current branch prohibited';
+
 const MAX_PUBLISH_ATTEMPTS = 50;
 /**
  * gc leaves an unlisted container alone for a day (UNLISTED_CONTAINER_MIN_AGE_MS); a push that
@@ -149,8 +152,8 @@ export async function push(
       for (const u of updates) outcomes.set(u.dst, verdicts.get(u.dst));
       if (options.atomic && winners.length < updates.length) return failAll(commands, outcomes, 'atomic push failed');
       if (winners.length === 0) return report(commands, outcomes);
-      // Only a remote without HEAD needs the local branch (see nextManifest).
-      const localBranch = snapshot.manifest?.head ? undefined : await currentBranch();
+      // Only a remote whose HEAD names no existing branch needs the local branch (see nextManifest).
+      const localBranch = headExists(snapshot.manifest) ? undefined : await currentBranch();
       const next = nextManifest(repo, snapshot, winners, container, localBranch, dataKey.keyId, peeledTags);
       const { published } = await repo.publish(next, dataKey, snapshot.chain);
       if (published) {
@@ -205,7 +208,9 @@ async function evaluate(updates: ResolvedUpdate[], manifest: Manifest | null, op
       continue;
     }
     if (u.oid === null) {
-      verdicts.set(u.dst, current === undefined ? 'remote ref does not exist' : undefined);
+      // As receive-pack with receive.denyDeleteCurrent unset (git's default, bare repositories
+      // included): a clone would find HEAD pointing at nothing. --force and --mirror do not change it.
+      verdicts.set(u.dst, current === undefined ? 'remote ref does not exist' : u.dst === manifest?.head ? DELETE_CURRENT_BRANCH : undefined);
       continue;
     }
     // A lease that holds allows any update, as git decides for every transport (remote.c,
@@ -245,10 +250,12 @@ function nextManifest(
     else refs[u.dst] = u.oid;
   }
   let head = base?.head ?? null;
-  if (head === null) {
-    // The first branch pushed to a new remote becomes HEAD; the local current branch wins if pushed.
-    const branches = winners.filter((u) => u.oid !== null && u.dst.startsWith('refs/heads/')).map((u) => u.dst);
-    head = (localBranch && branches.includes(localBranch) ? localBranch : branches[0]) ?? null;
+  const branches = winners.filter((u) => u.oid !== null && u.dst.startsWith('refs/heads/')).map((u) => u.dst);
+  if (!headExists(base) && !(head && branches.includes(head)) && branches.length > 0) {
+    // The first branch pushed becomes HEAD, the local current branch if it is among them: a
+    // remote's HEAD never names a missing branch once it has one. A HEAD recorded before any
+    // branch existed (git kmscrypt init, set-head) stays when its branch is the one pushed.
+    head = localBranch && branches.includes(localBranch) ? localBranch : branches[0];
   }
   const containers = base?.containers ?? [];
   // A tag's target is fixed by its ID: the base's entry for that ID, else what this clone peeled.
@@ -280,3 +287,7 @@ function failAll(commands: PushCommand[], outcomes: Map<string, string | undefin
   return commands.map((c) => ({ dst: c.dst, error: outcomes.get(c.dst) ?? why }));
 }
 
+/** Whether HEAD names a branch the remote has (false for a new or empty repository). */
+function headExists(manifest: Manifest | null): boolean {
+  return !!manifest?.head && manifest.refs[manifest.head] !== undefined;
+}

@@ -158,6 +158,112 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
     tt.same(seen.kmscrypt, seen.plain, 'the same listing, before and after a tag moved and one was deleted; clones get the same tags');
   });
 
+  t.test('deleting the branch HEAD points at is refused, with --force and --mirror too, as receive-pack does by default', async (tt) => {
+    const { sb, compare } = world(tt);
+    const seen = await compare((remote, dir) => {
+      const src = sb.repo(dir('src'));
+      sb.commit(src, { 'a.txt': 'a\n' }, 'A');
+      sb.git(src, 'branch', 'other');
+      sb.git(src, 'push', '-q', remote.url, 'main', 'other');
+      const runs = [attempt(sb, src, ['push', remote.url, '--delete', 'main']), attempt(sb, src, ['push', '--force', remote.url, ':main'])];
+      // A mirror of a repository whose main was renamed: the rest of the mirror push goes through.
+      sb.git(src, 'branch', '-m', 'main', 'renamed');
+      runs.push(attempt(sb, src, ['push', '--mirror', remote.url]));
+      sb.git(src, 'branch', '-m', 'renamed', 'main');
+      // Another branch is deleted as usual.
+      runs.push(attempt(sb, src, ['push', remote.url, '--delete', 'other']));
+      const clone = dir('clone');
+      sb.run('git', ['clone', '-q', remote.url, clone]);
+      return {
+        statuses: runs.map((r) => r.status),
+        reports: runs.map((r) => pushReport(r, remote.url)),
+        refs: lsRemote(sb, remote.url),
+        cloneBranch: sb.git(clone, 'symbolic-ref', 'HEAD').trim(),
+        explained: runs.map((r) => r.stderr.split('\n').filter((l) => /^error: kmscrypt: refusing to delete the current branch refs\/heads\/main\b.*git kmscrypt set-head/.test(l)).length),
+      };
+    });
+    tt.same(seen.plain.statuses, [1, 1, 1, 0], 'plain git: three refusals, then an ordinary deletion');
+    tt.match(seen.plain.reports[0], /! \[remote rejected\] main \(deletion of the current branch prohibited\)/);
+    tt.same(seen.kmscrypt.explained, [1, 1, 1, 0], 'kmscrypt explains each refusal in one line, naming the way out');
+    tt.same({ ...seen.kmscrypt, explained: undefined }, { ...seen.plain, explained: undefined }, 'the same statuses, reports, remote refs, and a clone on main');
+  });
+
+  t.test('git kmscrypt set-head points HEAD elsewhere; then the old branch can be deleted and clones check out the new one', async (tt) => {
+    const { sb, newRemote } = world(tt);
+    const remote = await newRemote('kmscrypt');
+    const src = sb.repo('src');
+    sb.commit(src, { 'a.txt': 'a\n' }, 'A');
+    sb.git(src, 'branch', 'trunk');
+    sb.git(src, 'remote', 'add', 'origin', remote.url);
+    sb.git(src, 'push', '-q', 'origin', 'main', 'trunk');
+    const missing = sb.run('git', ['kmscrypt', 'set-head', 'origin', 'nope'], { cwd: src, expectFailure: true });
+    tt.equal(missing.stderr, `fatal: kmscrypt: ${remote.url.slice('kmscrypt::'.length)} has no branch nope; push it first, or choose one of: main, trunk\n`);
+    tt.equal(missing.status, 2);
+    sb.run('git', ['kmscrypt', 'set-head', 'origin', 'trunk'], { cwd: src });
+    tt.match(lsRemote(sb, remote.url), /^([0-9a-f]+)\tHEAD\n\1\trefs\/heads\/main\n/, 'ls-remote still lists HEAD');
+    sb.git(src, 'push', '-q', 'origin', '--delete', 'main');
+    sb.run('git', ['clone', '-q', remote.url, sb.path('clone')]);
+    tt.equal(sb.git(sb.path('clone'), 'symbolic-ref', 'HEAD').trim(), 'refs/heads/trunk', 'a clone checks out the new HEAD');
+    const again = sb.run('git', ['kmscrypt', 'set-head', 'origin', 'trunk', '--json'], { cwd: src });
+    tt.same(JSON.parse(again.stdout), { repositoryId: JSON.parse(sb.run('git', ['kmscrypt', 'info', 'origin', '--json'], { cwd: src }).stdout).repositoryId, previous: 'refs/heads/trunk', head: 'refs/heads/trunk', generation: null }, 'setting it again publishes nothing');
+  });
+
+  t.test('a SHA-256 repository pushing to or fetching from a SHA-1 one: one clear line, no rejection or hint about fetching', async (tt) => {
+    const { sb, compare } = world(tt);
+    const seen = await compare((remote, dir) => {
+      const sha1 = sb.repo(dir('sha1'));
+      sb.commit(sha1, { 'a.txt': 'a\n' }, 'A');
+      sb.git(sha1, 'push', '-q', remote.url, 'main');
+      const sha256 = sb.repo(dir('sha256'), { objectFormat: 'sha256' });
+      sb.commit(sha256, { 'b.txt': 'b\n' }, 'B');
+      const push = attempt(sb, sha256, ['push', remote.url, 'main']);
+      const dry = attempt(sb, sha256, ['push', '--dry-run', remote.url, 'main']);
+      const fetch = attempt(sb, sha256, ['fetch', remote.url, 'main']);
+      return { push, dry, fetch, refs: lsRemote(sb, remote.url), local: sb.git(sha256, 'for-each-ref') };
+    });
+    for (const step of ['push', 'dry', 'fetch'] as const) {
+      const plain = seen.plain[step];
+      const mine = seen.kmscrypt[step];
+      tt.equal(mine.status, plain.status, `${step}: exit status ${plain.status}, as plain git's`);
+      tt.match(plain.stderr, /^fatal: /m, `${step}: plain git stops with a fatal line`);
+      tt.same(mine.stderr.split('\n').filter(Boolean), [mine.stderr.trim()], `${step}: kmscrypt prints exactly one line`);
+      tt.match(mine.stderr, /^fatal: kmscrypt: \S+ holds sha1 objects but this repository uses sha256; git cannot push or fetch between the two formats/, `${step}: naming both formats`);
+      tt.notMatch(mine.stderr, /rejected|hint:|fetch first/, `${step}: nothing about fetching first`);
+    }
+    tt.equal(seen.kmscrypt.refs.split('\n')[0].split('\t')[0].length, 40, 'the remote still holds its SHA-1 refs');
+    tt.same([seen.kmscrypt.refs.split('\n').length, seen.kmscrypt.local], [seen.plain.refs.split('\n').length, seen.plain.local], 'nothing changed on either side');
+  });
+
+  t.test('a clone of an empty repository checks out the branch its HEAD names, as plain git does; the first push keeps it', async (tt) => {
+    const { sb, newRemote } = world(tt);
+    const plain = sb.path('empty-plain.git');
+    sb.run('git', ['init', '-q', '--bare', '--initial-branch=trunk', plain]);
+    const crypt = await newRemote('kmscrypt');
+    sb.run('git', ['kmscrypt', 'init', '--initial-branch', 'trunk', crypt.url]);
+    const observe = (url: string, kind: string) => {
+      // The cloner's own default branch is another one: only the remote's HEAD can give trunk.
+      const clone = sb.path(`clone-${kind}`);
+      const r = sb.run('git', ['-c', 'init.defaultBranch=master', 'clone', url, clone]);
+      const bare = sb.path(`bare-${kind}.git`);
+      sb.run('git', ['-c', 'init.defaultBranch=master', 'clone', '-q', '--bare', url, bare]);
+      const seen = {
+        warning: r.stderr.includes('warning: You appear to have cloned an empty repository.'),
+        head: sb.git(clone, 'symbolic-ref', 'HEAD').trim(),
+        upstream: sb.git(clone, 'config', '--get-regexp', '^branch\\.'),
+        bareHead: sb.git(bare, 'symbolic-ref', 'HEAD').trim(),
+      };
+      sb.commit(clone, { 'a.txt': 'a\n' }, 'first');
+      const push = attempt(sb, clone, ['push']);
+      sb.run('git', ['clone', '-q', url, sb.path(`second-${kind}`)]);
+      return { ...seen, pushed: push.status, refs: lsRemote(sb, url), second: sb.git(sb.path(`second-${kind}`), 'symbolic-ref', 'HEAD').trim() };
+    };
+    const seenPlain = observe(plain, 'plain');
+    const seenCrypt = observe(crypt.url, 'kmscrypt');
+    tt.same(seenPlain.head, 'refs/heads/trunk', 'plain git: the clone is on trunk');
+    tt.same(seenPlain.upstream, 'branch.trunk.remote origin\nbranch.trunk.merge refs/heads/trunk\n', 'plain git: trunk tracks origin/trunk');
+    tt.same(seenCrypt, seenPlain, 'the same HEAD, upstream, bare HEAD; a plain git push then creates trunk, which the next clone checks out');
+  });
+
   t.test('--dry-run writes nothing to the store, prints what git would do, and creates no repository', async (tt) => {
     const { sb, compare, newRemote } = world(tt);
     const statsFile = sb.path('stats.jsonl');

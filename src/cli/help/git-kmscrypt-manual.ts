@@ -9,16 +9,18 @@ const JSON_OPTION = { flags: '--json', description: 'print the result as one JSO
 export const COMMAND_DOCS: readonly CommandDoc[] = [
   {
     name: 'init',
-    synopsis: '<url> [--object-format sha1|sha256] [--json]',
+    synopsis: '<url> [--object-format sha1|sha256] [-b | --initial-branch <name>] [--json]',
     summary: 'create an empty encrypted repository and print its ID',
     description: [
       'Creates an empty encrypted repository at <url> and prints its repository ID, the KMS encryption context of every data key it will use. A first push creates a repository too; `init` is for when the ID is needed earlier, for example in a key policy condition.',
+      "Its HEAD names the initial branch, as `git init --bare` does: a clone of the empty repository checks that branch out, and the first push keeps it when it pushes that branch.",
     ],
     options: [
       {
         flags: '--object-format sha1|sha256',
         description: "the object format of the repositories that will push to it (default: the current repository's, else sha1)",
       },
+      { flags: '-b, --initial-branch <name>', description: 'the branch HEAD names (default: init.defaultBranch, else master, as git init)' },
       JSON_OPTION,
     ],
   },
@@ -60,6 +62,16 @@ export const COMMAND_DOCS: readonly CommandDoc[] = [
       'Nothing changes until that manifest is published, so an interrupted run leaves the repository as it was; run it again to finish. Disable the old key once every clone has fetched since: a clone that still trusts only the old key needs it to check the endorsement.',
     ],
     options: [{ flags: '--to <key>', description: 'the key to move to: key ID, key ARN, alias name or alias ARN (required)' }, JSON_OPTION],
+  },
+  {
+    name: 'set-head',
+    synopsis: '<remote-or-url> <branch> [--json]',
+    summary: "point the repository's HEAD (the branch a clone checks out) at another branch",
+    description: [
+      "Points the repository's HEAD at <branch>: the branch a clone checks out, and the one a push may not delete (\"deletion of the current branch prohibited\", as git's receive.denyDeleteCurrent). Like `git symbolic-ref HEAD refs/heads/<branch>` on the server of a bare repository, or a hosting service's default branch setting. Published as the next manifest, with the create-only write a push uses.",
+      'The branch must exist, unless the repository has no branch yet: then a clone of the empty repository checks it out and the first push keeps it.',
+    ],
+    options: [JSON_OPTION],
   },
   {
     name: 'gc',
