@@ -19,7 +19,7 @@ import { errorMessage } from '../errors';
  */
 export class CloneCompletion {
   private cloning = false;
-  private looksLikeClone: Promise<boolean> = Promise.resolve(false);
+  private looksLikeClone = false;
   private unbornHead?: string;
 
   /**
@@ -37,17 +37,20 @@ export class CloneCompletion {
     this.cloning = true;
   }
 
-  /** After `list`: a clone of an empty repository is recognised now, before git configures it. */
-  listed(manifest: Manifest | null): void {
+  /**
+   * Before `list` is answered: a clone of an empty repository is recognised now, before git
+   * writes the rest of its configuration.
+   */
+  async listed(manifest: Manifest | null): Promise<void> {
     const empty = !manifest || Object.keys(manifest.refs).length === 0;
     if (empty && manifest?.head) this.unbornHead = manifest.head;
-    if (this.remoteName !== undefined && empty && (this.unbornHead || this.absolutePath)) this.looksLikeClone = this.inProgress(this.remoteName);
+    if (this.remoteName !== undefined && empty && (this.unbornHead || this.absolutePath)) this.looksLikeClone = await this.inProgress(this.remoteName);
   }
 
   /** The session ended. Never fails the clone: a problem is one warning line. */
   async finish(): Promise<void> {
     const name = this.remoteName;
-    if (name === undefined || !(this.cloning || (await this.looksLikeClone))) return;
+    if (name === undefined || !(this.cloning || this.looksLikeClone)) return;
     try {
       if (this.absolutePath && (await configValue(`remote.${name}.url`)) === `kmscrypt::${this.url}`) await setLocalConfig(`remote.${name}.url`, `kmscrypt::${this.absolutePath}`);
       const local = this.unbornHead ? await unbornBranch() : undefined;
@@ -58,7 +61,13 @@ export class CloneCompletion {
   }
 
   private async inProgress(name: string): Promise<boolean> {
-    const [url, fetch, refs] = await Promise.all([configValue(`remote.${name}.url`), configValue(`remote.${name}.fetch`), hasRefs()]);
-    return url === `kmscrypt::${this.url}` && fetch === undefined && !refs;
+    // git names a remote given by URL after the URL, which no configured remote's name can contain.
+    if (name.includes(':')) return false;
+    try {
+      const [url, fetch, refs] = await Promise.all([configValue(`remote.${name}.url`), configValue(`remote.${name}.fetch`), hasRefs()]);
+      return url === `kmscrypt::${this.url}` && fetch === undefined && !refs;
+    } catch {
+      return false; // not in a repository (git ls-remote elsewhere)
+    }
   }
 }

@@ -6,6 +6,8 @@ import type { Manifest } from '../format/manifest';
 import { LocalObjects } from '../git/object-presence';
 import { encodeEntryHeader, OBJ_REF_DELTA } from '../git/pack-format';
 import { localCloneShape } from '../git/clone-shape';
+import type { StoredPack } from '../git/pack-subset';
+import { hashLength } from '../format/object-format';
 import { isConnected } from '../git/repository';
 import { OpenedContainer, openContainers, planRuns, readRun } from './container-reader';
 import { openLargeRecord } from './large-record';
@@ -13,6 +15,7 @@ import { killPoint } from './kill-point';
 import { packToGit } from './pack-to-git';
 import { Progress } from './progress';
 import type { RemoteRepository } from './remote-repository';
+import { followFetchedTagsOnly } from './tag-following';
 import type { TransferOptions } from './transfer-options';
 
 /** A record chosen for download: container and record number. */
@@ -56,7 +59,7 @@ export async function fetchObjects(
   const seen = new Set(options.refetch ? [] : (await repo.state.load()).fetched);
   // A container made by gc from containers this clone already fetched holds nothing new for it.
   const fresh = manifest.containers.filter((c) => !seen.has(c.id) && !(c.consolidates?.length && c.consolidates.every((id) => seen.has(id))));
-  const locks: string[] = [];
+  const packs: StoredPack[] = [];
 
   let opened = await openContainers(repo, fresh);
   killPoint('fetch-indexes');
@@ -69,18 +72,19 @@ export async function fetchObjects(
   if (missing.length === 0) return { locks: [], connected: false };
 
   const selfContained = options.cloning && options.checkConnectivity && fresh.length === manifest.containers.length;
-  locks.push(...(await transfer(repo, manifest, opened, options, local, selfContained)));
+  packs.push(...(await transfer(repo, manifest, opened, options, local, selfContained)));
   if (!options.cloning && !(await isConnected(missing))) {
     // This clone lacks objects of containers it fetched before (e.g. after a local gc): look everywhere.
     opened = await openContainers(repo, manifest.containers);
-    locks.push(...(await transfer(repo, manifest, opened, options, new LocalObjects())));
+    packs.push(...(await transfer(repo, manifest, opened, options, new LocalObjects())));
     if (!(await isConnected(missing))) {
       throw new KmscryptError('CORRUPT', `${repo.config.url} does not hold every object the refs need; run 'git kmscrypt verify' on it`);
     }
   }
+  const stored = options.followTags ? await followFetchedTagsOnly(manifest, wants, packs, { hashLength: hashLength(repo.descriptor.objectFormat), selfContained }) : packs;
   await repo.state.update({ fetched: manifest.containers.map((c) => c.id), known: manifest.containers.map((c) => c.id) });
   killPoint('fetch-recorded');
-  return { locks, connected: selfContained };
+  return { locks: stored.map((p) => p.keepFile), connected: selfContained };
 }
 
 /**
@@ -113,7 +117,7 @@ async function transfer(
   options: TransferOptions,
   local: LocalObjects | null,
   selfContained = false,
-): Promise<string[]> {
+): Promise<StoredPack[]> {
   const selections = await select(repo, manifest, opened, local);
   const total = selections.reduce((n, s) => n + s.records.length, 0);
   if (total === 0) return [];
@@ -123,7 +127,7 @@ async function transfer(
   const claimed = function* () {
     for (const s of selections) for (const i of s.records) yield s.container.index.oid(i);
   };
-  const keepFile = await packToGit(
+  const stored = await packToGit(
     { objectFormat: repo.descriptor.objectFormat === 'sha1' ? 'sha1' : 'sha256', progress: options.progress && options.cloning, selfContained },
     total,
     claimed,
@@ -160,7 +164,7 @@ async function transfer(
     },
   );
   killPoint('fetch-indexed');
-  return [keepFile];
+  return [stored];
 }
 
 /**

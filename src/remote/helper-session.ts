@@ -127,7 +127,7 @@ export class HelperSession implements HelperBackend {
     // it, and it would add a misleading "rejected (fetch first)" to the one line that matters.
     if (forPush) await this.checkObjectFormat(this.repo);
     this.snapshot = await this.repo.latest(forPush ? 'write' : 'read');
-    if (!forPush) this.clone.listed(this.snapshot.manifest);
+    if (!forPush) await this.clone.listed(this.snapshot.manifest);
     const lines: string[] = [];
     if (this.wantObjectFormat) lines.push(`:object-format ${this.repo.descriptor.objectFormat}`);
     const m = this.snapshot.manifest;
@@ -186,6 +186,10 @@ export class HelperSession implements HelperBackend {
       this.snapshot ?? (await this.repo.latest('write')),
       this.options,
     );
+    const listedRefs = this.snapshot?.manifest?.refs ?? {};
+    for (const o of outcomes.filter((o) => !o.error && batch.some((b) => b.dst === o.dst && b.src === '') && listedRefs[o.dst] === undefined)) {
+      process.stderr.write(`warning: kmscrypt: deleting a non-existent ref ${o.dst}\n`);
+    }
     for (const o of outcomes.filter((o) => o.error === DELETE_CURRENT_BRANCH)) {
       // receive-pack explains its refusal on stderr too; git's own line gives the reason only.
       process.stderr.write(`error: kmscrypt: refusing to delete the current branch ${o.dst}, the remote's HEAD (a clone would check out nothing); to delete it, first point HEAD at another branch: git kmscrypt set-head ${this.remoteName ?? `kmscrypt::${this.config.url}`} <branch>\n`);

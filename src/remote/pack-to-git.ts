@@ -4,6 +4,7 @@ import { startIndexPack } from '../git/index-pack';
 import { packHeader } from '../git/pack-format';
 import { PackIndexFile } from '../git/pack-index-file';
 import { PackStream } from '../git/pack-stream';
+import type { StoredPack } from '../git/pack-subset';
 
 export interface PackToGitOptions {
   objectFormat: 'sha1' | 'sha256';
@@ -18,14 +19,15 @@ export interface PackToGitOptions {
 /**
  * Hands git a pack of `count` entries that `writeEntries` writes (decrypted payloads behind pack
  * entry headers), for `index-pack` to verify and store; then checks that every object the store
- * claimed is in the pack under that ID. Returns the .keep file git removes once its refs are updated.
+ * claimed is in the pack under that ID. Returns the pack's index and its .keep file, which git
+ * removes once its refs are updated.
  */
 export async function packToGit(
   options: PackToGitOptions,
   count: number,
   claimed: () => Iterable<Buffer>,
   writeEntries: (write: (bytes: Buffer) => Promise<void>) => Promise<void>,
-): Promise<string> {
+): Promise<StoredPack> {
   const indexer = startIndexPack({ progress: options.progress, selfContained: options.selfContained, promisor: options.promisor });
   const pack = new PackStream(indexer.input, options.objectFormat);
   try {
@@ -55,5 +57,5 @@ export async function packToGit(
       );
     }
   }
-  return result.keepFile;
+  return { keepFile: result.keepFile, idxFile: result.idxFile };
 }

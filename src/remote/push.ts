@@ -108,7 +108,7 @@ export async function push(
     for (const [dst, why] of first) if (why) outcomes.set(dst, why);
     const accepted = updates.filter((u) => !first.get(u.dst));
     if (options.atomic && accepted.length < updates.length) return failAll(commands, outcomes, 'atomic push failed');
-    if (accepted.length === 0) return report(commands, outcomes);
+    if (accepted.length === 0 || !changesAnything(accepted, snapshot.manifest)) return report(commands, outcomes);
 
     const include = [...new Set(accepted.map((u) => u.oid).filter((o): o is string => o !== null))];
     if (options.dryRun) return report(commands, outcomes);
@@ -151,7 +151,7 @@ export async function push(
       const winners = updates.filter((u) => !verdicts.get(u.dst));
       for (const u of updates) outcomes.set(u.dst, verdicts.get(u.dst));
       if (options.atomic && winners.length < updates.length) return failAll(commands, outcomes, 'atomic push failed');
-      if (winners.length === 0) return report(commands, outcomes);
+      if (winners.length === 0 || !changesAnything(winners, snapshot.manifest)) return report(commands, outcomes);
       // Only a remote whose HEAD names no existing branch needs the local branch (see nextManifest).
       const localBranch = headExists(snapshot.manifest) ? undefined : await currentBranch();
       const next = nextManifest(repo, snapshot, winners, container, localBranch, dataKey.keyId, peeledTags);
@@ -210,7 +210,8 @@ async function evaluate(updates: ResolvedUpdate[], manifest: Manifest | null, op
     if (u.oid === null) {
       // As receive-pack with receive.denyDeleteCurrent unset (git's default, bare repositories
       // included): a clone would find HEAD pointing at nothing. --force and --mirror do not change it.
-      verdicts.set(u.dst, current === undefined ? 'remote ref does not exist' : u.dst === manifest?.head ? DELETE_CURRENT_BRANCH : undefined);
+      // Deleting a ref that is not there succeeds, as receive-pack lets it (with a warning).
+      verdicts.set(u.dst, u.dst === manifest?.head && current !== undefined ? DELETE_CURRENT_BRANCH : undefined);
       continue;
     }
     // A lease that holds allows any update, as git decides for every transport (remote.c,
@@ -290,4 +291,9 @@ function failAll(commands: PushCommand[], outcomes: Map<string, string | undefin
 /** Whether HEAD names a branch the remote has (false for a new or empty repository). */
 function headExists(manifest: Manifest | null): boolean {
   return !!manifest?.head && manifest.refs[manifest.head] !== undefined;
+}
+
+/** Whether publishing `updates` would change any ref (deleting a missing ref changes nothing). */
+function changesAnything(updates: ResolvedUpdate[], manifest: Manifest | null): boolean {
+  return updates.some((u) => (manifest?.refs[u.dst] ?? null) !== u.oid);
 }

@@ -57,7 +57,7 @@ export async function sendSelection(
   const claimed = function* () {
     for (const loc of [...asStored, ...rebuilt]) yield loc.c.index.oid(loc.i);
   };
-  return packToGit({ ...options, objectFormat: objects.hashName }, total, claimed, async (write) => {
+  const stored = await packToGit({ ...options, objectFormat: objects.hashName }, total, claimed, async (write) => {
     let done = 0;
     const writeStored = async (loc: ObjectLocation, payload: Buffer | AsyncIterable<Buffer>) => {
       const { index } = loc.c;
@@ -107,4 +107,5 @@ export async function sendSelection(
     }
     progress.done();
   });
+  return stored.keepFile;
 }

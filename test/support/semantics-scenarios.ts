@@ -170,8 +170,9 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
       sb.git(src, 'branch', '-m', 'main', 'renamed');
       runs.push(attempt(sb, src, ['push', '--mirror', remote.url]));
       sb.git(src, 'branch', '-m', 'renamed', 'main');
-      // Another branch is deleted as usual.
+      // Another branch is deleted as usual; deleting a ref that is not there succeeds (with a warning), atomically too.
       runs.push(attempt(sb, src, ['push', remote.url, '--delete', 'other']));
+      runs.push(attempt(sb, src, ['push', remote.url, ':refs/heads/never']), attempt(sb, src, ['push', '--atomic', remote.url, 'main:refs/heads/new', ':refs/heads/never']));
       const clone = dir('clone');
       sb.run('git', ['clone', '-q', remote.url, clone]);
       return {
@@ -182,9 +183,10 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
         explained: runs.map((r) => r.stderr.split('\n').filter((l) => /^error: kmscrypt: refusing to delete the current branch refs\/heads\/main\b.*git kmscrypt set-head/.test(l)).length),
       };
     });
-    tt.same(seen.plain.statuses, [1, 1, 1, 0], 'plain git: three refusals, then an ordinary deletion');
+    tt.same(seen.plain.statuses, [1, 1, 1, 0, 0, 0], 'plain git: three refusals, then deletions');
     tt.match(seen.plain.reports[0], /! \[remote rejected\] main \(deletion of the current branch prohibited\)/);
-    tt.same(seen.kmscrypt.explained, [1, 1, 1, 0], 'kmscrypt explains each refusal in one line, naming the way out');
+    tt.match(seen.plain.reports[5], / - \[deleted\] +never/, 'plain git: deleting a missing ref is reported as done');
+    tt.same(seen.kmscrypt.explained, [1, 1, 1, 0, 0, 0], 'kmscrypt explains each refusal in one line, naming the way out');
     tt.same({ ...seen.kmscrypt, explained: undefined }, { ...seen.plain, explained: undefined }, 'the same statuses, reports, remote refs, and a clone on main');
   });
 
@@ -262,6 +264,41 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
     tt.same(seenPlain.head, 'refs/heads/trunk', 'plain git: the clone is on trunk');
     tt.same(seenPlain.upstream, 'branch.trunk.remote origin\nbranch.trunk.merge refs/heads/trunk\n', 'plain git: trunk tracks origin/trunk');
     tt.same(seenCrypt, seenPlain, 'the same HEAD, upstream, bare HEAD; a plain git push then creates trunk, which the next clone checks out');
+  });
+
+  t.test("a fetch follows only the tags whose targets it fetched, and brings the same objects as git's own transport", async (tt) => {
+    const { sb, compare } = world(tt);
+    const seen = await compare((remote, dir) => {
+      // git's local clone copies every object; file:// goes through upload-pack, as any server does.
+      const url = remote.kind === 'plain' ? `file://${remote.url}` : remote.url;
+      const src = sb.repo(dir('src'));
+      sb.commit(src, { 'a.txt': 'a\n' }, 'A');
+      sb.git(src, 'push', '-q', url, 'main');
+      const clone = dir('clone');
+      sb.run('git', ['clone', '-q', url, clone]);
+      // Tags on a commit no branch holds, and a tag on the branch, pushed together.
+      sb.git(src, 'checkout', '-q', '-b', 'tmp');
+      sb.commit(src, { 'orphan.txt': 'orphan\n' }, 'orphan');
+      sb.git(src, 'tag', '-a', 'v-orphan', '-m', 'orphan');
+      sb.git(src, 'tag', 'light-orphan');
+      sb.git(src, 'checkout', '-q', 'main');
+      sb.git(src, 'branch', '-q', '-D', 'tmp');
+      sb.commit(src, { 'b.txt': 'b\n' }, 'B');
+      sb.git(src, 'tag', '-a', 'v-main', '-m', 'on main');
+      sb.git(src, 'push', '-q', url, 'main', 'v-orphan', 'light-orphan', 'v-main');
+      const view = (repo: string) => ({ refs: [...sb.refs(repo).keys()], objects: sb.objects(repo) });
+      const fetched = attempt(sb, clone, ['fetch', 'origin']);
+      const afterFetch = view(clone);
+      sb.git(clone, 'fsck', '--strict', '--no-dangling');
+      const single = dir('single');
+      sb.run('git', ['clone', '-q', '--single-branch', url, single]);
+      const afterSingle = view(single);
+      sb.git(clone, 'fetch', '-q', '--tags', 'origin');
+      return { fetched: fetched.status, report: fetched.stderr.split(url).join('<remote>'), afterFetch, afterSingle, afterTags: view(clone) };
+    });
+    tt.same(seen.plain.afterFetch.refs, ['refs/heads/main', 'refs/tags/v-main'], 'plain git: only the tag on the fetched branch');
+    tt.same(seen.plain.afterTags.refs, ['refs/heads/main', 'refs/tags/light-orphan', 'refs/tags/v-main', 'refs/tags/v-orphan'], 'plain git: --tags brings the others');
+    tt.same(seen.kmscrypt, seen.plain, 'the same report, refs and objects after a fetch, a --single-branch clone and a fetch --tags');
   });
 
   t.test('--dry-run writes nothing to the store, prints what git would do, and creates no repository', async (tt) => {
