@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import { spawnGit } from './git-child';
 import { startIndexPack } from './index-pack';
 import { gitFailure } from './run-git';
 
@@ -15,7 +15,7 @@ export interface StoredPack {
  */
 export async function storePackOf(objects: AsyncIterable<string>, opts: { selfContained: boolean }): Promise<StoredPack> {
   const indexer = startIndexPack({ progress: false, selfContained: opts.selfContained });
-  const packer = spawn('git', ['pack-objects', '--stdout', '--delta-base-offset', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const packer = spawnGit(['pack-objects', '--stdout', '--delta-base-offset', '-q'], ['pipe', 'pipe', 'pipe']);
   let err = '';
   packer.stderr!.on('data', (b: Buffer) => (err += b.toString()));
   const packed = new Promise<void>((resolve, reject) => {

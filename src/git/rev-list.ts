@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawnGit } from './git-child';
 import { gitFailure } from './run-git';
 
 /**
@@ -7,7 +7,7 @@ import { gitFailure } from './run-git';
  * stays flat however many objects the walk prints.
  */
 export async function* revListNew(args: string[], tips: string[]): AsyncGenerator<string> {
-  const child = spawn('git', ['rev-list', ...args, '--stdin', '--not', '--all'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawnGit(['rev-list', ...args, '--stdin', '--not', '--all'], ['pipe', 'pipe', 'pipe']);
   let err = '';
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
   const exited = new Promise<number | null>((resolve, reject) => {

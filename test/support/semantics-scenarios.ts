@@ -200,7 +200,7 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
     sb.git(src, 'push', '-q', 'origin', 'main', 'trunk');
     const missing = sb.run('git', ['kmscrypt', 'set-head', 'origin', 'nope'], { cwd: src, expectFailure: true });
     tt.equal(missing.stderr, `fatal: kmscrypt: ${remote.url.slice('kmscrypt::'.length)} has no branch nope; push it first, or choose one of: main, trunk\n`);
-    tt.equal(missing.status, 2);
+    tt.equal(missing.status, 128);
     sb.run('git', ['kmscrypt', 'set-head', 'origin', 'trunk'], { cwd: src });
     tt.match(lsRemote(sb, remote.url), /^([0-9a-f]+)\tHEAD\n\1\trefs\/heads\/main\n/, 'ls-remote still lists HEAD');
     sb.git(src, 'push', '-q', 'origin', '--delete', 'main');
