@@ -294,7 +294,9 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
       sb.run('git', ['clone', '-q', '--single-branch', url, single]);
       const afterSingle = view(single);
       sb.git(clone, 'fetch', '-q', '--tags', 'origin');
-      return { fetched: fetched.status, report: fetched.stderr.split(url).join('<remote>'), afterFetch, afterSingle, afterTags: view(clone) };
+      // The report's ref lines; its "From <url>" line names the transport (plain git drops ".git").
+      const report = fetched.stderr.split('\n').filter((l) => !l.startsWith('From '));
+      return { fetched: fetched.status, report, afterFetch, afterSingle, afterTags: view(clone) };
     });
     tt.same(seen.plain.afterFetch.refs, ['refs/heads/main', 'refs/tags/v-main'], 'plain git: only the tag on the fetched branch');
     tt.same(seen.plain.afterTags.refs, ['refs/heads/main', 'refs/tags/light-orphan', 'refs/tags/v-main', 'refs/tags/v-orphan'], 'plain git: --tags brings the others');
