@@ -131,8 +131,16 @@ const cases: Array<[string, Buffer, RegExp]> = [
   ['a SHA-1 ID in a SHA-256 repository', sealJson(3, { ...good, refs: { 'refs/heads/x': 'ee'.repeat(20) } }), /CORRUPT: .*bad ref/],
   ['an uppercase object ID', sealJson(3, { ...good, refs: { 'refs/heads/x': 'EE'.repeat(32) } }), /CORRUPT: .*bad ref/],
   ['a peeled list that is not an object', sealJson(3, { ...good, peeled: 'x' }), /CORRUPT: .*bad peeled list/],
-  ['a peeled entry for a ref that does not exist', sealJson(3, { ...good, peeled: { 'refs/tags/gone': 'ee'.repeat(32) } }), /CORRUPT: .*bad peeled entry "refs\/tags\/gone"/],
-  ['a peeled target that is not an object ID', sealJson(3, { ...good, peeled: { 'refs/heads/main': 'ee'.repeat(20) } }), /CORRUPT: .*bad peeled entry "refs\/heads\/main"/],
+  [
+    'a peeled entry for a ref that does not exist',
+    sealJson(3, { ...good, peeled: { 'refs/tags/gone': 'ee'.repeat(32) } }),
+    /CORRUPT: .*bad peeled entry "refs\/tags\/gone"/,
+  ],
+  [
+    'a peeled target that is not an object ID',
+    sealJson(3, { ...good, peeled: { 'refs/heads/main': 'ee'.repeat(20) } }),
+    /CORRUPT: .*bad peeled entry "refs\/heads\/main"/,
+  ],
   ['no container list', sealJson(3, { ...good, containers: {} }), /CORRUPT: .*no container list/],
   ['a null container', sealJson(3, { ...good, containers: [null] }), /CORRUPT: .*bad container entry/],
   ['a short container ID', sealJson(3, { ...good, containers: [{ ...container, id: 'ab' }] }), /CORRUPT: .*bad container entry/],

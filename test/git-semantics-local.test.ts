@@ -26,7 +26,11 @@ t.test('tags pushed by a version that recorded no peeled targets get them at the
   sb.commit(clone, { 'next.txt': 'next\n' }, 'a push by this version');
   sb.git(clone, 'push', '-q', 'origin', 'main');
   const target = sb.git(clone, 'rev-parse', 'v1^{}').trim();
-  t.match(sb.git(sb.root, 'ls-remote', url), new RegExp(`\\trefs/tags/v1\\n${target}\\trefs/tags/v1\\^\\{\\}\\n`), 'the push recorded the target it peeled locally');
+  t.match(
+    sb.git(sb.root, 'ls-remote', url),
+    new RegExp(`\\trefs/tags/v1\\n${target}\\trefs/tags/v1\\^\\{\\}\\n`),
+    'the push recorded the target it peeled locally',
+  );
 });
 
 t.test('a clone from a relative path fetches later, from any directory: its path is stored absolute, as plain git stores it', async (t) => {

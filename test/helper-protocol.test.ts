@@ -74,7 +74,9 @@ t.test('capabilities are answered one per line, then a blank line', async (t) =>
 });
 
 t.test('option answers: ok, unsupported, error', async (t) => {
-  const { output, backend } = await converse('option progress true\noption verbosity 2\noption depth 1\noption cas refs/heads/main:' + A + '\noption followtags\n\n');
+  const { output, backend } = await converse(
+    'option progress true\noption verbosity 2\noption depth 1\noption cas refs/heads/main:' + A + '\noption followtags\n\n',
+  );
   t.equal(output, 'ok\nunsupported\nerror shallow clones are not supported\nok\nunsupported\n');
   t.same(backend.options, [
     ['progress', 'true'],
@@ -122,7 +124,8 @@ t.test('two fetch batches are two calls', async (t) => {
 });
 
 t.test('a push batch is handled once: force, deletion and plain updates', async (t) => {
-  const input = 'list for-push\npush refs/heads/main:refs/heads/main\npush +refs/heads/x:refs/heads/rejected\npush :refs/heads/gone\npush +:refs/heads/gone2\n\n\n';
+  const input =
+    'list for-push\npush refs/heads/main:refs/heads/main\npush +refs/heads/x:refs/heads/rejected\npush :refs/heads/gone\npush +:refs/heads/gone2\n\n\n';
   const { output, backend, error } = await converse(input);
   t.equal(error, undefined);
   t.same(backend.calls, ['list for-push', 'push']);
@@ -174,7 +177,16 @@ t.test('end of input ends the session', async (t) => {
   const r3 = await converse('capabilities', 3);
   t.same(r3.backend.calls, ['capabilities'], 'a last line without a newline still counts');
   const r4 = await converse(`push refs/heads/a:refs/heads/a\npush refs/heads/b:refs/heads/b`);
-  t.same(r4.backend.pushes, [[{ src: 'refs/heads/a', dst: 'refs/heads/a', force: false }, { src: 'refs/heads/b', dst: 'refs/heads/b', force: false }]], 'a batch cut by end of input is handled once');
+  t.same(
+    r4.backend.pushes,
+    [
+      [
+        { src: 'refs/heads/a', dst: 'refs/heads/a', force: false },
+        { src: 'refs/heads/b', dst: 'refs/heads/b', force: false },
+      ],
+    ],
+    'a batch cut by end of input is handled once',
+  );
 });
 
 t.test('lines split across chunks are reassembled', async (t) => {
@@ -196,7 +208,11 @@ const protocolErrors: Array<[string, string, RegExp]> = [
   ['a malformed line inside a fetch batch', `fetch ${A} refs/heads/main\nfetch nope refs/heads/x\n`, /malformed fetch line "nope refs\/heads\/x"/],
   ['another command inside a fetch batch', `fetch ${A} refs/heads/main\nlist\n`, /unexpected "list" inside a fetch batch/],
   ['a push line without a colon', 'push refs/heads/main\n', /malformed push line "refs\/heads\/main"/],
-  ['another command inside a push batch', 'push a:refs/heads/a\nfetch ' + A + ' refs/heads/a\n', /unexpected "fetch [0-9a-f]+ refs\/heads\/a" inside a push batch/],
+  [
+    'another command inside a push batch',
+    'push a:refs/heads/a\nfetch ' + A + ' refs/heads/a\n',
+    /unexpected "fetch [0-9a-f]+ refs\/heads\/a" inside a push batch/,
+  ],
 ];
 
 for (const [name, input, why] of protocolErrors) {

@@ -37,6 +37,9 @@ export async function runInit(args: string[]): Promise<number> {
   await setHead(repo, head);
   const d = repo.descriptor;
   if (json) process.stdout.write(JSON.stringify({ url: config.url, repositoryId: d.repositoryId, objectFormat: d.objectFormat, keyId: d.keyId, head }) + '\n');
-  else process.stdout.write(`Initialized empty encrypted repository ${d.repositoryId} at ${config.url}\n  key: ${d.keyId}\n  object format: ${d.objectFormat}\n  HEAD: ${head}\n`);
+  else
+    process.stdout.write(
+      `Initialized empty encrypted repository ${d.repositoryId} at ${config.url}\n  key: ${d.keyId}\n  object format: ${d.objectFormat}\n  HEAD: ${head}\n`,
+    );
   return 0;
 }

@@ -2,8 +2,7 @@ import { resolve } from 'node:path';
 import { KmscryptError } from '../errors';
 
 export type RemoteLocation =
-  | { kind: 'local'; path: string }
-  | { kind: 's3'; bucket: string; prefix: string; profile?: string; region?: string; endpoint?: string };
+  { kind: 'local'; path: string } | { kind: 's3'; bucket: string; prefix: string; profile?: string; region?: string; endpoint?: string };
 
 /**
  * Parses what follows `kmscrypt::`.
@@ -31,7 +30,9 @@ export function parseRemoteUrl(url: string, cwd: string = process.cwd()): Remote
     const slash = raw.indexOf('/');
     const host = slash < 0 ? raw : raw.slice(0, slash);
     if (host !== '' && host.toLowerCase() !== 'localhost') {
-      throw bad(`file:// is followed by a host name, here ${JSON.stringify(host)}; for the absolute path /${raw} write file:///${raw} (three slashes), for a directory relative to here write ./${raw}`);
+      throw bad(
+        `file:// is followed by a host name, here ${JSON.stringify(host)}; for the absolute path /${raw} write file:///${raw} (three slashes), for a directory relative to here write ./${raw}`,
+      );
     }
     const path = decode(slash < 0 ? '' : raw.slice(slash));
     if (path === '') throw bad(`no path after file://${host}`);
@@ -64,7 +65,9 @@ export function parseRemoteUrl(url: string, cwd: string = process.cwd()): Remote
   const bucket = slash < 0 ? rest : rest.slice(0, slash);
   const prefix = slash < 0 ? '' : rest.slice(slash + 1).replace(/\/+$/, '');
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes('..')) {
-    throw bad(`${JSON.stringify(bucket)} is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens); ${url.startsWith('s3://') ? 'write s3://bucket/prefix' : `for a local directory write ./${url} or file:///absolute/path`}`);
+    throw bad(
+      `${JSON.stringify(bucket)} is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens); ${url.startsWith('s3://') ? 'write s3://bucket/prefix' : `for a local directory write ./${url} or file:///absolute/path`}`,
+    );
   }
   if (prefix.split('/').some((p) => p === '' || p === '.' || p === '..') && prefix !== '') {
     throw bad('the prefix has an empty, "." or ".." segment');

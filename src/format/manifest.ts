@@ -203,7 +203,8 @@ function validateManifest(value: unknown, generation: number, repositoryId: stri
   if (m.head !== null && (typeof m.head !== 'string' || !m.head.startsWith('refs/') || !isValidRefName(m.head))) throw bad('bad HEAD');
   if (typeof m.refs !== 'object' || m.refs === null) throw bad('no refs');
   for (const [name, oid] of Object.entries(m.refs)) {
-    if (!name.startsWith('refs/') || !isValidRefName(name) || typeof oid !== 'string' || !isObjectId(oid, m.objectFormat)) throw bad(`bad ref ${JSON.stringify(name)}`);
+    if (!name.startsWith('refs/') || !isValidRefName(name) || typeof oid !== 'string' || !isObjectId(oid, m.objectFormat))
+      throw bad(`bad ref ${JSON.stringify(name)}`);
   }
   if (m.peeled !== undefined) {
     if (typeof m.peeled !== 'object' || m.peeled === null) throw bad('bad peeled list');

@@ -37,8 +37,7 @@ export interface HelperBackend {
  */
 export async function runHelperProtocol(input: Readable, output: Writable, backend: HelperBackend): Promise<void> {
   const lines = new LineReader(input);
-  const send = (text: string) =>
-    new Promise<void>((resolve, reject) => output.write(text, (err) => (err ? reject(err) : resolve())));
+  const send = (text: string) => new Promise<void>((resolve, reject) => output.write(text, (err) => (err ? reject(err) : resolve())));
   for (;;) {
     const line = await lines.next();
     if (line === null || line === '') {

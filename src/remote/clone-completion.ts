@@ -52,11 +52,14 @@ export class CloneCompletion {
     const name = this.remoteName;
     if (name === undefined || !(this.cloning || this.looksLikeClone)) return;
     try {
-      if (this.absolutePath && (await configValue(`remote.${name}.url`)) === `kmscrypt::${this.url}`) await setLocalConfig(`remote.${name}.url`, `kmscrypt::${this.absolutePath}`);
+      if (this.absolutePath && (await configValue(`remote.${name}.url`)) === `kmscrypt::${this.url}`)
+        await setLocalConfig(`remote.${name}.url`, `kmscrypt::${this.absolutePath}`);
       const local = this.unbornHead ? await unbornBranch() : undefined;
       if (this.unbornHead && local && local !== this.unbornHead && !(await hasRefs())) await renameUnbornBranch(local, this.unbornHead, name);
     } catch (err) {
-      process.stderr.write(`warning: kmscrypt: the clone is complete but its configuration could not be finished (${errorMessage(err)}); check remote.${name}.url and HEAD\n`);
+      process.stderr.write(
+        `warning: kmscrypt: the clone is complete but its configuration could not be finished (${errorMessage(err)}); check remote.${name}.url and HEAD\n`,
+      );
     }
   }
 

@@ -81,7 +81,9 @@ export async function fetchObjects(
       throw new KmscryptError('CORRUPT', `${repo.config.url} does not hold every object the refs need; run 'git kmscrypt verify' on it`);
     }
   }
-  const stored = options.followTags ? await followFetchedTagsOnly(manifest, wants, packs, { hashLength: hashLength(repo.descriptor.objectFormat), selfContained }) : packs;
+  const stored = options.followTags
+    ? await followFetchedTagsOnly(manifest, wants, packs, { hashLength: hashLength(repo.descriptor.objectFormat), selfContained })
+    : packs;
   await repo.state.update({ fetched: manifest.containers.map((c) => c.id), known: manifest.containers.map((c) => c.id) });
   killPoint('fetch-recorded');
   return { locks: stored.map((p) => p.keepFile), connected: selfContained };

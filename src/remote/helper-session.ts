@@ -192,7 +192,9 @@ export class HelperSession implements HelperBackend {
     }
     for (const o of outcomes.filter((o) => o.error === DELETE_CURRENT_BRANCH)) {
       // receive-pack explains its refusal on stderr too; git's own line gives the reason only.
-      process.stderr.write(`error: kmscrypt: refusing to delete the current branch ${o.dst}, the remote's HEAD (a clone would check out nothing); to delete it, first point HEAD at another branch: git kmscrypt set-head ${this.remoteName ?? `kmscrypt::${this.config.url}`} <branch>\n`);
+      process.stderr.write(
+        `error: kmscrypt: refusing to delete the current branch ${o.dst}, the remote's HEAD (a clone would check out nothing); to delete it, first point HEAD at another branch: git kmscrypt set-head ${this.remoteName ?? `kmscrypt::${this.config.url}`} <branch>\n`,
+      );
     }
     return outcomes.map((o) => (o.error ? `error ${o.dst} ${o.error}` : `ok ${o.dst}`));
   }

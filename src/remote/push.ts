@@ -1,4 +1,3 @@
-
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,19 +55,16 @@ const SLOW_PUSH_MS = 3_600_000;
  * push wins that generation, every update is checked again against the newer manifest, so a
  * race never silently overwrites someone's commits.
  */
-export async function push(
-  repo: RemoteRepository,
-  commands: PushCommand[],
-  listed: ManifestSnapshot,
-  options: TransferOptions,
-): Promise<PushOutcome[]> {
+export async function push(repo: RemoteRepository, commands: PushCommand[], listed: ManifestSnapshot, options: TransferOptions): Promise<PushOutcome[]> {
   const outcomes = new Map<string, string | undefined>();
   const updates: ResolvedUpdate[] = [];
   // One cat-file resolves the sources, tells which of the remote's tips this repository has,
   // and peels the sources and the remote's tags (for manifests that lack their peeled entries).
   const sourceNames = commands.flatMap((c) => (c.src === null ? [] : [c.src]));
   const listedTips = Object.values(listed.manifest?.refs ?? {});
-  const listedTags = Object.entries(listed.manifest?.refs ?? {}).flatMap(([name, oid]) => (name.startsWith('refs/tags/') && !listed.manifest?.peeled?.[name] ? [oid] : []));
+  const listedTags = Object.entries(listed.manifest?.refs ?? {}).flatMap(([name, oid]) =>
+    name.startsWith('refs/tags/') && !listed.manifest?.peeled?.[name] ? [oid] : [],
+  );
   const toPeel = [...new Set([...sourceNames, ...listedTags])];
   const resolved = await resolveRevisions([...sourceNames, ...listedTips, ...toPeel.map((rev) => `${rev}^{}`)]);
   const sources = new Map(sourceNames.flatMap((name) => (resolved.has(name) ? [[name, resolved.get(name)!] as const] : [])));
@@ -185,11 +181,20 @@ export async function push(
 
 /** The same refusal, naming the file where git can tell which path holds the object. */
 async function nameTooLarge(err: ObjectTooLargeError, include: string[], exclude: string[]): Promise<KmscryptError> {
-  const { stdout } = await runGit(['rev-list', '--objects', '--stdin'], { input: [...include, ...exclude.map((o) => `^${o}`)].join('\n') + '\n' }).catch(() => ({ stdout: Buffer.alloc(0) }));
-  const line = stdout.toString('utf8').split('\n').find((l) => l.startsWith(err.oid + ' '));
+  const { stdout } = await runGit(['rev-list', '--objects', '--stdin'], { input: [...include, ...exclude.map((o) => `^${o}`)].join('\n') + '\n' }).catch(
+    () => ({ stdout: Buffer.alloc(0) }),
+  );
+  const line = stdout
+    .toString('utf8')
+    .split('\n')
+    .find((l) => l.startsWith(err.oid + ' '));
   const path = line ? line.slice(err.oid.length + 1) : undefined;
   const mib = (err.size / 2 ** 20).toFixed(1);
-  return new KmscryptError('TOO_LARGE', `${path ? `${path} (object ${err.oid})` : `object ${err.oid}`} is ${err.size} bytes (${mib} MiB), over the 2 GiB single-object limit; nothing was stored`, { oid: err.oid, size: err.size });
+  return new KmscryptError(
+    'TOO_LARGE',
+    `${path ? `${path} (object ${err.oid})` : `object ${err.oid}`} is ${err.size} bytes (${mib} MiB), over the 2 GiB single-object limit; nothing was stored`,
+    { oid: err.oid, size: err.size },
+  );
 }
 
 function keepsContainersOf(now: Manifest | null, before: Manifest | null): boolean {
@@ -198,7 +203,12 @@ function keepsContainersOf(now: Manifest | null, before: Manifest | null): boole
 }
 
 /** Checks each update against the remote as it is now; returns dst → reason for each rejected one. */
-async function evaluate(updates: ResolvedUpdate[], manifest: Manifest | null, options: TransferOptions, local: LocalObjects): Promise<Map<string, string | undefined>> {
+async function evaluate(
+  updates: ResolvedUpdate[],
+  manifest: Manifest | null,
+  options: TransferOptions,
+  local: LocalObjects,
+): Promise<Map<string, string | undefined>> {
   const verdicts = new Map<string, string | undefined>();
   for (const u of updates) {
     const current = manifest?.refs[u.dst];

@@ -220,10 +220,16 @@ export class RemoteRepository {
     const snapshot = await this.openManifestBytes(bytes, newest.generation);
     if (newest.generation < seen.generation) throw this.rollback(newest.generation, seen.generation);
     if (newest.generation === seen.generation + 1 && seen.manifestHash && snapshot.manifest!.previous !== seen.manifestHash) {
-      throw new KmscryptError('TAMPERED', `${this.config.url}: manifest ${newest.generation} does not follow the manifest ${seen.generation} this clone saw: the history was rewritten; no ref was changed`);
+      throw new KmscryptError(
+        'TAMPERED',
+        `${this.config.url}: manifest ${newest.generation} does not follow the manifest ${seen.generation} this clone saw: the history was rewritten; no ref was changed`,
+      );
     }
     if (newest.generation === seen.generation && seen.manifestHash && seen.manifestHash !== snapshot.hash) {
-      throw new KmscryptError('TAMPERED', `${this.config.url}: manifest ${newest.generation} is not the one this clone saw before: it was replaced; no ref was changed`);
+      throw new KmscryptError(
+        'TAMPERED',
+        `${this.config.url}: manifest ${newest.generation} is not the one this clone saw before: it was replaced; no ref was changed`,
+      );
     }
     if (newest.generation > seen.generation + 1 && seen.manifestHash) {
       await this.proveContinuity({ generation: seen.generation, hash: seen.manifestHash }, snapshot, new Set(keys.map((k) => k.generation)));

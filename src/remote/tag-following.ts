@@ -20,7 +20,12 @@ import { revListNew } from '../git/rev-list';
  * already. The common case, a tag pushed with the branch it points into, costs one walk of the
  * new commits and changes nothing.
  */
-export async function followFetchedTagsOnly(manifest: Manifest, wants: string[], packs: StoredPack[], opts: { hashLength: number; selfContained: boolean }): Promise<StoredPack[]> {
+export async function followFetchedTagsOnly(
+  manifest: Manifest,
+  wants: string[],
+  packs: StoredPack[],
+  opts: { hashLength: number; selfContained: boolean },
+): Promise<StoredPack[]> {
   const wanted = new Set(wants);
   const unasked = Object.entries(manifest.refs).filter(([name, oid]) => name.startsWith('refs/tags/') && !wanted.has(oid));
   if (unasked.length === 0 || packs.length === 0) return packs;

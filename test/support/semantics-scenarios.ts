@@ -64,7 +64,7 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
     tt.same(seen.kmscrypt, seen.plain, 'the same exit statuses, push reports and remote refs');
   });
 
-  t.test('--force-with-lease: a lease that holds overwrites, a stale one is refused in git\'s words', async (tt) => {
+  t.test("--force-with-lease: a lease that holds overwrites, a stale one is refused in git's words", async (tt) => {
     const { sb, compare } = world(tt);
     const seen = await compare((remote, dir) => {
       const alice = sb.repo(dir('alice'));
@@ -152,7 +152,11 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
       sb.git(src, 'push', '-q', '--force', 'origin', 'v1', ':refs/tags/v2-signed-off');
       const clone = dir('clone');
       sb.run('git', ['clone', '-q', remote.url, clone]);
-      return { first, second: lsRemote(sb, remote.url), cloneTags: sb.git(clone, 'for-each-ref', '--format=%(refname) %(objecttype) %(*objectname)', 'refs/tags') };
+      return {
+        first,
+        second: lsRemote(sb, remote.url),
+        cloneTags: sb.git(clone, 'for-each-ref', '--format=%(refname) %(objecttype) %(*objectname)', 'refs/tags'),
+      };
     });
     tt.match(seen.plain.first, /\trefs\/tags\/v1\n[0-9a-f]{40}\trefs\/tags\/v1\^\{\}\n/, 'plain git: the peeled line follows its tag');
     tt.same(seen.kmscrypt, seen.plain, 'the same listing, before and after a tag moved and one was deleted; clones get the same tags');
@@ -172,7 +176,10 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
       sb.git(src, 'branch', '-m', 'renamed', 'main');
       // Another branch is deleted as usual; deleting a ref that is not there succeeds (with a warning), atomically too.
       runs.push(attempt(sb, src, ['push', remote.url, '--delete', 'other']));
-      runs.push(attempt(sb, src, ['push', remote.url, ':refs/heads/never']), attempt(sb, src, ['push', '--atomic', remote.url, 'main:refs/heads/new', ':refs/heads/never']));
+      runs.push(
+        attempt(sb, src, ['push', remote.url, ':refs/heads/never']),
+        attempt(sb, src, ['push', '--atomic', remote.url, 'main:refs/heads/new', ':refs/heads/never']),
+      );
       const clone = dir('clone');
       sb.run('git', ['clone', '-q', remote.url, clone]);
       return {
@@ -180,14 +187,22 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
         reports: runs.map((r) => pushReport(r, remote.url)),
         refs: lsRemote(sb, remote.url),
         cloneBranch: sb.git(clone, 'symbolic-ref', 'HEAD').trim(),
-        explained: runs.map((r) => r.stderr.split('\n').filter((l) => /^error: kmscrypt: refusing to delete the current branch refs\/heads\/main\b.*git kmscrypt set-head/.test(l)).length),
+        explained: runs.map(
+          (r) =>
+            r.stderr.split('\n').filter((l) => /^error: kmscrypt: refusing to delete the current branch refs\/heads\/main\b.*git kmscrypt set-head/.test(l))
+              .length,
+        ),
       };
     });
     tt.same(seen.plain.statuses, [1, 1, 1, 0, 0, 0], 'plain git: three refusals, then deletions');
     tt.match(seen.plain.reports[0], /! \[remote rejected\] main \(deletion of the current branch prohibited\)/);
     tt.match(seen.plain.reports[5], / - \[deleted\] +never/, 'plain git: deleting a missing ref is reported as done');
     tt.same(seen.kmscrypt.explained, [1, 1, 1, 0, 0, 0], 'kmscrypt explains each refusal in one line, naming the way out');
-    tt.same({ ...seen.kmscrypt, explained: undefined }, { ...seen.plain, explained: undefined }, 'the same statuses, reports, remote refs, and a clone on main');
+    tt.same(
+      { ...seen.kmscrypt, explained: undefined },
+      { ...seen.plain, explained: undefined },
+      'the same statuses, reports, remote refs, and a clone on main',
+    );
   });
 
   t.test('git kmscrypt set-head points HEAD elsewhere; then the old branch can be deleted and clones check out the new one', async (tt) => {
@@ -207,7 +222,16 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
     sb.run('git', ['clone', '-q', remote.url, sb.path('clone')]);
     tt.equal(sb.git(sb.path('clone'), 'symbolic-ref', 'HEAD').trim(), 'refs/heads/trunk', 'a clone checks out the new HEAD');
     const again = sb.run('git', ['kmscrypt', 'set-head', 'origin', 'trunk', '--json'], { cwd: src });
-    tt.same(JSON.parse(again.stdout), { repositoryId: JSON.parse(sb.run('git', ['kmscrypt', 'info', 'origin', '--json'], { cwd: src }).stdout).repositoryId, previous: 'refs/heads/trunk', head: 'refs/heads/trunk', generation: null }, 'setting it again publishes nothing');
+    tt.same(
+      JSON.parse(again.stdout),
+      {
+        repositoryId: JSON.parse(sb.run('git', ['kmscrypt', 'info', 'origin', '--json'], { cwd: src }).stdout).repositoryId,
+        previous: 'refs/heads/trunk',
+        head: 'refs/heads/trunk',
+        generation: null,
+      },
+      'setting it again publishes nothing',
+    );
   });
 
   t.test('a SHA-256 repository pushing to or fetching from a SHA-1 one: one clear line, no rejection or hint about fetching', async (tt) => {
@@ -229,11 +253,19 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
       tt.equal(mine.status, plain.status, `${step}: exit status ${plain.status}, as plain git's`);
       tt.match(plain.stderr, /^fatal: /m, `${step}: plain git stops with a fatal line`);
       tt.same(mine.stderr.split('\n').filter(Boolean), [mine.stderr.trim()], `${step}: kmscrypt prints exactly one line`);
-      tt.match(mine.stderr, /^fatal: kmscrypt: \S+ holds sha1 objects but this repository uses sha256; git cannot push or fetch between the two formats/, `${step}: naming both formats`);
+      tt.match(
+        mine.stderr,
+        /^fatal: kmscrypt: \S+ holds sha1 objects but this repository uses sha256; git cannot push or fetch between the two formats/,
+        `${step}: naming both formats`,
+      );
       tt.notMatch(mine.stderr, /rejected|hint:|fetch first/, `${step}: nothing about fetching first`);
     }
     tt.equal(seen.kmscrypt.refs.split('\n')[0].split('\t')[0].length, 40, 'the remote still holds its SHA-1 refs');
-    tt.same([seen.kmscrypt.refs.split('\n').length, seen.kmscrypt.local], [seen.plain.refs.split('\n').length, seen.plain.local], 'nothing changed on either side');
+    tt.same(
+      [seen.kmscrypt.refs.split('\n').length, seen.kmscrypt.local],
+      [seen.plain.refs.split('\n').length, seen.plain.local],
+      'nothing changed on either side',
+    );
   });
 
   t.test('a clone of an empty repository checks out the branch its HEAD names, as plain git does; the first push keeps it', async (tt) => {
@@ -299,7 +331,11 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
       return { fetched: fetched.status, report, afterFetch, afterSingle, afterTags: view(clone) };
     });
     tt.same(seen.plain.afterFetch.refs, ['refs/heads/main', 'refs/tags/v-main'], 'plain git: only the tag on the fetched branch');
-    tt.same(seen.plain.afterTags.refs, ['refs/heads/main', 'refs/tags/light-orphan', 'refs/tags/v-main', 'refs/tags/v-orphan'], 'plain git: --tags brings the others');
+    tt.same(
+      seen.plain.afterTags.refs,
+      ['refs/heads/main', 'refs/tags/light-orphan', 'refs/tags/v-main', 'refs/tags/v-orphan'],
+      'plain git: --tags brings the others',
+    );
     tt.same(seen.kmscrypt, seen.plain, 'the same report, refs and objects after a fetch, a --single-branch clone and a fetch --tags');
   });
 
@@ -342,10 +378,17 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
     tt.match(seen.plain.reports[0], / \* \[new branch\] +main -> topic/, 'plain git reports the branch it would create');
     tt.match(seen.plain.reports[0], / - \[deleted\] +old/, 'and the branch it would delete');
     tt.same(seen.kmscrypt, seen.plain, 'the same statuses and reports; nothing changed on either remote');
-    const stats = readFileSync(statsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { storage: Record<string, number>; kms: Record<string, number> });
+    const stats = readFileSync(statsFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { storage: Record<string, number>; kms: Record<string, number> });
     tt.equal(stats.length, 3, 'three helper runs');
     for (const s of stats) {
-      tt.same({ put: s.storage.put, delete: s.storage.delete ?? 0, uploads: s.storage.createMultipart ?? 0 }, { put: 0, delete: 0, uploads: 0 }, 'no write, delete or upload request');
+      tt.same(
+        { put: s.storage.put, delete: s.storage.delete ?? 0, uploads: s.storage.createMultipart ?? 0 },
+        { put: 0, delete: 0, uploads: 0 },
+        'no write, delete or upload request',
+      );
       tt.equal(s.kms.generateDataKey, 0, 'no data key asked for');
     }
   });
@@ -378,6 +421,11 @@ function lsRemote(sb: Sandbox, url: string): string {
 /** Every file or key of a store with a hash of its bytes, one per line; '' when it holds nothing. */
 async function storeState(store: StoreAccess): Promise<string> {
   const lines: string[] = [];
-  for (const key of await store.keys()) lines.push(`${key} ${createHash('sha256').update(await store.read(key)).digest('hex')}`);
+  for (const key of await store.keys())
+    lines.push(
+      `${key} ${createHash('sha256')
+        .update(await store.read(key))
+        .digest('hex')}`,
+    );
   return lines.join('\n');
 }

@@ -13,7 +13,7 @@ export const COMMAND_DOCS: readonly CommandDoc[] = [
     summary: 'create an empty encrypted repository and print its ID',
     description: [
       'Creates an empty encrypted repository at <url> and prints its repository ID, the KMS encryption context of every data key it will use. A first push creates a repository too; `init` is for when the ID is needed earlier, for example in a key policy condition.',
-      "Its HEAD names the initial branch, as `git init --bare` does: a clone of the empty repository checks that branch out, and the first push keeps it when it pushes that branch.",
+      'Its HEAD names the initial branch, as `git init --bare` does: a clone of the empty repository checks that branch out, and the first push keeps it when it pushes that branch.',
     ],
     options: [
       {
