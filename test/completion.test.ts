@@ -67,6 +67,8 @@ t.test("sourced after git's completion, it completes subcommands, options, value
     'git kmscrypt gc --g',
     'git kmscrypt rotate-key origin --',
     'git kmscrypt init --object-format ',
+    'git kmscrypt init --i',
+    'git kmscrypt set-head ',
     'git kmscrypt info ',
     'git kmscrypt verify b',
     'git kmscrypt rotate-key origin --to ',
@@ -81,6 +83,8 @@ t.test("sourced after git's completion, it completes subcommands, options, value
   t.same(got.get('git kmscrypt gc --g'), ['--grace']);
   t.same(got.get('git kmscrypt rotate-key origin --'), ['--to', '--json', '--help']);
   t.same(got.get('git kmscrypt init --object-format '), ['sha1', 'sha256']);
+  t.same(got.get('git kmscrypt init --i'), ['--initial-branch'], 'the long spelling of -b, --initial-branch <name>');
+  t.same(got.get('git kmscrypt set-head '), ['backup', 'origin']);
   t.same(got.get('git kmscrypt info '), ['backup', 'origin'], "the repository's remotes");
   t.same(got.get('git kmscrypt verify b'), ['backup']);
   t.same(got.get('git kmscrypt rotate-key origin --to '), [], 'a key is not guessed');

@@ -2,9 +2,11 @@ import type { CommandDoc, OptionDoc } from './manual-page';
 
 /** An option's spellings and, when it takes one, its value: `<placeholder>` or a list such as `sha1|sha256`. */
 function parseFlags(option: OptionDoc): { names: string[]; value?: string } {
-  if (option.flags.includes(', ')) return { names: option.flags.split(', ') };
-  const space = option.flags.indexOf(' ');
-  return space < 0 ? { names: [option.flags] } : { names: [option.flags.slice(0, space)], value: option.flags.slice(space + 1) };
+  // `-b, --initial-branch <name>`: spellings separated by commas, the value after the last one.
+  const names = option.flags.split(', ');
+  const last = names.pop()!;
+  const space = last.indexOf(' ');
+  return space < 0 ? { names: [...names, last] } : { names: [...names, last.slice(0, space)], value: last.slice(space + 1) };
 }
 
 const takesTarget = (cmd: CommandDoc): boolean => cmd.synopsis.startsWith('<remote-or-url>');
@@ -25,7 +27,7 @@ export function renderBashCompletion(commands: readonly CommandDoc[], version: s
     for (const o of options) {
       if (o.value === undefined) continue;
       const completion = o.value.startsWith('<') ? 'COMPREPLY=()' : `__gitcomp "${o.value.split('|').join(' ')}"`;
-      valueCases.push(`\t${cmd.name},${o.names.join('|')})\n\t\t${completion}\n\t\treturn\n\t\t;;`);
+      valueCases.push(`\t${o.names.map((n) => `${cmd.name},${n}`).join('|')})\n\t\t${completion}\n\t\treturn\n\t\t;;`);
     }
   }
   const withTarget = commands.filter(takesTarget).map((c) => `${c.name},*`);
