@@ -9,7 +9,7 @@
 
 _git_kmscrypt ()
 {
-	local subcommands="init info verify doctor rotate-key gc forget keys local-kms"
+	local subcommands="init info verify doctor rotate-key set-head gc forget keys local-kms"
 	local subcommand="$(__git_find_on_cmdline "$subcommands help")"
 	if [ -z "$subcommand" ]; then
 		case "$cur" in
@@ -26,6 +26,10 @@ _git_kmscrypt ()
 	case "$subcommand,$prev" in
 	init,--object-format)
 		__gitcomp "sha1 sha256"
+		return
+		;;
+	init,-b|init,--initial-branch)
+		COMPREPLY=()
 		return
 		;;
 	rotate-key,--to)
@@ -75,7 +79,7 @@ _git_kmscrypt ()
 		__gitcomp "$subcommands"
 		;;
 	init,-*)
-		__gitcomp "--object-format --json --help"
+		__gitcomp "--object-format --initial-branch --json --help"
 		;;
 	info,-*)
 		__gitcomp "--json --help"
@@ -89,6 +93,9 @@ _git_kmscrypt ()
 	rotate-key,-*)
 		__gitcomp "--to --json --help"
 		;;
+	set-head,-*)
+		__gitcomp "--json --help"
+		;;
 	gc,-*)
 		__gitcomp "--grace --progress --quiet --json --help"
 		;;
@@ -101,7 +108,7 @@ _git_kmscrypt ()
 	local-kms,-*)
 		__gitcomp "--port --keyring --region --deny --deny-file --verbose --help"
 		;;
-	info,*|verify,*|doctor,*|rotate-key,*|gc,*|forget,*)
+	info,*|verify,*|doctor,*|rotate-key,*|set-head,*|gc,*|forget,*)
 		__gitcomp_nl "$(__git_remotes)"
 		;;
 	esac
