@@ -48,8 +48,11 @@ t.test('each option the manual lists is one its command accepts', async (t) => {
   const sb = new Sandbox(t).withoutCoverage();
   for (const doc of COMMAND_DOCS) {
     for (const option of doc.options) {
-      for (const spelling of option.flags.split(', ')) {
-        const [flag, value] = spelling.split(' ');
+      // `-b, --initial-branch <name>`: spellings separated by commas, the value (if any) after the last.
+      const spellings = option.flags.split(', ');
+      const value = spellings[spellings.length - 1].split(' ')[1];
+      for (const spelling of spellings) {
+        const flag = spelling.split(' ')[0];
         const sample: Record<string, string> = { '--grace': '1h', '--port': '0' };
         const args = [doc.name, flag, ...(value === undefined ? [] : [sample[flag] ?? (value.startsWith('<') ? 'x' : value.split('|')[0])])];
         // Stop each command right after its options are parsed: without its target, or with a bad port.
