@@ -110,7 +110,7 @@ t.test('the helper protocol: an unknown or malformed line is one fatal line, aft
     { label: 'frobnicate first', input: 'frobnicate\n', stdout: '', pattern: /unknown command "frobnicate" from git/ },
     { label: 'a command with trailing junk', input: 'capabilities\nlist please\n', stdout: CAPS, pattern: /unknown command "list please"/ },
     { label: 'a malformed fetch line', input: 'capabilities\nlist\nfetch 123 refs/heads/main\n\n', stdout: `${CAPS}@refs/heads/main HEAD\n${head} refs/heads/main\n\n`, pattern: /malformed fetch line "123 refs\/heads\/main"/ },
-    { label: 'a push line without a colon', input: 'capabilities\nlist for-push\npush refs/heads/main\n\n', stdout: `${CAPS}@refs/heads/main HEAD\n${head} refs/heads/main\n\n`, pattern: /malformed push line "refs\/heads\/main"/ },
+    { label: 'a push line without a colon', input: 'capabilities\nlist for-push\npush refs/heads/main\n\n', stdout: `${CAPS}${head} refs/heads/main\n\n`, pattern: /malformed push line "refs\/heads\/main"/ },
     { label: 'another command inside a fetch batch', input: `capabilities\nlist\nfetch ${head} refs/heads/main\nlist\n\n`, stdout: `${CAPS}@refs/heads/main HEAD\n${head} refs/heads/main\n\n`, pattern: /unexpected "list" inside a fetch batch/ },
     { label: 'fetch before list', input: `capabilities\nfetch ${head} refs/heads/main\n\n`, stdout: CAPS, pattern: /fetch before listing refs/ },
   ];
