@@ -107,7 +107,7 @@ t.test('the hand-sealed manifest is read exactly as sealManifest writes it', asy
 
 t.test('peeled targets of annotated tags are read as written', async (t) => {
   const tagged = { ...good, refs: { ...good.refs, 'refs/tags/v1': 'ab'.repeat(32) }, peeled: { 'refs/tags/v1': 'ee'.repeat(32) } };
-  t.same(open(sealManifest(tagged, dataKey, wrapped)), tagged);
+  t.same(open(sealManifest(tagged, dataKey, { keyArn: keyId, wrappedKey: wrapped, history: null, endorsements: [] })), tagged);
 });
 
 t.test('unknown fields are accepted and kept', async (t) => {

@@ -47,7 +47,7 @@ export async function setHead(repo: RemoteRepository, branch: string): Promise<S
       }
       dataKey ??= await repo.generateDataKey(base);
       const next = repo.successor(snapshot, { keyId: dataKey.keyId, head, refs: base?.refs ?? {}, containers: base?.containers ?? [] });
-      if ((await repo.publish(next, dataKey)).published) return { ...report, generation: next.generation };
+      if ((await repo.publish(next, dataKey, snapshot.chain)).published) return { ...report, generation: next.generation };
       if (attempt >= MAX_PUBLISH_ATTEMPTS) {
         throw new KmscryptError(
           'CONFLICT',
