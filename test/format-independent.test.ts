@@ -577,23 +577,42 @@ t.test(
   },
 );
 
-t.test("an empty repository made by git kmscrypt init is adopted by the independent implementation on its descriptor's proof alone", async (t) => {
-  const sb = new Sandbox(t);
-  const store = sb.path('store');
-  sb.run('git', ['kmscrypt', 'init', `kmscrypt::file://${store}`]);
-  const keyring = loadKeyring(sb.env.KMSCRYPT_KEYRING!);
-  const read = readRepository(storeFiles(store), keyring, { trusted: [ownKey(keyring)] });
-  t.same(
-    { manifests: read.newest, proofVerified: read.proofVerified, keyId: read.descriptor.keyId },
-    { manifests: null, proofVerified: true, keyId: ownKey(keyring) },
-    'no manifest; the proof verifies under the trusted key',
-  );
-  t.match(
-    refusal(() => readRepository(storeFiles(store), keyring, { trusted: [localKeyArn('00000000-0000-4000-8000-000000000000')] })),
-    /^a descriptor without manifests is adopted only on a proof made with a trusted key$/,
-    'not by a reader that does not trust its key',
-  );
-});
+t.test(
+  "an empty repository is adopted by the independent implementation on its descriptor's proof alone; one made by git kmscrypt init is read with its HEAD",
+  async (t) => {
+    const sb = new Sandbox(t);
+    // A descriptor and no manifest: a first push interrupted right after it created the repository.
+    const store = sb.path('store');
+    const src = sb.repo('src');
+    sb.commit(src, { 'a.txt': 'a\n' }, 'A');
+    sb.run('git', ['push', '-q', `kmscrypt::file://${store}`, 'main'], {
+      cwd: src,
+      env: { KMSCRYPT_TEST_KILL_POINT: 'create-descriptor' },
+      expectFailure: true,
+    });
+    const keyring = loadKeyring(sb.env.KMSCRYPT_KEYRING!);
+    const read = readRepository(storeFiles(store), keyring, { trusted: [ownKey(keyring)] });
+    t.same(
+      { manifests: read.newest, proofVerified: read.proofVerified, keyId: read.descriptor.keyId },
+      { manifests: null, proofVerified: true, keyId: ownKey(keyring) },
+      'no manifest; the proof verifies under the trusted key',
+    );
+    t.match(
+      refusal(() => readRepository(storeFiles(store), keyring, { trusted: [localKeyArn('00000000-0000-4000-8000-000000000000')] })),
+      /^a descriptor without manifests is adopted only on a proof made with a trusted key$/,
+      'not by a reader that does not trust its key',
+    );
+    // git kmscrypt init records HEAD, as git init --bare does, in a first manifest without refs.
+    const made = sb.path('made');
+    sb.run('git', ['kmscrypt', 'init', '--initial-branch', 'trunk', `kmscrypt::file://${made}`]);
+    const init = readRepository(storeFiles(made), keyring, { trusted: [ownKey(keyring)] });
+    t.same(
+      { proofVerified: init.proofVerified, generation: init.newest?.manifest.generation, head: init.newest?.manifest.head, refs: init.newest?.manifest.refs },
+      { proofVerified: true, generation: 1, head: 'refs/heads/trunk', refs: {} },
+      "init's repository: generation 1 names HEAD and holds no ref",
+    );
+  },
+);
 
 t.test('the version 1 fixture is read by the independent implementation', async (t) => {
   const sb = new Sandbox(t);
