@@ -6,7 +6,7 @@ import { OBJ_BLOB, OBJ_COMMIT, OBJ_TAG, OBJ_TREE } from './pack-format';
  * (as `git cat-file <type>` prints them). Pure functions; malformed input is a RangeError.
  */
 
-export const TYPE_NAMES: Readonly<Record<number, string>> = { [OBJ_COMMIT]: 'commit', [OBJ_TREE]: 'tree', [OBJ_BLOB]: 'blob', [OBJ_TAG]: 'tag' };
+const TYPE_NAMES: Readonly<Record<number, string>> = { [OBJ_COMMIT]: 'commit', [OBJ_TREE]: 'tree', [OBJ_BLOB]: 'blob', [OBJ_TAG]: 'tag' };
 
 /** The object ID git computes: hash of "<type> <size>\0" and the content. */
 export function objectId(type: number, data: Buffer, hashName: 'sha1' | 'sha256'): string {

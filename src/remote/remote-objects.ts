@@ -29,7 +29,7 @@ const CONTENT_CACHE_BYTES = 32 << 20;
 const CACHED_PAYLOAD_LIMIT = 1 << 20;
 const CACHED_OBJECT_LIMIT = CONTENT_CACHE_BYTES / 4;
 /** Objects larger than this are not rebuilt in memory; their stored records are sent instead. */
-export const RESOLVE_LIMIT = 64 << 20;
+const RESOLVE_LIMIT = 64 << 20;
 /** Runs read at once: a walk's level scatters over a container. */
 const PARALLEL_RUNS = 4;
 /** A delta chain longer than this is refused as a loop (git's own chains stop at 50 by default). */
