@@ -35,6 +35,8 @@ export interface ErrorData {
   scope?: 'record' | 'segment' | 'index' | 'manifest' | 'descriptor' | 'commitment';
   /** The container (32 hex digits) concerned, when there is one. */
   container?: string;
+  /** A local keyring that should hold the key does not exist at all (restoring it is the fix, not choosing a key). */
+  keyringMissing?: boolean;
   [fact: string]: unknown;
 }
 

@@ -153,8 +153,9 @@ function notFound(keyId: string, keyring: Keyring, action?: string): KmscryptErr
   if (!keyring.exists()) {
     return new KmscryptError(
       'KEY_ERROR',
-      `the local keyring ${keyring.path} does not exist, and without it this repository cannot be decrypted (NotFoundException: key ${keyId}); restore it from your backup, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it`,
-      data,
+      // A local key named by its ARN or its ID is the same key: one way to write it in this line.
+      `the local keyring ${keyring.path} does not exist, and without it this repository cannot be decrypted (NotFoundException: key ${keyId.startsWith(LOCAL_ARN_PREFIX) ? keyId.slice(LOCAL_ARN_PREFIX.length) : keyId}); restore it from your backup, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it`,
+      { ...data, keyringMissing: true },
     );
   }
   if (action === 'Decrypt') {

@@ -16,6 +16,8 @@ import type { RemoteRepository } from './remote-repository';
  */
 export class KeyTrust {
   private own?: Promise<string[]>;
+  /** The local keyring that should hold the user's own keys does not exist (ownKeys found none for that reason). */
+  private keyringMissing = false;
   private readonly accepted = new Set<string>();
 
   constructor(private readonly repo: RemoteRepository) {}
@@ -63,6 +65,15 @@ export class KeyTrust {
 
   /** One line naming the key and the one command that makes this clone trust it. */
   async untrusted(keyRef: string): Promise<KmscryptError> {
+    // With the user's own keyring gone, restoring it is the fix, whatever the store's key: the
+    // keyring provider names that key in its own line, and asks no one (the keyring is a file).
+    if (this.keyringMissing) {
+      const missing = await this.repo.config.keys.describeKey(keyRef).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      if (isKmscryptError(missing, 'KEY_ERROR') && missing.data.keyringMissing) return missing;
+    }
     return new KmscryptError(
       'KEY_ERROR',
       `${this.repo.config.url} is protected by KMS key ${keyRef}, which this clone does not trust: it is not kmscrypt.keyId or your alias/kmscrypt, this clone has not used it, and no key it trusts endorsed it (rotate-key does); nothing was asked of it; if you trust it: ${await this.fixFor(keyRef)}`,
@@ -139,7 +150,10 @@ export class KeyTrust {
         // A name that resolves to no key trusts nothing; any other failure (an unreadable keyring,
         // KMS out of reach) is the user's to see, not a reason to call the store's key untrusted.
         const described = await this.repo.config.keys.describeKey(name).catch((err: unknown) => {
-          if (isKmscryptError(err, 'KEY_ERROR') && err.data.kmsError === 'NotFoundException') return undefined;
+          if (isKmscryptError(err, 'KEY_ERROR') && err.data.kmsError === 'NotFoundException') {
+            if (err.data.keyringMissing) this.keyringMissing = true;
+            return undefined;
+          }
           throw err;
         });
         if (described) arns.push(described.arn);
