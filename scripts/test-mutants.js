@@ -5,19 +5,24 @@
  * npm run test:mutants [-- [--report FILE] [--list] [NAME ...]]
  *
  * The mutation check: each mutant below is a small deliberate bug, written as exact text
- * replacements in the built helper (dist/). For each one, the project is copied (node_modules
- * linked), the mutant applied to the copy's dist/, and the tests that should notice it run there
- * with tap (its before-script starts Ceph RGW and the local KMS, as in npm test). A mutant is
- * killed when tap fails; the report names the assertions that failed. Every README guarantee
- * has at least one mutant (docs/guarantees.md).
+ * replacements in the built helper (dist/, a `file` ending in .js) or in the sources (src/, a
+ * `file` ending in .ts: for the tests that import src/ rather than run the helper; the copy's
+ * dist/ is then rebuilt from the mutated sources, so both see the bug). For each one, the project
+ * is copied (node_modules linked), the mutant applied to the copy, and the tests that should
+ * notice it run there with tap (services start when a test asks for them, as in npm test). A
+ * mutant is killed when tap fails; the report names the assertions that failed. Every README
+ * guarantee has at least one mutant (docs/guarantees.md).
  *
  * Names select mutants (all by default); --list prints them; --check only checks that every
- * mutant still applies to dist/ (no test is run). The report (default
- * docs/mutants.md, or --report FILE) is rewritten with the mutants of this run. Exit status 1
- * when a mutant survived or no longer applies (its text is gone from dist/: update the list).
+ * mutant still applies (no test is run). The report (default docs/mutants.md, or --report FILE)
+ * is updated after each mutant: its row is replaced, the rows of mutants not run this time are
+ * kept as they were (with the commit and time of their own run), unless the mutant's definition
+ * changed since (then it reads "not run"). Exit status 1 when a mutant survived or no longer
+ * applies (its text is gone: update the list).
  */
 const { spawnSync } = require('node:child_process');
-const { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } = require('node:fs');
+const { createHash } = require('node:crypto');
+const { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join, resolve } = require('node:path');
 
@@ -27,6 +32,7 @@ const ROOT = resolve(__dirname, '..');
  * @typedef {{ file: string, find: string, replace: string }} Edit
  * @typedef {{ name: string, guarantee: string, edits: Edit[], tests: string[], grep?: string[], note?: string }} Mutant
  * @typedef {{ mutant: Mutant, verdict: string, detail: string, seconds: number }} Result
+ * @typedef {{ verdict: string, detail: string, seconds: string, run: string, fingerprint: string }} Row
  */
 
 /** @type {Mutant[]} */
@@ -41,7 +47,7 @@ const MUTANTS = [
   {
     name: 'publish without create-only (local store)',
     guarantee: 'no lost pushes (both runs)',
-    edits: [{ file: 'storage/local-storage.js', find: 'await node_fs_1.promises.link(tmp, this.path(key));', replace: 'await node_fs_1.promises.copyFile(tmp, this.path(key));' }],
+    edits: [{ file: 'storage/local-storage.js', find: 'await node_fs_1.promises.link(tmp.path, this.path(key));', replace: 'await node_fs_1.promises.copyFile(tmp.path, this.path(key));' }],
     tests: ['test/concurrency-local.test.ts'],
     grep: ['distinct branches'],
   },
@@ -176,7 +182,7 @@ const MUTANTS = [
   {
     name: 'skip key trust check',
     guarantee: 'keys: a repository under a key the user did not choose is refused',
-    edits: [{ file: 'remote/remote-repository.js', find: 'const state = await this.state.load();\n        if (state.trustedKey === keyArn)\n            return;', replace: 'return;' }],
+    edits: [{ file: 'remote/key-trust.js', find: 'if (!(await this.isTrusted(arn))) {', replace: 'if (false) {' }],
     tests: ['test/key-trust.test.ts'],
   },
   {
@@ -199,6 +205,126 @@ const MUTANTS = [
     edits: [{ file: 'storage/s3-storage.js', find: 'if (!refused && !(0, s3_errors_1.isOutcomeUnknown)(err))', replace: 'if (!refused)' }],
     tests: ['test/faults-s3.test.ts'],
     grep: ['answered 500 after RGW stored it'],
+  },
+  {
+    name: 'skip the key commitment check',
+    guarantee: 'key commitment: a wrapped key swapped for another data key is refused',
+    edits: [{ file: 'format/key-commitment.ts', find: 'if (expected.length !== COMMITMENT_LENGTH || !timingSafeEqual(actual, expected)) {', replace: 'if (expected.length !== COMMITMENT_LENGTH) {' }],
+    tests: ['test/format-key-commitment.test.ts'],
+    note: 'in src/: the test opens containers and manifests with the format code in-process',
+  },
+  {
+    name: 'adopt a descriptor without proof',
+    guarantee: 'identity: a location whose descriptor has no proof is never adopted',
+    edits: [{ file: 'remote/repository-identity.js', find: 'if (!snapshot.manifest)\n        await checkProof(repo);', replace: '' }],
+    tests: ['test/trust-local.test.ts'],
+    grep: ['a descriptor without a proof'],
+  },
+  {
+    name: 'adopt a copied descriptor (no location check)',
+    guarantee: 'identity: a descriptor copied into an empty location is not adopted',
+    edits: [{ file: 'remote/repository-identity.js', find: 'if (d.location !== undefined && d.location !== config.url) {', replace: 'if (false) {' }],
+    tests: ['test/trust-local.test.ts'],
+    grep: ['copied into an empty location'],
+  },
+  {
+    name: 'accept any previous hash (no continuity check)',
+    guarantee: 'continuity: a clone that skipped generations refuses a forked history',
+    edits: [{ file: 'remote/remote-repository.js', find: 'if (newest.generation > seen.generation + 1 && seen.manifestHash) {', replace: 'if (false) {' }],
+    tests: ['test/trust-local.test.ts'],
+    grep: ['refuses a forked history'],
+  },
+  {
+    name: 'the chain walk accepts any manifest at the generation seen',
+    guarantee: 'continuity: the hash chain must lead to the manifest the clone saw',
+    edits: [{ file: 'remote/manifest-chain.js', find: "return expected === seen.hash ? { proved: true } : { proved: false, reason: 'fork', at: g };", replace: 'return { proved: true };' }],
+    tests: ['test/trust-local.test.ts'],
+    grep: ['refuses a forked history'],
+  },
+  {
+    name: 'a gap of one: accept a manifest that does not follow the one seen',
+    guarantee: 'continuity: the next generation must name the manifest the clone saw as its previous',
+    edits: [{ file: 'remote/remote-repository.js', find: 'if (newest.generation === seen.generation + 1 && seen.manifestHash && snapshot.manifest.previous !== seen.manifestHash) {', replace: 'if (false) {' }],
+    tests: ['test/trust-local.test.ts'],
+    grep: ['one generation behind'],
+  },
+  {
+    name: 'accept a replaced manifest at the generation seen',
+    guarantee: 'continuity: the manifest the clone saw cannot be swapped for another',
+    edits: [{ file: 'remote/remote-repository.js', find: 'if (newest.generation === seen.generation && seen.manifestHash && seen.manifestHash !== snapshot.hash) {', replace: 'if (false) {' }],
+    tests: ['test/trust-local.test.ts'],
+    grep: ['one generation behind'],
+  },
+  {
+    name: 'gc writes no history object',
+    guarantee: 'continuity across gc: the manifests gc deletes are attested by a history object',
+    edits: [{ file: 'remote/gc.js', find: 'const chain = { history: await (0, manifest_history_1.storeHistory)(repo, current), endorsements: current.chain.endorsements };', replace: 'const chain = { history: current.chain.history, endorsements: current.chain.endorsements };' }],
+    tests: ['test/trust-local.test.ts'],
+    grep: ['slept through a gc'],
+  },
+  {
+    name: 'accept an unendorsed key',
+    guarantee: 'keys: a repository moved to a key the clone never trusted, without an endorsement, is refused',
+    edits: [{ file: 'remote/key-trust.js', find: 'const path = await this.pathTo(arn, endorsements);', replace: 'const path = (await this.pathTo(arn, endorsements)) ?? [];' }],
+    tests: ['test/trust-local.test.ts'],
+    grep: ['never trusted'],
+  },
+  {
+    name: 'accept a forged endorsement',
+    guarantee: 'keys: an endorsement that does not verify under the endorsing key is refused',
+    edits: [{ file: 'remote/key-trust.js', find: 'if (!valid) {', replace: 'if (false) {' }],
+    tests: ['test/trust-local.test.ts'],
+    grep: ['never trusted'],
+  },
+  {
+    name: 'rotate-key writes no endorsement',
+    guarantee: 'keys: after rotate-key every clone follows the rotation with no new setting',
+    edits: [{ file: 'remote/rotate-key.js', find: 'return [...chain, endorsement];', replace: 'return [...chain];' }],
+    tests: ['test/cmd-rotate-key.test.ts'],
+    grep: ['three rotations'],
+  },
+  {
+    name: 'read a manifest of any size (no read limit)',
+    guarantee: 'memory before authentication: an oversized manifest is refused before it is read',
+    edits: [{ file: 'remote/remote-repository.js', find: 'await this.storage.get(newest.key, constants_1.MANIFEST_READ);', replace: 'await this.storage.get(newest.key);' }],
+    tests: ['test/trust-local.test.ts'],
+    grep: ['oversized newest manifest'],
+  },
+  {
+    name: 'update the local state without its lock',
+    guarantee: 'two git processes of one clone never lower the generation it saw',
+    edits: [{ file: 'remote/state-file.js', find: 'await acquire(lock);\n    try {\n        const next = change(', replace: 'try {\n        const next = change(' }],
+    tests: ['test/local-state.test.ts'],
+    grep: ['two processes updating at once'],
+  },
+  {
+    name: 'local-kms answers unsigned requests',
+    guarantee: 'the local KMS serves only its owner',
+    edits: [{ file: 'keys/local-kms-server.ts', find: 'if (!verified.ok) {', replace: 'if (false) {' }],
+    tests: ['test/local-kms.test.ts'],
+    grep: ['another user of this machine'],
+    note: 'in src/: the test starts the server in-process and as git kmscrypt local-kms',
+  },
+  {
+    name: 'the KMS endpoint is not checked for plain HTTP when configured',
+    guarantee: 'endpoints: plain HTTP to a KMS endpoint across the network is refused with one line naming the setting',
+    edits: [{ file: 'cli/open-remote.js', find: "(0, endpoint_security_1.checkEndpointSecurity)(endpoint.url, settings.allowHttp, undefined, { service: 'KMS', source: endpoint.source });", replace: '' }],
+    tests: ['test/kms-endpoint.test.ts'],
+    grep: ['plain-HTTP KMS endpoint across the network'],
+  },
+  {
+    name: 'ignore the depth of a shallow fetch',
+    guarantee: 'shallow clones: --depth fetches that many commits and marks the boundary shallow',
+    edits: [{ file: 'remote/history-walk.js', find: 'if (deepen?.depth !== undefined && deepen.depth > 0) {', replace: 'if (false) {' }],
+    tests: ['test/shallow-clone-local.test.ts'],
+    grep: ['clone --depth 1'],
+  },
+  {
+    name: 'a blob filter keeps every blob',
+    guarantee: 'partial clones: --filter=blob:none fetches commits and trees only',
+    edits: [{ file: 'remote/object-filter.js', find: '(filter.blobLimit === undefined || size < filter.blobLimit) &&', replace: 'true &&' }],
+    tests: ['test/partial-clone-local.test.ts'],
+    grep: ['blob:none: commits and trees only'],
   },
 ];
 
@@ -225,19 +351,31 @@ function copyProject() {
   return dir;
 }
 
-/** Applies a mutant's edits to dir/dist; each `find` must occur exactly once. */
+/** Where an edit applies: a .ts file under src/, anything else under dist/. */
+function editedPath(/** @type {Edit} */ e) {
+  return join(e.file.endsWith('.ts') ? 'src' : 'dist', e.file);
+}
+
 /**
+ * Applies a mutant's edits to the copy in `dir`; each `find` must occur exactly once. After an
+ * edit of src/, dist/ is rebuilt from it.
  * @param {string} dir
  * @param {Mutant} mutant
  * @returns {string | undefined}
  */
 function apply(dir, mutant) {
   for (const e of mutant.edits) {
-    const path = join(dir, 'dist', e.file);
+    const path = join(dir, editedPath(e));
     const text = readFileSync(path, 'utf8');
     const count = text.split(e.find).length - 1;
-    if (count !== 1) return `dist/${e.file} holds the text to replace ${count} times (must be once): the mutant no longer applies`;
+    if (count !== 1) return `${editedPath(e)} holds the text to replace ${count} times (must be once): the mutant no longer applies`;
     writeFileSync(path, text.replace(e.find, () => e.replace));
+  }
+  if (mutant.edits.some((e) => e.file.endsWith('.ts'))) {
+    // tsc emits despite type errors (a mutant may leave a variable unused, or narrow a type): only
+    // a failure to emit counts, as in the tests' own build (test/setup/before-run.ts).
+    const build = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')], { cwd: dir, encoding: 'utf8' });
+    if (build.status !== 0 && build.status !== 2) return `the mutated sources do not build: ${build.stdout.trim().split('\n').slice(0, 2).join(' ')}`;
   }
   return undefined;
 }
@@ -274,24 +412,99 @@ function runMutant(mutant) {
   }
 }
 
-/** @param {Result[]} results */
-function report(results) {
-  const rows = results.map((r) => `| ${r.mutant.name} | ${r.mutant.guarantee} | ${r.mutant.tests.map((t) => `\`${t}\``).join(', ') || '—'}${r.mutant.grep ? ` (${r.mutant.grep.map((g) => `"${g}"`).join(', ')})` : ''} | **${r.verdict}** | ${r.detail.replace(/\|/g, '\\|').replace(/\n/g, ' ')} | ${r.seconds} |`);
+/** What a result is valid for: the mutant's edits and the tests run (its name and wording aside). */
+function fingerprint(/** @type {Mutant} */ m) {
+  return createHash('sha256')
+    .update(JSON.stringify([m.edits, m.tests, m.grep ?? []]))
+    .digest('hex')
+    .slice(0, 12);
+}
+
+/** The commit the results were obtained at, with "+changes" when the working tree differed from it. */
+function revision() {
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+  const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src', 'test', 'scripts/test-mutants.js'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+  return `${head || 'unknown'}${dirty ? '+changes' : ''}`;
+}
+
+/** A table cell's text. */
+const escape = (/** @type {string} */ text) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+const HEADER = '| mutant | guarantee | tests run | verdict | killed by (first failed assertions) | s | run at | definition |';
+
+/**
+ * The rows of an earlier report, by mutant name.
+ * @param {string} file
+ * @returns {Map<string, Row>}
+ */
+function earlierRows(file) {
+  /** @type {Map<string, Row>} */
+  const rows = new Map();
+  if (!existsSync(file)) return rows;
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const start = lines.indexOf(HEADER);
+  if (start < 0) return rows;
+  for (const line of lines.slice(start + 2)) {
+    if (!line.startsWith('| ')) break;
+    const cells = line.slice(2, -2).split(' | ');
+    const cell = (/** @type {number} */ i) => (cells[i] ?? '').trim();
+    rows.set(cell(0), { verdict: cell(3).replace(/\*\*/g, ''), detail: cell(4), seconds: cell(5), run: cell(6), fingerprint: cell(7).replace(/`/g, '') });
+  }
+  return rows;
+}
+
+/**
+ * The report: every mutant of the list, in its order, with the result of its latest run.
+ * @param {Map<string, Row>} rows
+ */
+function report(rows) {
+  const lines = MUTANTS.map((m) => {
+    const row = rows.get(m.name);
+    const current = row && row.fingerprint === fingerprint(m);
+    const r = current
+      ? row
+      : { verdict: 'not run', detail: row ? 'the mutant or its tests changed since its last run' : '', seconds: '', run: '', fingerprint: fingerprint(m) };
+    const tests = `${m.tests.map((t) => `\`${t}\``).join(', ') || '—'}${m.grep ? ` (${m.grep.map((g) => `"${g}"`).join(', ')})` : ''}`;
+    return {
+      verdict: r.verdict,
+      line: `| ${m.name} | ${escape(m.guarantee)} | ${tests} | **${r.verdict}** | ${r.detail} | ${r.seconds} | ${r.run} | \`${r.fingerprint}\` |`,
+    };
+  });
+  const count = (/** @type {string} */ v) => lines.filter((l) => l.verdict === v).length;
   return [
     '# Mutation check',
     '',
-    'Written by `npm run test:mutants` (scripts/test-mutants.js): each mutant is a deliberate bug',
-    'applied to a copy of `dist/`; the tests listed (only the subtests matching the quoted',
-    'patterns, tap `--grep`) are run against it. Killed: those tests failed, first failed',
-    'assertions shown.',
+    'Written by `npm run test:mutants` (scripts/test-mutants.js); do not edit by hand. Each mutant is',
+    'a deliberate bug applied to a copy of `dist/` (or of `src/`, for tests that import the sources);',
+    'the tests listed (only the subtests matching the quoted patterns, tap `--grep`) are run against',
+    'it. Killed: those tests failed; the first failed assertions are shown. Each row is the latest',
+    'run of that mutant: the commit it ran at ("+changes": with uncommitted changes to src/, test/ or',
+    'the script), and a fingerprint of its definition (edits, tests, patterns).',
     '',
-    `Run: ${new Date().toISOString()}, ${results.length} mutants.`,
+    `${MUTANTS.length} mutants: ${count('killed')} killed, ${count('SURVIVED')} survived, ${count('stale')} stale, ${count('not run') + count('no test yet')} not run or without a test.`,
     '',
-    '| mutant | guarantee | tests run | verdict | killed by | s |',
-    '|---|---|---|---|---|---:|',
-    ...rows,
+    HEADER,
+    '|---|---|---|---|---|---:|---|---|',
+    ...lines.map((l) => l.line),
     '',
   ].join('\n');
+}
+
+/**
+ * Records a result in the report file.
+ * @param {string} file
+ * @param {Result} r
+ */
+function record(file, r) {
+  const rows = earlierRows(file);
+  rows.set(r.mutant.name, {
+    verdict: r.verdict,
+    detail: escape(r.detail),
+    seconds: String(r.seconds),
+    run: `${revision()}, ${new Date().toISOString().slice(0, 16)}Z`,
+    fingerprint: fingerprint(r.mutant),
+  });
+  writeFileSync(file, report(rows));
 }
 
 function main() {
@@ -319,17 +532,16 @@ function main() {
     }
     return stale ? 1 : 0;
   }
-  /** @type {Result[]} */
-  const results = [];
+  let allKilled = true;
   for (const m of chosen) {
     process.stderr.write(`test:mutants: ${m.name} ...\n`);
     const r = runMutant(m);
     process.stderr.write(`test:mutants: ${m.name}: ${r.verdict} (${r.seconds} s) ${r.detail}\n`);
-    results.push(r);
+    record(args.report, r);
+    allKilled &&= r.verdict === 'killed';
   }
-  writeFileSync(args.report, report(results));
-  process.stderr.write(`test:mutants: report written to ${args.report}\n`);
-  return results.every((r) => r.verdict === 'killed') ? 0 : 1;
+  process.stderr.write(`test:mutants: ${args.report} updated\n`);
+  return allKilled ? 0 : 1;
 }
 
 process.exitCode = main();
