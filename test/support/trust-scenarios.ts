@@ -148,6 +148,34 @@ export function trustScenarios(t: Test, backend: TamperBackend): void {
     refusedWith(tt, pulled, /the history was forked/, 'pull of the fork');
   });
 
+  t.test('continuity: a clone one generation behind refuses a manifest that replaced the one it saw, or that does not follow it', async (tt) => {
+    const { sb, store, src } = await published(tt);
+    const other = sb.path('other');
+    sb.run('git', ['clone', '-q', store.url, other]);
+    sb.commit(src, { 'seen.txt': 'the observer sees this\n' }, 'seen by the observer');
+    sb.git(src, 'push', '-q', 'origin', 'main');
+    const observer = sb.path('observer');
+    sb.run('git', ['clone', '-q', store.url, observer]);
+    const seen = sb.git(observer, 'rev-parse', 'origin/main').trim();
+    const manifests = (await store.keys()).filter((k) => k.startsWith('manifests/'));
+    tt.equal(manifests.length, 2, 'the observer saw manifest 2, the newest');
+    // The operator withholds manifest 2; the other clone, which never saw it, publishes its own manifest 2, then 3.
+    await store.remove(manifests[1]);
+    const cases: Array<[string, RegExp]> = [
+      ['the same generation, other bytes', /: manifest 2 is not the one this clone saw before: it was replaced; no ref was changed$/],
+      ['the next generation, on another manifest 2', /: manifest 3 does not follow the manifest 2 this clone saw: the history was rewritten; no ref was changed$/],
+    ];
+    for (const [i, [label, pattern]] of cases.entries()) {
+      sb.commit(other, { 'fork.txt': `fork ${i}\n` }, `fork ${i}`);
+      sb.git(other, 'push', '-q', 'origin', 'main');
+      const before = await storeState(store);
+      const fetched = sb.run('git', ['fetch', 'origin'], { cwd: observer, expectFailure: true });
+      refusedWith(tt, fetched, pattern, `${label}: fetch`);
+      tt.equal(sb.git(observer, 'rev-parse', 'origin/main').trim(), seen, `${label}: no ref moved`);
+      tt.same(await storeState(store), before, `${label}: nothing was written to the store`);
+    }
+  });
+
   t.test('continuity: a clone that skipped generations, and slept through a gc, fetches a history that descends from what it saw', async (tt) => {
     const { sb, store, src } = await published(tt);
     const observer = sb.path('observer');
