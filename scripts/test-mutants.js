@@ -242,6 +242,13 @@ const MUTANTS = [
     grep: ['refuses a forked history'],
   },
   {
+    name: 'history objects attest any hash',
+    guarantee: 'continuity across gc: a manifest gc removed counts only if a history object attests its hash',
+    edits: [{ file: 'remote/manifest-chain.ts', find: "if (attestedHash(history, generation) !== hash) return { proved: false, reason: 'fork', at: generation };", replace: '' }],
+    tests: ['test/manifest-chain.test.ts'],
+    note: 'in src/: the test runs the chain walk in-process over a table of manifests',
+  },
+  {
     name: 'a gap of one: accept a manifest that does not follow the one seen',
     guarantee: 'continuity: the next generation must name the manifest the clone saw as its previous',
     edits: [{ file: 'remote/remote-repository.js', find: 'if (newest.generation === seen.generation + 1 && seen.manifestHash && snapshot.manifest.previous !== seen.manifestHash) {', replace: 'if (false) {' }],
