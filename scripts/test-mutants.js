@@ -551,4 +551,6 @@ function main() {
   return allKilled ? 0 : 1;
 }
 
-process.exitCode = main();
+if (require.main === module) process.exitCode = main();
+
+module.exports = { MUTANTS };
