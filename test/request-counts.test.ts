@@ -86,6 +86,28 @@ t.test('request counts over S3 with the AWS KMS provider', async (t) => {
     t.same(b.fetch.storage, expected, 'the same with a long history and 301 refs');
     for (const s of [a.fetch, b.fetch]) t.equal(s.kms.decrypt, 1, 'the new manifest and the new container share one data key');
   });
+
+  t.test('ls-remote and a fetch with nothing new: no KMS call for the manifest this clone already opened', async (t) => {
+    const none = { get: 2, list: 1, put: 0, head: 0, delete: 0, createMultipart: 0, uploadPart: 0, completeMultipart: 0, abortMultipart: 0, other: 0, total: 3 };
+    const refsOf = (repo: string) => sb.git(repo, 'for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads/');
+    for (const w of [small, large]) {
+      let listed = '';
+      const ls = measured(() => (listed = sb.run('git', ['ls-remote', '--heads', 'origin'], { cwd: w.clone, env }).stdout));
+      const noop = measured(() => sb.run('git', ['fetch', '-q', 'origin'], { cwd: w.clone, env }));
+      for (const [what, s] of [['ls-remote', ls[0]], ['no-op fetch', noop[0]]] as const) {
+        t.same(s.storage, none, `${what}: descriptor, list, manifest (read and hashed)`);
+        t.equal(s.kms.decrypt, 0, `${what}: no Decrypt: the stored manifest is byte for byte the one this clone opened`);
+      }
+      t.equal(listed.split('\n').filter(Boolean).map((l) => l.replace('\t', ' ')).join('\n') + '\n', refsOf(w.clone), 'ls-remote lists the refs the clone has');
+    }
+    // Another push: the stored manifest is no longer the one kept, so it is opened (one Decrypt) and listed.
+    sb.commit(small.src, { 'later.txt': 'later\n' }, 'a later commit');
+    sb.git(small.src, 'push', '-q', 'origin', 'main');
+    let listed = '';
+    const after = measured(() => (listed = sb.run('git', ['ls-remote', 'origin', 'refs/heads/main'], { cwd: small.clone, env }).stdout));
+    t.equal(after[0].kms.decrypt, 1, 'a new manifest: one Decrypt');
+    t.equal(listed.split('\t')[0], sb.git(small.src, 'rev-parse', 'main').trim(), 'the new commit is listed');
+  });
 });
 
 /**

@@ -14,6 +14,7 @@ import { KeyTrust } from './key-trust';
 import { KnownRemotes } from './known-remotes';
 import { killPoint } from './kill-point';
 import { LocalStateFile } from './local-state';
+import { ManifestCache } from './manifest-cache';
 import { proveDescent } from './manifest-chain';
 import { adoptRepository, Intent } from './repository-identity';
 import { storeChainSource } from './store-chain-source';
@@ -57,6 +58,7 @@ export class RemoteRepository {
   readonly dataKeys: DataKeyCache;
   readonly state: LocalStateFile;
   readonly trust: KeyTrust;
+  private readonly manifestCache: ManifestCache;
 
   /** Whether this process created the repository (its log is empty). */
   created = false;
@@ -71,6 +73,7 @@ export class RemoteRepository {
     this.dataKeys = new DataKeyCache(config.keys, repositoryContext(descriptor.repositoryId));
     this.state = LocalStateFile.at(config.stateDir, descriptor.repositoryId);
     this.trust = new KeyTrust(this);
+    this.manifestCache = ManifestCache.at(config.stateDir, descriptor.repositoryId);
   }
 
   get repositoryId(): string {
@@ -217,6 +220,12 @@ export class RemoteRepository {
     }
     const bytes = await this.storage.get(newest.key, MANIFEST_READ);
     if (!bytes) throw new KmscryptError('STORAGE', `${this.config.url}: manifest ${newest.generation} disappeared while being read; try again`);
+    if (intent === 'read' && this.adopted && newest.generation === seen.generation && seen.manifestHash === sha256Hex(bytes)) {
+      // Exactly the bytes this clone opened and checked last time (every check below would pass
+      // as it did then): the decoded manifest kept then, instead of another Decrypt.
+      const kept = await this.manifestCache.read({ generation: newest.generation, hash: seen.manifestHash, descriptorHash: this.descriptorHash });
+      if (kept) return kept;
+    }
     const snapshot = await this.openManifestBytes(bytes, newest.generation);
     if (newest.generation < seen.generation) throw this.rollback(newest.generation, seen.generation);
     if (newest.generation === seen.generation + 1 && seen.manifestHash && snapshot.manifest!.previous !== seen.manifestHash) {
@@ -236,6 +245,7 @@ export class RemoteRepository {
     }
     await this.adopt(snapshot, intent);
     await this.state.update({ generation: newest.generation, manifestHash: snapshot.hash ?? undefined });
+    if (intent === 'read') await this.manifestCache.write(snapshot, this.descriptorHash);
     return snapshot;
   }
 
