@@ -76,13 +76,14 @@ t.test('forget by remote name, by relative path, and what it refuses', async (t)
   const forgot = sb.run('git', ['kmscrypt', 'forget', 'origin'], { cwd: sub });
   t.equal(forgot.stdout, `Forgot repository ${id} at file://${store}\n`);
   t.notOk(existsSync(join(stateDir, `${id}.json`)), 'its state is removed: no other URL leads to it');
+  t.notOk(existsSync(join(stateDir, `${id}.manifest.json`)), 'and the manifest it kept');
   const again = sb.run('git', ['kmscrypt', 'forget', 'mirror'], { cwd: src, expectFailure: true });
   t.same(fatalLines(again.stderr), [`fatal: kmscrypt: this clone remembers no repository at file://${store}; it remembers none`], 'forgetting twice says so');
 
   // The store itself is untouched: the next fetch simply accepts it again.
   t.equal(descriptorId(store), id, 'the store is untouched');
   sb.git(src, 'fetch', '-q', 'origin');
-  t.same(readdirSync(stateDir).sort(), [`${id}.json`, 'remotes.json'].sort(), 'a fetch remembers it again');
+  t.same(readdirSync(stateDir).sort(), [`${id}.json`, `${id}.manifest.json`, 'remotes.json'].sort(), 'a fetch remembers it again');
 
   const usage = sb.run('git', ['kmscrypt', 'forget'], { cwd: src, expectFailure: true });
   t.equal(usage.status, 129, 'a missing argument is a usage error');

@@ -3,6 +3,7 @@ import { KmscryptError } from '../errors';
 import { gitDir } from '../git/repository';
 import { KnownRemotes } from '../remote/known-remotes';
 import { LocalStateFile } from '../remote/local-state';
+import { ManifestCache } from '../remote/manifest-cache';
 import { parseCommandArgs, resolveTarget } from './command-args';
 import { parseRemoteUrl, storeUrl } from './url';
 
@@ -31,7 +32,10 @@ export async function runForget(args: string[]): Promise<number> {
     );
   }
   // The rest is kept while another URL still leads to the same repository (a second remote).
-  if (!forgotten.elsewhere) await LocalStateFile.at(stateDir, forgotten.repositoryId).remove();
+  if (!forgotten.elsewhere) {
+    await LocalStateFile.at(stateDir, forgotten.repositoryId).remove();
+    await ManifestCache.at(stateDir, forgotten.repositoryId).remove();
+  }
   process.stdout.write(`Forgot repository ${forgotten.repositoryId} at ${location}\n`);
   return 0;
 }

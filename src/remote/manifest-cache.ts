@@ -74,6 +74,11 @@ export class ManifestCache {
     };
   }
 
+  /** Drops the entry (git kmscrypt forget). */
+  async remove(): Promise<void> {
+    if (this.path) await fs.rm(this.path, { force: true });
+  }
+
   /** Keeps `snapshot` (opened and checked by the caller); a failure to write only costs the next run a Decrypt. */
   async write(snapshot: ManifestSnapshot, descriptorHash: string): Promise<void> {
     if (!this.path || !snapshot.manifest || !snapshot.hash) return;
