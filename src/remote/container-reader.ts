@@ -37,7 +37,15 @@ export async function openContainer(repo: RemoteRepository, ref: ContainerRef): 
   return { ref, index, keys: recordKeys(dataKey, repo.repositoryId, containerId) };
 }
 
-/** Opens the indexes of many containers, four at a time. */
+/**
+ * Opens the indexes of many containers, 16 at a time: each is a small ranged GET and a Decrypt,
+ * independent of the others, and a store that was never gc'd after many one-commit pushes has
+ * one container per push (a clone opens them all). Every index is kept anyway, so the number in
+ * flight does not change the peak memory.
+ */
+const OPEN_CONCURRENCY = 16;
+
+/** The indexes of `refs`, in their order (see OPEN_CONCURRENCY). */
 export async function openContainers(repo: RemoteRepository, refs: ContainerRef[]): Promise<OpenedContainer[]> {
   const out: OpenedContainer[] = new Array(refs.length);
   let next = 0;
@@ -47,7 +55,7 @@ export async function openContainers(repo: RemoteRepository, refs: ContainerRef[
       out[k] = await openContainer(repo, refs[k]);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(4, refs.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(OPEN_CONCURRENCY, refs.length) }, worker));
   return out;
 }
 
