@@ -1,80 +1,20 @@
 /**
- * Facts read from git objects (src/git/git-object.ts), checked against what git itself says of
- * real objects: IDs, a merge commit's parents, tree and committer time, tree entries (a
- * submodule entry left out), an annotated tag's target; malformed objects are refused.
+ * Facts read from git objects (src/git/git-object.ts): known answers (IDs as `git hash-object`
+ * gives them) and malformed objects refused. What git itself says of the objects of a real
+ * repository is compared in git-object-vs-git.test.ts.
  */
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { objectId, parseCommit, parseTag, parseTree } from '../src/git/git-object';
-import { OBJ_BLOB, OBJ_COMMIT, OBJ_TAG, OBJ_TREE } from '../src/git/pack-format';
+import { OBJ_BLOB, OBJ_COMMIT } from '../src/git/pack-format';
 
-t.test('commits, trees and tags of a real repository, SHA-1 and SHA-256', async (t) => {
-  for (const format of ['sha1', 'sha256'] as const) {
-    const dir = mkdtempSync(join(tmpdir(), 'kmscrypt-git-object-'));
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-    const env = {
-      PATH: process.env.PATH,
-      HOME: dir,
-      GIT_CONFIG_NOSYSTEM: '1',
-      GIT_AUTHOR_NAME: 'A',
-      GIT_AUTHOR_EMAIL: 'a@e',
-      GIT_COMMITTER_NAME: 'C',
-      GIT_COMMITTER_EMAIL: 'c@e',
-      GIT_COMMITTER_DATE: '1700000000 +0200',
-    };
-    const git = (...args: string[]) => {
-      const r = spawnSync('git', args, { cwd: dir, env });
-      if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`);
-      return r.stdout;
-    };
-    const text = (...args: string[]) =>
-      git(...args)
-        .toString('utf8')
-        .trim();
-    git('init', '-q', '-b', 'main', `--object-format=${format}`);
-    writeFileSync(join(dir, 'a.txt'), 'a\n');
-    git('add', '.');
-    git('commit', '-q', '-m', 'one');
-    git('checkout', '-q', '-b', 'side');
-    writeFileSync(join(dir, 'b.txt'), 'b\n');
-    git('add', '.');
-    git('commit', '-q', '-m', 'two');
-    git('checkout', '-q', 'main');
-    git('merge', '-q', '--no-ff', '-m', 'merge', 'side');
-    // a submodule entry: a gitlink in the index
-    git('update-index', '--add', '--cacheinfo', `160000,${text('rev-parse', 'HEAD~1')},sub`);
-    git('commit', '-q', '-m', 'with a gitlink');
-    git('tag', '-a', 'v1', '-m', 'tag one', 'HEAD');
-    const hashLength = format === 'sha1' ? 20 : 32;
-
-    const merge = text('rev-parse', 'HEAD~1');
-    const facts = parseCommit(git('cat-file', 'commit', merge));
-    t.same(
-      facts,
-      { tree: text('rev-parse', `${merge}^{tree}`), parents: [text('rev-parse', `${merge}^1`), text('rev-parse', `${merge}^2`)], committerTime: 1700000000 },
-      `${format}: merge commit`,
-    );
-    t.equal(objectId(OBJ_COMMIT, git('cat-file', 'commit', merge), format), merge, `${format}: commit ID`);
-
-    const tree = text('rev-parse', 'HEAD^{tree}');
-    const entries = parseTree(git('cat-file', 'tree', tree), hashLength);
-    t.same(
-      entries,
-      [
-        { type: OBJ_BLOB, oid: text('rev-parse', 'HEAD:a.txt') },
-        { type: OBJ_BLOB, oid: text('rev-parse', 'HEAD:b.txt') },
-      ],
-      `${format}: tree entries, the gitlink left out`,
-    );
-    t.equal(objectId(OBJ_TREE, git('cat-file', 'tree', tree), format), tree);
-
-    const tag = text('rev-parse', 'v1');
-    t.same(parseTag(git('cat-file', 'tag', tag)), { object: text('rev-parse', 'HEAD'), type: OBJ_COMMIT }, `${format}: tag target`);
-    t.equal(objectId(OBJ_TAG, git('cat-file', 'tag', tag), format), tag);
-  }
+t.test('known answers: object IDs and a commit', async (t) => {
+  t.equal(objectId(OBJ_BLOB, Buffer.from('hello\n'), 'sha1'), 'ce013625030ba8dba906f756967f9e9ca394464a', 'sha1 of a blob');
+  t.equal(objectId(OBJ_BLOB, Buffer.from('hello\n'), 'sha256'), '2cf8d83d9ee29543b34a87727421fdecb7e3f3a183d337639025de576db9ebb4', 'sha256 of a blob');
+  const commit = Buffer.from(
+    'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nparent ce013625030ba8dba906f756967f9e9ca394464a\nauthor A <a@e> 1700000000 +0200\ncommitter C <c@e> 1700000001 +0200\n\nmsg\n',
+  );
+  t.equal(objectId(OBJ_COMMIT, commit, 'sha1'), '72f309511b36334ab587d343c9f975c0f0bc2f89', 'sha1 of a commit');
+  t.same(parseCommit(commit), { tree: '4b825dc642cb6eb9a060e54bf8d69288fbee4904', parents: ['ce013625030ba8dba906f756967f9e9ca394464a'], committerTime: 1700000001 });
 });
 
 t.test('malformed objects are refused', async (t) => {

@@ -4,7 +4,6 @@
  * accumulate and are pruned to the ones the manifest still lists.
  */
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,61 +83,4 @@ t.test('trusted keys accumulate, each once', async (t) => {
   await state.update({ trustedKey: 'arn:k2', generation: 2 });
   await state.update({ trustedKey: 'arn:k1' });
   t.same((await state.load()).trustedKeys, ['arn:k1', 'arn:k2']);
-});
-
-/**
- * Two git processes of one clone update the state at once (a fetch and a push, say): under the
- * lock neither undoes the other. Each child process writes generations of its own parity and
- * containers of its own name; an unlocked read-modify-write loses updates of both kinds.
- */
-t.test('two processes updating at once never lower the generation nor lose a container', async (t) => {
-  const dir = stateDir(t);
-  const rounds = 60;
-  const script = `
-    const { LocalStateFile } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'remote', 'local-state.js'))});
-    (async () => {
-      const [dir, id, parity, rounds] = process.argv.slice(1);
-      const state = LocalStateFile.at(dir, id);
-      for (let i = 0; i < Number(rounds); i++) {
-        await state.update({ generation: 2 * i + Number(parity), manifestHash: String(2 * i + Number(parity)).padStart(64, '0'), fetched: ['p' + parity + '-' + i] });
-        const seen = (await state.load()).generation;
-        if (seen < 2 * i + Number(parity)) { console.error('lowered to ' + seen + ' after writing ' + (2 * i + Number(parity))); process.exit(1); }
-      }
-    })().catch((err) => { console.error(err); process.exit(1); });
-  `;
-  const run = (parity: number) =>
-    new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ['-e', script, dir, repositoryId, String(parity), String(rounds)], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      child.on('close', (code) => resolve({ code, stderr }));
-    });
-  const results = await Promise.all([run(0), run(1)]);
-  for (const r of results) t.equal(r.code, 0, 'the updater saw its own generation or a higher one after every update', { stderr: r.stderr });
-  const final = await LocalStateFile.at(dir, repositoryId).load();
-  t.equal(final.generation, 2 * (rounds - 1) + 1, 'the highest generation written is the one kept');
-  t.equal(final.manifestHash, String(final.generation).padStart(64, '0'), 'with its hash');
-  t.equal(final.fetched.length, 2 * rounds, 'no container was lost');
-  t.same(readdirSync(dir).sort(), [`${repositoryId}.json`], 'no lock or temporary file is left');
-});
-
-t.test('a lock left by a process that died is broken; a live one is waited for', async (t) => {
-  const dir = stateDir(t);
-  const state = LocalStateFile.at(dir, repositoryId);
-  await state.update({ generation: 1 });
-  const lock = join(dir, `${repositoryId}.json.lock`);
-  const dead = spawn(process.execPath, ['-e', '0']);
-  await new Promise((r) => dead.on('close', r));
-  writeFileSync(lock, String(dead.pid));
-  await state.update({ generation: 2 });
-  t.equal((await state.load()).generation, 2, 'the dead owner\'s lock did not block the update');
-  t.same(readdirSync(dir).sort(), [`${repositoryId}.json`], 'and it is gone');
-
-  writeFileSync(lock, String(process.pid));
-  const waiting = state.update({ generation: 3 });
-  await new Promise((r) => setTimeout(r, 300));
-  t.equal((await state.load()).generation, 2, 'a live owner\'s lock is waited for');
-  rmSync(lock);
-  await waiting;
-  t.equal((await state.load()).generation, 3, 'and the update happens once it is released');
 });

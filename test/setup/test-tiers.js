@@ -6,8 +6,9 @@
  * docs/TESTING.md). A file's tier follows from what it imports, directly or through other files
  * under test/, so a new test lands in the right tier without a list to keep:
  *   services — reaches test/support/services.ts: needs Ceph RGW and the local KMS daemon;
- *   local    — reaches test/support/sandbox.ts: runs git and our binaries, no server;
- *   unit     — neither: logic in this process (plus at most a quick git plumbing command).
+ *   local    — reaches test/support/sandbox.ts, or a file that imports node:child_process: runs
+ *              git, Node or other programs as child processes, no server;
+ *   unit     — neither: logic in this process only.
  * Usage: node test/setup/test-tiers.js unit|local
  */
 const { readdirSync, readFileSync } = require('node:fs');
@@ -43,11 +44,16 @@ function reach(/** @type {string} */ file) {
   return seen;
 }
 
+/** Whether `file` itself imports node:child_process (or requires it). */
+function startsProcesses(/** @type {string} */ file) {
+  return /^(?:import\b[^'"]*?from\s+|.*\brequire\()['"](?:node:)?child_process['"]/m.test(readFileSync(file, 'utf8'));
+}
+
 /** @returns {'services' | 'local' | 'unit'} */
 function tierOf(/** @type {string} */ file) {
   const files = reach(file);
   if (files.has(SERVICES)) return 'services';
-  if (files.has(SANDBOX)) return 'local';
+  if (files.has(SANDBOX) || [...files].some(startsProcesses)) return 'local';
   return 'unit';
 }
 
