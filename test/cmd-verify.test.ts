@@ -6,20 +6,13 @@ import { LocalKeyProvider } from '../src/keys/local-key-provider';
 import { openContainer } from '../src/remote/container-reader';
 import { LARGE_RECORD } from '../src/remote/container-reader';
 import { RemoteRepository } from '../src/remote/remote-repository';
+import type { VerifyReport } from '../src/remote/verify-report';
 import { LocalStorage } from '../src/storage/local-storage';
 import { Sandbox } from './support/sandbox';
 import { localStore, StoreAccess } from './support/store-access';
 
-interface Report {
-  manifests: number;
-  generation: number;
-  containers: number;
-  records: number;
-  bytes: number;
-  refs: number;
-  orphans: Array<{ id: string; size: number }>;
-  problems: string[];
-  notes: string[];
+/** What `git kmscrypt verify --json` prints. */
+interface Report extends VerifyReport {
   ok: boolean;
 }
 
@@ -35,7 +28,7 @@ async function published(t: Test) {
   sb.git(src, 'push', '-q', 'origin', 'main');
   sb.git(src, 'tag', '-a', 'v1', '-m', 'release');
   sb.git(src, 'branch', 'topic');
-  sb.commit(src, { 'NEWS': 'news\n' }, 'third');
+  sb.commit(src, { NEWS: 'news\n' }, 'third');
   sb.git(src, 'push', '-q', 'origin', 'main', 'topic', 'v1');
   const repo = (await RemoteRepository.open({
     url: store.url.replace(/^kmscrypt::/, ''),
@@ -71,7 +64,11 @@ t.test('a sound repository: exit 0 with the counts; an orphan container is infor
   t.equal(report.records, sb.objects(src).length, 'one record per pushed object');
   t.equal(report.refs, 3, 'main, topic, v1');
   const sizes = await Promise.all((await store.keys()).map(async (k) => (await store.read(k)).length));
-  t.equal(report.bytes, sizes.reduce((a, b) => a + b, 0), 'every stored byte counted');
+  t.equal(
+    report.bytes,
+    sizes.reduce((a, b) => a + b, 0),
+    'every stored byte counted',
+  );
 
   const text = sb.run('git', ['kmscrypt', 'verify', store.url]).stdout;
   t.match(text, /^ {2}manifests: +3 stored, newest readable generation 3$/m);
@@ -82,7 +79,10 @@ t.test('a sound repository: exit 0 with the counts; an orphan container is infor
   await store.write(`containers/${orphan}`, await store.read(`containers/${manifest.containers[0].id}`));
   const withOrphan = verify(sb, store.url);
   t.equal(withOrphan.ok, true, 'an orphan is not a problem');
-  t.same(withOrphan.orphans.map((o) => o.id), [orphan]);
+  t.same(
+    withOrphan.orphans.map((o) => o.id),
+    [orphan],
+  );
   t.match(withOrphan.notes.join('\n'), new RegExp(`container ${orphan} \\(\\d+ bytes\\) is not in manifest 3`));
 });
 

@@ -68,3 +68,43 @@ export async function proveDescent(seen: { generation: number; hash: string }, n
   }
   return { proved: true };
 }
+
+/** One stored manifest as verify found it. */
+export interface StoredLink {
+  generation: number;
+  /**
+   * SHA-256 (hex) of its bytes when they may vouch for a successor: it was opened, or it is history
+   * sealed under a retired key (its own successor vouches for it). Undefined when it failed.
+   */
+  hash?: string;
+  /** The predecessor's hash it names (null: none), once opened; undefined when it was not. */
+  previous?: string | null;
+}
+
+export type ChainBreak =
+  /** Manifest 1 names a predecessor. */
+  | { generation: number; kind: 'first-names-predecessor' }
+  /** A manifest after the first names none. */
+  | { generation: number; kind: 'names-no-predecessor' }
+  /** Its predecessor's hash is not that of the stored manifest before it. */
+  | { generation: number; kind: 'does-not-follow' };
+
+/**
+ * Where the stored manifests (in generation order) do not chain (docs/FORMAT.md §9.1): each opened
+ * manifest must name its stored predecessor's hash, and only manifest 1 names none. A pair with a
+ * gap between them (manifests removed by gc) or with a failed side is not compared.
+ */
+export function chainBreaks(links: readonly StoredLink[]): ChainBreak[] {
+  const breaks: ChainBreak[] = [];
+  let before: StoredLink | undefined;
+  for (const link of links) {
+    const { generation, previous } = link;
+    if (previous !== undefined) {
+      if (generation === 1 && previous !== null) breaks.push({ generation, kind: 'first-names-predecessor' });
+      if (generation > 1 && previous === null) breaks.push({ generation, kind: 'names-no-predecessor' });
+      if (before?.hash !== undefined && before.generation === generation - 1 && previous !== before.hash) breaks.push({ generation, kind: 'does-not-follow' });
+    }
+    before = link;
+  }
+  return breaks;
+}
