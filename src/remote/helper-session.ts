@@ -126,7 +126,7 @@ export class HelperSession implements HelperBackend {
     // Before git compares any ID: with the other format every remote ref would look unknown to
     // it, and it would add a misleading "rejected (fetch first)" to the one line that matters.
     if (forPush) await this.checkObjectFormat(this.repo);
-    this.snapshot = await this.repo.latest(forPush ? 'write' : 'read');
+    this.snapshot = forPush ? await this.repo.latest('write') : await this.repo.latest('read', { kept: true });
     if (!forPush) await this.clone.listed(this.snapshot.manifest);
     const lines: string[] = [];
     if (this.wantObjectFormat) lines.push(`:object-format ${this.repo.descriptor.objectFormat}`);

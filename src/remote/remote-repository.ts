@@ -204,9 +204,13 @@ export class RemoteRepository {
    * Reads the newest manifest of the append-only log and checks it against what this clone has
    * seen before: a lower generation, or the same generation with other bytes, is refused. On
    * first contact with this location the repository is adopted first (adoptRepository); `intent`
-   * says whether the caller is about to write to it (a push) or only read it.
+   * says whether the caller is about to write to it (a push) or only read it. `kept`: a reader
+   * (the helper's list) that may take the manifest this clone kept (ManifestCache) when the
+   * stored one is byte for byte the one it last opened; commands that check the store (doctor,
+   * verify) open it every time.
    */
-  async latest(intent: Intent = 'write'): Promise<ManifestSnapshot> {
+  async latest(intent: Intent = 'write', opts: { kept?: boolean } = {}): Promise<ManifestSnapshot> {
+    const kept = intent === 'read' && opts.kept === true;
     const seen = await this.state.load();
     const startAfter = seen.generation > 1 ? manifestKey(seen.generation - 1) : undefined;
     const keys = (await this.storage.list(STORE_KEYS.manifestPrefix, startAfter))
@@ -220,7 +224,7 @@ export class RemoteRepository {
     }
     const bytes = await this.storage.get(newest.key, MANIFEST_READ);
     if (!bytes) throw new KmscryptError('STORAGE', `${this.config.url}: manifest ${newest.generation} disappeared while being read; try again`);
-    if (intent === 'read' && this.adopted && newest.generation === seen.generation && seen.manifestHash === sha256Hex(bytes)) {
+    if (kept && this.adopted && newest.generation === seen.generation && seen.manifestHash === sha256Hex(bytes)) {
       // Exactly the bytes this clone opened and checked last time (every check below would pass
       // as it did then): the decoded manifest kept then, instead of another Decrypt.
       const kept = await this.manifestCache.read({ generation: newest.generation, hash: seen.manifestHash, descriptorHash: this.descriptorHash });
@@ -245,7 +249,7 @@ export class RemoteRepository {
     }
     await this.adopt(snapshot, intent);
     await this.state.update({ generation: newest.generation, manifestHash: snapshot.hash ?? undefined });
-    if (intent === 'read') await this.manifestCache.write(snapshot, this.descriptorHash);
+    if (kept) await this.manifestCache.write(snapshot, this.descriptorHash);
     return snapshot;
   }
 
