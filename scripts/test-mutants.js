@@ -67,7 +67,7 @@ const MUTANTS = [
   {
     name: 'atomic push not atomic',
     guarantee: 'atomic pushes',
-    edits: [{ file: 'remote/push.js', find: "if (options.atomic && accepted.length < updates.length)\n            return failAll(commands, outcomes, 'atomic push failed');", replace: '' }],
+    edits: [{ file: 'remote/push.js', find: 'if (options.atomic && accepted.length < updates.length)\n            return failAll(commands, outcomes, ATOMIC_PUSH_FAILURE);', replace: '' }],
     tests: ['test/concurrency-local.test.ts'],
     grep: ['atomic'],
   },
@@ -105,6 +105,20 @@ const MUTANTS = [
     edits: [{ file: 'remote/fetch.js', find: 'const stored = options.followTags', replace: 'const stored = false' }],
     tests: ['test/git-semantics-local.test.ts'],
     grep: ['follows only the tags'],
+  },
+  {
+    name: 'a clone gets an object twice',
+    guarantee: 'a fresh clone can read the remote: an object two pushes both stored is sent once',
+    edits: [{ file: 'remote/fetch.js', find: 'const taken = opened.length > 1 ? new Set() : undefined;', replace: 'const taken = undefined;' }],
+    tests: ['test/git-semantics-local.test.ts'],
+    grep: ['reaches a clone once'],
+  },
+  {
+    name: 'a branch takes any object',
+    guarantee: 'a branch names a commit, as in a bare repository',
+    edits: [{ file: 'remote/push.js', find: "c.dst.startsWith('refs/heads/') && objects.get(c.src)?.type !== 'commit'", replace: 'false' }],
+    tests: ['test/git-semantics-local.test.ts'],
+    grep: ['reaches a clone once'],
   },
   {
     name: 'do not wait for the container upload',

@@ -44,14 +44,21 @@ export async function isAncestor(ancestor: string, descendant: string): Promise<
 }
 
 /** Object IDs of many revisions with one `cat-file --batch-check`; missing ones are absent from the map. */
-export async function resolveRevisions(revs: string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
+export interface ResolvedObject {
+  oid: string;
+  /** commit, tree, blob or tag. */
+  type: string;
+}
+
+/** What each revision names, in one `git cat-file --batch-check`; revisions that name nothing (`<rev> missing`) are left out. */
+export async function resolveObjects(revs: string[]): Promise<Map<string, ResolvedObject>> {
+  const out = new Map<string, ResolvedObject>();
   if (revs.length === 0) return out;
-  const { stdout } = await runGit(['cat-file', '--batch-check=%(objectname)'], { input: revs.join('\n') + '\n' });
+  const { stdout } = await runGit(['cat-file', '--batch-check=%(objectname) %(objecttype)'], { input: revs.join('\n') + '\n' });
   const lines = stdout.toString('utf8').split('\n');
   revs.forEach((rev, i) => {
-    const line = lines[i] ?? '';
-    if (/^[0-9a-f]{40,64}$/.test(line)) out.set(rev, line);
+    const m = /^([0-9a-f]{40,64}) (commit|tree|blob|tag)$/.exec(lines[i] ?? '');
+    if (m) out.set(rev, { oid: m[1], type: m[2] });
   });
   return out;
 }

@@ -176,8 +176,18 @@ async function transfer(
  */
 async function select(repo: RemoteRepository, manifest: Manifest, opened: OpenedContainer[], local: LocalObjects | null): Promise<Selection[]> {
   if (!local && opened.length === manifest.containers.length) {
-    // Everything, as for a clone: every delta base is in the pack, which index-pack verifies.
-    return opened.filter((c) => c.index.count > 0).map((container) => ({ container, records: Array.from({ length: container.index.count }, (_, i) => i) }));
+    // Everything, as for a clone: every delta base is in the pack, which index-pack verifies. An
+    // object two pushes both stored (the same file committed on two branches by two clones, a tag
+    // of a tree pushed before) goes once: index-pack refuses a pack that holds an object twice.
+    const taken = opened.length > 1 ? new Set<string>() : undefined;
+    const firstCopy = (c: OpenedContainer, i: number): boolean => {
+      if (!taken) return true;
+      const oid = c.index.oidHex(i);
+      return !taken.has(oid) && taken.add(oid) !== undefined;
+    };
+    return opened
+      .map((container) => ({ container, records: Array.from({ length: container.index.count }, (_, i) => i).filter((i) => firstCopy(container, i)) }))
+      .filter((s) => s.records.length > 0);
   }
   const present = local ? await local.present(candidatesOf(opened)) : new Set<string>();
   const chosen = new Map<OpenedContainer, Set<number>>();

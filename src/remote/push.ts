@@ -9,7 +9,7 @@ import type { ContainerRef, Manifest } from '../format/manifest';
 import { LocalObjects } from '../git/object-presence';
 import { writePack } from '../git/pack-objects';
 import { isValidRefName } from '../format/ref-name';
-import { currentBranch, isAncestor, resolveRevisions } from '../git/repository';
+import { currentBranch, isAncestor, resolveObjects } from '../git/repository';
 import type { DataKey } from '../keys/key-provider';
 import { ObjectTooLargeError, restoreIfSwept, storeContainer } from './container-writer';
 import { shallowRootUpdates } from './shallow-push';
@@ -40,6 +40,8 @@ interface ResolvedUpdate {
 
 /** receive-pack's reason, word for word: git prints it as `[remote rejected] <ref> (<reason>)`. */
 export const DELETE_CURRENT_BRANCH = 'deletion of the current branch prohibited';
+/** receive-pack's reason for the other updates of an atomic push one of whose updates it refused. */
+const ATOMIC_PUSH_FAILURE = 'atomic push failure';
 
 const MAX_PUBLISH_ATTEMPTS = 50;
 /**
@@ -66,7 +68,8 @@ export async function push(repo: RemoteRepository, commands: PushCommand[], list
     name.startsWith('refs/tags/') && !listed.manifest?.peeled?.[name] ? [oid] : [],
   );
   const toPeel = [...new Set([...sourceNames, ...listedTags])];
-  const resolved = await resolveRevisions([...sourceNames, ...listedTips, ...toPeel.map((rev) => `${rev}^{}`)]);
+  const objects = await resolveObjects([...sourceNames, ...listedTips, ...toPeel.map((rev) => `${rev}^{}`)]);
+  const resolved = new Map([...objects].map(([rev, o]) => [rev, o.oid]));
   const sources = new Map(sourceNames.flatMap((name) => (resolved.has(name) ? [[name, resolved.get(name)!] as const] : [])));
   /** Object ID → what it peels to, for the annotated tags among them (FORMAT.md §7.2 `peeled`). */
   const peeledTags = new Map<string, string>();
@@ -81,13 +84,17 @@ export async function push(repo: RemoteRepository, commands: PushCommand[], list
     const oid = c.src === null ? null : sources.get(c.src);
     if (!c.dst.startsWith('refs/') || !isValidRefName(c.dst)) outcomes.set(c.dst, `invalid ref name ${JSON.stringify(c.dst)}`);
     else if (oid === undefined) outcomes.set(c.dst, `source ${c.src} does not exist locally`);
-    else updates.push({ dst: c.dst, oid, force: c.force || options.force, listed: listed.manifest?.refs[c.dst] });
+    else if (oid !== null && c.dst.startsWith('refs/heads/') && objects.get(c.src!)?.type !== 'commit') {
+      // As a bare repository refuses it (refs.c): a branch names a commit, never a tag, tree or blob.
+      process.stderr.write(`error: kmscrypt: cannot update ref '${c.dst}': trying to write non-commit object ${oid} to branch '${c.dst}'\n`);
+      outcomes.set(c.dst, 'failed to update ref');
+    } else updates.push({ dst: c.dst, oid, force: c.force || options.force, listed: listed.manifest?.refs[c.dst] });
   }
   for (const dst of await shallowRootUpdates(updates, listedTips)) {
     outcomes.set(dst, 'shallow update not allowed');
     updates.splice(updates.findIndex((u) => u.dst === dst), 1);
   }
-  if (options.atomic && outcomes.size > 0) return failAll(commands, outcomes, 'atomic push failed');
+  if (options.atomic && outcomes.size > 0) return failAll(commands, outcomes, ATOMIC_PUSH_FAILURE);
 
   // The create-only publication fails if anything was published since `list`, so starting
   // from what list read is safe and saves a listing and a read.
@@ -103,7 +110,7 @@ export async function push(repo: RemoteRepository, commands: PushCommand[], list
     const first = await evaluate(updates, snapshot.manifest, options, local);
     for (const [dst, why] of first) if (why) outcomes.set(dst, why);
     const accepted = updates.filter((u) => !first.get(u.dst));
-    if (options.atomic && accepted.length < updates.length) return failAll(commands, outcomes, 'atomic push failed');
+    if (options.atomic && accepted.length < updates.length) return failAll(commands, outcomes, ATOMIC_PUSH_FAILURE);
     if (accepted.length === 0 || !changesAnything(accepted, snapshot.manifest)) return report(commands, outcomes);
 
     const include = [...new Set(accepted.map((u) => u.oid).filter((o): o is string => o !== null))];
@@ -146,7 +153,7 @@ export async function push(repo: RemoteRepository, commands: PushCommand[], list
       const verdicts = attempt === 1 ? first : await evaluate(updates, snapshot.manifest, options, local);
       const winners = updates.filter((u) => !verdicts.get(u.dst));
       for (const u of updates) outcomes.set(u.dst, verdicts.get(u.dst));
-      if (options.atomic && winners.length < updates.length) return failAll(commands, outcomes, 'atomic push failed');
+      if (options.atomic && winners.length < updates.length) return failAll(commands, outcomes, ATOMIC_PUSH_FAILURE);
       if (winners.length === 0 || !changesAnything(winners, snapshot.manifest)) return report(commands, outcomes);
       // Only a remote whose HEAD names no existing branch needs the local branch (see nextManifest).
       const localBranch = headExists(snapshot.manifest) ? undefined : await currentBranch();

@@ -170,6 +170,8 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
       sb.git(src, 'branch', 'other');
       sb.git(src, 'push', '-q', remote.url, 'main', 'other');
       const runs = [attempt(sb, src, ['push', remote.url, '--delete', 'main']), attempt(sb, src, ['push', '--force', remote.url, ':main'])];
+      // Atomically with another update: that one fails too, in receive-pack's words.
+      runs.push(attempt(sb, src, ['push', '--atomic', remote.url, ':main', 'main:refs/heads/side']));
       // A mirror of a repository whose main was renamed: the rest of the mirror push goes through.
       sb.git(src, 'branch', '-m', 'main', 'renamed');
       runs.push(attempt(sb, src, ['push', '--mirror', remote.url]));
@@ -194,10 +196,11 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
         ),
       };
     });
-    tt.same(seen.plain.statuses, [1, 1, 1, 0, 0, 0], 'plain git: three refusals, then deletions');
+    tt.same(seen.plain.statuses, [1, 1, 1, 1, 0, 0, 0], 'plain git: four refusals, then deletions');
     tt.match(seen.plain.reports[0], /! \[remote rejected\] main \(deletion of the current branch prohibited\)/);
-    tt.match(seen.plain.reports[5], / - \[deleted\] +never/, 'plain git: deleting a missing ref is reported as done');
-    tt.same(seen.kmscrypt.explained, [1, 1, 1, 0, 0, 0], 'kmscrypt explains each refusal in one line, naming the way out');
+    tt.match(seen.plain.reports[2], /! \[remote rejected\] main -> side \(atomic push failure\)/, "plain git: the atomic push's other update");
+    tt.match(seen.plain.reports[6], / - \[deleted\] +never/, 'plain git: deleting a missing ref is reported as done');
+    tt.same(seen.kmscrypt.explained, [1, 1, 1, 1, 0, 0, 0], 'kmscrypt explains each refusal in one line, naming the way out');
     tt.same(
       { ...seen.kmscrypt, explained: undefined },
       { ...seen.plain, explained: undefined },
@@ -337,6 +340,42 @@ export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
       'plain git: --tags brings the others',
     );
     tt.same(seen.kmscrypt, seen.plain, 'the same report, refs and objects after a fetch, a --single-branch clone and a fetch --tags');
+  });
+
+  t.test('an object two pushes both stored reaches a clone once, and a branch takes only commits, as with a bare repository', async (tt) => {
+    const { sb, compare } = world(tt);
+    const seen = await compare((remote, dir) => {
+      const src = sb.repo(dir('src'));
+      sb.commit(src, { 'a.txt': 'a\n' }, 'A');
+      sb.git(src, 'push', '-q', remote.url, 'main');
+      // The same file committed on two branches by two clones: each push stores its blob.
+      for (const who of ['one', 'two']) {
+        const clone = dir(who);
+        sb.run('git', ['clone', '-q', remote.url, clone]);
+        sb.git(clone, 'checkout', '-q', '-b', who);
+        sb.commit(clone, { 'same.txt': 'the same content\n' }, `same file on ${who}`);
+        sb.git(clone, 'push', '-q', 'origin', who);
+      }
+      // A tag of a tree the first push stored: the push sends the tree's objects again.
+      sb.git(src, 'tag', '-a', 'tree-tag', '-m', 'a tree', 'HEAD^{tree}');
+      sb.git(src, 'tag', '-a', 'v1', '-m', 'one');
+      const runs = [attempt(sb, src, ['push', remote.url, 'tree-tag', 'v1']), attempt(sb, src, ['push', remote.url, 'v1:refs/heads/from-tag'])];
+      const clone = dir('clone');
+      const cloned = attempt(sb, sb.root, ['clone', '-q', remote.url, clone]);
+      return {
+        statuses: runs.map((r) => r.status),
+        reports: runs.map((r) => pushReport(r, remote.url)),
+        refused: runs[1].stderr.includes(`cannot update ref 'refs/heads/from-tag': trying to write non-commit object`),
+        refs: lsRemote(sb, remote.url),
+        clone: cloned.status,
+        cloneRefs: cloned.status === 0 ? sb.git(clone, 'for-each-ref', '--format=%(objectname) %(refname)') : cloned.stderr,
+        fsck: cloned.status === 0 ? attempt(sb, clone, ['fsck', '--strict', '--no-dangling']).status : -1,
+      };
+    });
+    tt.same(seen.plain.statuses, [0, 1], 'plain git: the tags are pushed, a tag is refused as a branch');
+    tt.match(seen.plain.reports[1], /! \[remote rejected\] v1 -> from-tag \(failed to update ref\)/);
+    tt.same([seen.plain.clone, seen.plain.fsck, seen.plain.refused], [0, 0, true], 'plain git: the clone works and is whole');
+    tt.same(seen.kmscrypt, seen.plain, 'the same statuses, reports, remote refs, and a whole clone with the same refs');
   });
 
   t.test('--dry-run writes nothing to the store, prints what git would do, and creates no repository', async (tt) => {
