@@ -12,7 +12,7 @@ import { COMMAND_DOCS } from '../src/cli/help/git-kmscrypt-manual';
 import { commandHelp } from '../src/cli/help/render-text';
 import { brokenLink, relativeLinks } from './support/markdown-links';
 import { PROJECT_ROOT, RunResult, Sandbox } from './support/sandbox';
-import { newBucket, runningServices } from './support/services';
+import { kmsEnvFor, newBucket, runningServices } from './support/services';
 import { ensureMan } from './support/system-packages';
 
 interface PackageJson {
@@ -159,7 +159,7 @@ t.test('npm pack, npm install -g of the tarball, and a new user on a fresh HOME'
     AWS_SECRET_ACCESS_KEY: services.s3.secretAccessKey,
     AWS_REGION: services.s3.region,
     AWS_ENDPOINT_URL_S3: services.s3.endpoint,
-    AWS_ENDPOINT_URL_KMS: services.kms.endpoint,
+    ...kmsEnvFor(services),
   };
   const url = `kmscrypt::s3://${await newBucket('package')}/project`;
   as('git', ['push', '-q', url, 'main'], project, aws);
