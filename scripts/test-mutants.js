@@ -441,11 +441,15 @@ function fingerprint(/** @type {Mutant} */ m) {
     .slice(0, 12);
 }
 
-/** The commit the results were obtained at, with "+changes" when the working tree differed from it. */
+/**
+ * What the results were obtained on: the git trees of src/ and test/ at HEAD (unchanged by a
+ * rebase that leaves them alone; `git rev-parse <commit>:src` finds them), "+changes" when the
+ * working tree differed from HEAD there or in this script.
+ */
 function revision() {
-  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+  const tree = (/** @type {string} */ dir) => spawnSync('git', ['rev-parse', '--short', `HEAD:${dir}`], { cwd: ROOT, encoding: 'utf8' }).stdout.trim() || 'unknown';
   const dirty = spawnSync('git', ['status', '--porcelain', '--', 'src', 'test', 'scripts/test-mutants.js'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
-  return `${head || 'unknown'}${dirty ? '+changes' : ''}`;
+  return `src ${tree('src')} test ${tree('test')}${dirty ? ' +changes' : ''}`;
 }
 
 /** A table cell's text. */
@@ -499,8 +503,9 @@ function report(rows) {
     'a deliberate bug applied to a copy of `dist/` (or of `src/`, for tests that import the sources);',
     'the tests listed (only the subtests matching the quoted patterns, tap `--grep`) are run against',
     'it. Killed: those tests failed; the first failed assertions are shown. Each row is the latest',
-    'run of that mutant: the commit it ran at ("+changes": with uncommitted changes to src/, test/ or',
-    'the script), and a fingerprint of its definition (edits, tests, patterns).',
+    'run of that mutant: the git trees of src/ and test/ it ran on (`git rev-parse <commit>:src`;',
+    '"+changes": with uncommitted changes there or in the script) and when, and a fingerprint of',
+    'its definition (edits, tests, patterns).',
     '',
     `${MUTANTS.length} mutants: ${count('killed')} killed, ${count('SURVIVED')} survived, ${count('stale')} stale, ${count('not run') + count('no test yet')} not run or without a test.`,
     '',
