@@ -2,7 +2,7 @@
 // @ts-check
 'use strict';
 /*
- * npm run test:mutants [-- [--report FILE] [--list] [NAME ...]]
+ * npm run test:mutants [-- [--report FILE] [--list] [--check] [--merge OTHER.md] [NAME ...]]
  *
  * The mutation check: each mutant below is a small deliberate bug, written as exact text
  * replacements in the built helper (dist/, a `file` ending in .js) or in the sources (src/, a
@@ -17,8 +17,9 @@
  * mutant still applies (no test is run). The report (default docs/mutants.md, or --report FILE)
  * is updated after each mutant: its row is replaced, the rows of mutants not run this time are
  * kept as they were (with the commit and time of their own run), unless the mutant's definition
- * changed since (then it reads "not run"). Exit status 1 when a mutant survived or no longer
- * applies (its text is gone: update the list).
+ * changed since (then it reads "not run"). --merge takes into the report the rows of another
+ * report (another worktree's) that are of the current definitions and newer. Exit status 1 when
+ * a mutant survived or no longer applies (its text is gone: update the list).
  */
 const { spawnSync } = require('node:child_process');
 const { createHash } = require('node:crypto');
@@ -351,9 +352,10 @@ const MUTANTS = [
 
 /** @param {string[]} argv */
 function parseArgs(argv) {
-  const out = { report: join(ROOT, 'docs', 'mutants.md'), list: false, check: false, names: /** @type {string[]} */ ([]) };
+  const out = { report: join(ROOT, 'docs', 'mutants.md'), list: false, check: false, merge: /** @type {string[]} */ ([]), names: /** @type {string[]} */ ([]) };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--report') out.report = resolve(argv[++i]);
+    else if (argv[i] === '--merge') out.merge.push(resolve(argv[++i]));
     else if (argv[i] === '--list') out.list = true;
     else if (argv[i] === '--check') out.check = true;
     else out.names.push(argv[i]);
@@ -516,6 +518,30 @@ function report(rows) {
   ].join('\n');
 }
 
+/** When a row's run ended (its "run at" cell ends with the time), for comparing two reports' rows. */
+function runTime(/** @type {Row} */ row) {
+  return /(\d{4}-\d\d-\d\dT\d\d:\d\dZ)$/.exec(row.run)?.[1] ?? '';
+}
+
+/**
+ * Takes into the report the rows of other reports that are of a mutant's current definition and
+ * newer than the report's own.
+ * @param {string} file
+ * @param {string[]} others
+ */
+function merge(file, others) {
+  const rows = earlierRows(file);
+  for (const other of others) {
+    for (const [name, row] of earlierRows(other)) {
+      const m = MUTANTS.find((x) => x.name === name);
+      if (!m || row.fingerprint !== fingerprint(m)) continue;
+      const mine = rows.get(name);
+      if (!mine || mine.fingerprint !== row.fingerprint || runTime(row) > runTime(mine)) rows.set(name, row);
+    }
+  }
+  writeFileSync(file, report(rows));
+}
+
 /**
  * Records a result in the report file.
  * @param {string} file
@@ -543,6 +569,11 @@ function main() {
   if (unknown.length) {
     process.stderr.write(`test:mutants: unknown mutant(s): ${unknown.join(', ')} (see --list)\n`);
     return 2;
+  }
+  if (args.merge.length) {
+    merge(args.report, args.merge);
+    process.stderr.write(`test:mutants: ${args.report} updated from ${args.merge.join(', ')}\n`);
+    if (!args.names.length) return 0;
   }
   const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
   if (build.status !== 0) return 1;
