@@ -49,9 +49,11 @@ t.test('each S3 and KMS failure gives its own clear line and leaves nothing half
   const denied = await backend.newStore(sb, 'denied');
   const ownKms = { AWS_ENDPOINT_URL_KMS: kms.endpoint, KMSCRYPT_KEYRING: keyring };
   await expectOneLine('denied GenerateDataKey', ownKms, denied.url, /kms:GenerateDataKey.*kms:Encrypt, kms:Decrypt, kms:ReEncrypt, kms:GenerateDataKey, kms:GenerateDataKeyWithoutPlaintext and kms:DescribeKey/);
-  t.same((await denied.keys()).filter((k) => !k.startsWith('kmscrypt.json')), [], 'denied: no container and no manifest written');
-  sb.run('git', ['clone', '-q', denied.url, sb.path('empty-after-denial')], { env: ownKms });
-  t.pass('the location stays readable (an empty repository)');
+  // The descriptor's proof is made under a GenerateDataKey data key (docs/FORMAT.md), so a
+  // denied GenerateDataKey leaves the location exactly as it was: untouched, not half-created.
+  t.same(await denied.keys(), [], 'denied: nothing written, not even the descriptor');
+  const afterDenial = sb.run('git', ['clone', '-q', denied.url, sb.path('empty-after-denial')], { env: ownKms, expectFailure: true });
+  t.match(afterDenial.stderr, /no kmscrypt repository at .*denied.*push to it to create one/, 'a clone finds no repository there, as before the push');
 
   const disabledKey = new Keyring(keyring).createKey('to be disabled');
   new Keyring(keyring).update((file) => {
