@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Test } from 'tap';
 import { type AcceptedPush, lostPushes, readManifestLog } from './push-accounting';
 import { Sandbox } from './sandbox';
@@ -149,5 +150,23 @@ done`;
     tt.match(r.stderr, /rejected|atomic/);
     const ls = sb.git(a, 'ls-remote', store.url);
     tt.notMatch(ls, /refs\/heads\/side/, 'the other ref of the atomic push was not created');
+
+    // git refuses that one itself, from the refs it listed. A push that lands after the listing
+    // (from b's pre-push hook, which git runs between the two) is found only by the helper, when
+    // its publication loses the race: it must then refuse every ref of the atomic push.
+    sb.git(b, 'fetch', '-q', 'origin');
+    sb.git(b, 'reset', '-q', '--hard', 'origin/main');
+    sb.commit(b, { 'z': 'b again\n' }, 'b on top of main');
+    sb.git(b, 'branch', 'side2');
+    writeFileSync(
+      join(b, '.git', 'hooks', 'pre-push'),
+      `#!/bin/sh\nunset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE\ncd '${a}' && echo race > race.txt && git add race.txt && git commit -q -m race && git push -q origin main\n`,
+      { mode: 0o755 },
+    );
+    const raced = sb.run('git', ['push', '--atomic', 'origin', 'main', 'side2'], { cwd: b, expectFailure: true });
+    tt.match(raced.stderr, /! \[rejected\] +main -> main \(fetch first\)/, 'main is refused: the racing push moved it');
+    const after = sb.git(a, 'ls-remote', store.url);
+    tt.notMatch(after, /refs\/heads\/side2/, 'the other ref of the raced atomic push was not created');
+    tt.match(after, new RegExp(`^${sb.git(a, 'rev-parse', 'HEAD').trim()}\trefs/heads/main$`, 'm'), 'the racing push is kept');
   });
 }
