@@ -53,21 +53,28 @@ export function checkEndpointSecurity(
   try {
     url = new URL(endpoint);
   } catch {
-    throw new KmscryptError('BAD_CONFIG', `${service} endpoint ${JSON.stringify(endpoint)} (from ${source}) is not a URL; set ${source} to e.g. https://${service.toLowerCase()}.example.com`, {
+    throw new KmscryptError('BAD_CONFIG', `${service} endpoint ${JSON.stringify(endpoint)} (from ${source}) is not a URL`, {
       setting: source,
+      fix: `set ${source} to e.g. https://${service.toLowerCase()}.example.com`,
     });
   }
   if (url.protocol === 'https:') return url;
   if (url.protocol !== 'http:') {
-    throw new KmscryptError('BAD_CONFIG', `${service} endpoint ${endpoint} (from ${source}) must start with https://; fix ${source}`, { setting: source });
+    throw new KmscryptError('BAD_CONFIG', `${service} endpoint ${endpoint} (from ${source}) must start with https://`, {
+      setting: source,
+      fix: `fix ${source}`,
+    });
   }
   if (isLoopbackHost(url.hostname)) return url;
   if (!allowHttp) {
-    throw new KmscryptError('BAD_CONFIG', `refusing plain-HTTP ${service} endpoint ${endpoint} (from ${source}): ${EXPOSED[service]}; use https://, or ${ALLOW}`, {
+    throw new KmscryptError('BAD_CONFIG', `refusing plain-HTTP ${service} endpoint ${endpoint} (from ${source}): ${EXPOSED[service]}`, {
       setting: source,
+      fix: `use https://, or ${ALLOW}`,
     });
   }
-  warn(`warning: kmscrypt: using plain-HTTP ${service} endpoint ${endpoint} because kmscrypt.allowHttp is set; ${service === 'KMS' ? 'data keys are' : 'request metadata is'} not protected in transit`);
+  warn(
+    `warning: kmscrypt: using plain-HTTP ${service} endpoint ${endpoint} because kmscrypt.allowHttp is set; ${service === 'KMS' ? 'data keys are' : 'request metadata is'} not protected in transit`,
+  );
   return url;
 }
 
@@ -79,8 +86,8 @@ export function refusePlainHttpRequest(service: EndpointService, request: { prot
   if (request.protocol === 'http:' && !allowHttp && !isLoopbackHost(request.hostname ?? '')) {
     throw new KmscryptError(
       'BAD_CONFIG',
-      `refusing plain-HTTP ${service} request to ${request.hostname}, an endpoint the AWS SDK found by itself (endpoint_url in the AWS config file): ${EXPOSED[service]}; use an https:// endpoint there, or ${ALLOW}`,
-      { setting: 'endpoint_url' },
+      `refusing plain-HTTP ${service} request to ${request.hostname}, an endpoint the AWS SDK found by itself (endpoint_url in the AWS config file): ${EXPOSED[service]}`,
+      { setting: 'endpoint_url', fix: `use an https:// endpoint there, or ${ALLOW}` },
     );
   }
 }

@@ -1,8 +1,10 @@
 /**
  * Every failure a user can meet is a KmscryptError with a stable `code`.
- * The message is one line that names the cause and, where there is one, the fix, as
- * "<cause>; <fix>" (doctor shows the two on separate lines, so the cause itself holds no "; ");
- * the CLI prints it after "fatal: " and exits non-zero.
+ * The message is one line that names the cause, what the failure left unchanged where that is worth
+ * saying, and the fix where there is one: "<cause>; <unchanged>; <fix>". Each part is given
+ * separately where the error is made (data.unchanged, data.fix), so that doctor can show the fix on
+ * a line of its own and verify can leave out what a push or fetch did not do, without reading the
+ * message. The CLI prints it after "fatal: " and exits non-zero.
  */
 export type ErrorCode =
   /** A command line git kmscrypt cannot parse: unknown option, missing or extra argument (exit 129, as git). */
@@ -37,18 +39,26 @@ export interface ErrorData {
   container?: string;
   /** A local keyring that should hold the key does not exist at all (restoring it is the fix, not choosing a key). */
   keyringMissing?: boolean;
+  /** What the user can do about it; the message ends with it. */
+  fix?: string;
+  /** What the failure left as it was ("no ref was changed", "nothing was handed to git"), said after the cause. */
+  unchanged?: string;
   [fact: string]: unknown;
 }
 
 export class KmscryptError extends Error {
   readonly code: ErrorCode;
   readonly data: ErrorData;
+  /** The cause alone: the message without what was left unchanged and without the fix. */
+  readonly summary: string;
 
-  constructor(code: ErrorCode, message: string, data: ErrorData = {}) {
-    super(message);
+  /** `summary`: the cause; the message adds `data.unchanged` and `data.fix` after it. */
+  constructor(code: ErrorCode, summary: string, data: ErrorData = {}) {
+    super([summary, data.unchanged, data.fix].filter((part) => part).join('; '));
     this.name = 'KmscryptError';
     this.code = code;
     this.data = data;
+    this.summary = summary;
   }
 }
 

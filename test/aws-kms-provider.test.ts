@@ -193,8 +193,9 @@ t.test('disabled keys and keys pending deletion', async (t) => {
   const disabled = await rejection(kms.generateDataKey(key.arn, ctx));
   t.equal(
     disabled.message,
-    `kms:GenerateDataKey: key ${key.arn} is disabled (DisabledException); enable it (aws kms enable-key) or move the repository to another key with git kmscrypt rotate-key`,
+    `kms:GenerateDataKey: key ${key.arn} is disabled (DisabledException); enable it (aws kms enable-key --key-id ${key.arn}) or move the repository to another key with git kmscrypt rotate-key`,
   );
+  t.equal(disabled.data.fix, `enable it (aws kms enable-key --key-id ${key.arn}) or move the repository to another key with git kmscrypt rotate-key`, 'the fix is data');
   await client.send(new EnableKeyCommand({ KeyId: key.keyId }));
 
   await client.send(new ScheduleKeyDeletionCommand({ KeyId: key.keyId, PendingWindowInDays: 7 }));
@@ -216,7 +217,7 @@ t.test('denied actions name the action and the six actions kmscrypt needs', asyn
   const denied = await rejection(kms.decryptDataKey(dk.wrapped, ctx, key.arn));
   t.equal(
     denied.message,
-    `kms:Decrypt on key ${key.arn} in us-east-1 was denied (AccessDeniedException); kmscrypt needs ${SIX_ACTIONS} on this key not to be denied by IAM or key policies`,
+    `kms:Decrypt on key ${key.arn} in us-east-1 was denied (AccessDeniedException); remove what denies kms:Decrypt on ${key.arn} to this identity (an IAM policy, the key policy, a permissions boundary, an SCP or a VPC endpoint policy): kmscrypt needs ${SIX_ACTIONS} on this key not to be denied`,
   );
   t.same([...KMSCRYPT_KMS_ACTIONS].join(', '), SIX_ACTIONS.replace(' and', ','));
 

@@ -77,8 +77,11 @@ t.test('disabled keys and keys pending deletion', async (t) => {
 
   setState('Disabled');
   const disabled = await rejection(local.generateDataKey(key.keyId, ctx));
-  t.match(disabled.message, /is disabled \(DisabledException\); enable it again or rotate/);
-  t.match(disabled.data, { kmsError: 'DisabledException', action: 'GenerateDataKey', keyId: key.keyId });
+  t.equal(
+    disabled.message,
+    `GenerateDataKey: key ${key.keyId} is disabled (DisabledException); enable it (aws kms enable-key --key-id ${key.keyId} through git kmscrypt local-kms) or move the repository to another key with git kmscrypt rotate-key`,
+  );
+  t.match(disabled.data, { kmsError: 'DisabledException', action: 'GenerateDataKey', keyId: key.keyId, fix: /^enable it / });
   t.match((await rejection(local.decryptDataKey(dk.wrapped, ctx))).message, /DisabledException/);
   t.equal((await local.describeKey(key.keyId)).enabled, false);
 

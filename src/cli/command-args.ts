@@ -22,18 +22,18 @@ export function parseCommandArgs(command: string, args: string[], accepts: { to?
     else if ((a === '--to' || a.startsWith('--to=')) && accepts.to) {
       const value = a === '--to' ? args[++i] : a.slice('--to='.length);
       if (value === undefined || value === '' || value.startsWith('-')) {
-        throw new KmscryptError('USAGE', `--to needs a key (key ID, key ARN, alias name or alias ARN); ${seeHelp}`);
+        throw new KmscryptError('USAGE', '--to needs a key (key ID, key ARN, alias name or alias ARN)', { fix: seeHelp });
       }
       to = value;
-    } else if (a.startsWith('-') && a !== '-') throw new KmscryptError('USAGE', `unknown option ${a}; ${seeHelp}`);
+    } else if (a.startsWith('-') && a !== '-') throw new KmscryptError('USAGE', `unknown option ${a}`, { fix: seeHelp });
     else if (target === undefined) target = a;
-    else throw new KmscryptError('USAGE', `unexpected argument ${a}; ${seeHelp}`);
+    else throw new KmscryptError('USAGE', `unexpected argument ${a}`, { fix: seeHelp });
   }
   if (target === undefined) {
-    throw new KmscryptError('USAGE', `missing <remote-or-url> (a remote name such as origin, or a kmscrypt URL); ${seeHelp}`);
+    throw new KmscryptError('USAGE', 'missing <remote-or-url> (a remote name such as origin, or a kmscrypt URL)', { fix: seeHelp });
   }
   if (accepts.to && to === undefined) {
-    throw new KmscryptError('USAGE', `missing --to <key> (the key to move the repository to); ${seeHelp}`);
+    throw new KmscryptError('USAGE', 'missing --to <key> (the key to move the repository to)', { fix: seeHelp });
   }
   return { target, json, to };
 }
@@ -57,7 +57,7 @@ export async function resolveTarget(target: string): Promise<ResolvedTarget> {
     const configured = await remoteUrl(target);
     if (configured === undefined) throw await notARemote(target);
     if (!configured.startsWith('kmscrypt::')) {
-      throw new KmscryptError('BAD_URL', `remote ${target} is not a kmscrypt remote (its URL is ${configured}); give a kmscrypt remote or URL`);
+      throw new KmscryptError('BAD_URL', `remote ${target} is not a kmscrypt remote (its URL is ${configured})`, { fix: 'give a kmscrypt remote or URL' });
     }
     return { url: await anchorRelativePath(configured.slice('kmscrypt::'.length)), remoteName: target };
   }
@@ -73,11 +73,14 @@ async function notARemote(name: string): Promise<KmscryptError> {
   const inRepository = (await runGit(['rev-parse', '--git-dir'], { okCodes: [128] })).code === 0;
   const url = `a URL such as kmscrypt::s3://bucket/prefix or kmscrypt::./directory (kmscrypt::s3://${name} for the bucket of that name)`;
   if (!inRepository) {
-    return new KmscryptError('BAD_URL', `${JSON.stringify(name)} is not a remote here: ${process.cwd()} is not in a git repository; run this inside the repository, or give ${url}`, { target: name });
+    return new KmscryptError('BAD_URL', `${JSON.stringify(name)} is not a remote here: ${process.cwd()} is not in a git repository`, {
+      target: name,
+      fix: `run this inside the repository, or give ${url}`,
+    });
   }
   const remotes = (await runGit(['remote'])).stdout.toString('utf8').split('\n').filter(Boolean);
   const known = remotes.length ? `remotes here: ${remotes.join(', ')}` : 'this repository has no remotes';
-  return new KmscryptError('BAD_URL', `no remote named ${JSON.stringify(name)} (${known}); give a remote name or ${url}`, { target: name });
+  return new KmscryptError('BAD_URL', `no remote named ${JSON.stringify(name)} (${known})`, { target: name, fix: `give a remote name or ${url}` });
 }
 
 async function remoteUrl(name: string): Promise<string | undefined> {

@@ -6,9 +6,7 @@ import { Manifest, parseManifestEnvelope } from '../format/manifest';
 import type { EncryptionContext, KeyDescription, KeyProvider } from '../keys/key-provider';
 import { REPOSITORY_CONTEXT_KEY, repositoryContext } from '../keys/key-provider';
 import { DEFAULT_ALIAS } from '../keys/keyring';
-import { KMSCRYPT_KMS_ACTIONS } from '../keys/kms-errors';
-import { LocalKeyProvider } from '../keys/local-key-provider';
-import { untracedKeyProvider } from '../keys/traced-key-provider';
+import { KEY_FIXES } from '../keys/kms-errors';
 import { RemoteConfig, RemoteRepository } from '../remote/remote-repository';
 import { probeConditionalWrites } from '../storage/conditional-write-probe';
 import { EndpointService, isLoopbackHost } from '../endpoint-security';
@@ -47,7 +45,11 @@ export async function runDoctor(args: string[]): Promise<number> {
       if (c.fix) lines.push(`${''.padEnd(width)}  ${''.padEnd(6)}  fix: ${c.fix}`);
     }
     const warned = checks.filter((c) => c.status === 'WARN').length;
-    lines.push(failed ? `doctor: ${failed} check${failed === 1 ? '' : 's'} failed` : `doctor: all checks passed${warned ? ` (${warned} warning${warned === 1 ? '' : 's'})` : ''}`);
+    lines.push(
+      failed
+        ? `doctor: ${failed} check${failed === 1 ? '' : 's'} failed`
+        : `doctor: all checks passed${warned ? ` (${warned} warning${warned === 1 ? '' : 's'})` : ''}`,
+    );
     process.stdout.write(lines.join('\n') + '\n');
   }
   return failed ? 1 : 0;
@@ -67,7 +69,8 @@ export async function diagnose(target: string): Promise<Check[]> {
     addFailure(add, 'url', err, 'give a remote name or a URL such as kmscrypt::s3://bucket/prefix or kmscrypt::file:///path');
     return checks;
   }
-  const where = location.kind === 'local' ? `local directory ${location.path}` : `S3 bucket ${location.bucket}${location.prefix ? `, prefix ${location.prefix}` : ''}`;
+  const where =
+    location.kind === 'local' ? `local directory ${location.path}` : `S3 bucket ${location.bucket}${location.prefix ? `, prefix ${location.prefix}` : ''}`;
   add('url', 'PASS', `${where}${resolved.remoteName ? ` (remote ${resolved.remoteName})` : ''}`);
 
   let settings: Settings;
@@ -104,15 +107,20 @@ export async function diagnose(target: string): Promise<Check[]> {
     else await checkConditionalWrites(config, settings, add);
   }
 
-  const provider = untracedKeyProvider(config.keys);
-  if (provider instanceof LocalKeyProvider) {
-    const keyring = provider.keyring;
-    try {
-      if (!keyring.exists()) add('keyring', repo ? 'FAIL' : 'WARN', `${keyring.path} does not exist${repo ? '' : ' yet: the first push creates it'}`, repo ? 'restore the keyring this repository was made with, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it' : undefined);
-      else add('keyring', 'PASS', `${keyring.path} (mode 0600, ${plural(keyring.load().keys.length, 'key')})`);
-    } catch (err) {
-      addFailure(add, 'keyring', err, 'restore the keyring from your backup');
+  try {
+    const store = config.keys.keyStore();
+    if (store.kind === 'keyring') {
+      if (store.keys === undefined)
+        add(
+          'keyring',
+          repo ? 'FAIL' : 'WARN',
+          `${store.path} does not exist${repo ? '' : ' yet: the first push creates it'}`,
+          repo ? KEY_FIXES.restoreKeyring : undefined,
+        );
+      else add('keyring', 'PASS', `${store.path} (mode 0600, ${plural(store.keys, 'key')})`);
     }
+  } catch (err) {
+    addFailure(add, 'keyring', err, 'restore the keyring from your backup');
   }
   await checkKms(config, repo, manifest?.keyId ?? sealedBy, add);
   return checks;
@@ -125,28 +133,39 @@ function endpointCheck(name: string, service: EndpointService, resolved: { url?:
   try {
     url = new URL(resolved.url);
   } catch {
-    return { name, status: 'FAIL', detail: `${service} endpoint ${resolved.url} (from ${resolved.source}) is not a URL`, fix: `set ${resolved.source} to e.g. https://${service.toLowerCase()}.example.com` };
+    return {
+      name,
+      status: 'FAIL',
+      detail: `${service} endpoint ${resolved.url} (from ${resolved.source}) is not a URL`,
+      fix: `set ${resolved.source} to e.g. https://${service.toLowerCase()}.example.com`,
+    };
   }
   const from = `${resolved.url} (from ${resolved.source})`;
   if (url.protocol === 'https:') return { name, status: 'PASS', detail: `${from} over HTTPS` };
   if (url.protocol !== 'http:') return { name, status: 'FAIL', detail: `${from} is neither https:// nor http://`, fix: 'use an https:// endpoint' };
   if (isLoopbackHost(url.hostname)) return { name, status: 'PASS', detail: `${from}: plain HTTP, but to this machine (loopback) only` };
   const exposed = service === 'KMS' ? 'plaintext data keys are' : 'request metadata is';
-  if (allowHttp) return { name, status: 'WARN', detail: `${from}: plain HTTP across the network, accepted because kmscrypt.allowHttp is set; ${exposed} not protected in transit` };
-  return { name, status: 'FAIL', detail: `${from}: plain HTTP across the network is refused`, fix: 'use an https:// endpoint, or set kmscrypt.allowHttp=true (S3 and KMS) to accept unencrypted transport' };
+  if (allowHttp)
+    return {
+      name,
+      status: 'WARN',
+      detail: `${from}: plain HTTP across the network, accepted because kmscrypt.allowHttp is set; ${exposed} not protected in transit`,
+    };
+  return {
+    name,
+    status: 'FAIL',
+    detail: `${from}: plain HTTP across the network is refused`,
+    fix: 'use an https:// endpoint, or set kmscrypt.allowHttp=true (S3 and KMS) to accept unencrypted transport',
+  };
 }
 
 type Add = (name: string, status: CheckStatus, detail: string, fix?: string) => void;
 
-/**
- * A kmscrypt message split into its cause and its fix ("<cause>; <fix>", src/errors.ts); a raw
- * error, or a message that only names its cause, has no fix of its own.
- */
+/** A failure's cause and, when it was made with one, its fix (data.fix); a raw error has no fix of its own. */
 function causeAndFix(err: unknown): { cause: string; fix?: string } {
-  const message = errorMessage(err);
-  const split = message.indexOf('; ');
-  if (!(err instanceof KmscryptError) || split <= 0) return { cause: message };
-  return { cause: message.slice(0, split), fix: message.slice(split + 2) };
+  if (!(err instanceof KmscryptError) || err.data.fix === undefined) return { cause: errorMessage(err) };
+  const { unchanged } = err.data;
+  return { cause: unchanged ? `${err.summary}; ${unchanged}` : err.summary, fix: err.data.fix };
 }
 
 /**
@@ -164,8 +183,10 @@ function addFailure(add: Add, name: string, err: unknown, otherwise: string): vo
 
 /** What to do about a newest manifest that cannot be read, by what went wrong. */
 function manifestFix(err: unknown, url: string): string {
-  if (isKmscryptError(err, 'ROLLBACK')) return `if the store was restored from an older backup on purpose: git kmscrypt forget ${url}, then push what this clone has`;
-  if (isKmscryptError(err, 'TAMPERED') || isKmscryptError(err, 'CORRUPT')) return "restore the store's objects from a backup or bucket versioning; run 'git kmscrypt verify' for the details";
+  if (isKmscryptError(err, 'ROLLBACK'))
+    return `if the store was restored from an older backup on purpose: git kmscrypt forget ${url}, then push what this clone has`;
+  if (isKmscryptError(err, 'TAMPERED') || isKmscryptError(err, 'CORRUPT'))
+    return "restore the store's objects from a backup or bucket versioning; run 'git kmscrypt verify' for the details";
   return "run 'git kmscrypt verify' for details";
 }
 
@@ -194,7 +215,12 @@ async function checkStore(config: RemoteConfig, location: RemoteLocation, add: A
         const credentials = await client.config.credentials();
         add('credentials', 'PASS', `AWS credentials resolved (access key …${credentials.accessKeyId.slice(-4)})`);
       } catch (err) {
-        add('credentials', 'FAIL', `no AWS credentials: ${oneLine(errorMessage(err))}`, 'configure them: aws configure, aws sso login, AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
+        add(
+          'credentials',
+          'FAIL',
+          `no AWS credentials: ${oneLine(errorMessage(err))}`,
+          'configure them: aws configure, aws sso login, AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY',
+        );
       }
       try {
         add('region', 'PASS', await client.config.region());
@@ -208,7 +234,12 @@ async function checkStore(config: RemoteConfig, location: RemoteLocation, add: A
     add('store', 'PASS', `${config.storage.location} answered a list request (${plural(manifests.length, 'manifest')})`);
     return 'ok';
   } catch (err) {
-    addFailure(add, 'store', err, location.kind === 's3' ? 'check the bucket name and region, and that these credentials may s3:ListBucket on it' : 'check the directory permissions');
+    addFailure(
+      add,
+      'store',
+      err,
+      location.kind === 's3' ? 'check the bucket name and region, and that these credentials may s3:ListBucket on it' : 'check the directory permissions',
+    );
     return 'unreachable';
   }
 }
@@ -232,7 +263,12 @@ async function checkRepository(config: RemoteConfig, add: Add): Promise<{ repo?:
     else add('manifest', 'PASS', `generation ${manifest.generation}: ${Object.keys(manifest.refs).length} refs, ${manifest.containers.length} containers`);
     return { repo, manifest: manifest ?? undefined };
   } catch (err) {
-    addFailure(add, 'manifest', err, isKmscryptError(err, 'KEY_ERROR') ? 'act on the error above; the kms: rows below try each action' : manifestFix(err, config.url));
+    addFailure(
+      add,
+      'manifest',
+      err,
+      isKmscryptError(err, 'KEY_ERROR') ? 'act on the error above; the kms: rows below try each action' : manifestFix(err, config.url),
+    );
     return { repo, sealedBy: await newestSealingKey(config).catch(() => undefined) };
   }
 }
@@ -249,7 +285,8 @@ async function checkConditionalWrites(config: RemoteConfig, settings: Settings, 
   try {
     const result = await probeConditionalWrites(config.storage);
     if (result.ok) add('conditional writes', 'PASS', result.detail);
-    else if (settings.allowUnsafeServer) add('conditional writes', 'WARN', `${result.detail}; accepted because kmscrypt.allowUnsafeServer is set: concurrent pushes may be lost`);
+    else if (settings.allowUnsafeServer)
+      add('conditional writes', 'WARN', `${result.detail}; accepted because kmscrypt.allowUnsafeServer is set: concurrent pushes may be lost`);
     else {
       add(
         'conditional writes',
@@ -259,14 +296,18 @@ async function checkConditionalWrites(config: RemoteConfig, settings: Settings, 
       );
     }
   } catch (err) {
-    add('conditional writes', 'FAIL', `the probe object could not be written or removed: ${errorMessage(err)}`, 'these credentials need to write and delete objects under the prefix (s3:PutObject, s3:DeleteObject)');
+    add(
+      'conditional writes',
+      'FAIL',
+      `the probe object could not be written or removed: ${errorMessage(err)}`,
+      'these credentials need to write and delete objects under the prefix (s3:PutObject, s3:DeleteObject)',
+    );
   }
 }
 
 /** DescribeKey, then each of the other five actions once, under the repository's encryption context. */
 async function checkKms(config: RemoteConfig, repo: RemoteRepository | undefined, currentKey: string | undefined, add: Add): Promise<void> {
   const keys = config.keys;
-  const local = untracedKeyProvider(keys) instanceof LocalKeyProvider;
   const keyId = config.keyId ?? currentKey ?? repo?.descriptor.keyId ?? DEFAULT_ALIAS;
   const skipAll = (why: string) => EXERCISED.forEach((a) => add(`kms:${a}`, 'SKIP', why));
 
@@ -274,12 +315,16 @@ async function checkKms(config: RemoteConfig, repo: RemoteRepository | undefined
   try {
     key = await keys.describeKey(keyId);
   } catch (err) {
-    if (!repo && keyId === DEFAULT_ALIAS && kmsErrorName(err) === 'NotFoundException') {
-      add('kms:DescribeKey', 'WARN', `${DEFAULT_ALIAS} does not exist yet: the first push creates it (kms:CreateKey, kms:CreateAlias), as CodeCommit creates aws/codecommit`);
+    if (!repo && keyId === DEFAULT_ALIAS && isKmscryptError(err) && err.data.kmsError === 'NotFoundException') {
+      add(
+        'kms:DescribeKey',
+        'WARN',
+        `${DEFAULT_ALIAS} does not exist yet: the first push creates it (kms:CreateKey, kms:CreateAlias), as CodeCommit creates aws/codecommit`,
+      );
       skipAll(`no key to exercise yet (${DEFAULT_ALIAS} does not exist)`);
       return;
     }
-    addKmsFailure(add, 'DescribeKey', err, keyId, local);
+    addKmsFailure(add, 'DescribeKey', err);
     skipAll('the key could not be described');
     return;
   }
@@ -289,9 +334,14 @@ async function checkKms(config: RemoteConfig, repo: RemoteRepository | undefined
   if (key.keySpec !== 'SYMMETRIC_DEFAULT') problems.push(`its KeySpec is ${key.keySpec}`);
   if (key.keyUsage !== 'ENCRYPT_DECRYPT') problems.push(`its KeyUsage is ${key.keyUsage}`);
   if (problems.length) {
-    const fix = !key.enabled
-      ? `enable it (aws kms enable-key --key-id ${key.arn}), or move the repository to another key with git kmscrypt rotate-key`
-      : 'use a symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT): git config kmscrypt.keyId <key>';
+    const fix =
+      key.state === 'PendingDeletion'
+        ? KEY_FIXES.pendingDeletion(key.arn)
+        : !key.enabled
+          ? repo
+            ? KEY_FIXES.disabled(key.arn)
+            : KEY_FIXES.disabledNewKey(key.arn)
+          : KEY_FIXES.notSymmetric;
     add('kms:DescribeKey', 'FAIL', `${named}: ${problems.join(', ')}`, fix);
     skipAll('the key is not usable');
     return;
@@ -306,7 +356,7 @@ async function checkKms(config: RemoteConfig, repo: RemoteRepository | undefined
       add(`kms:${action}`, 'PASS', detail(value));
       return value;
     } catch (err) {
-      addKmsFailure(add, action, err, key.arn, local);
+      addKmsFailure(add, action, err);
       return undefined;
     }
   };
@@ -323,9 +373,14 @@ async function checkKms(config: RemoteConfig, repo: RemoteRepository | undefined
         const unwrapped = await keys.decryptDataKey(blob, context, key.arn);
         const same = !generated || unwrapped.plaintext.equals(generated.plaintext);
         unwrapped.plaintext.fill(0);
-        if (!same) throw new KmscryptError('KEY_ERROR', 'kms:Decrypt returned another plaintext than GenerateDataKey; the KMS endpoint does not behave like AWS KMS');
+        if (!same)
+          throw new KmscryptError('KEY_ERROR', 'kms:Decrypt returned another plaintext than GenerateDataKey; the KMS endpoint does not behave like AWS KMS');
       });
-      await exercise('ReEncrypt', () => keys.reEncrypt(blob, context, key.arn), () => `allowed (to the same key) ${withContext}`);
+      await exercise(
+        'ReEncrypt',
+        () => keys.reEncrypt(blob, context, key.arn),
+        () => `allowed (to the same key) ${withContext}`,
+      );
     }
   } finally {
     generated?.plaintext.fill(0);
@@ -343,40 +398,9 @@ async function encrypt32(keys: KeyProvider, keyArn: string, context: EncryptionC
   }
 }
 
-/** The KMS error name of a failure: from the AWS provider's data, or the "(NameException)" the keyring's messages carry. */
-function kmsErrorName(err: unknown): string | undefined {
-  if (!(err instanceof KmscryptError)) return undefined;
-  if (typeof err.data.kmsError === 'string') return err.data.kmsError;
-  return /\((\w+Exception)\b/.exec(err.message)?.[1];
-}
-
-/**
- * A failed KMS action. AWS KMS's errors that kmsFix knows get its fix, naming the action and the
- * key (the aws CLI command, the policies to look at); the local keyring's errors, which already
- * say what to do with the keyring file, and any other error get the message's own fix.
- */
-function addKmsFailure(add: Add, action: string, err: unknown, keyArn: string, local: boolean): void {
-  const specific = local ? undefined : kmsFix(err, action, keyArn);
-  if (specific) add(`kms:${action}`, 'FAIL', causeAndFix(err).cause, specific);
-  else addFailure(add, `kms:${action}`, err, 'act on the error above; with AWS KMS also check the endpoint (AWS_ENDPOINT_URL_KMS), the region and the credentials');
-}
-
-function kmsFix(err: unknown, action: string, keyArn: string): string | undefined {
-  switch (kmsErrorName(err)) {
-    case 'AccessDeniedException':
-      return (
-        `remove what denies kms:${action} on ${keyArn} to this identity (an IAM policy, the key policy, a permissions boundary, an SCP or a VPC endpoint policy); ` +
-        `kmscrypt needs ${KMSCRYPT_KMS_ACTIONS.join(', ')} not to be denied`
-      );
-    case 'DisabledException':
-      return `enable the key (aws kms enable-key --key-id ${keyArn}), or move the repository to another key with git kmscrypt rotate-key`;
-    case 'KMSInvalidStateException':
-      return `cancel the key's deletion (aws kms cancel-key-deletion --key-id ${keyArn}) and enable it`;
-    case 'NotFoundException':
-      return 'check kmscrypt.keyId (KMSCRYPT_KEY_ID) and the region (AWS_REGION); with the local keyring, KMSCRYPT_KEYRING';
-    default:
-      return undefined;
-  }
+/** A failed KMS action: the provider's error says what failed and, where it knows, what to do. */
+function addKmsFailure(add: Add, action: string, err: unknown): void {
+  addFailure(add, `kms:${action}`, err, 'act on the error above; with AWS KMS also check the endpoint (AWS_ENDPOINT_URL_KMS), the region and the credentials');
 }
 
 function oneLine(text: string): string {

@@ -15,21 +15,19 @@ export async function runForget(args: string[]): Promise<number> {
   const stateDir = await gitDir().then(
     (dir) => join(dir, 'kmscrypt'),
     () => {
-      throw new KmscryptError(
-        'BAD_URL',
-        `${process.cwd()} is not in a git repository; run git kmscrypt forget inside the clone that should forget ${location}`,
-      );
+      throw new KmscryptError('BAD_URL', `${process.cwd()} is not in a git repository`, {
+        fix: `run git kmscrypt forget inside the clone that should forget ${location}`,
+      });
     },
   );
   const known = KnownRemotes.in(stateDir);
   const forgotten = await known.forget(location);
   if (!forgotten) {
     const urls = await known.urls();
-    throw new KmscryptError(
-      'BAD_URL',
-      `this clone remembers no repository at ${location}; ${urls.length ? `it remembers: ${urls.join(', ')}` : 'it remembers none'}`,
-      { url: location },
-    );
+    throw new KmscryptError('BAD_URL', `this clone remembers no repository at ${location}`, {
+      url: location,
+      fix: urls.length ? `it remembers: ${urls.join(', ')}` : 'it remembers none',
+    });
   }
   // The rest is kept while another URL still leads to the same repository (a second remote).
   if (!forgotten.elsewhere) {

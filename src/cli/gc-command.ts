@@ -14,11 +14,11 @@ export async function runGc(args: string[]): Promise<number> {
     else if (a === '-q' || a === '--quiet') progress = false;
     else if (a === '--grace') graceMs = parseDuration(args[++i]);
     else if (a.startsWith('--grace=')) graceMs = parseDuration(a.slice('--grace='.length));
-    else if (a.startsWith('-')) throw new KmscryptError('USAGE', `unknown option ${a}; see 'git kmscrypt gc --help'`);
+    else if (a.startsWith('-')) throw new KmscryptError('USAGE', `unknown option ${a}`, { fix: `see 'git kmscrypt gc --help'` });
     else if (target === undefined) target = a;
-    else throw new KmscryptError('USAGE', `unexpected argument ${a}; see 'git kmscrypt gc --help'`);
+    else throw new KmscryptError('USAGE', `unexpected argument ${a}`, { fix: `see 'git kmscrypt gc --help'` });
   }
-  if (!target) throw new KmscryptError('USAGE', "missing <remote-or-url>; see 'git kmscrypt gc --help'");
+  if (!target) throw new KmscryptError('USAGE', 'missing <remote-or-url>', { fix: "see 'git kmscrypt gc --help'" });
   const repo = await openTargetRepository(target, { inRepository: false });
   const r = await collectGarbage(repo, { graceMs, progress });
   if (json) {

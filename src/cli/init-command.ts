@@ -20,13 +20,13 @@ export async function runInit(args: string[]): Promise<number> {
       format = v;
     } else if (a === '-b' || a === '--initial-branch' || a.startsWith('--initial-branch=')) {
       const v = a.startsWith('--initial-branch=') ? a.slice('--initial-branch='.length) : args[++i];
-      if (!v || v.startsWith('-')) throw new KmscryptError('USAGE', `${a} needs a branch name; see 'git kmscrypt init --help'`);
+      if (!v || v.startsWith('-')) throw new KmscryptError('USAGE', `${a} needs a branch name`, { fix: `see 'git kmscrypt init --help'` });
       initialBranch = v;
-    } else if (a.startsWith('-')) throw new KmscryptError('USAGE', `unknown option ${a}; see 'git kmscrypt init --help'`);
+    } else if (a.startsWith('-')) throw new KmscryptError('USAGE', `unknown option ${a}`, { fix: `see 'git kmscrypt init --help'` });
     else if (url === undefined) url = a.replace(/^kmscrypt::/, '');
-    else throw new KmscryptError('USAGE', `unexpected argument ${a}; see 'git kmscrypt init --help'`);
+    else throw new KmscryptError('USAGE', `unexpected argument ${a}`, { fix: `see 'git kmscrypt init --help'` });
   }
-  if (!url) throw new KmscryptError('USAGE', "missing <url>; see 'git kmscrypt init --help'");
+  if (!url) throw new KmscryptError('USAGE', 'missing <url>', { fix: "see 'git kmscrypt init --help'" });
   const config = await openRemote(url);
   const existing = await RemoteRepository.open(config);
   if (existing) throw new KmscryptError('CONFLICT', `${config.url} already holds repository ${existing.repositoryId}`);

@@ -49,7 +49,7 @@ function parseArgs(args: string[]): KeysArgs {
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
     const value = (): string => {
       const v = eq > 0 ? arg.slice(eq + 1) : args[++i];
-      if (v === undefined) throw new KmscryptError('USAGE', `keys: ${flag} needs a value; ${seeHelp}`);
+      if (v === undefined) throw new KmscryptError('USAGE', `keys: ${flag} needs a value`, { fix: seeHelp });
       return v;
     };
     if (flag === '--help' || flag === '-h') parsed.help = true;
@@ -57,14 +57,15 @@ function parseArgs(args: string[]): KeysArgs {
     else if (flag === '--alias') parsed.alias = value();
     else if (flag === '--description') parsed.description = value();
     else if (flag === '--keyring') parsed.keyring = value();
-    else if (arg.startsWith('-')) throw new KmscryptError('USAGE', `keys: unknown option ${arg}; ${seeHelp}`);
+    else if (arg.startsWith('-')) throw new KmscryptError('USAGE', `keys: unknown option ${arg}`, { fix: seeHelp });
     else if (parsed.action === undefined && (arg === 'create' || arg === 'list')) parsed.action = arg;
-    else throw new KmscryptError('USAGE', `keys: unexpected argument ${arg}; use 'git kmscrypt keys create' or 'git kmscrypt keys list'`);
+    else throw new KmscryptError('USAGE', `keys: unexpected argument ${arg}`, { fix: `use 'git kmscrypt keys create' or 'git kmscrypt keys list'` });
   }
   if (parsed.help) return parsed;
-  if (parsed.action === undefined) throw new KmscryptError('USAGE', `keys: missing action; use 'git kmscrypt keys create' or 'git kmscrypt keys list'`);
+  if (parsed.action === undefined)
+    throw new KmscryptError('USAGE', 'keys: missing action', { fix: `use 'git kmscrypt keys create' or 'git kmscrypt keys list'` });
   if (parsed.action === 'list' && (parsed.alias !== undefined || parsed.description !== '')) {
-    throw new KmscryptError('USAGE', `keys list takes no --alias or --description; ${seeHelp}`);
+    throw new KmscryptError('USAGE', 'keys list takes no --alias or --description', { fix: seeHelp });
   }
   if (parsed.alias !== undefined) parsed.alias = aliasName(parsed.alias);
   if (parsed.description.length > 8192) throw new KmscryptError('USAGE', 'keys create: --description is longer than 8192 characters');
@@ -75,9 +76,12 @@ function parseArgs(args: string[]): KeysArgs {
 function aliasName(given: string): string {
   const name = given.startsWith('alias/') ? given : `alias/${given}`;
   if (!ALIAS_NAME.test(name)) {
-    throw new KmscryptError('USAGE', `keys create: --alias ${JSON.stringify(given)} is not an alias name; use letters, digits, '/', '_' and '-' (e.g. --alias team-repos)`);
+    throw new KmscryptError('USAGE', `keys create: --alias ${JSON.stringify(given)} is not an alias name`, {
+      fix: `use letters, digits, '/', '_' and '-' (e.g. --alias team-repos)`,
+    });
   }
-  if (name.startsWith('alias/aws/')) throw new KmscryptError('USAGE', `keys create: alias names that begin with alias/aws/ are reserved by AWS; choose another`);
+  if (name.startsWith('alias/aws/'))
+    throw new KmscryptError('USAGE', 'keys create: alias names that begin with alias/aws/ are reserved by AWS', { fix: 'choose another' });
   return name;
 }
 

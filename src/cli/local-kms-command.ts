@@ -23,7 +23,7 @@ function parseArgs(args: string[]): LocalKmsArgs {
     const value = (): string => {
       if (eq > 0 && arg.startsWith('--')) return arg.slice(eq + 1);
       const next = args[++i];
-      if (next === undefined) throw new KmscryptError('USAGE', `local-kms: ${flag} needs a value; run 'git kmscrypt local-kms --help'`);
+      if (next === undefined) throw new KmscryptError('USAGE', `local-kms: ${flag} needs a value`, { fix: `run 'git kmscrypt local-kms --help'` });
       return next;
     };
     switch (flag) {
@@ -50,7 +50,7 @@ function parseArgs(args: string[]): LocalKmsArgs {
         parsed.verbose = true;
         break;
       default:
-        throw new KmscryptError('USAGE', `local-kms: unknown option '${arg}'; run 'git kmscrypt local-kms --help'`);
+        throw new KmscryptError('USAGE', `local-kms: unknown option '${arg}'`, { fix: `run 'git kmscrypt local-kms --help'` });
     }
   }
   return parsed;
@@ -77,7 +77,9 @@ export async function runLocalKms(args: string[]): Promise<number> {
   log('  (git-remote-kmscrypt then signs with that access key itself, unless kmscrypt.kmsProfile names other credentials)');
   log(`other AWS clients: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY from that file, e.g. for the AWS CLI:`);
   const field = (name: string) => `$(node -p 'require(${JSON.stringify(credentialsFile).replace(/'/g, "'\\''")}).${name}')`;
-  log(`  AWS_ACCESS_KEY_ID=${field('accessKeyId')} AWS_SECRET_ACCESS_KEY=${field('secretAccessKey')} aws kms list-keys --endpoint-url ${server.url} --region ${options.region}`);
+  log(
+    `  AWS_ACCESS_KEY_ID=${field('accessKeyId')} AWS_SECRET_ACCESS_KEY=${field('secretAccessKey')} aws kms list-keys --endpoint-url ${server.url} --region ${options.region}`,
+  );
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals) => {
       process.off('SIGTERM', stop);

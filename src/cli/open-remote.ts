@@ -110,8 +110,7 @@ async function checkConditionalWrites(storage: Storage, settings: Settings): Pro
     process.stderr.write(`warning: kmscrypt: ${storage.location} does not enforce conditional writes (${result.detail}); concurrent pushes may be lost\n`);
     return;
   }
-  throw new KmscryptError(
-    'UNSAFE_SERVER',
-    `${storage.location} ignores conditional writes (${result.detail}), so concurrent pushes could be lost; use a server that supports If-None-Match, or set kmscrypt.allowUnsafeServer=true if you alone push`,
-  );
+  throw new KmscryptError('UNSAFE_SERVER', `${storage.location} ignores conditional writes (${result.detail}), so concurrent pushes could be lost`, {
+    fix: 'use a server that supports If-None-Match, or set kmscrypt.allowUnsafeServer=true if you alone push',
+  });
 }

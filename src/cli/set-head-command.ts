@@ -12,7 +12,7 @@ export async function runSetHead(args: string[]): Promise<number> {
     'set-head',
     args.filter((_, i) => i !== branchAt),
   );
-  if (branchAt < 0) throw new KmscryptError('USAGE', "missing <branch> (the branch HEAD should point at); see 'git kmscrypt set-head --help'");
+  if (branchAt < 0) throw new KmscryptError('USAGE', 'missing <branch> (the branch HEAD should point at)', { fix: "see 'git kmscrypt set-head --help'" });
   const r = await setHead(await openTargetRepository(parsed.target), args[branchAt]);
   if (parsed.json) process.stdout.write(JSON.stringify(r) + '\n');
   else if (r.generation === null) process.stdout.write(`HEAD of repository ${r.repositoryId} already points at ${r.head}\n`);

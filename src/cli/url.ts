@@ -13,8 +13,8 @@ export type RemoteLocation =
  * absolute paths). openRemote refuses a bare word when a directory of that name exists here.
  */
 export function parseRemoteUrl(url: string, cwd: string = process.cwd()): RemoteLocation {
-  const bad = (why: string) => new KmscryptError('BAD_URL', `invalid kmscrypt URL ${JSON.stringify(url)}: ${why}`);
-  if (url === '') throw bad('it is empty; use kmscrypt::s3://bucket/prefix or kmscrypt::file:///path');
+  const bad = (why: string, fix?: string) => new KmscryptError('BAD_URL', `invalid kmscrypt URL ${JSON.stringify(url)}: ${why}`, { fix });
+  if (url === '') throw bad('it is empty', 'use kmscrypt::s3://bucket/prefix or kmscrypt::file:///path');
   const decode = (text: string) => {
     try {
       return decodeURIComponent(text);
@@ -31,7 +31,8 @@ export function parseRemoteUrl(url: string, cwd: string = process.cwd()): Remote
     const host = slash < 0 ? raw : raw.slice(0, slash);
     if (host !== '' && host.toLowerCase() !== 'localhost') {
       throw bad(
-        `file:// is followed by a host name, here ${JSON.stringify(host)}; for the absolute path /${raw} write file:///${raw} (three slashes), for a directory relative to here write ./${raw}`,
+        `file:// is followed by a host name, here ${JSON.stringify(host)}`,
+        `for the absolute path /${raw} write file:///${raw} (three slashes), for a directory relative to here write ./${raw}`,
       );
     }
     const path = decode(slash < 0 ? '' : raw.slice(slash));
@@ -53,7 +54,7 @@ export function parseRemoteUrl(url: string, cwd: string = process.cwd()): Remote
       if (!/^[A-Za-z0-9_.+-]+$/.test(profile)) throw bad(`profile name ${JSON.stringify(profile)} is not valid`);
     }
   } else if (/^[a-z][a-z0-9+.-]*:/i.test(url)) {
-    throw bad(`unsupported scheme ${url.slice(0, url.indexOf(':'))}; use s3:// or file://`);
+    throw bad(`unsupported scheme ${url.slice(0, url.indexOf(':'))}`, 'use s3:// or file://');
   }
   let query = '';
   const q = rest.indexOf('?');
@@ -66,7 +67,8 @@ export function parseRemoteUrl(url: string, cwd: string = process.cwd()): Remote
   const prefix = slash < 0 ? '' : rest.slice(slash + 1).replace(/\/+$/, '');
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes('..')) {
     throw bad(
-      `${JSON.stringify(bucket)} is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens); ${url.startsWith('s3://') ? 'write s3://bucket/prefix' : `for a local directory write ./${url} or file:///absolute/path`}`,
+      `${JSON.stringify(bucket)} is not a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)`,
+      url.startsWith('s3://') ? 'write s3://bucket/prefix' : `for a local directory write ./${url} or file:///absolute/path`,
     );
   }
   if (prefix.split('/').some((p) => p === '' || p === '.' || p === '..') && prefix !== '') {
@@ -77,7 +79,7 @@ export function parseRemoteUrl(url: string, cwd: string = process.cwd()): Remote
     const eq = pair.indexOf('=');
     const k = decode(eq < 0 ? pair : pair.slice(0, eq));
     const v = eq < 0 ? '' : decode(pair.slice(eq + 1));
-    if (k !== 'region' && k !== 'endpoint') throw bad(`unknown parameter ${JSON.stringify(k)}; known: region, endpoint`);
+    if (k !== 'region' && k !== 'endpoint') throw bad(`unknown parameter ${JSON.stringify(k)}`, 'known: region, endpoint');
     if (!v) throw bad(`parameter ${k} has no value`);
     if (k === 'region') location.region = v;
     else location.endpoint = v;

@@ -30,7 +30,8 @@ export function historyLimit(ref: HistoryRef): number {
 }
 
 export function encodeHistory(h: History): Buffer {
-  if (h.first < 1 || h.end !== h.first + h.hashes.length || h.hashes.length === 0) throw new RangeError('a history lists first … end − 1, at least one manifest');
+  if (h.first < 1 || h.end !== h.first + h.hashes.length || h.hashes.length === 0)
+    throw new RangeError('a history lists first … end − 1, at least one manifest');
   const head = Buffer.alloc(8);
   MAGIC.copy(head, 0);
   head.writeUInt8(FORMAT_VERSION, 4);
@@ -44,7 +45,9 @@ export function encodeHistory(h: History): Buffer {
  */
 export function openHistory(bytes: Buffer, ref: HistoryRef, what: string): History {
   if (sha256Hex(bytes) !== ref.hash) {
-    throw new KmscryptError('TAMPERED', `${what} is not the history object manifest ${ref.generation} names (hash mismatch): it was altered or replaced; no ref was changed`);
+    throw new KmscryptError('TAMPERED', `${what} is not the history object manifest ${ref.generation} names (hash mismatch): it was altered or replaced`, {
+      unchanged: 'no ref was changed',
+    });
   }
   const bad = (why: string) => new KmscryptError('CORRUPT', `${what}: not a kmscrypt history object (${why})`);
   if (bytes.length < HEADER || !bytes.subarray(0, 4).equals(MAGIC)) throw bad('bad magic');

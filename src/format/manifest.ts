@@ -173,8 +173,9 @@ export function openManifest(env: ManifestEnvelope, dataKey: Buffer, repositoryI
   try {
     body = Buffer.concat([decipher.update(env.sealed.subarray(0, env.sealed.length - GCM_TAG)), decipher.final()]);
   } catch {
-    throw new KmscryptError('TAMPERED', `${what} failed authentication: it was altered or belongs to another repository; no ref was changed`, {
+    throw new KmscryptError('TAMPERED', `${what} failed authentication: it was altered or belongs to another repository`, {
       scope: 'manifest',
+      unchanged: 'no ref was changed',
     });
   }
   let parsed: unknown;

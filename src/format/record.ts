@@ -216,5 +216,8 @@ export class CbcRecordVerifier {
 
 /** `scope` (KmscryptError.data) tells a record's failure from a segment's: the units after either can still be read. */
 export function tampered(what: string, scope: 'record' | 'segment' = 'record'): KmscryptError {
-  return new KmscryptError('TAMPERED', `${what} failed authentication: the stored bytes were altered, truncated or moved; nothing was handed to git`, { scope });
+  return new KmscryptError('TAMPERED', `${what} failed authentication: the stored bytes were altered, truncated or moved`, {
+    scope,
+    unchanged: 'nothing was handed to git',
+  });
 }

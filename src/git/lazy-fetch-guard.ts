@@ -15,7 +15,8 @@ export function forbidLazyFetch(env: NodeJS.ProcessEnv = process.env): void {
   if (outer) {
     throw new KmscryptError(
       'GIT',
-      `refusing a lazy fetch started by a git command that git-remote-kmscrypt (pid ${outer}) ran itself: it would fetch recursively; use git 2.39.4 or newer, which honours GIT_NO_LAZY_FETCH`,
+      `refusing a lazy fetch started by a git command that git-remote-kmscrypt (pid ${outer}) ran itself: it would fetch recursively`,
+      { fix: 'use git 2.39.4 or newer, which honours GIT_NO_LAZY_FETCH' },
     );
   }
   env.GIT_NO_LAZY_FETCH = '1';

@@ -82,7 +82,7 @@ function finished(child: ChildProcess, name: string, collect: { stdout?: boolean
   if (collect.stdout) child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
   child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
   return new Promise((resolve, reject) => {
-    child.on('error', (e) => reject(new KmscryptError('GIT', `cannot run git: ${e.message}; is git installed and on PATH?`)));
+    child.on('error', (e) => reject(new KmscryptError('GIT', `cannot run git: ${e.message}`, { fix: 'is git installed and on PATH?' })));
     child.on('close', (code) => (code === 0 ? resolve({ stdout }) : reject(gitFailure([name], code, stderr))));
   });
 }

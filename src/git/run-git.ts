@@ -51,7 +51,7 @@ export async function runGit(args: string[], opts: RunGitOptions = {}): Promise<
   child.stdin!.on('error', () => (stdinBroken = true));
   let exited = false;
   const closed = new Promise<number>((resolve, reject) => {
-    child.on('error', (e) => reject(new KmscryptError('GIT', `cannot run git: ${e.message}; is git installed and on PATH?`)));
+    child.on('error', (e) => reject(new KmscryptError('GIT', `cannot run git: ${e.message}`, { fix: 'is git installed and on PATH?' })));
     child.on('close', (code) => {
       exited = true;
       resolve(code ?? 128);

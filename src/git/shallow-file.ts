@@ -30,10 +30,9 @@ export async function lockShallow(): Promise<ShallowUpdate> {
   const lock = `${shallowFile}.lock`;
   const handle = await fs.open(lock, 'wx', 0o644).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'EEXIST') {
-      throw new KmscryptError(
-        'GIT',
-        `Unable to create '${lock}': File exists. Another git process seems to be running in this repository; if not, remove the file`,
-      );
+      throw new KmscryptError('GIT', `Unable to create '${lock}': File exists. Another git process seems to be running in this repository`, {
+        fix: 'if not, remove the file',
+      });
     }
     throw new KmscryptError('GIT', `cannot create ${lock}: ${err.code ?? err.message}`);
   });

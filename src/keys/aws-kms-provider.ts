@@ -22,11 +22,11 @@ import type {
 import { refusePlainHttpRequest } from '../endpoint-security';
 import { KmscryptError } from '../errors';
 import { serializeEncryptionContext } from './encryption-context';
-import type { DataKey, EncryptionContext, KeyCallCounts, KeyDescription, KeyProvider } from './key-provider';
+import type { DataKey, EncryptionContext, KeyCallCounts, KeyDescription, KeyProvider, KeyStore } from './key-provider';
 import { zeroCounts } from './key-provider';
 import { DEFAULT_ALIAS } from './keyring';
 import { resolveKmsEndpoint } from './kms-endpoint';
-import { kmsError } from './kms-errors';
+import { KEY_FIXES, kmsError } from './kms-errors';
 
 type KmsModule = typeof import('@aws-sdk/client-kms');
 
@@ -85,7 +85,6 @@ const COUNTER: Record<Operation, keyof AwsKmsCallCounts> = {
 };
 
 export const DEFAULT_KEY_DESCRIPTION = 'git-remote-kmscrypt default key';
-const CONFIGURE_KEY = 'git config kmscrypt.keyId <key id, ARN, alias or alias ARN>';
 
 let kmsModule: KmsModule | undefined;
 
@@ -140,6 +139,10 @@ export class AwsKmsProvider implements KeyProvider {
 
   get name(): string {
     return `AWS KMS (${this.resolvedRegion ?? process.env.AWS_REGION ?? 'default region'})`;
+  }
+
+  keyStore(): KeyStore {
+    return { kind: 'kms' };
   }
 
   async ensureKey(keyId: string, createIfMissing: boolean): Promise<KeyDescription> {
@@ -225,7 +228,11 @@ export class AwsKmsProvider implements KeyProvider {
 
   /** Zeroes and forgets the cached data keys. */
   clearCache(): void {
-    for (const pending of this.dataKeys.values()) pending.then((k) => k.plaintext.fill(0), () => undefined);
+    for (const pending of this.dataKeys.values())
+      pending.then(
+        (k) => k.plaintext.fill(0),
+        () => undefined,
+      );
     this.dataKeys.clear();
   }
 
@@ -247,7 +254,10 @@ export class AwsKmsProvider implements KeyProvider {
     if (!ref.startsWith('alias/') && !/^arn:[^:]+:kms:[^:]*:[^:]*:alias\//.test(ref)) return false;
     const described = this.descriptions.get(ref);
     if (!described) return true;
-    return described.then((d) => d.arn === arn, () => true);
+    return described.then(
+      (d) => d.arn === arn,
+      () => true,
+    );
   }
 
   private async createDefaultKey(): Promise<KeyDescription> {
@@ -275,8 +285,8 @@ export class AwsKmsProvider implements KeyProvider {
     if (!(err instanceof KmscryptError) || err.data.kmsError !== 'AccessDeniedException') return err;
     return new KmscryptError(
       'KEY_ERROR',
-      `cannot create the default key ${DEFAULT_ALIAS} in ${this.resolvedRegion ?? 'this region'}: kms:${action} was denied (AccessDeniedException); ask for a key and configure it: ${CONFIGURE_KEY}`,
-      { kmsError: 'AccessDeniedException', action },
+      `cannot create the default key ${DEFAULT_ALIAS} in ${this.resolvedRegion ?? 'this region'}: kms:${action} was denied (AccessDeniedException)`,
+      { kmsError: 'AccessDeniedException', action, fix: KEY_FIXES.cannotCreateDefault },
     );
   }
 
@@ -350,12 +360,15 @@ export class AwsKmsProvider implements KeyProvider {
 
   /** The endpoint for messages, resolved as the SDK resolves it (profile endpoint_url aside). */
   private endpoint(): string {
-    return this.options.endpoint ?? resolveKmsEndpoint(undefined).url ?? `https://kms.${this.resolvedRegion ?? process.env.AWS_REGION ?? '<region>'}.amazonaws.com`;
+    return (
+      this.options.endpoint ?? resolveKmsEndpoint(undefined).url ?? `https://kms.${this.resolvedRegion ?? process.env.AWS_REGION ?? '<region>'}.amazonaws.com`
+    );
   }
 }
 
 function toDescription(meta: KeyMetadata | undefined, ref: string): KeyDescription {
-  if (!meta?.KeyId || !meta.Arn) throw new KmscryptError('KEY_ERROR', `kms:DescribeKey for ${ref} returned no key metadata; the KMS endpoint does not behave like AWS KMS`);
+  if (!meta?.KeyId || !meta.Arn)
+    throw new KmscryptError('KEY_ERROR', `kms:DescribeKey for ${ref} returned no key metadata; the KMS endpoint does not behave like AWS KMS`);
   const aliasName = /^(?:arn:[^:]+:kms:[^:]*:[^:]*:)?(alias\/.+)$/.exec(ref)?.[1];
   return {
     keyId: meta.KeyId,
@@ -371,22 +384,19 @@ function toDescription(meta: KeyMetadata | undefined, ref: string): KeyDescripti
 function validate(key: KeyDescription, ref: string): KeyDescription {
   const named = ref === key.arn || ref === key.keyId ? key.arn : `${ref} (${key.arn})`;
   if (key.state === 'PendingDeletion') {
-    throw new KmscryptError('KEY_ERROR', `key ${named} is pending deletion (KMSInvalidStateException); cancel the deletion (aws kms cancel-key-deletion) and enable the key again`, {
+    throw new KmscryptError('KEY_ERROR', `key ${named} is pending deletion (KMSInvalidStateException)`, {
       kmsError: 'KMSInvalidStateException',
+      fix: KEY_FIXES.pendingDeletion(key.arn),
     });
   }
   if (!key.enabled) {
-    throw new KmscryptError(
-      'KEY_ERROR',
-      `key ${named} is ${key.state === 'Disabled' ? 'disabled' : `not enabled (state ${key.state})`}; enable it (aws kms enable-key) or set another key: ${CONFIGURE_KEY}`,
-      { kmsError: 'DisabledException' },
-    );
+    throw new KmscryptError('KEY_ERROR', `key ${named} is ${key.state === 'Disabled' ? 'disabled' : `not enabled (state ${key.state})`}`, {
+      kmsError: 'DisabledException',
+      fix: KEY_FIXES.disabledNewKey(key.arn),
+    });
   }
   if (key.keySpec !== 'SYMMETRIC_DEFAULT' || key.keyUsage !== 'ENCRYPT_DECRYPT') {
-    throw new KmscryptError(
-      'KEY_ERROR',
-      `key ${named} has KeySpec ${key.keySpec} and KeyUsage ${key.keyUsage}; kmscrypt needs a symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT): ${CONFIGURE_KEY}`,
-    );
+    throw new KmscryptError('KEY_ERROR', `key ${named} has KeySpec ${key.keySpec} and KeyUsage ${key.keyUsage}`, { fix: KEY_FIXES.notSymmetric });
   }
   return key;
 }
@@ -395,7 +405,10 @@ function validate(key: KeyDescription, ref: string): KeyDescription {
 function takePlaintext(plaintext: Uint8Array | undefined, op: string): Buffer {
   if (!plaintext || plaintext.length !== 32) {
     plaintext?.fill(0);
-    throw new KmscryptError('KEY_ERROR', `kms:${op} returned ${plaintext ? `${plaintext.length} bytes` : 'no'} of plaintext instead of a 32-byte data key; the KMS endpoint does not behave like AWS KMS`);
+    throw new KmscryptError(
+      'KEY_ERROR',
+      `kms:${op} returned ${plaintext ? `${plaintext.length} bytes` : 'no'} of plaintext instead of a 32-byte data key; the KMS endpoint does not behave like AWS KMS`,
+    );
   }
   const owned = Buffer.alloc(32);
   owned.set(plaintext);

@@ -29,6 +29,12 @@ export interface KeyDescription {
   aliases: string[];
 }
 
+/**
+ * Where the master keys are, for doctor: a keyring file of this machine (`keys`: how many it holds;
+ * undefined when the file does not exist), or a KMS service reached over the network.
+ */
+export type KeyStore = { kind: 'keyring'; path: string; keys: number | undefined } | { kind: 'kms' };
+
 /** Counts of calls made, for tests and benchmarks (exact figures, not timings). */
 export interface KeyCallCounts {
   generateDataKey: number;
@@ -47,6 +53,9 @@ export interface KeyCallCounts {
 export interface KeyProvider {
   /** Short name for messages: "local keyring (~/.config/kmscrypt/keyring.json)" or "AWS KMS (eu-west-1)". */
   readonly name: string;
+
+  /** Where the master keys are (reading a keyring file may fail as reading it for a key would). */
+  keyStore(): KeyStore;
 
   /**
    * Resolves the key to use for new data, creating the default alias's key on first use

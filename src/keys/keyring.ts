@@ -108,7 +108,10 @@ export class Keyring {
       if (alias && file.aliases[alias]) {
         const existing = file.keys.find((k) => k.keyId === file.aliases[alias]);
         if (aliasTaken === 'refuse') {
-          throw new KmscryptError('BAD_CONFIG', `${alias} already names key ${file.aliases[alias]} in keyring ${this.path}; choose another alias`, { alias });
+          throw new KmscryptError('BAD_CONFIG', `${alias} already names key ${file.aliases[alias]} in keyring ${this.path}`, {
+            alias,
+            fix: 'choose another alias',
+          });
         }
         if (existing) return existing;
       }
@@ -168,8 +171,7 @@ export function stripArn(keyRef: string): string {
 }
 
 function parseKeyring(raw: string, path: string): KeyringFile {
-  const corrupt = (why: string) =>
-    new KmscryptError('KEYRING', `keyring ${path} is corrupt (${why}); restore it from your backup`);
+  const corrupt = (why: string) => new KmscryptError('KEYRING', `keyring ${path} is corrupt (${why})`, { fix: 'restore it from your backup' });
   let data: unknown;
   try {
     data = JSON.parse(raw);
@@ -203,10 +205,10 @@ function acquireLock(lock: string): number {
         throw new KmscryptError('KEYRING', `cannot lock keyring ${lock}: ${(err as NodeJS.ErrnoException).code}`);
       }
       if (!isPlainFile(lock)) {
-        throw new KmscryptError('KEYRING', `keyring lock ${lock} is a symbolic link or other non-file that kmscrypt did not create; remove it`);
+        throw new KmscryptError('KEYRING', `keyring lock ${lock} is a symbolic link or other non-file that kmscrypt did not create`, { fix: 'remove it' });
       }
       if (Date.now() > deadline) {
-        throw new KmscryptError('KEYRING', `keyring lock ${lock} is held for more than 10 s; if no kmscrypt process is running, delete it`);
+        throw new KmscryptError('KEYRING', `keyring lock ${lock} is held for more than 10 s`, { fix: 'if no kmscrypt process is running, delete it' });
       }
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     }

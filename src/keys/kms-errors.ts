@@ -13,6 +13,35 @@ export const KMSCRYPT_KMS_ACTIONS = [
   'kms:DescribeKey',
 ] as const;
 
+const CONFIGURE_KEY = 'git config kmscrypt.keyId <key id, ARN, alias or alias ARN>';
+
+/**
+ * What to do about a key that will not serve, each written once: both providers' errors carry these
+ * (data.fix), and doctor shows them. `key` is the key's ID or ARN when it is known; `local`: a key
+ * of the local keyring, whose state AWS's commands change through git kmscrypt local-kms.
+ */
+export const KEY_FIXES = {
+  /** The key of an existing repository is disabled. */
+  disabled: (key: string | undefined, local = false) =>
+    `enable it (aws kms enable-key${keyArg(key)}${local ? ' through git kmscrypt local-kms' : ''}) or move the repository to another key with git kmscrypt rotate-key`,
+  /** The key chosen for new data is disabled. */
+  disabledNewKey: (key: string | undefined) => `enable it (aws kms enable-key${keyArg(key)}) or set another key: ${CONFIGURE_KEY}`,
+  pendingDeletion: (key: string | undefined, local = false) =>
+    `cancel the deletion (aws kms cancel-key-deletion${keyArg(key)}${local ? ' through git kmscrypt local-kms' : ''}) and enable the key again`,
+  accessDenied: (action: string, key: string) =>
+    `remove what denies kms:${action} on ${key} to this identity (an IAM policy, the key policy, a permissions boundary, an SCP or a VPC endpoint policy): ` +
+    `kmscrypt needs ${KMSCRYPT_KMS_ACTIONS.slice(0, -1).join(', ')} and ${KMSCRYPT_KMS_ACTIONS[KMSCRYPT_KMS_ACTIONS.length - 1]} on this key not to be denied`,
+  notSymmetric: `kmscrypt needs a symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT): ${CONFIGURE_KEY}`,
+  cannotCreateDefault: `ask for a key and configure it: ${CONFIGURE_KEY}`,
+  checkKeyId: 'check git config kmscrypt.keyId and the region (AWS_REGION)',
+  /** The local keyring file that holds the key is gone. */
+  restoreKeyring: 'restore it from your backup, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it',
+} as const;
+
+function keyArg(key: string | undefined): string {
+  return key === undefined ? '' : ` --key-id ${key}`;
+}
+
 export interface KmsCallContext {
   /** The KMS API action, e.g. 'Decrypt'. */
   action: string;
@@ -50,7 +79,7 @@ export function otherRegion(keyId: string | undefined, region: string): string |
   return m && m[1] !== region ? m[1] : undefined;
 }
 
-/** One line naming what failed, why, and what to do; `data.kmsError` keeps the KMS error name. */
+/** One line naming what failed, why, and what to do (data.fix); `data.kmsError` keeps the KMS error name. */
 export function kmsError(err: unknown, ctx: KmsCallContext): KmscryptError {
   if (err instanceof KmscryptError) return err;
   const name = kmsErrorName(err);
@@ -58,61 +87,64 @@ export function kmsError(err: unknown, ctx: KmsCallContext): KmscryptError {
   const action = `kms:${ctx.action}`;
   // "key <id>" when the request named one, else the key KMS found in the ciphertext.
   const key = ctx.keyId === undefined ? 'the key that wrapped the data key' : `key ${ctx.keyId}`;
-  const make = (message: string) => new KmscryptError('KEY_ERROR', message, { kmsError: name, action: ctx.action, keyId: ctx.keyId });
+  const make = (cause: string, fix?: string) => new KmscryptError('KEY_ERROR', cause, { kmsError: name, action: ctx.action, keyId: ctx.keyId, fix });
   const elsewhere = otherRegion(ctx.keyId, ctx.region);
   const tls = tlsFailure(err);
-  if (tls) return make(`${action}: cannot connect securely to the KMS endpoint ${ctx.endpoint}: ${tls.cause}; ${tls.fix}`);
+  if (tls) return make(`${action}: cannot connect securely to the KMS endpoint ${ctx.endpoint}: ${tls.cause}`, tls.fix);
 
   if (NETWORK_CODES.has(name) || name === 'TimeoutError' || name === 'RequestTimeout') {
-    return make(`${action}: cannot reach the KMS endpoint ${ctx.endpoint} (${name}); check the network, or AWS_ENDPOINT_URL_KMS if you point kmscrypt at another KMS`);
+    return make(
+      `${action}: cannot reach the KMS endpoint ${ctx.endpoint} (${name})`,
+      'check the network, or AWS_ENDPOINT_URL_KMS if you point kmscrypt at another KMS',
+    );
   }
   if (/region is missing/i.test(detail)) {
-    return make(`${action}: no AWS region is configured; set AWS_REGION or a region in your AWS profile`);
+    return make(`${action}: no AWS region is configured`, 'set AWS_REGION or a region in your AWS profile');
   }
   if (CREDENTIAL_ERRORS.has(name) && isLoopbackUrl(ctx.endpoint)) {
     return make(
-      `${action}: no credentials that the KMS endpoint ${ctx.endpoint} on this machine accepts (${name}: ${detail}); for git kmscrypt local-kms, point kmscrypt.keyring (KMSCRYPT_KEYRING) at the keyring it serves: kmscrypt then signs with the ${LOCAL_KMS_CREDENTIALS_FILE} beside it`,
+      `${action}: no credentials that the KMS endpoint ${ctx.endpoint} on this machine accepts (${name}: ${detail})`,
+      `for git kmscrypt local-kms, point kmscrypt.keyring (KMSCRYPT_KEYRING) at the keyring it serves: kmscrypt then signs with the ${LOCAL_KMS_CREDENTIALS_FILE} beside it`,
     );
   }
   if (CREDENTIAL_ERRORS.has(name)) {
-    return make(`${action}: no valid AWS credentials for KMS in ${ctx.region} (${name}); configure them (aws configure, AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)`);
+    return make(
+      `${action}: no valid AWS credentials for KMS in ${ctx.region} (${name})`,
+      'configure them (aws configure, AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)',
+    );
   }
   if (name === 'ExpiredTokenException' || name === 'ExpiredToken') {
-    return make(`${action}: the AWS credentials have expired (${name}); refresh them (for example aws sso login) and retry`);
+    return make(`${action}: the AWS credentials have expired (${name})`, 'refresh them (for example aws sso login) and retry');
   }
   switch (name) {
     case 'AccessDeniedException':
-      return make(
-        `${action} on ${key} in ${ctx.region} was denied (AccessDeniedException); kmscrypt needs ` +
-          `${KMSCRYPT_KMS_ACTIONS.slice(0, -1).join(', ')} and ${KMSCRYPT_KMS_ACTIONS[KMSCRYPT_KMS_ACTIONS.length - 1]} on this key not to be denied by IAM or key policies`,
-      );
+      return make(`${action} on ${key} in ${ctx.region} was denied (AccessDeniedException)`, KEY_FIXES.accessDenied(ctx.action, ctx.keyId ?? 'the key'));
     case 'DisabledException':
-      return make(`${action}: ${key} is disabled (DisabledException); enable it (aws kms enable-key) or move the repository to another key with git kmscrypt rotate-key`);
+      return make(`${action}: ${key} is disabled (DisabledException)`, KEY_FIXES.disabled(ctx.keyId));
     case 'KMSInvalidStateException':
-      if (/pending deletion/i.test(detail)) {
-        return make(`${action}: ${key} is pending deletion (KMSInvalidStateException); cancel the deletion (aws kms cancel-key-deletion) and enable the key again`);
-      }
+      if (/pending deletion/i.test(detail))
+        return make(`${action}: ${key} is pending deletion (KMSInvalidStateException)`, KEY_FIXES.pendingDeletion(ctx.keyId));
       return make(`${action}: ${key} is not in a usable state (KMSInvalidStateException: ${detail})`);
     case 'NotFoundException':
     case 'InvalidArnException':
-      if (elsewhere) {
-        return make(`${action}: ${key} is in region ${elsewhere} but kmscrypt is using region ${ctx.region} (${name}); set AWS_REGION=${elsewhere}`);
-      }
-      return make(`${action}: ${key} not found in AWS KMS region ${ctx.region} (${name}); check git config kmscrypt.keyId and the region (AWS_REGION)`);
+      if (elsewhere)
+        return make(`${action}: ${key} is in region ${elsewhere} but kmscrypt is using region ${ctx.region} (${name})`, `set AWS_REGION=${elsewhere}`);
+      return make(`${action}: ${key} not found in AWS KMS region ${ctx.region} (${name})`, KEY_FIXES.checkKeyId);
     case 'InvalidCiphertextException':
       return make(
-        `${action}: the wrapped data key belongs to another repository (encryption context mismatch) or was altered (InvalidCiphertextException); check the repository URL and restore the object from a good copy`,
+        `${action}: the wrapped data key belongs to another repository (encryption context mismatch) or was altered (InvalidCiphertextException)`,
+        'check the repository URL and restore the object from a good copy',
       );
     case 'IncorrectKeyException':
-      return make(`${action}: the data key was not wrapped by ${key} (IncorrectKeyException); set kmscrypt.keyId to the key this repository uses`);
+      return make(`${action}: the data key was not wrapped by ${key} (IncorrectKeyException)`, 'set kmscrypt.keyId to the key this repository uses');
     case 'InvalidKeyUsageException':
-      return make(`${action}: ${key} cannot encrypt and decrypt (InvalidKeyUsageException); kmscrypt needs a symmetric key with KeyUsage ENCRYPT_DECRYPT`);
+      return make(`${action}: ${key} cannot encrypt and decrypt (InvalidKeyUsageException)`, KEY_FIXES.notSymmetric);
     case 'KeyUnavailableException':
     case 'KMSInternalException':
     case 'DependencyTimeoutException':
     case 'ThrottlingException':
     case 'LimitExceededException':
-      return make(`${action}: AWS KMS in ${ctx.region} could not serve the request now (${name}: ${detail}); retry later`);
+      return make(`${action}: AWS KMS in ${ctx.region} could not serve the request now (${name}: ${detail})`, 'retry later');
     default:
       return make(`${action} on ${key} failed in ${ctx.region} (${name}: ${detail})`);
   }

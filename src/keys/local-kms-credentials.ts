@@ -44,7 +44,8 @@ export function localKmsCredentialsFor(keyringPath: string): LocalKmsCredentials
   // Another local-kms starting at the same moment may have made them first: then both use those.
   createPrivateFile(path, JSON.stringify(made, null, 2) + '\n', WHAT);
   const stored = readLocalKmsCredentials(keyringPath);
-  if (!stored) throw new KmscryptError('KEYRING', `${WHAT} ${path} vanished as soon as it was written; check who else writes to ${dirname(path)}`, { path });
+  if (!stored)
+    throw new KmscryptError('KEYRING', `${WHAT} ${path} vanished as soon as it was written`, { path, fix: `check who else writes to ${dirname(path)}` });
   return stored;
 }
 
@@ -64,7 +65,7 @@ function parse(raw: string, path: string): LocalKmsCredentials {
   }
   const valid = (s: unknown): s is string => typeof s === 'string' && s.length >= 16 && /^[\x21-\x7e]+$/.test(s);
   if (data?.version !== 1 || !valid(data.accessKeyId) || !valid(data.secretAccessKey)) {
-    throw new KmscryptError('KEYRING', `${WHAT} ${path} is not a version 1 file with an accessKeyId and a secretAccessKey; ${HINT}`, { path });
+    throw new KmscryptError('KEYRING', `${WHAT} ${path} is not a version 1 file with an accessKeyId and a secretAccessKey`, { path, fix: HINT });
   }
   return { accessKeyId: data.accessKeyId, secretAccessKey: data.secretAccessKey };
 }

@@ -1,18 +1,8 @@
 import type { EncryptionContext } from './key-provider';
-import { Keyring, KeyringFile, KeyringKey, KeyTag } from './keyring';
-import { randomBytes } from 'node:crypto';
+import { Keyring, KeyringKey, KeyTag } from './keyring';
+import { isAliasRef, KmsFault, LocalKmsKeys, SYMMETRIC_DEFAULT } from './local-kms-keys';
 
-/** A KMS error as AWS reports it: `{"__type": type, "message": message}` with an HTTP status. */
-export class KmsFault extends Error {
-  readonly type: string;
-  readonly status: number;
-
-  constructor(type: string, message: string, status = 400) {
-    super(message);
-    this.type = type;
-    this.status = status;
-  }
-}
+export { KmsFault } from './local-kms-keys';
 
 export const LOCAL_KMS_ACTIONS = [
   'CreateKey',
@@ -41,53 +31,39 @@ export function isLocalKmsAction(name: string): name is LocalKmsAction {
 export type KmsRequest = Record<string, unknown>;
 export type KmsResponse = Record<string, unknown>;
 
-const ARN = /^arn:aws:kms:([^:]+):([^:]+):(key|alias)\/(.+)$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ALIAS_NAME = /^alias\/[a-zA-Z0-9/_-]{1,250}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-const SYMMETRIC_DEFAULT = 'SYMMETRIC_DEFAULT';
 /** What a keyring blob's additional data can hold of an encryption context: u16 lengths and count (src/keys/encryption-context.ts). */
 const MAX_CONTEXT_FIELD_BYTES = 0xffff;
 const MAX_CONTEXT_ENTRIES = 0xffff;
 const MAX_TAGS = 50;
 
 /**
- * The KMS actions, applied to a keyring file in the shapes of the AWS KMS JSON 1.1 API.
- * Every action reads the file afresh, so a LocalKeyProvider on the same file sees the same keys.
+ * The KMS actions in the shapes of the AWS KMS JSON 1.1 API: each request's members checked as AWS
+ * checks them, applied to the keyring by LocalKmsKeys, and answered as AWS answers.
  */
 export class LocalKmsOperations {
-  private readonly keyring: Keyring;
-  private readonly region: string;
-  private readonly account: string;
+  private readonly keys: LocalKmsKeys;
 
   constructor(keyring: Keyring, region: string, account: string) {
-    this.keyring = keyring;
-    this.region = region;
-    this.account = account;
-  }
-
-  keyArn(keyId: string): string {
-    return `arn:aws:kms:${this.region}:${this.account}:key/${keyId}`;
-  }
-
-  aliasArn(alias: string): string {
-    return `arn:aws:kms:${this.region}:${this.account}:${alias}`;
+    this.keys = new LocalKmsKeys(keyring, region, account);
   }
 
   /** The ARN an action is authorized against, for AccessDeniedException messages. */
   resource(action: LocalKmsAction, req: KmsRequest): string {
+    const keys = this.keys;
     if (action === 'CreateKey' || action === 'ListAliases' || action === 'ListKeys') return '*';
-    if (action === 'CreateAlias' && typeof req.AliasName === 'string') return this.aliasArn(req.AliasName);
+    if (action === 'CreateAlias' && typeof req.AliasName === 'string') return keys.aliasArn(req.AliasName);
     if (action === 'Decrypt' || action === 'ReEncrypt') {
       const blob = typeof req.CiphertextBlob === 'string' ? Buffer.from(req.CiphertextBlob, 'base64') : Buffer.alloc(0);
-      const named = this.keyring.blobKeyId(blob);
-      return named ? this.keyArn(named) : '*';
+      const named = keys.keyring.blobKeyId(blob);
+      return named ? keys.keyArn(named) : '*';
     }
     const ref = typeof req.KeyId === 'string' ? req.KeyId : typeof req.TargetKeyId === 'string' ? req.TargetKeyId : undefined;
     if (ref === undefined) return '*';
-    const key = this.find(this.keyring.load(), ref);
-    if (key) return this.keyArn(key.keyId);
-    return ref.startsWith('arn:') ? ref : ref.startsWith('alias/') ? this.aliasArn(ref) : this.keyArn(ref);
+    const key = keys.find(keys.load(), ref);
+    if (key) return keys.keyArn(key.keyId);
+    return ref.startsWith('arn:') ? ref : ref.startsWith('alias/') ? keys.aliasArn(ref) : keys.keyArn(ref);
   }
 
   run(action: LocalKmsAction, req: KmsRequest): KmsResponse {
@@ -100,10 +76,8 @@ export class LocalKmsOperations {
         return this.listAliases(req);
       case 'ListKeys':
         return this.listKeys(req);
-      case 'DescribeKey': {
-        const file = this.keyring.load();
-        return { KeyMetadata: this.metadata(this.mustFind(file, requiredString(req, 'KeyId'))) };
-      }
+      case 'DescribeKey':
+        return { KeyMetadata: this.metadata(this.keys.describe(requiredString(req, 'KeyId')).key) };
       case 'GenerateDataKey':
         return this.generateDataKey(req, true);
       case 'GenerateDataKeyWithoutPlaintext':
@@ -116,11 +90,12 @@ export class LocalKmsOperations {
         return this.reEncrypt(req);
       case 'EnableKey':
       case 'DisableKey':
-        return this.setEnabled(req, action === 'EnableKey');
+        this.keys.setEnabled(requiredString(req, 'KeyId'), action === 'EnableKey');
+        return {};
       case 'ScheduleKeyDeletion':
         return this.scheduleKeyDeletion(req);
       case 'CancelKeyDeletion':
-        return this.cancelKeyDeletion(req);
+        return { KeyId: this.keys.keyArn(this.keys.cancelDeletion(requiredString(req, 'KeyId'))) };
       case 'ListResourceTags':
         return this.listResourceTags(req);
     }
@@ -131,19 +106,21 @@ export class LocalKmsOperations {
     const usage = optionalString(req, 'KeyUsage') ?? 'ENCRYPT_DECRYPT';
     const origin = optionalString(req, 'Origin') ?? 'AWS_KMS';
     if (spec !== SYMMETRIC_DEFAULT || usage !== 'ENCRYPT_DECRYPT') {
-      throw new KmsFault('UnsupportedOperationException', `local-kms supports only KeySpec SYMMETRIC_DEFAULT with KeyUsage ENCRYPT_DECRYPT, not ${spec}/${usage}`);
+      throw new KmsFault(
+        'UnsupportedOperationException',
+        `local-kms supports only KeySpec SYMMETRIC_DEFAULT with KeyUsage ENCRYPT_DECRYPT, not ${spec}/${usage}`,
+      );
     }
     if (origin !== 'AWS_KMS' || req.MultiRegion === true || req.CustomKeyStoreId !== undefined) {
       throw new KmsFault('UnsupportedOperationException', 'local-kms supports only single-region keys with Origin AWS_KMS');
     }
     const description = optionalString(req, 'Description') ?? '';
     if (description.length > 8192) throw validation('description', 'Member must have length less than or equal to 8192');
-    const key = this.keyring.createKey(description, { tags: tagsParam(req) });
-    return { KeyMetadata: this.metadata(key) };
+    return { KeyMetadata: this.metadata(this.keys.createKey(description, tagsParam(req))) };
   }
 
   private listResourceTags(req: KmsRequest): KmsResponse {
-    const key = this.mustFindKey(this.keyring.load(), requiredString(req, 'KeyId'));
+    const key = this.keys.mustFindKey(this.keys.load(), requiredString(req, 'KeyId'));
     const page = paginate(key.tags ?? [], req);
     return { Tags: page.items, Truncated: page.truncated, ...(page.next ? { NextMarker: page.next } : {}) };
   }
@@ -155,103 +132,75 @@ export class LocalKmsOperations {
     if (name.startsWith('alias/aws/')) throw new KmsFault('NotAuthorizedException', 'Alias names that begin with alias/aws/ are reserved.');
     // AWS: TargetKeyId takes a key ID or key ARN only.
     if (isAliasRef(target)) throw new KmsFault('ValidationException', 'Aliases must refer to keys. Not aliases');
-    this.keyring.update((file) => {
-      if (file.aliases[name] !== undefined) throw new KmsFault('AlreadyExistsException', `An alias with the name ${this.aliasArn(name)} already exists`);
-      const key = this.mustFindKey(file, target);
-      if (key.state === 'PendingDeletion') throw pendingDeletion(this.keyArn(key.keyId));
-      file.aliases[name] = key.keyId;
-    });
+    this.keys.createAlias(name, target);
     return {};
   }
 
   private listAliases(req: KmsRequest): KmsResponse {
-    const file = this.keyring.load();
+    const file = this.keys.load();
     const ref = optionalString(req, 'KeyId');
-    const only = ref === undefined ? undefined : this.mustFindKey(file, ref).keyId;
+    const only = ref === undefined ? undefined : this.keys.mustFindKey(file, ref).keyId;
     const aliases = Object.entries(file.aliases)
       .filter(([, keyId]) => only === undefined || keyId === only)
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([name, keyId]) => ({ AliasName: name, AliasArn: this.aliasArn(name), TargetKeyId: keyId }));
+      .map(([name, keyId]) => ({ AliasName: name, AliasArn: this.keys.aliasArn(name), TargetKeyId: keyId }));
     const page = paginate(aliases, req);
     return { Aliases: page.items, Truncated: page.truncated, ...(page.next ? { NextMarker: page.next } : {}) };
   }
 
   private listKeys(req: KmsRequest): KmsResponse {
-    const keys = this.keyring.load().keys.map((k) => ({ KeyId: k.keyId, KeyArn: this.keyArn(k.keyId) }));
+    const keys = this.keys.load().keys.map((k) => ({ KeyId: k.keyId, KeyArn: this.keys.keyArn(k.keyId) }));
     const page = paginate(keys, req);
     return { Keys: page.items, Truncated: page.truncated, ...(page.next ? { NextMarker: page.next } : {}) };
   }
 
   private generateDataKey(req: KmsRequest, withPlaintext: boolean): KmsResponse {
-    const file = this.keyring.load();
-    const key = this.usable(this.mustFind(file, requiredString(req, 'KeyId')));
+    const ref = requiredString(req, 'KeyId');
     const context = contextParam(req, 'EncryptionContext');
-    const plaintext = randomBytes(dataKeyLength(req));
-    const response: KmsResponse = {
-      CiphertextBlob: this.keyring.encrypt(key, plaintext, context).toString('base64'),
-      KeyId: this.keyArn(key.keyId),
-    };
+    const { plaintext, blob, key } = this.keys.generateDataKey(ref, context, dataKeyLength(req));
+    const response: KmsResponse = { CiphertextBlob: blob.toString('base64'), KeyId: this.keys.keyArn(key.keyId) };
     if (withPlaintext) response.Plaintext = plaintext.toString('base64');
     plaintext.fill(0);
     return response;
   }
 
   private encrypt(req: KmsRequest): KmsResponse {
-    const file = this.keyring.load();
-    const key = this.usable(this.mustFind(file, requiredString(req, 'KeyId')));
+    const ref = requiredString(req, 'KeyId');
     const plaintext = blobParam(req, 'Plaintext');
     if (plaintext.length < 1 || plaintext.length > 4096) throw validation('plaintext', 'Member must have length between 1 and 4096');
     checkAlgorithm(req, 'EncryptionAlgorithm');
-    return {
-      CiphertextBlob: this.keyring.encrypt(key, plaintext, contextParam(req, 'EncryptionContext')).toString('base64'),
-      KeyId: this.keyArn(key.keyId),
-      EncryptionAlgorithm: SYMMETRIC_DEFAULT,
-    };
+    const { blob, key } = this.keys.encrypt(ref, plaintext, contextParam(req, 'EncryptionContext'));
+    return { CiphertextBlob: blob.toString('base64'), KeyId: this.keys.keyArn(key.keyId), EncryptionAlgorithm: SYMMETRIC_DEFAULT };
   }
 
   private decrypt(req: KmsRequest): KmsResponse {
-    const file = this.keyring.load();
     const blob = blobParam(req, 'CiphertextBlob');
     const context = contextParam(req, 'EncryptionContext');
     checkAlgorithm(req, 'EncryptionAlgorithm');
-    const key = this.unwrappingKey(file, blob, optionalString(req, 'KeyId'));
-    const plaintext = this.keyring.decrypt(key, blob, context);
-    if (!plaintext) throw invalidCiphertext();
-    const response = { KeyId: this.keyArn(key.keyId), Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: SYMMETRIC_DEFAULT };
+    const { plaintext, key } = this.keys.decrypt(blob, context, optionalString(req, 'KeyId'));
+    const response = { KeyId: this.keys.keyArn(key.keyId), Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: SYMMETRIC_DEFAULT };
     plaintext.fill(0);
     return response;
   }
 
   private reEncrypt(req: KmsRequest): KmsResponse {
-    const file = this.keyring.load();
     const blob = blobParam(req, 'CiphertextBlob');
     const sourceContext = contextParam(req, 'SourceEncryptionContext');
     const destinationContext = contextParam(req, 'DestinationEncryptionContext');
     checkAlgorithm(req, 'SourceEncryptionAlgorithm');
     checkAlgorithm(req, 'DestinationEncryptionAlgorithm');
-    const source = this.unwrappingKey(file, blob, optionalString(req, 'SourceKeyId'));
-    const destination = this.usable(this.mustFind(file, requiredString(req, 'DestinationKeyId')));
-    const plaintext = this.keyring.decrypt(source, blob, sourceContext);
-    if (!plaintext) throw invalidCiphertext();
-    const rewrapped = this.keyring.encrypt(destination, plaintext, destinationContext);
-    plaintext.fill(0);
+    const out = this.keys.reEncrypt(
+      blob,
+      { context: sourceContext, expected: optionalString(req, 'SourceKeyId') },
+      { ref: requiredString(req, 'DestinationKeyId'), context: destinationContext },
+    );
     return {
-      CiphertextBlob: rewrapped.toString('base64'),
-      SourceKeyId: this.keyArn(source.keyId),
-      KeyId: this.keyArn(destination.keyId),
+      CiphertextBlob: out.blob.toString('base64'),
+      SourceKeyId: this.keys.keyArn(out.source.keyId),
+      KeyId: this.keys.keyArn(out.destination.keyId),
       SourceEncryptionAlgorithm: SYMMETRIC_DEFAULT,
       DestinationEncryptionAlgorithm: SYMMETRIC_DEFAULT,
     };
-  }
-
-  private setEnabled(req: KmsRequest, enabled: boolean): KmsResponse {
-    const ref = requiredString(req, 'KeyId');
-    this.keyring.update((file) => {
-      const key = this.mustFindKey(file, ref);
-      if (key.state === 'PendingDeletion') throw pendingDeletion(this.keyArn(key.keyId));
-      key.state = enabled ? 'Enabled' : 'Disabled';
-    });
-    return {};
   }
 
   private scheduleKeyDeletion(req: KmsRequest): KmsResponse {
@@ -261,81 +210,15 @@ export class LocalKmsOperations {
       throw validation('pendingWindowInDays', 'Member must have value between 7 and 30');
     }
     const deletion = new Date(Date.now() + days * 86_400_000);
-    const keyId = this.keyring.update((file) => {
-      const key = this.mustFindKey(file, ref);
-      if (key.state === 'PendingDeletion') throw pendingDeletion(this.keyArn(key.keyId));
-      key.state = 'PendingDeletion';
-      key.deletionDate = deletion.toISOString();
-      return key.keyId;
-    });
-    return { KeyId: this.keyArn(keyId), DeletionDate: deletion.getTime() / 1000, KeyState: 'PendingDeletion', PendingWindowInDays: days };
-  }
-
-  private cancelKeyDeletion(req: KmsRequest): KmsResponse {
-    const ref = requiredString(req, 'KeyId');
-    const keyId = this.keyring.update((file) => {
-      const key = this.mustFindKey(file, ref);
-      if (key.state !== 'PendingDeletion') throw new KmsFault('KMSInvalidStateException', `${this.keyArn(key.keyId)} is not pending deletion.`);
-      // As in AWS KMS, a key whose deletion is cancelled comes back disabled.
-      key.state = 'Disabled';
-      delete key.deletionDate;
-      return key.keyId;
-    });
-    return { KeyId: this.keyArn(keyId) };
-  }
-
-  /** The key that wrapped `blob`, checked against the KeyId the caller expects and usable. */
-  private unwrappingKey(file: KeyringFile, blob: Buffer, expected: string | undefined): KeyringKey {
-    const named = this.keyring.blobKeyId(blob);
-    const key = named === undefined ? undefined : file.keys.find((k) => k.keyId === named);
-    if (!key) throw invalidCiphertext();
-    if (expected !== undefined && this.mustFind(file, expected).keyId !== key.keyId) {
-      throw new KmsFault('IncorrectKeyException', 'The key ID in the request does not identify a CMK that can perform this operation.');
-    }
-    return this.usable(key);
-  }
-
-  private usable(key: KeyringKey): KeyringKey {
-    const arn = this.keyArn(key.keyId);
-    if (key.state === 'Disabled') throw new KmsFault('DisabledException', `${arn} is disabled.`);
-    if (key.state === 'PendingDeletion') throw pendingDeletion(arn);
-    return key;
-  }
-
-  /** Key ID, key ARN, alias name or alias ARN; ARNs of another region or account do not resolve. */
-  private find(file: KeyringFile, ref: string): KeyringKey | undefined {
-    const arn = ARN.exec(ref);
-    if (arn && (arn[1] !== this.region || arn[2] !== this.account)) return undefined;
-    if (!arn && !ref.startsWith('alias/') && !UUID.test(ref)) return undefined;
-    return this.keyring.resolve(file, ref);
-  }
-
-  /**
-   * For the operations whose KeyId AWS documents as "the key ID or key ARN" (EnableKey, DisableKey,
-   * ScheduleKeyDeletion, CancelKeyDeletion, CreateAlias's TargetKeyId, ListAliases,
-   * ListResourceTags): an alias name or alias ARN is refused as AWS refuses it.
-   */
-  private mustFindKey(file: KeyringFile, ref: string): KeyringKey {
-    if (isAliasRef(ref)) throw new KmsFault('NotFoundException', `Invalid keyId '${ref}': this operation takes a key ID or key ARN, not an alias`);
-    return this.mustFind(file, ref);
-  }
-
-  private mustFind(file: KeyringFile, ref: string): KeyringKey {
-    const key = this.find(file, ref);
-    if (key) return key;
-    const arn = ARN.exec(ref);
-    if (arn?.[3] === 'alias') throw new KmsFault('NotFoundException', `Alias ${ref} is not found.`);
-    if (ref.startsWith('alias/')) throw new KmsFault('NotFoundException', `Alias ${this.aliasArn(ref)} is not found.`);
-    if (arn) throw new KmsFault('NotFoundException', `Key '${ref}' does not exist`);
-    if (UUID.test(ref)) throw new KmsFault('NotFoundException', `Key '${this.keyArn(ref)}' does not exist`);
-    throw new KmsFault('NotFoundException', `Invalid keyId '${ref}'`);
+    const keyId = this.keys.scheduleDeletion(ref, deletion);
+    return { KeyId: this.keys.keyArn(keyId), DeletionDate: deletion.getTime() / 1000, KeyState: 'PendingDeletion', PendingWindowInDays: days };
   }
 
   private metadata(key: KeyringKey): KmsResponse {
     return {
-      AWSAccountId: this.account,
+      AWSAccountId: this.keys.account,
       KeyId: key.keyId,
-      Arn: this.keyArn(key.keyId),
+      Arn: this.keys.keyArn(key.keyId),
       CreationDate: Date.parse(key.createdAt) / 1000,
       Enabled: key.state === 'Enabled',
       Description: key.description,
@@ -356,14 +239,6 @@ function validation(member: string, constraint: string): KmsFault {
   return new KmsFault('ValidationException', `1 validation error detected: Value at '${member}' failed to satisfy constraint: ${constraint}`);
 }
 
-function invalidCiphertext(): KmsFault {
-  return new KmsFault('InvalidCiphertextException', 'The ciphertext is invalid or the encryption context does not match.');
-}
-
-function pendingDeletion(arn: string): KmsFault {
-  return new KmsFault('KMSInvalidStateException', `${arn} is pending deletion.`);
-}
-
 function memberName(field: string): string {
   return field[0].toLowerCase() + field.slice(1);
 }
@@ -371,7 +246,10 @@ function memberName(field: string): string {
 function requiredString(req: KmsRequest, field: string): string {
   const value = req[field];
   if (value === undefined || value === null) {
-    throw new KmsFault('ValidationException', `1 validation error detected: Value null at '${memberName(field)}' failed to satisfy constraint: Member must not be null`);
+    throw new KmsFault(
+      'ValidationException',
+      `1 validation error detected: Value null at '${memberName(field)}' failed to satisfy constraint: Member must not be null`,
+    );
   }
   if (typeof value !== 'string' || value.length === 0) throw validation(memberName(field), 'Member must be a non-empty string');
   return value;
@@ -425,10 +303,6 @@ function tagsParam(req: KmsRequest): KeyTag[] {
     tags.push({ TagKey, TagValue });
   }
   return tags;
-}
-
-function isAliasRef(ref: string): boolean {
-  return ref.startsWith('alias/') || ARN.exec(ref)?.[3] === 'alias';
 }
 
 function checkAlgorithm(req: KmsRequest, field: string): void {

@@ -56,10 +56,9 @@ export function parseDeniedActions(entries: string[]): Set<LocalKmsAction> {
     } else if (isLocalKmsAction(name)) {
       denied.add(name);
     } else {
-      throw new KmscryptError(
-        'BAD_CONFIG',
-        `cannot deny unknown KMS action '${entry}'; use some of ${LOCAL_KMS_ACTIONS.map((a) => `kms:${a}`).join(', ')} or kms:*`,
-      );
+      throw new KmscryptError('BAD_CONFIG', `cannot deny unknown KMS action '${entry}'`, {
+        fix: `use some of ${LOCAL_KMS_ACTIONS.map((a) => `kms:${a}`).join(', ')} or kms:*`,
+      });
     }
   }
   return denied;
@@ -73,7 +72,10 @@ export function parseDeniedActions(entries: string[]): Set<LocalKmsAction> {
 export async function startLocalKmsServer(options: LocalKmsServerOptions): Promise<LocalKmsServer> {
   const host = options.host ?? HOST;
   if (host !== HOST) {
-    throw new KmscryptError('BAD_CONFIG', `local-kms listens on ${HOST} only, not ${host}: it serves keys for this machine's owner and must not be reachable from other machines`);
+    throw new KmscryptError(
+      'BAD_CONFIG',
+      `local-kms listens on ${HOST} only, not ${host}: it serves keys for this machine's owner and must not be reachable from other machines`,
+    );
   }
   const region = options.region ?? 'us-east-1';
   const credentials = options.credentials ?? localKmsCredentialsFor(options.keyring.path);
@@ -163,7 +165,9 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions): Promi
     const onError = (err: NodeJS.ErrnoException) => {
       reject(
         err.code === 'EADDRINUSE'
-          ? new KmscryptError('BAD_CONFIG', `port ${options.port} on ${HOST} is already in use; choose another with --port, or --port 0 for a free one`)
+          ? new KmscryptError('BAD_CONFIG', `port ${options.port} on ${HOST} is already in use`, {
+              fix: 'choose another with --port, or --port 0 for a free one',
+            })
           : new KmscryptError('BAD_CONFIG', `local-kms cannot listen on ${HOST}:${options.port}: ${err.code ?? err.message}`),
       );
     };

@@ -1,5 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fsyncSync, linkSync, lstatSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { KmscryptError } from '../errors';
 
@@ -42,15 +55,15 @@ export const CREATE_EXCLUSIVE = constants.O_WRONLY | constants.O_CREAT | constan
  * `what` names the file in messages ("keyring", "local KMS credentials"); `hint` is the fix for a wrong path.
  */
 export function readPrivateFile(path: string, what: string, hint: string): string | undefined {
-  const fail = (why: string) => new KmscryptError('KEYRING', `${what} ${path} ${why}`, { path });
+  const fail = (why: string, fix: string) => new KmscryptError('KEYRING', `${what} ${path} ${why}`, { path, fix });
   try {
     const st = statSync(path);
-    if (!st.isFile()) throw fail(`is a directory or other non-file; move it away or ${hint}`);
+    if (!st.isFile()) throw fail('is a directory or other non-file', `move it away or ${hint}`);
     if (process.platform !== 'win32') {
-      if ((st.mode & 0o077) !== 0) throw fail(`is readable by group or others (mode ${(st.mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
+      if ((st.mode & 0o077) !== 0) throw fail(`is readable by group or others (mode ${(st.mode & 0o777).toString(8)})`, `run: chmod 600 ${path}`);
       const uid = process.getuid?.();
       if (uid !== undefined && st.uid !== uid) {
-        throw fail(`belongs to uid ${st.uid}, not to you (uid ${uid}): it must be yours alone; ${hint}`);
+        throw fail(`belongs to uid ${st.uid}, not to you (uid ${uid}): it must be yours alone`, hint);
       }
     }
     return readFileSync(path, 'utf8');
@@ -58,7 +71,7 @@ export function readPrivateFile(path: string, what: string, hint: string): strin
     if (err instanceof KmscryptError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
-    throw new KmscryptError('KEYRING', `cannot read ${what} ${path}: ${code ?? String(err)}; check its permissions or ${hint}`, { path });
+    throw new KmscryptError('KEYRING', `cannot read ${what} ${path}: ${code ?? String(err)}`, { path, fix: `check its permissions or ${hint}` });
   }
 }
 
@@ -78,7 +91,10 @@ export function writeTarget(path: string, what: string): string {
   try {
     return realpathSync(path);
   } catch {
-    throw new KmscryptError('KEYRING', `${what} ${path} is a symbolic link to a missing file; remove the link, or restore the file it points to`, { path });
+    throw new KmscryptError('KEYRING', `${what} ${path} is a symbolic link to a missing file`, {
+      path,
+      fix: 'remove the link, or restore the file it points to',
+    });
   }
 }
 
@@ -108,12 +124,15 @@ function publish(path: string, data: string, what: string, io: PrivateFileIo, mo
   try {
     fd = io.open(tmp, CREATE_EXCLUSIVE, 0o600);
   } catch (err) {
-    throw new KmscryptError('KEYRING', `cannot write ${what} ${path}: creating ${tmp} failed (${(err as NodeJS.ErrnoException).code ?? String(err)}); check the directory's permissions`, { path });
+    throw new KmscryptError('KEYRING', `cannot write ${what} ${path}: creating ${tmp} failed (${(err as NodeJS.ErrnoException).code ?? String(err)})`, {
+      path,
+      fix: `check the directory's permissions`,
+    });
   }
   let published = false;
   try {
     try {
-      for (let offset = 0; offset < bytes.length; ) offset += io.write(fd, bytes, offset);
+      for (let offset = 0; offset < bytes.length;) offset += io.write(fd, bytes, offset);
       io.fsync(fd);
     } finally {
       io.close(fd);
@@ -136,10 +155,13 @@ function publish(path: string, data: string, what: string, io: PrivateFileIo, mo
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     if (published) {
-      throw new KmscryptError('KEYRING', `wrote ${what} ${path} but could not sync its directory ${dir} (${code}); check the file system, then back the file up`, { path });
+      throw new KmscryptError('KEYRING', `wrote ${what} ${path} but could not sync its directory ${dir} (${code})`, {
+        path,
+        fix: 'check the file system, then back the file up',
+      });
     }
     removeQuietly(tmp, io);
-    throw new KmscryptError('KEYRING', `cannot write ${what} ${path}: ${code}; the previous file is unchanged`, { path });
+    throw new KmscryptError('KEYRING', `cannot write ${what} ${path}: ${code}`, { path, unchanged: 'the previous file is unchanged' });
   }
 }
 

@@ -1,5 +1,5 @@
 import { traced } from '../trace';
-import type { DataKey, EncryptionContext, KeyCallCounts, KeyDescription, KeyProvider } from './key-provider';
+import type { DataKey, EncryptionContext, KeyCallCounts, KeyDescription, KeyProvider, KeyStore } from './key-provider';
 
 /**
  * A key provider that traces each call (src/trace.ts): the action, the key asked for, the
@@ -15,6 +15,10 @@ export class TracedKeyProvider implements KeyProvider {
 
   get calls(): KeyCallCounts {
     return this.inner.calls;
+  }
+
+  keyStore(): KeyStore {
+    return this.inner.keyStore();
   }
 
   ensureKey(keyId: string, createIfMissing: boolean): Promise<KeyDescription> {
@@ -50,11 +54,19 @@ export class TracedKeyProvider implements KeyProvider {
   }
 
   encrypt(keyId: string, plaintext: Buffer, context: EncryptionContext): Promise<{ ciphertext: Buffer; keyId: string }> {
-    return traced(`${this.what('Encrypt', keyId, context)} of ${plaintext.length} bytes`, () => this.inner.encrypt(keyId, plaintext, context), (r) => `${r.ciphertext.length} ciphertext bytes under ${r.keyId}`);
+    return traced(
+      `${this.what('Encrypt', keyId, context)} of ${plaintext.length} bytes`,
+      () => this.inner.encrypt(keyId, plaintext, context),
+      (r) => `${r.ciphertext.length} ciphertext bytes under ${r.keyId}`,
+    );
   }
 
   decrypt(keyId: string, ciphertext: Buffer, context: EncryptionContext): Promise<Buffer> {
-    return traced(`${this.what('Decrypt', keyId, context)} of ${ciphertext.length} ciphertext bytes`, () => this.inner.decrypt(keyId, ciphertext, context), (p) => `${p.length} bytes`);
+    return traced(
+      `${this.what('Decrypt', keyId, context)} of ${ciphertext.length} ciphertext bytes`,
+      () => this.inner.decrypt(keyId, ciphertext, context),
+      (p) => `${p.length} bytes`,
+    );
   }
 
   private what(action: string, keyId: string | undefined, context?: EncryptionContext): string {

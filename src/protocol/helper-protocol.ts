@@ -65,7 +65,7 @@ export async function runHelperProtocol(input: Readable, output: Writable, backe
       const answer = await backend.push(batch);
       await send(answer.map((l) => l + '\n').join('') + '\n');
     } else {
-      throw new KmscryptError('BAD_PROTOCOL', `unknown command ${JSON.stringify(line)} from git; is this git newer than kmscrypt supports?`);
+      throw new KmscryptError('BAD_PROTOCOL', `unknown command ${JSON.stringify(line)} from git`, { fix: 'is this git newer than kmscrypt supports?' });
     }
   }
 }

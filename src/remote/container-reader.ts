@@ -26,7 +26,7 @@ export async function openContainer(repo: RemoteRepository, ref: ContainerRef): 
   const trailer = decodeTrailer(tail.subarray(ref.indexLength), ref.size, what);
   const sealed = tail.subarray(0, ref.indexLength);
   if (trailer.indexOffset !== ref.indexOffset || sha256Hex(sealed) !== ref.indexHash) {
-    throw new KmscryptError('TAMPERED', `${what} does not match the manifest: it was altered or replaced; nothing was handed to git`);
+    throw new KmscryptError('TAMPERED', `${what} does not match the manifest: it was altered or replaced`, { unchanged: 'nothing was handed to git' });
   }
   const dataKey = await repo.dataKeys.unwrap(Buffer.from(ref.wrappedKey, 'base64'), ref.keyId);
   const containerId = Buffer.from(ref.id, 'hex');
@@ -163,7 +163,9 @@ export async function* readRun(
       position += frameLength;
       if (!preambleChecked) {
         if (c.ref.preambleLength !== index.recordsStart || sha256Hex(frame) !== c.ref.preambleHash) {
-          throw new KmscryptError('TAMPERED', `container ${c.ref.id} does not match the manifest (preamble altered); nothing was handed to git`);
+          throw new KmscryptError('TAMPERED', `container ${c.ref.id} does not match the manifest (preamble altered)`, {
+            unchanged: 'nothing was handed to git',
+          });
         }
         preambleChecked = true;
       } else if (index.inSegment(i)) {
@@ -186,7 +188,9 @@ export async function* readRun(
     }
   }
   if (i <= run.last) {
-    throw new KmscryptError('TAMPERED', `container ${c.ref.id} is truncated (ended inside object ${index.oidHex(i)}); nothing was handed to git`);
+    throw new KmscryptError('TAMPERED', `container ${c.ref.id} is truncated (ended inside object ${index.oidHex(i)})`, {
+      unchanged: 'nothing was handed to git',
+    });
   }
 }
 

@@ -21,7 +21,7 @@ const CHUNK = 1 << 20;
 
 export class ObjectTooLargeError extends KmscryptError {
   constructor(readonly oid: string, readonly size: number) {
-    super('TOO_LARGE', `object ${oid} is ${size} bytes, over the 2 GiB single-object limit; nothing was stored`, { oid, size });
+    super('TOO_LARGE', `object ${oid} is ${size} bytes, over the 2 GiB single-object limit`, { oid, size, unchanged: 'nothing was stored' });
   }
 }
 

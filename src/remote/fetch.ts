@@ -78,7 +78,7 @@ export async function fetchObjects(
     opened = await openContainers(repo, manifest.containers);
     packs.push(...(await transfer(repo, manifest, opened, options, new LocalObjects())));
     if (!(await isConnected(missing))) {
-      throw new KmscryptError('CORRUPT', `${repo.config.url} does not hold every object the refs need; run 'git kmscrypt verify' on it`);
+      throw new KmscryptError('CORRUPT', `${repo.config.url} does not hold every object the refs need`, { fix: `run 'git kmscrypt verify' on it` });
     }
   }
   const stored = options.followTags
@@ -229,7 +229,8 @@ async function select(repo: RemoteRepository, manifest: Manifest, opened: Opened
     ];
     for (const oid of needed) {
       const holder = all.find((c) => c.index.find(oid) !== undefined);
-      if (!holder) throw new KmscryptError('CORRUPT', `${repo.config.url}: object ${oid}, a delta base, is in no container; run 'git kmscrypt verify'`);
+      if (!holder)
+        throw new KmscryptError('CORRUPT', `${repo.config.url}: object ${oid}, a delta base, is in no container`, { fix: `run 'git kmscrypt verify'` });
       if (!chosen.has(holder)) chosen.set(holder, new Set());
       chosen.get(holder)!.add(holder.index.find(oid)!);
       chosenOids.add(oid);

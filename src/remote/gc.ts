@@ -75,7 +75,15 @@ export async function collectGarbage(repo: RemoteRepository, options: GcOptions)
         const objects = containers.reduce((n, c) => n + c.objects, 0);
         const bytes = containers.reduce((n, c) => n + c.size, 0);
         const swept = await sweep(repo, snapshot, new Set(containers.flatMap((c) => c.consolidates ?? [])), keys, options);
-        return { ...swept, generation: snapshot.manifest?.generation ?? 0, containersBefore: containers.length, objectsBefore: objects, objectsAfter: objects, bytesBefore: bytes, bytesAfter: bytes };
+        return {
+          ...swept,
+          generation: snapshot.manifest?.generation ?? 0,
+          containersBefore: containers.length,
+          objectsBefore: objects,
+          objectsAfter: objects,
+          bytesBefore: bytes,
+          bytesAfter: bytes,
+        };
       }
       const result = await consolidate(repo, snapshot, work, keys, options);
       if (result) {
@@ -83,7 +91,10 @@ export async function collectGarbage(repo: RemoteRepository, options: GcOptions)
         return { ...report, ...(await sweep(repo, published, new Set(snapshot.manifest.containers.map((c) => c.id)), keys, options)) };
       }
       if (attempt >= MAX_ATTEMPTS) {
-        throw new KmscryptError('CONFLICT', `gc gave way to concurrent pushes ${MAX_ATTEMPTS} times; nothing was changed; run it again when the repository is quieter`);
+        throw new KmscryptError('CONFLICT', `gc gave way to concurrent pushes ${MAX_ATTEMPTS} times`, {
+          unchanged: 'nothing was changed',
+          fix: 'run it again when the repository is quieter',
+        });
       }
     }
   } finally {
@@ -123,7 +134,12 @@ async function consolidate(
 ): Promise<(Omit<GcReport, 'scheduled' | 'deletedContainers' | 'deletedManifests'> & { published: ManifestSnapshot }) | undefined> {
   const base = snapshot.manifest!;
   const tips = [...new Set(Object.values(base.refs))];
-  await fetchObjects(repo, base, tips.map((oid) => ({ oid, name: oid })), { ...defaultTransferOptions(), cloning: true, progress: options.progress });
+  await fetchObjects(
+    repo,
+    base,
+    tips.map((oid) => ({ oid, name: oid })),
+    { ...defaultTransferOptions(), cloning: true, progress: options.progress },
+  );
   const format = repo.descriptor.objectFormat;
   let pack: WrittenPack | undefined;
   let stored;
@@ -172,7 +188,12 @@ async function consolidate(
  * Containers pushed after gc read `base` are kept if every delta base they name outside
  * themselves is in the consolidated pack or in one of them; otherwise gc must start over.
  */
-async function appendedSafely(repo: RemoteRepository, base: Manifest, current: Manifest, consolidated: PackIndexFile | undefined): Promise<ContainerRef[] | undefined> {
+async function appendedSafely(
+  repo: RemoteRepository,
+  base: Manifest,
+  current: Manifest,
+  consolidated: PackIndexFile | undefined,
+): Promise<ContainerRef[] | undefined> {
   const before = new Set(base.containers.map((c) => c.id));
   const now = new Set(current.containers.map((c) => c.id));
   if ([...before].some((id) => !now.has(id))) return undefined;

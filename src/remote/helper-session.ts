@@ -118,7 +118,7 @@ export class HelperSession implements HelperBackend {
     this.repo ??= await RemoteRepository.open(this.config);
     if (!this.repo) {
       if (!forPush) {
-        throw new KmscryptError('NO_REPOSITORY', `no kmscrypt repository at ${this.config.url}; check the URL, or push to it to create one`);
+        throw new KmscryptError('NO_REPOSITORY', `no kmscrypt repository at ${this.config.url}`, { fix: 'check the URL, or push to it to create one' });
       }
       this.snapshot = NO_MANIFEST;
       return this.wantObjectFormat ? [`:object-format ${await localObjectFormat()}`] : [];
@@ -163,11 +163,11 @@ export class HelperSession implements HelperBackend {
     const local = await localObjectFormat();
     const remote = repo.descriptor.objectFormat;
     if (local === remote) return;
-    throw new KmscryptError(
-      'BAD_CONFIG',
-      `${this.config.url} holds ${remote} objects but this repository uses ${local}; git cannot push or fetch between the two formats: push to a new location (it takes this repository's format), or clone it into a separate ${remote} repository`,
-      { local, remote },
-    );
+    throw new KmscryptError('BAD_CONFIG', `${this.config.url} holds ${remote} objects but this repository uses ${local}`, {
+      local,
+      remote,
+      fix: `git cannot push or fetch between the two formats: push to a new location (it takes this repository's format), or clone it into a separate ${remote} repository`,
+    });
   }
 
   async push(batch: PushRequest[]): Promise<string[]> {

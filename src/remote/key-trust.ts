@@ -76,8 +76,8 @@ export class KeyTrust {
     }
     return new KmscryptError(
       'KEY_ERROR',
-      `${this.repo.config.url} is protected by KMS key ${keyRef}, which this clone does not trust: it is not kmscrypt.keyId or your alias/kmscrypt, this clone has not used it, and no key it trusts endorsed it (rotate-key does); nothing was asked of it; if you trust it: ${await this.fixFor(keyRef)}`,
-      { reason: 'untrusted-key', keyId: keyRef },
+      `${this.repo.config.url} is protected by KMS key ${keyRef}, which this clone does not trust: it is not kmscrypt.keyId or your alias/kmscrypt, this clone has not used it, and no key it trusts endorsed it (rotate-key does)`,
+      { reason: 'untrusted-key', keyId: keyRef, unchanged: 'nothing was asked of it', fix: `if you trust it: ${await this.fixFor(keyRef)}` },
     );
   }
 
@@ -123,8 +123,13 @@ export class KeyTrust {
       if (kmsError !== 'InvalidCiphertextException' && kmsError !== 'IncorrectKeyException') {
         throw new KmscryptError(
           'KEY_ERROR',
-          `${config.url} moved to KMS key ${target}; this clone trusts ${e.from} and cannot check that it endorsed ${e.to}: ${errorMessage(err)}; once that works, try again, or if you trust ${target}: ${await this.fixFor(target)}`,
-          { reason: 'endorsement-unchecked', keyId: e.from, kmsError },
+          `${config.url} moved to KMS key ${target}; this clone trusts ${e.from} and cannot check that it endorsed ${e.to}: ${errorMessage(err)}`,
+          {
+            reason: 'endorsement-unchecked',
+            keyId: e.from,
+            kmsError,
+            fix: `once that works, try again, or if you trust ${target}: ${await this.fixFor(target)}`,
+          },
         );
       }
       plaintext = Buffer.alloc(0);
@@ -133,10 +138,11 @@ export class KeyTrust {
     const valid = plaintext.length === expected.length && timingSafeEqual(plaintext, expected);
     plaintext.fill(0);
     if (!valid) {
-      throw new KmscryptError('TAMPERED', `${config.url} names KMS key ${e.to} as endorsed by ${e.from}, but the endorsement does not verify under ${e.from}: it was forged; nothing was asked of ${e.to}; no ref was changed`, {
-        reason: 'forged-endorsement',
-        keyId: e.to,
-      });
+      throw new KmscryptError(
+        'TAMPERED',
+        `${config.url} names KMS key ${e.to} as endorsed by ${e.from}, but the endorsement does not verify under ${e.from}: it was forged`,
+        { reason: 'forged-endorsement', keyId: e.to, unchanged: `nothing was asked of ${e.to}; no ref was changed` },
+      );
     }
     this.accepted.add(e.to);
   }

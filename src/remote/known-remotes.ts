@@ -66,7 +66,7 @@ export class KnownRemotes {
     } catch {
       // fall through
     }
-    throw new KmscryptError('CORRUPT', `${this.path} is corrupt; delete it to trust the remotes' current repositories again`);
+    throw new KmscryptError('CORRUPT', `${this.path} is corrupt`, { fix: `delete it to trust the remotes' current repositories again` });
   }
 }
 

@@ -71,7 +71,7 @@ export class LocalStateFile {
       data = JSON.parse(text) as Partial<LocalState>;
     } catch {
       // Silently starting over would switch off rollback detection.
-      throw new KmscryptError('CORRUPT', `${this.path} is corrupt; delete it to trust the remote's current state again`);
+      throw new KmscryptError('CORRUPT', `${this.path} is corrupt`, { fix: `delete it to trust the remote's current state again` });
     }
     const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
     const trustedKeys = strings(data.trustedKeys);

@@ -29,7 +29,11 @@ export async function storeHistory(repo: RemoteRepository, snapshot: ManifestSna
   for (; g >= floor && stored.has(g) && expected !== null; g--) {
     const link = await source.link(g, expected);
     if (link.hash !== expected) {
-      throw new KmscryptError('TAMPERED', `${repo.config.url}: manifest ${g} is not the one manifest ${g + 1} names: the history was forked; gc changed nothing`, { reason: 'fork', at: g });
+      throw new KmscryptError('TAMPERED', `${repo.config.url}: manifest ${g} is not the one manifest ${g + 1} names: the history was forked`, {
+        reason: 'fork',
+        at: g,
+        unchanged: 'gc changed nothing',
+      });
     }
     hashes.push(expected);
     expected = link.previous;

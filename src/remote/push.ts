@@ -92,7 +92,10 @@ export async function push(repo: RemoteRepository, commands: PushCommand[], list
   }
   for (const dst of await shallowRootUpdates(updates, listedTips)) {
     outcomes.set(dst, 'shallow update not allowed');
-    updates.splice(updates.findIndex((u) => u.dst === dst), 1);
+    updates.splice(
+      updates.findIndex((u) => u.dst === dst),
+      1,
+    );
   }
   if (options.atomic && outcomes.size > 0) return failAll(commands, outcomes, ATOMIC_PUSH_FAILURE);
 
@@ -199,8 +202,8 @@ async function nameTooLarge(err: ObjectTooLargeError, include: string[], exclude
   const mib = (err.size / 2 ** 20).toFixed(1);
   return new KmscryptError(
     'TOO_LARGE',
-    `${path ? `${path} (object ${err.oid})` : `object ${err.oid}`} is ${err.size} bytes (${mib} MiB), over the 2 GiB single-object limit; nothing was stored`,
-    { oid: err.oid, size: err.size },
+    `${path ? `${path} (object ${err.oid})` : `object ${err.oid}`} is ${err.size} bytes (${mib} MiB), over the 2 GiB single-object limit`,
+    { oid: err.oid, size: err.size, unchanged: 'nothing was stored' },
   );
 }
 

@@ -81,7 +81,7 @@ export class RemoteObjects {
   /** The location of an object the store must have: a missing one is a broken store (or a bad request). */
   require(oid: string, what: string): ObjectLocation {
     const loc = this.locate(oid);
-    if (!loc) throw new KmscryptError('CORRUPT', `${this.repo.config.url} does not hold ${what} ${oid}; run 'git kmscrypt verify' on it`, { oid });
+    if (!loc) throw new KmscryptError('CORRUPT', `${this.repo.config.url} does not hold ${what} ${oid}`, { oid, fix: `run 'git kmscrypt verify' on it` });
     return loc;
   }
 
@@ -332,7 +332,7 @@ export class RemoteObjects {
   }
 
   private corrupt(at: ObjectLocation, why: string): KmscryptError {
-    return new KmscryptError('CORRUPT', `object ${at.c.index.oidHex(at.i)} in container ${at.c.ref.id}: ${why}; run 'git kmscrypt verify'`);
+    return new KmscryptError('CORRUPT', `object ${at.c.index.oidHex(at.i)} in container ${at.c.ref.id}: ${why}`, { fix: `run 'git kmscrypt verify'` });
   }
 }
 

@@ -51,7 +51,12 @@ export interface ManifestSnapshot {
 }
 
 /** The log before its first manifest. */
-export const NO_MANIFEST: ManifestSnapshot = Object.freeze({ manifest: null, hash: null, sealedBy: null, chain: Object.freeze({ history: null, endorsements: [] }) });
+export const NO_MANIFEST: ManifestSnapshot = Object.freeze({
+  manifest: null,
+  hash: null,
+  sealedBy: null,
+  chain: Object.freeze({ history: null, endorsements: [] }),
+});
 
 /** An existing encrypted repository: its descriptor, its data keys, and its manifest log. */
 export class RemoteRepository {
@@ -115,10 +120,9 @@ export class RemoteRepository {
     const expected = await KnownRemotes.in(config.stateDir).repositoryAt(config.url);
     if (!bytes) {
       if (expected) {
-        throw new KmscryptError(
-          'TAMPERED',
-          `repository ${expected} that this clone used at ${config.url} is gone from the store; if it was deliberately removed: git kmscrypt forget ${config.url}`,
-        );
+        throw new KmscryptError('TAMPERED', `repository ${expected} that this clone used at ${config.url} is gone from the store`, {
+          fix: `if it was deliberately removed: git kmscrypt forget ${config.url}`,
+        });
       }
       return undefined;
     }
@@ -126,7 +130,8 @@ export class RemoteRepository {
     if (expected && expected !== descriptor.repositoryId) {
       throw new KmscryptError(
         'TAMPERED',
-        `${config.url} now holds repository ${descriptor.repositoryId}, not ${expected} that this clone used: it was replaced; no ref was changed; if it was replaced deliberately: git kmscrypt forget ${config.url}`,
+        `${config.url} now holds repository ${descriptor.repositoryId}, not ${expected} that this clone used: it was replaced`,
+        { unchanged: 'no ref was changed', fix: `if it was replaced deliberately: git kmscrypt forget ${config.url}` },
       );
     }
     return new RemoteRepository(config, descriptor, sha256Hex(bytes), expected !== undefined);
@@ -135,7 +140,7 @@ export class RemoteRepository {
   static async openExisting(config: RemoteConfig): Promise<RemoteRepository> {
     const repo = await RemoteRepository.open(config);
     if (!repo) {
-      throw new KmscryptError('NO_REPOSITORY', `no kmscrypt repository at ${config.url}; check the URL, or push to it to create one`);
+      throw new KmscryptError('NO_REPOSITORY', `no kmscrypt repository at ${config.url}`, { fix: 'check the URL, or push to it to create one' });
     }
     return repo;
   }
@@ -223,7 +228,7 @@ export class RemoteRepository {
       return NO_MANIFEST;
     }
     const bytes = await this.storage.get(newest.key, MANIFEST_READ);
-    if (!bytes) throw new KmscryptError('STORAGE', `${this.config.url}: manifest ${newest.generation} disappeared while being read; try again`);
+    if (!bytes) throw new KmscryptError('STORAGE', `${this.config.url}: manifest ${newest.generation} disappeared while being read`, { fix: 'try again' });
     if (kept && this.adopted && newest.generation === seen.generation && seen.manifestHash === sha256Hex(bytes)) {
       // Exactly the bytes this clone opened and checked last time (every check below would pass
       // as it did then): the decoded manifest kept then, instead of another Decrypt.
@@ -235,14 +240,14 @@ export class RemoteRepository {
     if (newest.generation === seen.generation + 1 && seen.manifestHash && snapshot.manifest!.previous !== seen.manifestHash) {
       throw new KmscryptError(
         'TAMPERED',
-        `${this.config.url}: manifest ${newest.generation} does not follow the manifest ${seen.generation} this clone saw: the history was rewritten; no ref was changed`,
+        `${this.config.url}: manifest ${newest.generation} does not follow the manifest ${seen.generation} this clone saw: the history was rewritten`,
+        { unchanged: 'no ref was changed' },
       );
     }
     if (newest.generation === seen.generation && seen.manifestHash && seen.manifestHash !== snapshot.hash) {
-      throw new KmscryptError(
-        'TAMPERED',
-        `${this.config.url}: manifest ${newest.generation} is not the one this clone saw before: it was replaced; no ref was changed`,
-      );
+      throw new KmscryptError('TAMPERED', `${this.config.url}: manifest ${newest.generation} is not the one this clone saw before: it was replaced`, {
+        unchanged: 'no ref was changed',
+      });
     }
     if (newest.generation > seen.generation + 1 && seen.manifestHash) {
       await this.proveContinuity({ generation: seen.generation, hash: seen.manifestHash }, snapshot, new Set(keys.map((k) => k.generation)));
@@ -265,13 +270,18 @@ export class RemoteRepository {
     if (descent.proved) return;
     const head = `${this.config.url}: manifest ${manifest.generation} does not descend from the manifest ${seen.generation} this clone saw`;
     if (descent.reason === 'fork') {
-      throw new KmscryptError('TAMPERED', `${head}: the history was forked (at manifest ${descent.at}); no ref was changed`, { reason: 'fork', at: descent.at });
+      throw new KmscryptError('TAMPERED', `${head}: the history was forked (at manifest ${descent.at})`, {
+        reason: 'fork',
+        at: descent.at,
+        unchanged: 'no ref was changed',
+      });
     }
-    throw new KmscryptError(
-      'TAMPERED',
-      `${head} as far as the store can show: manifest ${descent.at} is gone and no history object attests it; no ref was changed; if an earlier kmscrypt's gc removed it and you trust the store, delete ${this.state.path ?? 'this clone\'s state file'} to accept its current state`,
-      { reason: 'unattested', at: descent.at },
-    );
+    throw new KmscryptError('TAMPERED', `${head} as far as the store can show: manifest ${descent.at} is gone and no history object attests it`, {
+      reason: 'unattested',
+      at: descent.at,
+      unchanged: 'no ref was changed',
+      fix: `if an earlier kmscrypt's gc removed it and you trust the store, delete ${this.state.path ?? "this clone's state file"} to accept its current state`,
+    });
   }
 
   private async adopt(snapshot: ManifestSnapshot, intent: Intent): Promise<void> {
@@ -284,7 +294,9 @@ export class RemoteRepository {
     const what = `${this.config.url}: manifest ${generation}`;
     const env = parseManifestEnvelope(bytes, what);
     if (env.generation !== generation) {
-      throw new KmscryptError('TAMPERED', `${what} is stored under the wrong generation (${env.generation}): an old manifest was put back; no ref was changed`);
+      throw new KmscryptError('TAMPERED', `${what} is stored under the wrong generation (${env.generation}): an old manifest was put back`, {
+        unchanged: 'no ref was changed',
+      });
     }
     let key: { plaintext: Buffer; keyId: string };
     if (env.version >= 3) {
@@ -294,7 +306,11 @@ export class RemoteRepository {
       key = await this.dataKeys.unwrapWithKeyId(env.wrappedKey, env.keyId).catch((err: unknown) => {
         const kmsError = isKmscryptError(err, 'KEY_ERROR') ? err.data.kmsError : undefined;
         if (kmsError !== 'IncorrectKeyException' && kmsError !== 'InvalidCiphertextException') throw err;
-        throw new KmscryptError('TAMPERED', `${what}: its wrapped data key does not unwrap under ${env.keyId}, the key its preamble names, for this repository (${kmsError}): it was altered or belongs to another repository; no ref was changed`);
+        throw new KmscryptError(
+          'TAMPERED',
+          `${what}: its wrapped data key does not unwrap under ${env.keyId}, the key its preamble names, for this repository (${kmsError}): it was altered or belongs to another repository`,
+          { unchanged: 'no ref was changed' },
+        );
       });
     } else {
       key = await this.unwrapLegacy(env);
@@ -302,7 +318,9 @@ export class RemoteRepository {
     }
     const manifest = openManifest(env, key.plaintext, this.repositoryId, what);
     if (manifest.descriptorHash !== this.descriptorHash) {
-      throw new KmscryptError('TAMPERED', `${this.config.url}: the repository descriptor (kmscrypt.json) was altered or replaced; no ref was changed`);
+      throw new KmscryptError('TAMPERED', `${this.config.url}: the repository descriptor (kmscrypt.json) was altered or replaced`, {
+        unchanged: 'no ref was changed',
+      });
     }
     if (manifest.objectFormat !== this.descriptor.objectFormat) {
       throw new KmscryptError('TAMPERED', `${what} is for ${manifest.objectFormat} objects but the descriptor says ${this.descriptor.objectFormat}`);
@@ -331,7 +349,11 @@ export class RemoteRepository {
   async publish(manifest: Manifest, dataKey: DataKey, chain: ManifestChain): Promise<{ published: boolean; hash: string }> {
     const bytes = sealManifest(manifest, dataKey.plaintext, { keyArn: dataKey.keyId, wrappedKey: dataKey.wrapped, ...chain });
     if (bytes.length > MANIFEST_LIMIT) {
-      throw new KmscryptError('TOO_LARGE', `${this.config.url}: the next manifest would be ${bytes.length} bytes, over the ${MANIFEST_LIMIT}-byte limit readers accept; nothing was published; run git kmscrypt gc, or keep fewer refs`);
+      throw new KmscryptError(
+        'TOO_LARGE',
+        `${this.config.url}: the next manifest would be ${bytes.length} bytes, over the ${MANIFEST_LIMIT}-byte limit readers accept`,
+        { unchanged: 'nothing was published', fix: 'run git kmscrypt gc, or keep fewer refs' },
+      );
     }
     const hash = sha256Hex(bytes);
     const published = await this.storage.putIfAbsent(manifestKey(manifest.generation), bytes);
@@ -343,7 +365,8 @@ export class RemoteRepository {
     const what = found === undefined ? `it has no manifest of generation ${seen} or later` : `its newest manifest is generation ${found}`;
     return new KmscryptError(
       'ROLLBACK',
-      `${this.config.url} went backwards: ${what} but this clone has seen generation ${seen}; the newest manifests were deleted or withheld; no ref was changed`,
+      `${this.config.url} went backwards: ${what} but this clone has seen generation ${seen}; the newest manifests were deleted or withheld`,
+      { unchanged: 'no ref was changed' },
     );
   }
 }

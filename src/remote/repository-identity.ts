@@ -22,11 +22,18 @@ export async function adoptRepository(repo: RemoteRepository, snapshot: Manifest
     if (intent === 'write') {
       throw new KmscryptError(
         'TAMPERED',
-        `${config.url} holds repository ${d.repositoryId}, which was created at ${d.location}: a copy of it, or it was moved here; nothing is pushed into it from a clone that has not used it here; if it was moved deliberately, fetch or clone it from ${config.url} first`,
-        { reason: 'location', location: d.location },
+        `${config.url} holds repository ${d.repositoryId}, which was created at ${d.location}: a copy of it, or it was moved here`,
+        {
+          reason: 'location',
+          location: d.location,
+          unchanged: 'nothing is pushed into it from a clone that has not used it here',
+          fix: `if it was moved deliberately, fetch or clone it from ${config.url} first`,
+        },
       );
     }
-    process.stderr.write(`warning: kmscrypt: ${config.url} holds repository ${d.repositoryId}, which was created at ${d.location} (moved or copied here); reading it\n`);
+    process.stderr.write(
+      `warning: kmscrypt: ${config.url} holds repository ${d.repositoryId}, which was created at ${d.location} (moved or copied here); reading it\n`,
+    );
   }
   await KnownRemotes.in(config.stateDir).remember(config.url, d.repositoryId);
 }
@@ -37,8 +44,8 @@ export async function checkProof(repo: RemoteRepository): Promise<void> {
   const refuse = (found: string) =>
     new KmscryptError(
       'TAMPERED',
-      `${config.url} holds a descriptor (kmscrypt.json) of repository ${d.repositoryId} but no manifest, and ${found}, so it is not used; if you created it and it is empty, delete ${config.url}/kmscrypt.json and push again`,
-      { reason: 'unproven-descriptor' },
+      `${config.url} holds a descriptor (kmscrypt.json) of repository ${d.repositoryId} but no manifest, and ${found}, so it is not used`,
+      { reason: 'unproven-descriptor', fix: `if you created it and it is empty, delete ${config.url}/kmscrypt.json and push again` },
     );
   if (!d.proof) throw refuse('no proof of who made it (written by an earlier kmscrypt, or copied from elsewhere)');
   // An untrusted key is refused here, before KMS is asked anything about it.
@@ -48,7 +55,8 @@ export async function checkProof(repo: RemoteRepository): Promise<void> {
     dataKey = await repo.dataKeys.unwrap(Buffer.from(d.proof.wrappedKey, 'base64'), d.keyId);
   } catch (err) {
     const kmsError = isKmscryptError(err, 'KEY_ERROR') ? err.data.kmsError : undefined;
-    if (kmsError === 'InvalidCiphertextException' || kmsError === 'IncorrectKeyException') throw refuse(`its proof's data key does not unwrap under ${d.keyId} for this repository (${kmsError})`);
+    if (kmsError === 'InvalidCiphertextException' || kmsError === 'IncorrectKeyException')
+      throw refuse(`its proof's data key does not unwrap under ${d.keyId} for this repository (${kmsError})`);
     throw err;
   }
   try {

@@ -71,7 +71,10 @@ export async function rotateKey(repo: RemoteRepository, target: string): Promise
       if (alreadyDone) return { ...report, generation: null, previousKeys: [] };
 
       dataKey ??= await keys.generateDataKey(key.arn, context).catch((err: unknown) => {
-        throw unchanged(err, `cannot generate the new manifest's data key under ${key.arn}${rewrapped ? ` (the ${rewrapped} rewrapped data keys were not published)` : ''}`);
+        throw unchanged(
+          err,
+          `cannot generate the new manifest's data key under ${key.arn}${rewrapped ? ` (the ${rewrapped} rewrapped data keys were not published)` : ''}`,
+        );
       });
       const endorsements = await endorse(repo, snapshot, key.arn, endorsed, rewrapped);
       const next = nextManifest(repo, snapshot, key.arn, containers);
@@ -82,7 +85,9 @@ export async function rotateKey(repo: RemoteRepository, target: string): Promise
         return { ...report, generation: next.generation, previousKeys: [...previousKeys] };
       }
       if (attempt >= MAX_PUBLISH_ATTEMPTS) {
-        throw new KmscryptError('CONFLICT', `${repo.config.url} is too busy: rotate-key lost the publication race ${attempt} times; nothing was changed, run it again`);
+        throw new KmscryptError('CONFLICT', `${repo.config.url} is too busy: rotate-key lost the publication race ${attempt} times`, {
+          fix: 'nothing was changed, run it again',
+        });
       }
       await new Promise((r) => setTimeout(r, Math.min(1000, 5 * 2 ** Math.min(attempt, 8)) * Math.random()));
     }
@@ -96,15 +101,26 @@ export async function rotateKey(repo: RemoteRepository, target: string): Promise
  * the repository moves, one made with the key it is under now (kms:Encrypt), which every clone
  * that trusts that key checks before it accepts the new one.
  */
-async function endorse(repo: RemoteRepository, snapshot: ManifestSnapshot, to: string, made: Map<string, Endorsement>, rewrapped: number): Promise<Endorsement[]> {
+async function endorse(
+  repo: RemoteRepository,
+  snapshot: ManifestSnapshot,
+  to: string,
+  made: Map<string, Endorsement>,
+  rewrapped: number,
+): Promise<Endorsement[]> {
   const chain = snapshot.chain.endorsements;
   const from = snapshot.sealedBy ?? repo.descriptor.keyId;
   if (from === to || chain.some((e) => e.from === from && e.to === to)) return [...chain];
   let endorsement = made.get(from);
   if (!endorsement) {
-    const out = await repo.config.keys.encrypt(from, endorsementPlaintext(repo.repositoryId, to), repositoryContext(repo.repositoryId)).catch((err: unknown) => {
-      throw unchanged(err, `cannot endorse ${to} with ${from}, the key the repository is under now${rewrapped ? ` (the ${rewrapped} rewrapped data keys were not published)` : ''}`);
-    });
+    const out = await repo.config.keys
+      .encrypt(from, endorsementPlaintext(repo.repositoryId, to), repositoryContext(repo.repositoryId))
+      .catch((err: unknown) => {
+        throw unchanged(
+          err,
+          `cannot endorse ${to} with ${from}, the key the repository is under now${rewrapped ? ` (the ${rewrapped} rewrapped data keys were not published)` : ''}`,
+        );
+      });
     endorsement = { from, to, ciphertext: out.ciphertext };
     made.set(from, endorsement);
   }
@@ -118,16 +134,21 @@ function nextManifest(repo: RemoteRepository, snapshot: ManifestSnapshot, keyArn
 function usable(key: KeyDescription, ref: string): KeyDescription {
   const named = ref === key.arn ? ref : `${ref} (${key.arn})`;
   if (!key.enabled) {
-    throw new KmscryptError('KEY_ERROR', `key ${named} is ${key.state === 'Disabled' ? 'disabled' : `not usable (state ${key.state})`}; enable it before moving the repository to it`);
+    throw new KmscryptError('KEY_ERROR', `key ${named} is ${key.state === 'Disabled' ? 'disabled' : `not usable (state ${key.state})`}`, {
+      fix: 'enable it before moving the repository to it',
+    });
   }
   if (key.keySpec !== 'SYMMETRIC_DEFAULT' || key.keyUsage !== 'ENCRYPT_DECRYPT') {
-    throw new KmscryptError('KEY_ERROR', `key ${named} has KeySpec ${key.keySpec} and KeyUsage ${key.keyUsage}; kmscrypt needs a symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT)`);
+    throw new KmscryptError('KEY_ERROR', `key ${named} has KeySpec ${key.keySpec} and KeyUsage ${key.keyUsage}`, {
+      fix: 'kmscrypt needs a symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT)',
+    });
   }
   return key;
 }
 
 function unchanged(err: unknown, what: string): KmscryptError {
-  const data = err instanceof KmscryptError ? err.data : {};
+  // The facts of the failure are kept; its own message, fix included, becomes the cause.
+  const data = err instanceof KmscryptError ? { ...err.data, unchanged: undefined } : {};
   const code = err instanceof KmscryptError ? err.code : 'KEY_ERROR';
-  return new KmscryptError(code, `${what}: ${errorMessage(err)}; nothing was changed: run rotate-key again once this is fixed`, data);
+  return new KmscryptError(code, `${what}: ${errorMessage(err)}`, { ...data, fix: 'nothing was changed: run rotate-key again once this is fixed' });
 }

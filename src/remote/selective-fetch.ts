@@ -106,7 +106,8 @@ function refNamed(manifest: Manifest, name: string): string {
   if (found.length !== 1) {
     throw new KmscryptError(
       'BAD_CONFIG',
-      `--shallow-exclude=${name} ${found.length === 0 ? 'names no ref of the remote' : `is ambiguous (${found.join(', ')})`}; give a branch or tag the remote has`,
+      `--shallow-exclude=${name} ${found.length === 0 ? 'names no ref of the remote' : `is ambiguous (${found.join(', ')})`}`,
+      { fix: 'give a branch or tag the remote has' },
     );
   }
   return manifest.refs[found[0]];

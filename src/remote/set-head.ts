@@ -39,20 +39,18 @@ export async function setHead(repo: RemoteRepository, branch: string): Promise<S
       if (previous === head) return { ...report, generation: null };
       const branches = Object.keys(base?.refs ?? {}).filter((name) => name.startsWith('refs/heads/'));
       if (branches.length > 0 && !branches.includes(head)) {
-        throw new KmscryptError(
-          'BAD_CONFIG',
-          `${repo.config.url} has no branch ${head.slice('refs/heads/'.length)}; push it first, or choose one of: ${branches.map((b) => b.slice('refs/heads/'.length)).join(', ')}`,
-          { head },
-        );
+        throw new KmscryptError('BAD_CONFIG', `${repo.config.url} has no branch ${head.slice('refs/heads/'.length)}`, {
+          head,
+          fix: `push it first, or choose one of: ${branches.map((b) => b.slice('refs/heads/'.length)).join(', ')}`,
+        });
       }
       dataKey ??= await repo.generateDataKey(base);
       const next = repo.successor(snapshot, { keyId: dataKey.keyId, head, refs: base?.refs ?? {}, containers: base?.containers ?? [] });
       if ((await repo.publish(next, dataKey, snapshot.chain)).published) return { ...report, generation: next.generation };
       if (attempt >= MAX_PUBLISH_ATTEMPTS) {
-        throw new KmscryptError(
-          'CONFLICT',
-          `${repo.config.url} is too busy: set-head lost the publication race ${attempt} times; nothing was changed, run it again`,
-        );
+        throw new KmscryptError('CONFLICT', `${repo.config.url} is too busy: set-head lost the publication race ${attempt} times`, {
+          fix: 'nothing was changed, run it again',
+        });
       }
       await new Promise((r) => setTimeout(r, Math.min(1000, 5 * 2 ** Math.min(attempt, 8)) * Math.random()));
     }

@@ -96,7 +96,11 @@ async function acquire(lock: string): Promise<void> {
     const holder = await lockHolder(lock);
     if (holder && holder.stale) await breakStale(lock, holder.text);
     else if (Date.now() > deadline) {
-      throw new KmscryptError('STORAGE', `${lock} is held by another kmscrypt process${holder?.pid ? ` (PID ${holder.pid})` : ''} for more than ${LOCK_WAIT_MS / 1000} s; if none is running, delete it`);
+      throw new KmscryptError(
+        'STORAGE',
+        `${lock} is held by another kmscrypt process${holder?.pid ? ` (PID ${holder.pid})` : ''} for more than ${LOCK_WAIT_MS / 1000} s`,
+        { fix: 'if none is running, delete it' },
+      );
     } else await new Promise((r) => setTimeout(r, Math.min(200, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random())));
   }
 }

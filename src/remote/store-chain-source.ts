@@ -51,7 +51,7 @@ export function storeChainSource(repo: RemoteRepository, stored: ReadonlySet<num
       const what = `${repo.config.url}: manifest ${generation}`;
       const preamble = parseManifestPreamble(got.head, what);
       if (preamble.generation !== generation) {
-        throw new KmscryptError('TAMPERED', `${what} is stored under the wrong generation (${preamble.generation}); no ref was changed`);
+        throw new KmscryptError('TAMPERED', `${what} is stored under the wrong generation (${preamble.generation})`, { unchanged: 'no ref was changed' });
       }
       if (preamble.previous !== undefined) return { hash: got.hash, previous: preamble.previous, history: preamble.history };
       // Versions 1 and 2 keep `previous` inside the encrypted body.
@@ -66,7 +66,9 @@ export function storeChainSource(repo: RemoteRepository, stored: ReadonlySet<num
       const key = historyKey(ref.hash);
       const bytes = await repo.storage.get(key, { maxBytes: historyLimit(ref), what: 'history object' });
       if (!bytes) {
-        throw new KmscryptError('TAMPERED', `${repo.config.url}: ${key}, the history object manifest ${ref.generation} names, is missing from the store; no ref was changed`);
+        throw new KmscryptError('TAMPERED', `${repo.config.url}: ${key}, the history object manifest ${ref.generation} names, is missing from the store`, {
+          unchanged: 'no ref was changed',
+        });
       }
       return openHistory(bytes, ref, `${repo.config.url}: ${key}`);
     },
@@ -102,5 +104,5 @@ async function hashManifest(repo: RemoteRepository, generation: number): Promise
 }
 
 function disappeared(repo: RemoteRepository, generation: number): KmscryptError {
-  return new KmscryptError('STORAGE', `${repo.config.url}: manifest ${generation} disappeared while being read (a gc under way?); try again`);
+  return new KmscryptError('STORAGE', `${repo.config.url}: manifest ${generation} disappeared while being read (a gc under way?)`, { fix: 'try again' });
 }

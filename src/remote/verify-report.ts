@@ -1,4 +1,4 @@
-import { errorMessage } from '../errors';
+import { errorMessage, KmscryptError } from '../errors';
 import type { RemoteRepository } from './remote-repository';
 
 export interface VerifyReport {
@@ -38,8 +38,11 @@ export function emptyReport(repo: RemoteRepository): VerifyReport {
   };
 }
 
-/** Records a problem: a line of verify's own, or a failure (which says what was found). */
+/**
+ * Records a problem: a line of verify's own, or a failure, said without what it left unchanged
+ * ("no ref was changed": verify changes no ref, and hands nothing to git but its scratch repository).
+ */
 export function addProblem(report: VerifyReport, what: unknown): void {
-  const line = typeof what === 'string' ? what : errorMessage(what);
-  report.problems.push(line.replace(/; (nothing was handed to git|no ref was changed)$/, ''));
+  if (what instanceof KmscryptError) report.problems.push(what.data.fix === undefined ? what.summary : `${what.summary}; ${what.data.fix}`);
+  else report.problems.push(typeof what === 'string' ? what : errorMessage(what));
 }

@@ -41,7 +41,7 @@ export class LocalStorage implements Storage {
       let done = 0;
       for (let n = 1; n > 0 && done < buf.length; done += n) n = (await handle.read(buf, done, buf.length - done, done)).bytesRead;
       this.bytesRead += done;
-      if (done > size) throw new KmscryptError('STORAGE', `${this.location}/${key} changed while it was being read; try again`);
+      if (done > size) throw new KmscryptError('STORAGE', `${this.location}/${key} changed while it was being read`, { fix: 'try again' });
       return buf.subarray(0, done);
     } catch (err) {
       throw this.failure('read', key, err);
@@ -64,7 +64,10 @@ export class LocalStorage implements Storage {
         // An empty range is only valid inside the object, as it is over S3.
         const { size } = await handle.stat();
         if (range.start > size) {
-          throw new KmscryptError('STORAGE', `${this.location}/${key} is shorter than expected (${size} bytes, wanted up to ${range.end}): the stored object was truncated`);
+          throw new KmscryptError(
+            'STORAGE',
+            `${this.location}/${key} is shorter than expected (${size} bytes, wanted up to ${range.end}): the stored object was truncated`,
+          );
         }
       }
       const buf = Buffer.allocUnsafe(length);
@@ -72,7 +75,10 @@ export class LocalStorage implements Storage {
       while (done < length) {
         const { bytesRead } = await handle.read(buf, done, length - done, range.start + done);
         if (bytesRead === 0) {
-          throw new KmscryptError('STORAGE', `${this.location}/${key} is shorter than expected (wanted bytes ${range.start}-${range.end}, it ends at ${range.start + done}): the stored object was truncated`);
+          throw new KmscryptError(
+            'STORAGE',
+            `${this.location}/${key} is shorter than expected (wanted bytes ${range.start}-${range.end}, it ends at ${range.start + done}): the stored object was truncated`,
+          );
         }
         done += bytesRead;
       }
@@ -91,7 +97,10 @@ export class LocalStorage implements Storage {
       const st = await fs.stat(path);
       size = st.size;
       if (range && st.size < range.end) {
-        throw new KmscryptError('STORAGE', `${this.location}/${key} is shorter than expected (${st.size} bytes, wanted up to ${range.end}): the stored object was truncated`);
+        throw new KmscryptError(
+          'STORAGE',
+          `${this.location}/${key} is shorter than expected (${st.size} bytes, wanted up to ${range.end}): the stored object was truncated`,
+        );
       }
     } catch (err) {
       if (err instanceof KmscryptError) throw err;
@@ -191,7 +200,13 @@ export class LocalStorage implements Storage {
         await this.walk(full, out);
       } else if (entry.isFile()) {
         const st = await fs.stat(full, { bigint: true }).catch(() => undefined);
-        if (st) out.push({ key: relative(this.root, full).split(sep).join('/'), size: Number(st.size), etag: etagOf(st), lastModified: new Date(Number(st.mtimeMs)) });
+        if (st)
+          out.push({
+            key: relative(this.root, full).split(sep).join('/'),
+            size: Number(st.size),
+            etag: etagOf(st),
+            lastModified: new Date(Number(st.mtimeMs)),
+          });
       }
     }
   }
@@ -263,17 +278,14 @@ export class LocalStorage implements Storage {
     if (err instanceof KmscryptError) return err;
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     if (code === 'ENOENT' && action === 'read') {
-      return new KmscryptError('STORAGE', `${this.location}/${key} does not exist: it was deleted from the store; run 'git kmscrypt verify'`);
+      return new KmscryptError('STORAGE', `${this.location}/${key} does not exist: it was deleted from the store`, { fix: `run 'git kmscrypt verify'` });
     }
-    const hint =
-      code === 'EACCES' || code === 'EPERM'
-        ? '; check the directory permissions'
-        : code === 'ENOSPC'
-          ? '; free some disk space'
-          : code === 'ENOTDIR'
-            ? `; a file stands where ${this.root} needs a directory`
-            : '';
-    return new KmscryptError('STORAGE', `cannot ${action} ${this.location}/${key}: ${code}${hint}`);
+    const cause = `cannot ${action} ${this.location}/${key}: ${code}`;
+    if (code === 'EACCES' || code === 'EPERM') return new KmscryptError('STORAGE', cause, { fix: 'check the directory permissions' });
+    if (code === 'ENOSPC') return new KmscryptError('STORAGE', cause, { fix: 'free some disk space' });
+    // Not a fix but what the code means: the cause, said plainly.
+    if (code === 'ENOTDIR') return new KmscryptError('STORAGE', `${cause}; a file stands where ${this.root} needs a directory`);
+    return new KmscryptError('STORAGE', cause);
   }
 }
 

@@ -26,7 +26,18 @@ export interface S3ErrorContext {
   credentialSource: string;
 }
 
-const TRANSPORT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+const TRANSPORT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
 const TIMEOUT_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
 
 function like(err: unknown): ErrorLike {
@@ -92,22 +103,25 @@ export function s3Error(err: unknown, ctx: S3ErrorContext): KmscryptError {
   const name = errorName(err);
   const status = httpStatus(err);
   const transport = transportCode(err);
-  const bad = (message: string) => new KmscryptError('BAD_CONFIG', message, { s3Error: name });
+  const bad = (cause: string, fix: string) => new KmscryptError('BAD_CONFIG', cause, { s3Error: name, fix });
   switch (name) {
     case 'NoSuchBucket':
-      return bad(`bucket ${ctx.bucket} does not exist at ${ctx.endpointLabel}; create it or fix the URL`);
+      return bad(`bucket ${ctx.bucket} does not exist at ${ctx.endpointLabel}`, 'create it or fix the URL');
     case 'InvalidBucketName':
-      return bad(`${JSON.stringify(ctx.bucket)} is not a valid S3 bucket name; fix the URL`);
+      return bad(`${JSON.stringify(ctx.bucket)} is not a valid S3 bucket name`, 'fix the URL');
     case 'InvalidAccessKeyId':
-      return bad(`the access key ID from ${ctx.credentialSource} is not known to ${ctx.endpointLabel}; fix the credentials or the endpoint`);
+      return bad(`the access key ID from ${ctx.credentialSource} is not known to ${ctx.endpointLabel}`, 'fix the credentials or the endpoint');
     case 'SignatureDoesNotMatch':
-      return bad(`the secret access key from ${ctx.credentialSource} does not match its access key ID at ${ctx.endpointLabel}; fix the secret key`);
+      return bad(`the secret access key from ${ctx.credentialSource} does not match its access key ID at ${ctx.endpointLabel}`, 'fix the secret key');
     case 'ExpiredToken':
     case 'TokenRefreshRequired':
     case 'InvalidToken':
-      return bad(`the session credentials from ${ctx.credentialSource} have expired or are invalid; refresh them (e.g. aws sso login) and retry`);
+      return bad(`the session credentials from ${ctx.credentialSource} have expired or are invalid`, 'refresh them (e.g. aws sso login) and retry');
     case 'CredentialsProviderError':
-      return bad(`no AWS credentials found (looked in ${ctx.credentialSource}); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE / kmscrypt.profile`);
+      return bad(
+        `no AWS credentials found (looked in ${ctx.credentialSource})`,
+        'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE / kmscrypt.profile',
+      );
     case 'PermanentRedirect':
     case 'AuthorizationHeaderMalformed':
     case 'IllegalLocationConstraintException':
@@ -115,30 +129,43 @@ export function s3Error(err: unknown, ctx: S3ErrorContext): KmscryptError {
   }
   if (status === 301) return wrongRegion(e, ctx);
   if (name === 'AccessDenied' || status === 403) {
-    return bad(`access denied to ${ctx.target} (${ctx.action}) with credentials from ${ctx.credentialSource}; grant them access to bucket ${ctx.bucket} or use other credentials`);
+    return bad(
+      `access denied to ${ctx.target} (${ctx.action}) with credentials from ${ctx.credentialSource}`,
+      `grant them access to bucket ${ctx.bucket} or use other credentials`,
+    );
   }
   const tls = status === undefined ? tlsFailure(err) : undefined;
   if (tls) {
-    return bad(`cannot connect securely to S3 endpoint ${ctx.endpointLabel}: ${tls.cause}; ${tls.fix}`);
+    return bad(`cannot connect securely to S3 endpoint ${ctx.endpointLabel}: ${tls.cause}`, tls.fix);
   }
   if (/region is missing/i.test(e.message ?? '')) {
-    return bad(`no AWS region set for bucket ${ctx.bucket}; set kmscrypt.region, AWS_REGION or region in the AWS profile`);
+    return bad(`no AWS region set for bucket ${ctx.bucket}`, 'set kmscrypt.region, AWS_REGION or region in the AWS profile');
   }
   if (transport !== undefined && status === undefined) {
-    return new KmscryptError('STORAGE', `cannot reach S3 endpoint ${ctx.endpointLabel} (${transport}) to ${ctx.action} ${ctx.target}; check kmscrypt.endpoint / AWS_ENDPOINT_URL_S3 and the network`, { s3Error: name });
+    return new KmscryptError('STORAGE', `cannot reach S3 endpoint ${ctx.endpointLabel} (${transport}) to ${ctx.action} ${ctx.target}`, {
+      s3Error: name,
+      fix: 'check kmscrypt.endpoint / AWS_ENDPOINT_URL_S3 and the network',
+    });
   }
   if (name === 'SlowDown' || status === 503) {
-    return new KmscryptError('STORAGE', `${ctx.endpointLabel} kept refusing requests (${name}, HTTP ${status ?? '?'}) to ${ctx.action} ${ctx.target}; the server is overloaded, try again later`, { s3Error: name });
+    return new KmscryptError('STORAGE', `${ctx.endpointLabel} kept refusing requests (${name}, HTTP ${status ?? '?'}) to ${ctx.action} ${ctx.target}`, {
+      s3Error: name,
+      fix: 'the server is overloaded, try again later',
+    });
   }
   const detail = oneLine(e.message ?? '');
-  return new KmscryptError('STORAGE', `cannot ${ctx.action} ${ctx.target}: ${name}${status ? ` (HTTP ${status})` : ''}${detail && detail !== name ? `: ${detail}` : ''}`, { s3Error: name });
+  return new KmscryptError(
+    'STORAGE',
+    `cannot ${ctx.action} ${ctx.target}: ${name}${status ? ` (HTTP ${status})` : ''}${detail && detail !== name ? `: ${detail}` : ''}`,
+    { s3Error: name },
+  );
 }
 
 function wrongRegion(e: ErrorLike, ctx: S3ErrorContext): KmscryptError {
   const actual = e.$response?.headers?.['x-amz-bucket-region'] ?? e.Region;
   return new KmscryptError(
     'BAD_CONFIG',
-    `bucket ${ctx.bucket} is in ${actual ? `region ${actual}` : 'another region'}${ctx.region ? `, not ${ctx.region}` : ''}; set kmscrypt.region (or AWS_REGION) to ${actual ?? 'the bucket region'}`,
-    { s3Error: e.Code ?? e.name },
+    `bucket ${ctx.bucket} is in ${actual ? `region ${actual}` : 'another region'}${ctx.region ? `, not ${ctx.region}` : ''}`,
+    { s3Error: e.Code ?? e.name, fix: `set kmscrypt.region (or AWS_REGION) to ${actual ?? 'the bucket region'}` },
   );
 }

@@ -26,7 +26,10 @@ export async function openObjectStream(access: S3Access, key: string, start: num
   if (first.total === undefined) return undefined;
   const stop = end ?? first.total;
   if (first.total < stop || first.body.length < Math.min(firstEnd, stop) - start) {
-    throw new KmscryptError('STORAGE', `${access.location}/${key} is shorter than expected (${first.total} bytes, wanted up to ${stop}): the stored object was truncated`);
+    throw new KmscryptError(
+      'STORAGE',
+      `${access.location}/${key} is shorter than expected (${first.total} bytes, wanted up to ${stop}): the stored object was truncated`,
+    );
   }
   return Readable.from(parts(access, key, { body: first.body }, firstEnd, stop, first.etag), { objectMode: false, highWaterMark: 1 });
 }
@@ -67,7 +70,7 @@ async function* parts(access: S3Access, key: string, first: { body?: Buffer }, f
 async function readPart(access: S3Access, key: string, start: number, end: number, etag: string, signal: AbortSignal): Promise<Buffer> {
   const got = await readObjectBytes(access, key, { start, end, etag: etag || undefined, signal });
   if (!got || got.body.length !== end - start) {
-    throw new KmscryptError('STORAGE', `${access.location}/${key} was replaced or truncated while it was being read; retry`);
+    throw new KmscryptError('STORAGE', `${access.location}/${key} was replaced or truncated while it was being read`, { fix: 'retry' });
   }
   return got.body;
 }

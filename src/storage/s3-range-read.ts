@@ -85,7 +85,9 @@ export async function readObjectBytes(access: S3Access, key: string, want: ReadW
       if (want.signal?.aborted) throw drained.error ?? new Error('aborted');
       if (++failures >= BODY_ATTEMPTS) {
         const why = transportCode(drained.error) ?? (drained.error instanceof Error ? drained.error.message : 'body ended early');
-        throw new KmscryptError('STORAGE', `reading ${access.location}/${key} broke off ${BODY_ATTEMPTS} times mid-transfer (${why}); check the network and retry`);
+        throw new KmscryptError('STORAGE', `reading ${access.location}/${key} broke off ${BODY_ATTEMPTS} times mid-transfer (${why})`, {
+          fix: 'check the network and retry',
+        });
       }
     }
   }
@@ -97,7 +99,7 @@ function destroyBody(body: unknown): void {
 }
 
 function changedWhileReading(access: S3Access, key: string): KmscryptError {
-  return new KmscryptError('STORAGE', `${access.location}/${key} was replaced or deleted while it was being read; retry`, { changedWhileReading: true });
+  return new KmscryptError('STORAGE', `${access.location}/${key} was replaced or deleted while it was being read`, { changedWhileReading: true, fix: 'retry' });
 }
 
 function contentRangeTotal(header: string): number | undefined {

@@ -58,7 +58,7 @@ export class S3Storage implements Storage, S3Access {
   private readonly errorContext: Omit<S3ErrorContext, 'action' | 'target'>;
 
   constructor(options: S3StorageOptions) {
-    if (!options.bucket) throw new KmscryptError('BAD_URL', 'no S3 bucket given; use kmscrypt::s3://bucket/prefix');
+    if (!options.bucket) throw new KmscryptError('BAD_URL', 'no S3 bucket given', { fix: 'use kmscrypt::s3://bucket/prefix' });
     this.bucket = options.bucket;
     this.prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
     this.location = `s3://${this.bucket}${this.prefix ? '/' + this.prefix : ''}`;
@@ -234,7 +234,11 @@ export class S3Storage implements Storage, S3Access {
       // Read back at most what was written: anything longer is not ours.
       const current = await readObjectBytes(this, key, { limit: { maxBytes: body.length, what: 'conditional write' } }).catch((err: unknown) => {
         if (isKmscryptError(err, 'TAMPERED')) return { body: EMPTY_BODY, total: undefined, etag: '' };
-        throw new KmscryptError('STORAGE', `the outcome of a conditional write to ${this.location}/${key} is unknown and it cannot be read back (${this.failure(err, 'read', key).message}); retry`);
+        throw new KmscryptError(
+          'STORAGE',
+          `the outcome of a conditional write to ${this.location}/${key} is unknown and it cannot be read back (${this.failure(err, 'read', key).message})`,
+          { fix: 'retry' },
+        );
       });
       if (current === undefined) {
         if ('IfMatch' in condition) return false;
@@ -244,18 +248,26 @@ export class S3Storage implements Storage, S3Access {
         return false;
       }
     }
-    throw new KmscryptError('STORAGE', `the outcome of a conditional write to ${this.location}/${key} stayed unknown after ${CONDITIONAL_ROUNDS} attempts (${this.failure(cause, 'write', key).message}); retry`);
+    throw new KmscryptError(
+      'STORAGE',
+      `the outcome of a conditional write to ${this.location}/${key} stayed unknown after ${CONDITIONAL_ROUNDS} attempts (${this.failure(cause, 'write', key).message})`,
+      { fix: 'retry' },
+    );
   }
 
   private async bodyBytes(key: string, body: PutBody): Promise<Buffer> {
     if (Buffer.isBuffer(body)) return body;
     if (body.length > MAX_SINGLE_PUT_BYTES) {
-      throw new KmscryptError('TOO_LARGE', `${body.file} (${body.length} bytes) is too large for a single-request write to ${this.location}/${key} (limit 5 GiB)`);
+      throw new KmscryptError(
+        'TOO_LARGE',
+        `${body.file} (${body.length} bytes) is too large for a single-request write to ${this.location}/${key} (limit 5 GiB)`,
+      );
     }
     const bytes = await fs.readFile(body.file).catch((err: NodeJS.ErrnoException) => {
       throw new KmscryptError('STORAGE', `cannot read ${body.file} to upload it to ${this.location}/${key}: ${err.code ?? err.message}`);
     });
-    if (bytes.length !== body.length) throw new KmscryptError('INTERNAL', `${body.file} is ${bytes.length} bytes, not the ${body.length} announced for ${this.location}/${key}`);
+    if (bytes.length !== body.length)
+      throw new KmscryptError('INTERNAL', `${body.file} is ${bytes.length} bytes, not the ${body.length} announced for ${this.location}/${key}`);
     return bytes;
   }
 
@@ -270,7 +282,10 @@ export class S3Storage implements Storage, S3Access {
   }
 
   private short(key: string, size: number, end: number): KmscryptError {
-    return new KmscryptError('STORAGE', `${this.location}/${key} is shorter than expected (${size} bytes, wanted up to ${end}): the stored object was truncated`);
+    return new KmscryptError(
+      'STORAGE',
+      `${this.location}/${key} is shorter than expected (${size} bytes, wanted up to ${end}): the stored object was truncated`,
+    );
   }
 }
 
