@@ -23,7 +23,8 @@ process.env.AWS_SECRET_ACCESS_KEY = 'not-the-local-kms-secret';
 process.env.AWS_CONFIG_FILE = join(scratch, 'no-aws-config');
 process.env.AWS_SHARED_CREDENTIALS_FILE = join(scratch, 'no-aws-credentials');
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
-for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_KMS', 'AWS_REGION', 'AWS_DEFAULT_REGION']) delete process.env[name];
+for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN', 'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_KMS', 'AWS_REGION', 'AWS_DEFAULT_REGION'])
+  delete process.env[name];
 
 const ctx = repositoryContext('repo-1');
 const SIX_ACTIONS = 'kms:Encrypt, kms:Decrypt, kms:ReEncrypt, kms:GenerateDataKey, kms:GenerateDataKeyWithoutPlaintext and kms:DescribeKey';
@@ -59,9 +60,16 @@ t.test('the SDK is loaded on first use only', async (t) => {
   const server = await startServer(t);
   const kms = provider(server);
   t.equal(kms.name, 'AWS KMS (us-east-1)');
-  t.equal(Object.keys(require.cache).some((p) => p.includes('@aws-sdk/client-kms')), sdkLoadedAtStart, 'constructing it does not either');
+  t.equal(
+    Object.keys(require.cache).some((p) => p.includes('@aws-sdk/client-kms')),
+    sdkLoadedAtStart,
+    'constructing it does not either',
+  );
   await kms.ensureKey('alias/kmscrypt', true);
-  t.ok(Object.keys(require.cache).some((p) => p.includes('@aws-sdk/client-kms')), 'the first request does');
+  t.ok(
+    Object.keys(require.cache).some((p) => p.includes('@aws-sdk/client-kms')),
+    'the first request does',
+  );
 });
 
 t.test('the default alias is created on first use, once, and described once per process', async (t) => {
@@ -97,7 +105,10 @@ t.test('concurrent first uses create one default key', async (t) => {
   const client = await rawClient(server);
   const { ListAliasesCommand, ListKeysCommand, DescribeKeyCommand } = await import('@aws-sdk/client-kms');
   const aliases = await client.send(new ListAliasesCommand({}));
-  t.same(aliases.Aliases?.map((a) => [a.AliasName, a.TargetKeyId]), [['alias/kmscrypt', keys[0].keyId]]);
+  t.same(
+    aliases.Aliases?.map((a) => [a.AliasName, a.TargetKeyId]),
+    [['alias/kmscrypt', keys[0].keyId]],
+  );
   const listed = await client.send(new ListKeysCommand({}));
   for (const { KeyId } of listed.Keys ?? []) {
     if (KeyId === keys[0].keyId) continue;
@@ -172,7 +183,10 @@ t.test('wrong encryption context, wrong key, altered blob', async (t) => {
   t.match((await rejection(kms.decryptDataKey(altered, ctx))).message, /InvalidCiphertextException/);
 
   const wrongKey = await rejection(kms.decryptDataKey(dk.wrapped, ctx, other));
-  t.equal(wrongKey.message, `kms:Decrypt: the data key was not wrapped by key ${other} (IncorrectKeyException); set kmscrypt.keyId to the key this repository uses`);
+  t.equal(
+    wrongKey.message,
+    `kms:Decrypt: the data key was not wrapped by key ${other} (IncorrectKeyException); set kmscrypt.keyId to the key this repository uses`,
+  );
 
   await kms.decryptDataKey(dk.wrapped, ctx, a.arn);
   const cachedWrongKey = await rejection(kms.decryptDataKey(dk.wrapped, ctx, other));
@@ -195,7 +209,11 @@ t.test('disabled keys and keys pending deletion', async (t) => {
     disabled.message,
     `kms:GenerateDataKey: key ${key.arn} is disabled (DisabledException); enable it (aws kms enable-key --key-id ${key.arn}) or move the repository to another key with git kmscrypt rotate-key`,
   );
-  t.equal(disabled.data.fix, `enable it (aws kms enable-key --key-id ${key.arn}) or move the repository to another key with git kmscrypt rotate-key`, 'the fix is data');
+  t.equal(
+    disabled.data.fix,
+    `enable it (aws kms enable-key --key-id ${key.arn}) or move the repository to another key with git kmscrypt rotate-key`,
+    'the fix is data',
+  );
   await client.send(new EnableKeyCommand({ KeyId: key.keyId }));
 
   await client.send(new ScheduleKeyDeletionCommand({ KeyId: key.keyId, PendingWindowInDays: 7 }));
@@ -223,7 +241,10 @@ t.test('denied actions name the action and the six actions kmscrypt needs', asyn
 
   const fresh = await startServer(t, ['kms:CreateKey']);
   const cannotCreate = await rejection(provider(fresh).ensureKey('alias/kmscrypt', true));
-  t.match(cannotCreate.message, /^cannot create the default key alias\/kmscrypt in us-east-1: kms:CreateKey was denied \(AccessDeniedException\); .*git config kmscrypt\.keyId <key id, ARN, alias or alias ARN>$/);
+  t.match(
+    cannotCreate.message,
+    /^cannot create the default key alias\/kmscrypt in us-east-1: kms:CreateKey was denied \(AccessDeniedException\); .*git config kmscrypt\.keyId <key id, ARN, alias or alias ARN>$/,
+  );
 });
 
 t.test('ReEncrypt to another key, then decrypt under it', async (t) => {
@@ -275,7 +296,11 @@ t.test("the SDK's plaintext buffers are zeroed", async (t) => {
   const dk = await kms.generateDataKey(key.arn, ctx);
   const again = await provider(server, spy).decryptDataKey(dk.wrapped, ctx);
   t.same(again.plaintext, dk.plaintext);
-  t.not(dk.plaintext.every((b) => b === 0), true, 'our copy holds the key');
+  t.not(
+    dk.plaintext.every((b) => b === 0),
+    true,
+    'our copy holds the key',
+  );
   t.equal(seen.length, 2);
   for (const p of seen) t.ok(p.length === 32 && p.every((b) => b === 0), 'the SDK buffer is zeroed');
 });
@@ -283,12 +308,19 @@ t.test("the SDK's plaintext buffers are zeroed", async (t) => {
 t.test('responses are validated', async (t) => {
   const answer = (out: object): KmsClientLike => ({ send: async () => out });
   const short = new Uint8Array(16).fill(7);
-  const e1 = await rejection(new AwsKmsProvider({ region: 'us-east-1', client: answer({ Plaintext: short, CiphertextBlob: new Uint8Array(8), KeyId: 'k' }) }).generateDataKey('k', ctx));
+  const e1 = await rejection(
+    new AwsKmsProvider({ region: 'us-east-1', client: answer({ Plaintext: short, CiphertextBlob: new Uint8Array(8), KeyId: 'k' }) }).generateDataKey('k', ctx),
+  );
   t.match(e1.message, /returned 16 bytes of plaintext instead of a 32-byte data key/);
-  t.ok(short.every((b) => b === 0), 'a rejected plaintext is zeroed too');
+  t.ok(
+    short.every((b) => b === 0),
+    'a rejected plaintext is zeroed too',
+  );
   const e2 = await rejection(new AwsKmsProvider({ region: 'us-east-1', client: answer({ Plaintext: new Uint8Array(32) }) }).generateDataKey('k', ctx));
   t.match(e2.message, /returned no CiphertextBlob/);
-  const asymmetric = answer({ KeyMetadata: { KeyId: 'k', Arn: 'arn:aws:kms:us-east-1:1:key/k', Enabled: true, KeyState: 'Enabled', KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' } });
+  const asymmetric = answer({
+    KeyMetadata: { KeyId: 'k', Arn: 'arn:aws:kms:us-east-1:1:key/k', Enabled: true, KeyState: 'Enabled', KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' },
+  });
   const e3 = await rejection(new AwsKmsProvider({ region: 'us-east-1', client: asymmetric }).ensureKey('k', false));
   t.match(e3.message, /KeySpec RSA_2048 and KeyUsage SIGN_VERIFY; kmscrypt needs a symmetric encryption key/);
 });
@@ -302,7 +334,10 @@ t.test('an unreachable endpoint is one line naming it', async (t) => {
   });
   const endpoint = `http://127.0.0.1:${port}`;
   const err = await rejection(new AwsKmsProvider({ region: 'us-east-1', endpoint }).ensureKey('alias/kmscrypt', true));
-  t.equal(err.message, `kms:DescribeKey: cannot reach the KMS endpoint ${endpoint} (ECONNREFUSED); check the network, or AWS_ENDPOINT_URL_KMS if you point kmscrypt at another KMS`);
+  t.equal(
+    err.message,
+    `kms:DescribeKey: cannot reach the KMS endpoint ${endpoint} (ECONNREFUSED); check the network, or AWS_ENDPOINT_URL_KMS if you point kmscrypt at another KMS`,
+  );
 });
 
 t.test('AWS_ENDPOINT_URL_KMS is honoured by the SDK', async (t) => {
@@ -324,7 +359,11 @@ t.test('credentials local-kms does not accept are one line that says where its o
       'for git kmscrypt local-kms, point kmscrypt.keyring (KMSCRYPT_KEYRING) at the keyring it serves: kmscrypt then signs with the local-kms-credentials.json beside it',
   );
   t.equal(err.data.kmsError, 'UnrecognizedClientException');
-  const wrongSecret = new AwsKmsProvider({ region: 'us-east-1', endpoint: server.url, credentials: { accessKeyId: server.credentials.accessKeyId, secretAccessKey: 'guess' } });
+  const wrongSecret = new AwsKmsProvider({
+    region: 'us-east-1',
+    endpoint: server.url,
+    credentials: { accessKeyId: server.credentials.accessKeyId, secretAccessKey: 'guess' },
+  });
   t.equal((await rejection(wrongSecret.ensureKey('alias/kmscrypt', true))).data.kmsError, 'InvalidSignatureException');
   t.same(server.calls, { DescribeKey: 2 }, 'both reached the server, and neither created a key');
 });
@@ -339,7 +378,10 @@ t.test('missing credentials are one line', async (t) => {
     process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
   });
   const err = await rejection(new AwsKmsProvider({ region: 'us-east-1', endpoint: server.url }).ensureKey('alias/kmscrypt', true));
-  t.match(err.message, /^kms:DescribeKey: no credentials that the KMS endpoint http:\/\/127\.0\.0\.1:\d+ on this machine accepts \(CredentialsProviderError: .*\); for git kmscrypt local-kms/);
+  t.match(
+    err.message,
+    /^kms:DescribeKey: no credentials that the KMS endpoint http:\/\/127\.0\.0\.1:\d+ on this machine accepts \(CredentialsProviderError: .*\); for git kmscrypt local-kms/,
+  );
   t.equal(server.calls.DescribeKey, undefined, 'nothing reached the server');
 });
 
@@ -352,8 +394,14 @@ t.test('KMS error names map to one-line messages', async (t) => {
   t.match(kmsError(named('ThrottlingException', 'Rate exceeded'), call).message, /retry later/);
   t.match(kmsError(named('KMSInvalidStateException', 'key is pending import'), call).message, /not in a usable state/);
   t.match(kmsError(new Error('Region is missing'), call).message, /no AWS region is configured; set AWS_REGION/);
-  t.match(kmsError(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), call).message, /cannot reach the KMS endpoint https:\/\/kms\.eu-west-1\.amazonaws\.com \(ENOTFOUND\)/);
-  t.match(kmsError(named('AccessDeniedException'), { ...call, keyId: undefined }).message, /^kms:Decrypt on the key that wrapped the data key in eu-west-1 was denied/);
+  t.match(
+    kmsError(Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), call).message,
+    /cannot reach the KMS endpoint https:\/\/kms\.eu-west-1\.amazonaws\.com \(ENOTFOUND\)/,
+  );
+  t.match(
+    kmsError(named('AccessDeniedException'), { ...call, keyId: undefined }).message,
+    /^kms:Decrypt on the key that wrapped the data key in eu-west-1 was denied/,
+  );
   const multi = kmsError(named('SomethingNew', 'first\nsecond'), call);
   t.equal(multi.message, 'kms:Decrypt on key alias/kmscrypt failed in eu-west-1 (SomethingNew: first second)');
 });

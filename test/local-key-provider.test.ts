@@ -114,7 +114,11 @@ t.test('unknown keys', async (t) => {
   t.equal(notCreated.data.kmsError, 'NotFoundException');
   t.notOk(keyring.exists(), 'nothing was created');
   const otherAlias = await rejection(local.ensureKey('alias/other', true));
-  t.match(otherAlias.message, /^key alias\/other for the new repository is not in .* \(NotFoundException\); create it with 'git kmscrypt keys create --alias other'/, 'only the default alias is created');
+  t.match(
+    otherAlias.message,
+    /^key alias\/other for the new repository is not in .* \(NotFoundException\); create it with 'git kmscrypt keys create --alias other'/,
+    'only the default alias is created',
+  );
   t.notOk(keyring.exists(), 'still nothing was created');
   await local.ensureKey('alias/kmscrypt', true);
   t.equal(
@@ -134,7 +138,9 @@ t.test('unknown keys', async (t) => {
   const foreign = await rejection(local.decryptDataKey(wrapped, ctx));
   t.match(
     foreign.message,
-    new RegExp(`^Decrypt: key [0-9a-f-]+, which wrapped this repository's data keys, is not in local keyring ${keyring.path.replace(/[.*+?^$()|[\]\\/]/g, '\\$&')} \\(NotFoundException\\); restore the keyring this repository was made with, or point KMSCRYPT_KEYRING \\(kmscrypt.keyring\\) at it$`),
+    new RegExp(
+      `^Decrypt: key [0-9a-f-]+, which wrapped this repository's data keys, is not in local keyring ${keyring.path.replace(/[.*+?^$()|[\]\\/]/g, '\\$&')} \\(NotFoundException\\); restore the keyring this repository was made with, or point KMSCRYPT_KEYRING \\(kmscrypt.keyring\\) at it$`,
+    ),
   );
 });
 
@@ -177,6 +183,10 @@ t.test('encrypt and decrypt a small plaintext, asking only the named key', async
   t.same({ encrypt: local.calls.encrypt, decrypt: local.calls.decrypt }, { encrypt: 1, decrypt: 1 }, 'counted');
   const wrongKey = await rejection(local.decrypt(other.keyId, ciphertext, ctx));
   t.match(wrongKey, { code: 'KEY_ERROR', data: { kmsError: 'IncorrectKeyException' } }, 'a blob of another key is refused');
-  t.match(await rejection(local.decrypt(key.arn, ciphertext, repositoryContext('repo-2'))), { data: { kmsError: 'InvalidCiphertextException' } }, 'another context');
+  t.match(
+    await rejection(local.decrypt(key.arn, ciphertext, repositoryContext('repo-2'))),
+    { data: { kmsError: 'InvalidCiphertextException' } },
+    'another context',
+  );
   await t.rejects(local.encrypt(key.arn, Buffer.alloc(4097), ctx), RangeError, 'KMS takes at most 4096 bytes');
 });

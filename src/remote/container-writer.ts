@@ -20,7 +20,10 @@ import { Progress, TransferProgress } from './progress';
 const CHUNK = 1 << 20;
 
 export class ObjectTooLargeError extends KmscryptError {
-  constructor(readonly oid: string, readonly size: number) {
+  constructor(
+    readonly oid: string,
+    readonly size: number,
+  ) {
     super('TOO_LARGE', `object ${oid} is ${size} bytes, over the 2 GiB single-object limit`, { oid, size, unchanged: 'nothing was stored' });
   }
 }
@@ -146,7 +149,12 @@ async function writeContainer(opts: {
         }
       } else {
         await segment.seal();
-        const sealer = new RecordSealer(keys, k, { oid, type, size: head.size, base: base === undefined ? Buffer.alloc(0) : typeof base === 'number' ? idx.oid(base) : base });
+        const sealer = new RecordSealer(keys, k, {
+          oid,
+          type,
+          size: head.size,
+          base: base === undefined ? Buffer.alloc(0) : typeof base === 'number' ? idx.oid(base) : base,
+        });
         for (let pos = payloadStart; pos < end; pos += CHUNK) {
           const chunk = sealer.update(await reader.read(pos, Math.min(CHUNK, end - pos)));
           entry.sealedLength += chunk.length;
