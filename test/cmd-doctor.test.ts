@@ -39,11 +39,22 @@ t.test('local store and keyring: every check passes for an existing repository',
 
   const report = await doctor(sb, 'origin', { cwd: src });
   t.equal(report.ok, true);
-  t.same(report.checks.filter((c) => c.status !== 'PASS'), [], 'nothing but PASS');
-  for (const name of ['url', 'settings', 'store', 'repository', 'manifest', 'conditional writes', 'keyring', ...ACTIONS]) t.equal(row(report, name).status, 'PASS', name);
+  t.same(
+    report.checks.filter((c) => c.status !== 'PASS'),
+    [],
+    'nothing but PASS',
+  );
+  for (const name of ['url', 'settings', 'store', 'repository', 'manifest', 'conditional writes', 'keyring', ...ACTIONS])
+    t.equal(row(report, name).status, 'PASS', name);
   const id = row(report, 'repository').detail.split(' ')[0];
   t.match(row(report, 'kms:ReEncrypt').detail, `{"kmscrypt:repository-id":"${id}"}`, "exercised with the repository's encryption context");
-  t.same(await localStore(sb.path('store')).keys().then((k) => k.filter((x) => x.includes('probe'))), [], 'the probe object was removed');
+  t.same(
+    await localStore(sb.path('store'))
+      .keys()
+      .then((k) => k.filter((x) => x.includes('probe'))),
+    [],
+    'the probe object was removed',
+  );
 
   const text = (await sb.runAsync(['git', 'kmscrypt', 'doctor', store.url])).stdout;
   t.match(text, /^CHECK +STATUS +DETAIL$/m);
@@ -85,7 +96,10 @@ t.test('AWS KMS endpoint: all six actions pass; a denied ReEncrypt fails that ro
     const name = action.slice('kms:'.length);
     t.ok((server.calls[name] ?? 0) > (before[name] ?? 0), `${action} was really sent to KMS`);
   }
-  t.match(row(report, 'kms:DescribeKey').detail, /^arn:aws:kms:us-east-1:111122223333:key\/[0-9a-f-]{36}: Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT \(AWS KMS \(us-east-1\)\)$/);
+  t.match(
+    row(report, 'kms:DescribeKey').detail,
+    /^arn:aws:kms:us-east-1:111122223333:key\/[0-9a-f-]{36}: Enabled, SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT \(AWS KMS \(us-east-1\)\)$/,
+  );
 
   server.deny(['kms:ReEncrypt']);
   const denied = await doctor(sb, store.url, { expectFailure: true });

@@ -87,7 +87,11 @@ t.test('local keyring: rotate, rerun, a later push under the old key, old key di
   await git(sb, before, '-c', `kmscrypt.keyId=${old.key.arn}`, 'push', '-q', 'origin', 'main');
   t.same((await info(sb, store.url)).containerKeys, { [newArn]: 2, [old.key.arn]: 1 });
   const resumed = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId, '--json']);
-  t.match(JSON.parse(resumed.stdout), { rewrapped: 1, alreadyUnderKey: 2, generation: 5, keyArn: newArn, previousKeys: [old.key.arn] }, 'only the new container is rewrapped');
+  t.match(
+    JSON.parse(resumed.stdout),
+    { rewrapped: 1, alreadyUnderKey: 2, generation: 5, keyArn: newArn, previousKeys: [old.key.arn] },
+    'only the new container is rewrapped',
+  );
 
   disable(keyring, old.key.arn.split('/').pop()!);
   const fourth = sb.commit(before, { 'd.txt': 'four\n' }, 'fourth, after the rotation');
@@ -103,7 +107,14 @@ t.test('local keyring: rotate, rerun, a later push under the old key, old key di
   // Outside any clone, with the old key disabled, the new key is trusted by naming it.
   const verified = await sb.runAsync(['git', 'kmscrypt', 'verify', store.url], { env: { KMSCRYPT_KEY_ID: newArn } });
   t.match(verified.stdout, /^verify: OK/m);
-  t.match(verified.stdout, new RegExp(`^note: manifest 1 \\(history, not needed to read the repository\\) is sealed under ${old.key.arn} and was not authenticated: .*DisabledException`, 'm'), 'old manifests under the retired key are information');
+  t.match(
+    verified.stdout,
+    new RegExp(
+      `^note: manifest 1 \\(history, not needed to read the repository\\) is sealed under ${old.key.arn} and was not authenticated: .*DisabledException`,
+      'm',
+    ),
+    'old manifests under the retired key are information',
+  );
 });
 
 t.test('AWS KMS endpoint: an interrupted rotation changes nothing; the rerun completes; the old key can be disabled', async (t) => {
@@ -115,7 +126,10 @@ t.test('AWS KMS endpoint: an interrupted rotation changes nothing; the rerun com
   const newArn = `arn:aws:kms:us-east-1:111122223333:key/${target.keyId}`;
   const untouched = await snapshot(store);
 
-  const killed = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId], { expectFailure: true, env: { KMSCRYPT_TEST_KILL_POINT: 'rotate-rewrapped' } });
+  const killed = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId], {
+    expectFailure: true,
+    env: { KMSCRYPT_TEST_KILL_POINT: 'rotate-rewrapped' },
+  });
   t.match(killed.stderr, /kmscrypt: test kill point rotate-rewrapped\n/, 'rotate-key was killed (SIGKILL) after rewrapping both data keys, before publishing');
   t.same(await snapshot(store), untouched, 'after the kill the store is byte for byte as before');
 
@@ -123,14 +137,22 @@ t.test('AWS KMS endpoint: an interrupted rotation changes nothing; the rerun com
   const noRewrap = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId], { expectFailure: true });
   const noRewrapLines = noRewrap.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
   t.equal(noRewrapLines.length, 1, 'one line');
-  t.match(noRewrapLines[0], /^fatal: kmscrypt: cannot rewrap the data key of container [0-9a-f]{32} under arn:\S+: kms:ReEncrypt .*denied.*; nothing was changed: run rotate-key again once this is fixed$/);
+  t.match(
+    noRewrapLines[0],
+    /^fatal: kmscrypt: cannot rewrap the data key of container [0-9a-f]{32} under arn:\S+: kms:ReEncrypt .*denied.*; nothing was changed: run rotate-key again once this is fixed$/,
+  );
 
   server.deny(['kms:GenerateDataKey']);
   const reEncrypts = server.calls.ReEncrypt ?? 0;
   const failed = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId], { expectFailure: true });
   const lines = failed.stderr.split('\n').filter((l) => l.trim() !== '');
   t.equal(lines.length, 1, 'exactly one line', { stderr: failed.stderr });
-  t.match(lines[0], new RegExp(`^fatal: kmscrypt: cannot generate the new manifest's data key under ${newArn} \\(the 2 rewrapped data keys were not published\\): kms:GenerateDataKey .*denied \\(AccessDeniedException\\)`));
+  t.match(
+    lines[0],
+    new RegExp(
+      `^fatal: kmscrypt: cannot generate the new manifest's data key under ${newArn} \\(the 2 rewrapped data keys were not published\\): kms:GenerateDataKey .*denied \\(AccessDeniedException\\)`,
+    ),
+  );
   t.match(lines[0], /nothing was changed: run rotate-key again once this is fixed$/);
   t.equal((server.calls.ReEncrypt ?? 0) - reEncrypts, 2, 'both data keys had been rewrapped when publishing failed');
   t.same(await snapshot(store), untouched, 'the store is byte for byte as before');
@@ -163,7 +185,9 @@ t.test('a push that lands while rotate-key is about to publish: rotate-key loses
   const newArn = `arn:aws:kms:local:000000000000:key/${target.keyId}`;
   const pause = sb.path('pause');
   mkdirSync(pause);
-  const rotating = sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId, '--json'], { env: { KMSCRYPT_TEST_PAUSE_POINT: `rotate-before-publish:${pause}` } });
+  const rotating = sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId, '--json'], {
+    env: { KMSCRYPT_TEST_PAUSE_POINT: `rotate-before-publish:${pause}` },
+  });
   while (!existsSync(join(pause, 'reached'))) await new Promise((r) => setTimeout(r, 20));
   // rotate-key has read generation 2 and rewrapped its two data keys; a push lands now.
   const raced = sb.commit(before, { 'c.txt': 'three\n' }, 'pushed while rotate-key was about to publish');
@@ -171,7 +195,11 @@ t.test('a push that lands while rotate-key is about to publish: rotate-key loses
   t.equal((await info(sb, store.url)).generation, 3, 'the push published generation 3 while rotate-key waited to publish it');
   writeFileSync(join(pause, 'go'), '');
   const report = JSON.parse((await rotating).stdout) as { rewrapped: number; generation: number; keyArn: string };
-  t.match(report, { rewrapped: 3, generation: 4, keyArn: newArn }, 'rotate-key lost generation 3 to the push, read it, and published generation 4 with all three data keys rewrapped');
+  t.match(
+    report,
+    { rewrapped: 3, generation: 4, keyArn: newArn },
+    'rotate-key lost generation 3 to the push, read it, and published generation 4 with all three data keys rewrapped',
+  );
   t.same((await info(sb, store.url)).containerKeys, { [newArn]: 3 }, "the push's data key is under the new key too");
   await sb.runAsync(['git', 'clone', '-q', store.url, sb.path('fresh')]);
   t.equal(sb.git(sb.path('fresh'), 'rev-parse', 'HEAD').trim(), raced, 'the push that raced the rotation is kept');
@@ -191,67 +219,70 @@ async function pushOne(sb: Sandbox, cwd: string, file: string): Promise<string> 
   return commit;
 }
 
-t.test('three rotations: the rotating clone, a clone that slept through all of them and clones that missed one push and fetch with no new setting', async (t) => {
-  const sb = new Sandbox(t);
-  const { store, src, before } = await published(sb);
-  const keyring = new Keyring(sb.env.KMSCRYPT_KEYRING);
-  const arn = (id: string) => `arn:aws:kms:local:000000000000:key/${id}`;
-  const k1 = (await info(sb, store.url)).key.arn;
-  const [k2, k3, k4] = ['second', 'third', 'fourth'].map((d) => arn(keyring.createKey(`${d} key`).keyId));
+t.test(
+  'three rotations: the rotating clone, a clone that slept through all of them and clones that missed one push and fetch with no new setting',
+  async (t) => {
+    const sb = new Sandbox(t);
+    const { store, src, before } = await published(sb);
+    const keyring = new Keyring(sb.env.KMSCRYPT_KEYRING);
+    const arn = (id: string) => `arn:aws:kms:local:000000000000:key/${id}`;
+    const k1 = (await info(sb, store.url)).key.arn;
+    const [k2, k3, k4] = ['second', 'third', 'fourth'].map((d) => arn(keyring.createKey(`${d} key`).keyId));
 
-  await sb.runAsync(['git', 'kmscrypt', 'rotate-key', 'origin', '--to', k2], { cwd: src });
-  await pushOne(sb, src, 'after-first-rotation');
-  t.equal((await info(sb, store.url)).key.arn, k2, 'the rotating clone pushes under the new key, with no setting');
-  const afterOne = await cloneNow(sb, store.url, 'after-one');
+    await sb.runAsync(['git', 'kmscrypt', 'rotate-key', 'origin', '--to', k2], { cwd: src });
+    await pushOne(sb, src, 'after-first-rotation');
+    t.equal((await info(sb, store.url)).key.arn, k2, 'the rotating clone pushes under the new key, with no setting');
+    const afterOne = await cloneNow(sb, store.url, 'after-one');
 
-  await sb.runAsync(['git', 'kmscrypt', 'rotate-key', 'origin', '--to', k3], { cwd: src });
-  await pushOne(sb, src, 'after-second-rotation');
-  const afterTwo = await cloneNow(sb, store.url, 'after-two');
-  // Two rotations: a clone that saw K2 (missed K2 -> K3) catches up, pushes and fetches.
-  const fromAfterOne = await pushOne(sb, afterOne, 'from-a-clone-that-missed-one-rotation');
-  await git(sb, src, 'pull', '-q', '--ff-only', 'origin', 'main');
-  t.equal(sb.git(src, 'rev-parse', 'HEAD').trim(), fromAfterOne, 'the rotating clone fetches it');
+    await sb.runAsync(['git', 'kmscrypt', 'rotate-key', 'origin', '--to', k3], { cwd: src });
+    await pushOne(sb, src, 'after-second-rotation');
+    const afterTwo = await cloneNow(sb, store.url, 'after-two');
+    // Two rotations: a clone that saw K2 (missed K2 -> K3) catches up, pushes and fetches.
+    const fromAfterOne = await pushOne(sb, afterOne, 'from-a-clone-that-missed-one-rotation');
+    await git(sb, src, 'pull', '-q', '--ff-only', 'origin', 'main');
+    t.equal(sb.git(src, 'rev-parse', 'HEAD').trim(), fromAfterOne, 'the rotating clone fetches it');
 
-  await sb.runAsync(['git', 'kmscrypt', 'rotate-key', 'origin', '--to', k4], { cwd: src });
-  t.same(Object.keys((await info(sb, store.url)).containerKeys), [k4], 'every data key is under the fourth key');
-  // Three rotations: a clone made before any of them follows K1 -> K2 -> K3 -> K4.
-  const fromBefore = await pushOne(sb, before, 'from-a-clone-that-slept-through-three-rotations');
-  const fromAfterTwo = await pushOne(sb, afterTwo, 'from-a-clone-that-missed-one-rotation-again');
-  const fromAfterOneAgain = await pushOne(sb, afterOne, 'and-again');
-  await git(sb, src, 'pull', '-q', '--ff-only', 'origin', 'main');
-  const history = sb.git(src, 'rev-list', 'HEAD');
-  for (const c of [fromBefore, fromAfterTwo, fromAfterOneAgain]) t.match(history, c, `${c.slice(0, 8)} landed and was fetched`);
-  t.same(Object.keys((await info(sb, store.url)).containerKeys).sort(), [k4], 'every push after the rotation used the newest key');
+    await sb.runAsync(['git', 'kmscrypt', 'rotate-key', 'origin', '--to', k4], { cwd: src });
+    t.same(Object.keys((await info(sb, store.url)).containerKeys), [k4], 'every data key is under the fourth key');
+    // Three rotations: a clone made before any of them follows K1 -> K2 -> K3 -> K4.
+    const fromBefore = await pushOne(sb, before, 'from-a-clone-that-slept-through-three-rotations');
+    const fromAfterTwo = await pushOne(sb, afterTwo, 'from-a-clone-that-missed-one-rotation-again');
+    const fromAfterOneAgain = await pushOne(sb, afterOne, 'and-again');
+    await git(sb, src, 'pull', '-q', '--ff-only', 'origin', 'main');
+    const history = sb.git(src, 'rev-list', 'HEAD');
+    for (const c of [fromBefore, fromAfterTwo, fromAfterOneAgain]) t.match(history, c, `${c.slice(0, 8)} landed and was fetched`);
+    t.same(Object.keys((await info(sb, store.url)).containerKeys).sort(), [k4], 'every push after the rotation used the newest key');
 
-  // Every clone has accepted K4: the old keys can be disabled.
-  for (const k of [k1, k2, k3]) disable(keyring, k.split('/').pop()!);
-  for (const clone of [before, afterOne, afterTwo, src]) await git(sb, clone, 'pull', '-q', '--rebase', 'origin', 'main');
-  await pushOne(sb, before, 'with-the-old-keys-disabled');
-  t.pass('with the old keys disabled every clone still pushes and fetches');
-  for (const k of [k1, k2, k3]) {
-    keyring.update((file) => {
-      file.keys.find((key) => key.keyId === k.split('/').pop())!.state = 'Enabled';
+    // Every clone has accepted K4: the old keys can be disabled.
+    for (const k of [k1, k2, k3]) disable(keyring, k.split('/').pop()!);
+    for (const clone of [before, afterOne, afterTwo, src]) await git(sb, clone, 'pull', '-q', '--rebase', 'origin', 'main');
+    await pushOne(sb, before, 'with-the-old-keys-disabled');
+    t.pass('with the old keys disabled every clone still pushes and fetches');
+    for (const k of [k1, k2, k3]) {
+      keyring.update((file) => {
+        file.keys.find((key) => key.keyId === k.split('/').pop())!.state = 'Enabled';
+      });
+    }
+
+    // Someone whose own alias/kmscrypt is another key has never trusted any of these.
+    const stranger = sb.path('stranger-keyring.json');
+    copyFileSync(keyring.path, stranger);
+    chmodSync(stranger, 0o600);
+    const theirs = new Keyring(stranger);
+    const own = theirs.createKey("the stranger's own key");
+    theirs.update((file) => {
+      file.aliases['alias/kmscrypt'] = own.keyId;
     });
-  }
-
-  // Someone whose own alias/kmscrypt is another key has never trusted any of these.
-  const stranger = sb.path('stranger-keyring.json');
-  copyFileSync(keyring.path, stranger);
-  chmodSync(stranger, 0o600);
-  const theirs = new Keyring(stranger);
-  const own = theirs.createKey('the stranger\'s own key');
-  theirs.update((file) => {
-    file.aliases['alias/kmscrypt'] = own.keyId;
-  });
-  const env = { KMSCRYPT_KEYRING: stranger };
-  const refused = await sb.runAsync(['git', 'clone', store.url, sb.path('stranger')], { env, expectFailure: true });
-  const lines = refused.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
-  t.equal(lines.length, 1, 'a fresh clone of the rotated repository is refused with one line');
-  const fix = `git clone -c kmscrypt.keyId=${k4} ${store.url}`;
-  t.ok(lines[0]?.endsWith(`if you trust it: ${fix}`), 'which is the command that works', { line: lines[0] });
-  await sb.runAsync(['git', 'clone', '-q', '-c', `kmscrypt.keyId=${k4}`, store.url, sb.path('stranger')], { env });
-  t.equal(sb.git(sb.path('stranger'), 'rev-parse', 'HEAD').trim(), sb.git(before, 'rev-parse', 'HEAD').trim(), 'running it clones the repository');
-});
+    const env = { KMSCRYPT_KEYRING: stranger };
+    const refused = await sb.runAsync(['git', 'clone', store.url, sb.path('stranger')], { env, expectFailure: true });
+    const lines = refused.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
+    t.equal(lines.length, 1, 'a fresh clone of the rotated repository is refused with one line');
+    const fix = `git clone -c kmscrypt.keyId=${k4} ${store.url}`;
+    t.ok(lines[0]?.endsWith(`if you trust it: ${fix}`), 'which is the command that works', { line: lines[0] });
+    await sb.runAsync(['git', 'clone', '-q', '-c', `kmscrypt.keyId=${k4}`, store.url, sb.path('stranger')], { env });
+    t.equal(sb.git(sb.path('stranger'), 'rev-parse', 'HEAD').trim(), sb.git(before, 'rev-parse', 'HEAD').trim(), 'running it clones the repository');
+  },
+);
 
 t.test('rotate-key needs --to and an enabled key', async (t) => {
   const sb = new Sandbox(t);
