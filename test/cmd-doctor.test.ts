@@ -1,8 +1,11 @@
-import t from 'tap';
-import { chmodSync, existsSync, renameSync } from 'node:fs';
+import t, { type Test } from 'tap';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, readFileSync, renameSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Keyring } from '../src/keys/keyring';
 import { withLocalKms } from './support/local-kms-sandbox';
-import { Sandbox } from './support/sandbox';
+import { BIN, Sandbox } from './support/sandbox';
 import { localStore } from './support/store-access';
 
 interface Check {
@@ -182,4 +185,69 @@ t.test("each failure's fix is the one for that failure, not the check's generic 
   t.equal(storeRow.status, 'FAIL');
   t.match(storeRow.detail, `cannot reach S3 endpoint http://127.0.0.1:${closed} (from AWS_ENDPOINT_URL_S3) (ECONNREFUSED)`);
   t.equal(storeRow.fix, 'check kmscrypt.endpoint / AWS_ENDPOINT_URL_S3 and the network');
+});
+
+/** `git kmscrypt local-kms` as a user starts it: its endpoint and the credentials file it prints. */
+function startLocalKms(sb: Sandbox, t: Test, keyring: string): Promise<{ endpoint: string; credentialsFile: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(BIN, 'git-kmscrypt'), ['local-kms', '--port', '0', '--keyring', keyring], { env: sb.env, stdio: ['ignore', 'pipe', 'ignore'] });
+    t.teardown(() => {
+      child.kill('SIGTERM');
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      const endpoint = /^KMS_ENDPOINT=(\S+)$/m.exec(out)?.[1];
+      const credentialsFile = /^KMS_CREDENTIALS_FILE=(\S+)$/m.exec(out)?.[1];
+      if (endpoint && credentialsFile) resolve({ endpoint, credentialsFile });
+    });
+    child.on('error', reject);
+    child.on('close', () => reject(new Error('local-kms exited early')));
+  });
+}
+
+t.test('local keyring: a disabled key is enabled again through git kmscrypt local-kms, which the fix says and which works', async (t) => {
+  const sb = new Sandbox(t);
+  const store = localStore(sb.path('store'));
+  const src = sb.repo('src');
+  sb.commit(src, { 'a.txt': 'a\n' }, 'first');
+  sb.git(src, 'push', '-q', store.url, 'main');
+  const keyringPath = sb.env.KMSCRYPT_KEYRING!;
+  const keyring = new Keyring(keyringPath);
+  const keyId = keyring.load().aliases['alias/kmscrypt'];
+  keyring.update((file) => {
+    file.keys.find((k) => k.keyId === keyId)!.state = 'Disabled';
+  });
+
+  const enable = `enable it again (start git kmscrypt local-kms --keyring ${keyringPath}, then aws kms enable-key --key-id ${keyId} with the endpoint and credentials it prints)`;
+  const report = await doctor(sb, store.url, { expectFailure: true });
+  t.same(row(report, 'kms:DescribeKey'), {
+    name: 'kms:DescribeKey',
+    status: 'FAIL',
+    detail: `arn:aws:kms:local:000000000000:key/${keyId} (alias/kmscrypt): its state is Disabled`,
+    fix: enable,
+  });
+  t.same(row(report, 'manifest'), { name: 'manifest', status: 'FAIL', detail: `Decrypt: key ${keyId} is disabled (DisabledException)`, fix: enable });
+  const text = await sb.runAsync(['git', 'kmscrypt', 'doctor', store.url], { expectFailure: true });
+  t.equal(text.status, 1, 'doctor exits 1');
+  t.notMatch(text.stdout, /aws kms enable-key --key-id arn:/, 'no AWS ARN for a key of the local keyring');
+
+  sb.commit(src, { 'b.txt': 'b\n' }, 'second');
+  const push = sb.run('git', ['push', store.url, 'main'], { cwd: src, expectFailure: true });
+  t.same(
+    push.stderr.split('\n').filter((l) => l.startsWith('fatal:')),
+    [`fatal: kmscrypt: Decrypt: key ${keyId} is disabled (DisabledException); ${enable}`],
+    'a push says the same, in one line',
+  );
+  t.equal(push.status, 128);
+
+  // Doing what the fix says (EnableKey, as the AWS CLI sends it) makes the key serve again.
+  const { endpoint, credentialsFile } = await startLocalKms(sb, t, keyringPath);
+  const { KMSClient, EnableKeyCommand } = await import('@aws-sdk/client-kms');
+  const credentials = JSON.parse(readFileSync(credentialsFile, 'utf8')) as { accessKeyId: string; secretAccessKey: string };
+  const kms = new KMSClient({ endpoint, region: 'us-east-1', credentials });
+  await kms.send(new EnableKeyCommand({ KeyId: keyId }));
+  kms.destroy();
+  t.equal((await doctor(sb, store.url)).ok, true, 'doctor passes');
+  sb.git(src, 'push', '-q', store.url, 'main');
 });

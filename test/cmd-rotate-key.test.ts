@@ -133,6 +133,14 @@ t.test('AWS KMS endpoint: an interrupted rotation changes nothing; the rerun com
   t.match(killed.stderr, /kmscrypt: test kill point rotate-rewrapped\n/, 'rotate-key was killed (SIGKILL) after rewrapping both data keys, before publishing');
   t.same(await snapshot(store), untouched, 'after the kill the store is byte for byte as before');
 
+  const unknown = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', 'alias/nope'], { expectFailure: true });
+  t.equal(
+    unknown.stderr,
+    "fatal: kmscrypt: kms:DescribeKey: key alias/nope not found in AWS KMS region us-east-1 (NotFoundException); give --to a key of this region ('aws kms list-aliases' lists them), or check the region (AWS_REGION)\n",
+    'a --to key KMS does not have: name one it has, not kmscrypt.keyId',
+  );
+  t.equal(unknown.status, 128);
+
   server.deny(['kms:ReEncrypt']);
   const noRewrap = await sb.runAsync(['git', 'kmscrypt', 'rotate-key', store.url, '--to', target.keyId], { expectFailure: true });
   const noRewrapLines = noRewrap.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
@@ -294,6 +302,22 @@ t.test('rotate-key needs --to and an enabled key', async (t) => {
   disable(keyring, target.keyId);
   const disabled = sb.run('git', ['kmscrypt', 'rotate-key', store.url, '--to', target.keyId], { expectFailure: true });
   t.match(disabled.stderr, new RegExp(`^fatal: kmscrypt: key ${target.keyId} \\(\\S+\\) is disabled; enable it before moving the repository to it$`, 'm'));
+  // A key the keyring lacks: create it or name one it holds (kmscrypt.keyId is not what rotate-key reads).
+  const keyringPath = sb.env.KMSCRYPT_KEYRING!;
   const unknown = sb.run('git', ['kmscrypt', 'rotate-key', store.url, '--to', 'alias/nope'], { expectFailure: true });
-  t.match(unknown.stderr, /^fatal: kmscrypt: key alias\/nope not found/m);
+  t.equal(
+    unknown.stderr,
+    `fatal: kmscrypt: key alias/nope not found in local keyring ${keyringPath} (NotFoundException); create it with 'git kmscrypt keys create --alias nope', or give --to a key that 'git kmscrypt keys list' shows\n`,
+  );
+  t.equal(unknown.status, 128);
+  const unknownId = '0b5e7d2a-58c4-4a8e-9d7b-3f1c2a9e6d40';
+  const byId = sb.run('git', ['kmscrypt', 'rotate-key', store.url, '--to', unknownId], { expectFailure: true });
+  t.equal(
+    byId.stderr,
+    `fatal: kmscrypt: key ${unknownId} not found in local keyring ${keyringPath} (NotFoundException); give --to a key that 'git kmscrypt keys list' shows, or create one with 'git kmscrypt keys create'\n`,
+  );
+  t.equal(byId.status, 128);
+  // Following the first fix works.
+  sb.run('git', ['kmscrypt', 'keys', 'create', '--alias', 'nope']);
+  sb.run('git', ['kmscrypt', 'rotate-key', store.url, '--to', 'alias/nope']);
 });

@@ -79,7 +79,7 @@ t.test('disabled keys and keys pending deletion', async (t) => {
   const disabled = await rejection(local.generateDataKey(key.keyId, ctx));
   t.equal(
     disabled.message,
-    `GenerateDataKey: key ${key.keyId} is disabled (DisabledException); enable it (aws kms enable-key --key-id ${key.keyId} through git kmscrypt local-kms) or move the repository to another key with git kmscrypt rotate-key`,
+    `GenerateDataKey: key ${key.keyId} is disabled (DisabledException); enable it again (start git kmscrypt local-kms --keyring ${keyring.path}, then aws kms enable-key --key-id ${key.keyId} with the endpoint and credentials it prints)`,
   );
   t.match(disabled.data, { kmsError: 'DisabledException', action: 'GenerateDataKey', keyId: key.keyId, fix: /^enable it / });
   t.match((await rejection(local.decryptDataKey(dk.wrapped, ctx))).message, /DisabledException/);
@@ -87,7 +87,10 @@ t.test('disabled keys and keys pending deletion', async (t) => {
 
   setState('PendingDeletion');
   const pending = await rejection(local.decryptDataKey(dk.wrapped, ctx));
-  t.match(pending.message, /pending deletion \(KMSInvalidStateException\); cancel the deletion/);
+  t.equal(
+    pending.message,
+    `Decrypt: key ${key.keyId} is pending deletion (KMSInvalidStateException); cancel the deletion and enable the key again (start git kmscrypt local-kms --keyring ${keyring.path}, then aws kms cancel-key-deletion --key-id ${key.keyId}, then aws kms enable-key --key-id ${key.keyId} with the endpoint and credentials it prints)`,
+  );
   t.equal(pending.data.kmsError, 'KMSInvalidStateException');
 
   setState('Enabled');

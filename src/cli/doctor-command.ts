@@ -334,13 +334,17 @@ async function checkKms(config: RemoteConfig, repo: RemoteRepository | undefined
   if (key.keySpec !== 'SYMMETRIC_DEFAULT') problems.push(`its KeySpec is ${key.keySpec}`);
   if (key.keyUsage !== 'ENCRYPT_DECRYPT') problems.push(`its KeyUsage is ${key.keyUsage}`);
   if (problems.length) {
+    // A local keyring's key changes state through git kmscrypt local-kms, which knows it by its key ID
+    // (its ARN there has that server's region).
+    const keyring = keyringPath(keys);
+    const ref = keyring === undefined ? key.arn : key.keyId;
     const fix =
       key.state === 'PendingDeletion'
-        ? KEY_FIXES.pendingDeletion(key.arn)
+        ? KEY_FIXES.pendingDeletion(ref, keyring)
         : !key.enabled
           ? repo
-            ? KEY_FIXES.disabled(key.arn)
-            : KEY_FIXES.disabledNewKey(key.arn)
+            ? KEY_FIXES.disabled(ref, keyring)
+            : KEY_FIXES.disabledNewKey(ref, keyring)
           : KEY_FIXES.notSymmetric;
     add('kms:DescribeKey', 'FAIL', `${named}: ${problems.join(', ')}`, fix);
     skipAll('the key is not usable');
@@ -395,6 +399,16 @@ async function encrypt32(keys: KeyProvider, keyArn: string, context: EncryptionC
     await keys.encrypt(keyArn, plaintext, context);
   } finally {
     plaintext.fill(0);
+  }
+}
+
+/** The local keyring file the keys are in; undefined for a KMS service (or a keyring that cannot be read now). */
+function keyringPath(keys: KeyProvider): string | undefined {
+  try {
+    const store = keys.keyStore();
+    return store.kind === 'keyring' ? store.path : undefined;
+  } catch {
+    return undefined;
   }
 }
 

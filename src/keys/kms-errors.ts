@@ -17,17 +17,25 @@ const CONFIGURE_KEY = 'git config kmscrypt.keyId <key id, ARN, alias or alias AR
 
 /**
  * What to do about a key that will not serve, each written once: both providers' errors carry these
- * (data.fix), and doctor shows them. `key` is the key's ID or ARN when it is known; `local`: a key
- * of the local keyring, whose state AWS's commands change through git kmscrypt local-kms.
+ * (data.fix), and doctor shows them. `key` is the key's ID or ARN when it is known; `keyring`: the
+ * file of a local keyring that holds the key, whose key states only AWS's own commands change, sent
+ * to git kmscrypt local-kms serving that file (git kmscrypt keys creates and lists keys, no more).
+ *
+ * A disabled key is enabled again, never "moved away from": rotate-key needs the old key to open the
+ * repository and to rewrap its data keys, and a disabled key does neither.
  */
 export const KEY_FIXES = {
   /** The key of an existing repository is disabled. */
-  disabled: (key: string | undefined, local = false) =>
-    `enable it (aws kms enable-key${keyArg(key)}${local ? ' through git kmscrypt local-kms' : ''}) or move the repository to another key with git kmscrypt rotate-key`,
+  disabled: (key: string | undefined, keyring?: string) => `enable it again (${kmsCommands(['enable-key'], key, keyring)})`,
   /** The key chosen for new data is disabled. */
-  disabledNewKey: (key: string | undefined) => `enable it (aws kms enable-key${keyArg(key)}) or set another key: ${CONFIGURE_KEY}`,
-  pendingDeletion: (key: string | undefined, local = false) =>
-    `cancel the deletion (aws kms cancel-key-deletion${keyArg(key)}${local ? ' through git kmscrypt local-kms' : ''}) and enable the key again`,
+  disabledNewKey: (key: string | undefined, keyring?: string) =>
+    keyring === undefined
+      ? `enable it (${kmsCommands(['enable-key'], key)}) or set another key: ${CONFIGURE_KEY}`
+      : `enable it (${kmsCommands(['enable-key'], key, keyring)}), or choose another: ${CHOOSE_LOCAL_KEY}`,
+  pendingDeletion: (key: string | undefined, keyring?: string) =>
+    keyring === undefined
+      ? `cancel the deletion (${kmsCommands(['cancel-key-deletion'], key)}) and enable the key again`
+      : `cancel the deletion and enable the key again (${kmsCommands(['cancel-key-deletion', 'enable-key'], key, keyring)})`,
   accessDenied: (action: string, key: string) =>
     `remove what denies kms:${action} on ${key} to this identity (an IAM policy, the key policy, a permissions boundary, an SCP or a VPC endpoint policy): ` +
     `kmscrypt needs ${KMSCRYPT_KMS_ACTIONS.slice(0, -1).join(', ')} and ${KMSCRYPT_KMS_ACTIONS[KMSCRYPT_KMS_ACTIONS.length - 1]} on this key not to be denied`,
@@ -36,10 +44,22 @@ export const KEY_FIXES = {
   checkKeyId: 'check git config kmscrypt.keyId and the region (AWS_REGION)',
   /** The local keyring file that holds the key is gone. */
   restoreKeyring: 'restore it from your backup, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it',
+  /** rotate-key --to names a key the local keyring does not hold (kmscrypt.keyId has nothing to do with it). */
+  missingLocalTarget: (ref: string) =>
+    ref.startsWith('alias/')
+      ? `create it with 'git kmscrypt keys create --alias ${ref.slice('alias/'.length)}', or give --to a key that 'git kmscrypt keys list' shows`
+      : `give --to a key that 'git kmscrypt keys list' shows, or create one with 'git kmscrypt keys create'`,
+  /** rotate-key --to names a key AWS KMS does not have in the region kmscrypt uses. */
+  missingKmsTarget: "give --to a key of this region ('aws kms list-aliases' lists them), or check the region (AWS_REGION)",
 } as const;
 
-function keyArg(key: string | undefined): string {
-  return key === undefined ? '' : ` --key-id ${key}`;
+const CHOOSE_LOCAL_KEY = "git config kmscrypt.keyId <a key 'git kmscrypt keys list' shows Enabled, or one 'git kmscrypt keys create' makes>";
+
+/** The AWS CLI commands that change a key's state; for a local keyring's key, through git kmscrypt local-kms. */
+function kmsCommands(commands: string[], key: string | undefined, keyring?: string): string {
+  const aws = commands.map((c) => `aws kms ${c}${key === undefined ? '' : ` --key-id ${key}`}`).join(', then ');
+  if (keyring === undefined) return aws;
+  return `start git kmscrypt local-kms --keyring ${keyring}, then ${aws} with the endpoint and credentials it prints`;
 }
 
 export interface KmsCallContext {

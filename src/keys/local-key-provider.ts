@@ -144,14 +144,14 @@ function localKmsError(fault: KmsFault, { action, keyRef, keyring, decrypting }:
         kmsError,
         action,
         keyId: fault.keyId,
-        fix: KEY_FIXES.disabled(fault.keyId, true),
+        fix: KEY_FIXES.disabled(fault.keyId, keyring.path),
       });
     case 'KMSInvalidStateException':
       return new KmscryptError('KEY_ERROR', `${action}: key ${fault.keyId} is pending deletion (KMSInvalidStateException)`, {
         kmsError,
         action,
         keyId: fault.keyId,
-        fix: KEY_FIXES.pendingDeletion(fault.keyId, true),
+        fix: KEY_FIXES.pendingDeletion(fault.keyId, keyring.path),
       });
     case 'NotFoundException':
       return notFound(keyRef ?? '', keyring, action);

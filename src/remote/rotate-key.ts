@@ -1,7 +1,8 @@
 import { errorMessage, KmscryptError } from '../errors';
 import { Endorsement, endorsementPlaintext } from '../format/endorsement';
 import type { ContainerRef, Manifest } from '../format/manifest';
-import { DataKey, KeyDescription, repositoryContext } from '../keys/key-provider';
+import { DataKey, KeyDescription, KeyProvider, repositoryContext } from '../keys/key-provider';
+import { KEY_FIXES } from '../keys/kms-errors';
 import { killPoint, pausePoint } from './kill-point';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
 
@@ -31,7 +32,12 @@ const MAX_PUBLISH_ATTEMPTS = 50;
  */
 export async function rotateKey(repo: RemoteRepository, target: string): Promise<RotateKeyReport> {
   const keys = repo.config.keys;
-  const key = usable(await keys.describeKey(target), target);
+  const key = usable(
+    await keys.describeKey(target).catch((err: unknown) => {
+      throw missingTarget(err, target, keys);
+    }),
+    target,
+  );
   const context = repositoryContext(repo.repositoryId);
   // Rewrapped entries by container and old wrapped key, and endorsements by endorsing key, kept across lost publication races.
   const done = new Map<string, ContainerRef>();
@@ -129,6 +135,17 @@ async function endorse(
 
 function nextManifest(repo: RemoteRepository, snapshot: ManifestSnapshot, keyArn: string, containers: ContainerRef[]): Manifest {
   return repo.successor(snapshot, { keyId: keyArn, head: snapshot.manifest?.head ?? null, refs: snapshot.manifest?.refs ?? {}, containers });
+}
+
+/**
+ * A --to key the key store does not have: the providers' advice (set kmscrypt.keyId, restore the
+ * keyring) is for the repository's own key; here the fix is to name a key that exists or create it.
+ * A local keyring that does not exist at all keeps its own advice.
+ */
+function missingTarget(err: unknown, target: string, keys: KeyProvider): unknown {
+  if (!(err instanceof KmscryptError) || err.data.kmsError !== 'NotFoundException' || err.data.keyringMissing) return err;
+  const fix = keys.keyStore().kind === 'keyring' ? KEY_FIXES.missingLocalTarget(target) : KEY_FIXES.missingKmsTarget;
+  return new KmscryptError(err.code, err.summary, { ...err.data, fix });
 }
 
 function usable(key: KeyDescription, ref: string): KeyDescription {
