@@ -74,11 +74,13 @@ t.test('TLS mismatches with the S3 and the KMS endpoint: one line each, naming e
     ],
     'trusted (NODE_EXTRA_CA_CERTS), but for another name',
   );
+  tt.equal(otherHost.status, 128);
 
   const notTls = await ls('kmscrypt::s3://bucket-x/p', { AWS_ENDPOINT_URL_S3: `https://127.0.0.1:${plainPort}` });
   tt.same(fatalLines(notTls), [
     `fatal: kmscrypt: cannot connect securely to S3 endpoint https://127.0.0.1:${plainPort} (from AWS_ENDPOINT_URL_S3): it does not answer in TLS (EPROTO: wrong version number); if the server speaks plain HTTP, write its endpoint with http:// (accepted on loopback, or with kmscrypt.allowHttp=true)`,
   ]);
+  tt.equal(notTls.status, 128);
 
   // KMS: a repository whose keys are asked of AWS KMS at a self-signed endpoint.
   const store = sb.path('store');
@@ -87,6 +89,7 @@ t.test('TLS mismatches with the S3 and the KMS endpoint: one line each, naming e
   const kms = await ls(`kmscrypt::${store}`, { KMSCRYPT_KMS: 'aws', AWS_ENDPOINT_URL_KMS: `https://127.0.0.1:${tlsPort}` });
   const lines = fatalLines(kms);
   tt.equal(lines.length, 1, 'KMS: one line', { stderr: kms.stderr });
+  tt.equal(kms.status, 128);
   tt.match(
     lines[0] ?? '',
     `: cannot connect securely to the KMS endpoint https://127.0.0.1:${tlsPort}: its certificate is self-signed (DEPTH_ZERO_SELF_SIGNED_CERT); ${trust}`,
