@@ -44,6 +44,15 @@ export const KEY_FIXES = {
   checkKeyId: 'check git config kmscrypt.keyId and the region (AWS_REGION)',
   /** The local keyring file that holds the key is gone. */
   restoreKeyring: 'restore it from your backup, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it',
+  /** The local keyring lacks the key that wrapped a repository's data keys. */
+  keyringOfRepository: 'restore the keyring this repository was made with, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it',
+  /** The local keyring lacks a key named for something other than a new repository or rotate-key. */
+  notInKeyring: 'set kmscrypt.keyId to a key it holds, or restore the keyring this repository was made with',
+  /** The local keyring lacks the key chosen for a repository about to be created: nothing needs restoring. */
+  missingLocalNewKey: (ref: string) =>
+    ref.startsWith('alias/')
+      ? `create it with 'git kmscrypt keys create --alias ${ref.slice('alias/'.length)}', or choose a key the keyring holds ('git kmscrypt keys list') with kmscrypt.keyId`
+      : `set kmscrypt.keyId to a key the keyring holds ('git kmscrypt keys list' shows them, 'git kmscrypt keys create' makes one), or point KMSCRYPT_KEYRING (kmscrypt.keyring) at the keyring that holds it`,
   /** rotate-key --to names a key the local keyring does not hold (kmscrypt.keyId has nothing to do with it). */
   missingLocalTarget: (ref: string) =>
     ref.startsWith('alias/')

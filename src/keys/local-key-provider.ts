@@ -204,15 +204,12 @@ function notFound(keyId: string, keyring: Keyring, action?: string): KmscryptErr
     return new KmscryptError(
       'KEY_ERROR',
       `${action}: key ${stripArn(keyId)}, which wrapped this repository's data keys, is not in local keyring ${keyring.path} (NotFoundException)`,
-      {
-        ...data,
-        fix: 'restore the keyring this repository was made with, or point KMSCRYPT_KEYRING (kmscrypt.keyring) at it',
-      },
+      { ...data, fix: KEY_FIXES.keyringOfRepository },
     );
   }
   return new KmscryptError('KEY_ERROR', `key ${keyId} not found in local keyring ${keyring.path} (NotFoundException)`, {
     ...data,
-    fix: 'set kmscrypt.keyId to a key it holds, or restore the keyring this repository was made with',
+    fix: KEY_FIXES.notInKeyring,
   });
 }
 
@@ -222,13 +219,10 @@ function notFound(keyId: string, keyring: Keyring, action?: string): KmscryptErr
  */
 function notFoundForNewRepository(keyId: string, keyring: Keyring): KmscryptError {
   const where = keyring.exists() ? `local keyring ${keyring.path}` : `local keyring ${keyring.path}, which does not exist yet`;
-  const fix = keyId.startsWith('alias/')
-    ? `create it with 'git kmscrypt keys create --alias ${keyId.slice('alias/'.length)}', or choose a key the keyring holds ('git kmscrypt keys list') with kmscrypt.keyId`
-    : `set kmscrypt.keyId to a key the keyring holds ('git kmscrypt keys list' shows them, 'git kmscrypt keys create' makes one), or point KMSCRYPT_KEYRING (kmscrypt.keyring) at the keyring that holds it`;
   return new KmscryptError('KEY_ERROR', `key ${keyId} for the new repository is not in ${where} (NotFoundException)`, {
     kmsError: 'NotFoundException',
     keyId,
     keyring: keyring.path,
-    fix,
+    fix: KEY_FIXES.missingLocalNewKey(keyId),
   });
 }
