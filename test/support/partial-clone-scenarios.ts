@@ -13,7 +13,7 @@ import { PlainGitTwin } from './plain-git-twin';
 
 /** Three versions of a small project with one large file per version, a tag on the first. */
 async function project(t: Test, backend: ScenarioBackend): Promise<PlainGitTwin> {
-  const twin = await PlainGitTwin.create(t, backend.env, backend.newStore);
+  const twin = await PlainGitTwin.create(t, backend);
   const { sb, src } = twin;
   sb.commit(
     src,

@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { Sandbox } from './sandbox';
+import { scenarioSandbox, type ScenarioBackend } from './git-scenarios';
+import type { Sandbox } from './sandbox';
 import type { StoreAccess } from './store-access';
 
 /**
@@ -28,9 +29,9 @@ export class PlainGitTwin {
     sb.git(src, 'remote', 'add', 'plain', `file://${this.bare}`);
   }
 
-  static async create(t: Test, env: NodeJS.ProcessEnv, newStore: (sb: Sandbox, name: string) => Promise<StoreAccess>): Promise<PlainGitTwin> {
-    const sb = new Sandbox(t, env);
-    return new PlainGitTwin(sb, await newStore(sb, 'store'), sb.repo('src'));
+  static async create(t: Test, backend: ScenarioBackend): Promise<PlainGitTwin> {
+    const sb = scenarioSandbox(t, backend);
+    return new PlainGitTwin(sb, await backend.newStore(sb, 'store'), sb.repo('src'));
   }
 
   /** Pushes every branch and tag of the source to both remotes. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Test } from 'tap';
-import type { ScenarioBackend } from './git-scenarios';
+import { scenarioSandbox, type ScenarioBackend } from './git-scenarios';
 import { RunResult, Sandbox } from './sandbox';
 import { localStore, StoreAccess } from './store-access';
 
@@ -23,7 +23,7 @@ const FIXED_DATES = { GIT_AUTHOR_DATE: '2026-01-01T00:00:00Z', GIT_COMMITTER_DAT
  */
 export function semanticsScenarios(t: Test, backend: ScenarioBackend): void {
   const world = (tt: Test) => {
-    const sb = new Sandbox(tt, { ...backend.env, ...FIXED_DATES });
+    const sb = scenarioSandbox(tt, backend, FIXED_DATES);
     let made = 0;
     /** A new location of the kind given; a plain one is an empty bare repository. */
     const newRemote = async (kind: Remote['kind']): Promise<Remote> => {

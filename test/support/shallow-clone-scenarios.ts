@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Test } from 'tap';
-import type { ScenarioBackend } from './git-scenarios';
+import { scenarioSandbox, type ScenarioBackend } from './git-scenarios';
 import { PlainGitTwin } from './plain-git-twin';
 import { Sandbox } from './sandbox';
 
@@ -31,7 +31,7 @@ const T0 = 1_600_000_000;
  * on c3, tag light on c2; a big file changed in old commits only.
  */
 async function history(t: Test, backend: ScenarioBackend): Promise<PlainGitTwin> {
-  const twin = await PlainGitTwin.create(t, backend.env, backend.newStore);
+  const twin = await PlainGitTwin.create(t, backend);
   const { sb, src } = twin;
   commitAt(sb, src, T0, { 'README.md': '# project\n', 'src/a.c': 'int a;\n', 'assets/big.bin': 'x'.repeat(200_000) }, 'c1');
   commitAt(sb, src, T0 + DAY, { 'src/a.c': 'int a = 2;\n', 'assets/big.bin': 'y'.repeat(200_000) }, 'c2');
@@ -162,7 +162,7 @@ export function shallowCloneScenarios(t: Test, backend: ScenarioBackend): void {
   });
 
   t.test('a SHA-256 repository: --depth 1 with --filter=blob:none, checked out', async (t) => {
-    const sb = new Sandbox(t, backend.env);
+    const sb = scenarioSandbox(t, backend);
     const twin = new PlainGitTwin(sb, await backend.newStore(sb, 'store'), sb.repo('src', { objectFormat: 'sha256' }), 'plain.git', 'sha256');
     const { src } = twin;
     commitAt(sb, src, T0, { 'a.txt': 'one\n', 'dir/b.txt': 'two\n' }, 'first');

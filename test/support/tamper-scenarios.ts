@@ -8,7 +8,7 @@ import { openContainer } from '../../src/remote/container-reader';
 import { RemoteConfig, RemoteRepository } from '../../src/remote/remote-repository';
 import { Sandbox } from './sandbox';
 import type { StoreAccess } from './store-access';
-import type { ScenarioBackend } from './git-scenarios';
+import { scenarioSandbox, type ScenarioBackend } from './git-scenarios';
 
 export interface TamperBackend extends ScenarioBackend {
   /** The product's own view of a store, to locate records inside a container. */
@@ -44,7 +44,7 @@ export function tamperScenarios(t: Test, backend: TamperBackend, report?: Tamper
     tally.tamperDetected = 0;
   };
   const published = async (tt: Test) => {
-    const sb = new Sandbox(tt, backend.env);
+    const sb = scenarioSandbox(tt, backend);
     const store = await backend.newStore(sb, 'store');
     const src = sb.repo('src');
     sb.commit(src, { [SECRETS.fileName]: SECRETS.content, 'other.txt': 'other\n' }, SECRETS.message);

@@ -1,4 +1,5 @@
 import type { Test } from 'tap';
+import { scenarioSandbox } from './git-scenarios';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,7 +51,7 @@ function kmsCalls(sb: Sandbox, run: (env: NodeJS.ProcessEnv) => RunResult): { re
  */
 export function trustScenarios(t: Test, backend: TamperBackend): void {
   const published = async (tt: Test) => {
-    const sb = new Sandbox(tt, backend.env);
+    const sb = scenarioSandbox(tt, backend);
     const store = await backend.newStore(sb, 'victim');
     const src = sb.repo('src');
     sb.git(src, 'remote', 'add', 'origin', store.url);
