@@ -3,7 +3,8 @@ import { CommitFacts, parseCommit, parseTag, parseTree } from '../git/git-object
 import { OBJ_BLOB, OBJ_COMMIT, OBJ_TAG, OBJ_TREE } from '../git/pack-format';
 import { Deepen, walkHistory } from './history-walk';
 import { keepsBlob, keepsTree, ObjectFilter } from './object-filter';
-import type { ObjectLocation, RemoteObjects } from './remote-objects';
+import type { ObjectLocation } from './location-table';
+import type { RemoteObjects } from './remote-objects';
 
 export interface SelectionRequest {
   /** The object IDs of git's `fetch` lines. */

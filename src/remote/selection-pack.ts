@@ -7,7 +7,8 @@ import { planRuns, readRun } from './container-reader';
 import { openLargeRecord } from './large-record';
 import { packToGit, PackToGitOptions } from './pack-to-git';
 import { Progress } from './progress';
-import type { ObjectLocation, RemoteObjects } from './remote-objects';
+import type { ObjectLocation } from './location-table';
+import type { RemoteObjects } from './remote-objects';
 import type { RemoteRepository } from './remote-repository';
 
 /** Objects rebuilt and compressed per batch, so that memory stays bounded however many there are. */
