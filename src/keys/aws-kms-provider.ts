@@ -1,69 +1,15 @@
-import type {
-  CreateAliasCommandInput,
-  CreateAliasCommandOutput,
-  CreateKeyCommandInput,
-  CreateKeyCommandOutput,
-  DecryptCommandInput,
-  DecryptCommandOutput,
-  DescribeKeyCommandInput,
-  DescribeKeyCommandOutput,
-  EncryptCommandInput,
-  EncryptCommandOutput,
-  GenerateDataKeyCommandInput,
-  GenerateDataKeyCommandOutput,
-  GenerateDataKeyWithoutPlaintextCommandInput,
-  GenerateDataKeyWithoutPlaintextCommandOutput,
-  KeyMetadata,
-  ReEncryptCommandInput,
-  ReEncryptCommandOutput,
-  ScheduleKeyDeletionCommandInput,
-  ScheduleKeyDeletionCommandOutput,
-} from '@aws-sdk/client-kms';
-import { refusePlainHttpRequest } from '../endpoint-security';
+import type { CreateKeyCommandOutput, DecryptCommandInput } from '@aws-sdk/client-kms';
 import { KmscryptError } from '../errors';
+import { createKmsClient, KmsClientLike, KmsClientOptions, newCommand, Operation, Operations } from './aws-kms-client';
 import { serializeEncryptionContext } from './encryption-context';
 import type { DataKey, EncryptionContext, KeyCallCounts, KeyDescription, KeyProvider, KeyStore } from './key-provider';
 import { zeroCounts } from './key-provider';
 import { DEFAULT_ALIAS } from './keyring';
 import { resolveKmsEndpoint } from './kms-endpoint';
 import { KEY_FIXES, kmsError } from './kms-errors';
+import { requireBlob, requireKeyId, requireUsableKey, takePlaintext, toDescription } from './kms-responses';
 
-type KmsModule = typeof import('@aws-sdk/client-kms');
-
-interface Operations {
-  DescribeKey: [DescribeKeyCommandInput, DescribeKeyCommandOutput];
-  Encrypt: [EncryptCommandInput, EncryptCommandOutput];
-  CreateKey: [CreateKeyCommandInput, CreateKeyCommandOutput];
-  CreateAlias: [CreateAliasCommandInput, CreateAliasCommandOutput];
-  GenerateDataKey: [GenerateDataKeyCommandInput, GenerateDataKeyCommandOutput];
-  GenerateDataKeyWithoutPlaintext: [GenerateDataKeyWithoutPlaintextCommandInput, GenerateDataKeyWithoutPlaintextCommandOutput];
-  Decrypt: [DecryptCommandInput, DecryptCommandOutput];
-  ReEncrypt: [ReEncryptCommandInput, ReEncryptCommandOutput];
-  ScheduleKeyDeletion: [ScheduleKeyDeletionCommandInput, ScheduleKeyDeletionCommandOutput];
-}
-
-type Operation = keyof Operations;
-
-/** A command of @aws-sdk/client-kms; an injected client can tell them apart by `constructor.name`. */
-export interface KmsCommand {
-  readonly input: object;
-}
-
-/** What the provider needs of a KMSClient; tests may inject a wrapper or a fake. */
-export interface KmsClientLike {
-  send(command: KmsCommand): Promise<unknown>;
-  config?: { region?: string | (() => Promise<string>) };
-}
-
-export interface AwsKmsProviderOptions {
-  region?: string;
-  /** Defaults to what the SDK resolves: AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, the profile's endpoint_url, or AWS. */
-  endpoint?: string;
-  profile?: string;
-  /** Signs with these instead of the SDK's credential chain (the local KMS's own access key). */
-  credentials?: { accessKeyId: string; secretAccessKey: string };
-  /** kmscrypt.allowHttp: plain HTTP to a KMS endpoint that is not loopback (checked on every request). */
-  allowHttp?: boolean;
+export interface AwsKmsProviderOptions extends KmsClientOptions {
   client?: KmsClientLike;
 }
 
@@ -85,38 +31,6 @@ const COUNTER: Record<Operation, keyof AwsKmsCallCounts> = {
 };
 
 export const DEFAULT_KEY_DESCRIPTION = 'git-remote-kmscrypt default key';
-
-let kmsModule: KmsModule | undefined;
-
-/** The SDK is loaded on first use: processes that never talk to KMS do not pay for loading it. */
-function loadKms(): KmsModule {
-  kmsModule ??= require('@aws-sdk/client-kms') as KmsModule;
-  return kmsModule;
-}
-
-function newCommand(op: Operation, input: object): KmsCommand {
-  const kms = loadKms();
-  switch (op) {
-    case 'DescribeKey':
-      return new kms.DescribeKeyCommand(input as DescribeKeyCommandInput);
-    case 'Encrypt':
-      return new kms.EncryptCommand(input as EncryptCommandInput);
-    case 'CreateKey':
-      return new kms.CreateKeyCommand(input as CreateKeyCommandInput);
-    case 'CreateAlias':
-      return new kms.CreateAliasCommand(input as CreateAliasCommandInput);
-    case 'GenerateDataKey':
-      return new kms.GenerateDataKeyCommand(input as GenerateDataKeyCommandInput);
-    case 'GenerateDataKeyWithoutPlaintext':
-      return new kms.GenerateDataKeyWithoutPlaintextCommand(input as GenerateDataKeyWithoutPlaintextCommandInput);
-    case 'Decrypt':
-      return new kms.DecryptCommand(input as DecryptCommandInput);
-    case 'ReEncrypt':
-      return new kms.ReEncryptCommand(input as ReEncryptCommandInput);
-    case 'ScheduleKeyDeletion':
-      return new kms.ScheduleKeyDeletionCommand(input as ScheduleKeyDeletionCommandInput);
-  }
-}
 
 /**
  * Data keys from AWS KMS (or anything speaking its API), bound to the repository by the
@@ -153,7 +67,7 @@ export class AwsKmsProvider implements KeyProvider {
       if (!(createIfMissing && keyId === DEFAULT_ALIAS && err instanceof KmscryptError && err.data.kmsError === 'NotFoundException')) throw err;
       description = await this.cached(keyId, () => this.createDefaultKey());
     }
-    return validate(description, keyId);
+    return requireUsableKey(description, keyId);
   }
 
   describeKey(keyId: string): Promise<KeyDescription> {
@@ -319,30 +233,7 @@ export class AwsKmsProvider implements KeyProvider {
   }
 
   private kms(): KmsClientLike {
-    if (!this.client) {
-      const { KMSClient } = loadKms();
-      const { region, endpoint, profile, credentials, allowHttp = false } = this.options;
-      const client = new KMSClient({
-        ...(region !== undefined ? { region } : {}),
-        ...(endpoint !== undefined ? { endpoint } : {}),
-        ...(profile !== undefined ? { profile } : {}),
-        // A copy: the SDK writes into the credentials object it is given.
-        ...(credentials !== undefined ? { credentials: { ...credentials } } : {}),
-        // A KMS endpoint that stops answering must not hang git forever: abandon a silent
-        // connection after a minute (the SDK then retries), as the S3 client does.
-        requestHandler: { connectionTimeout: 10_000, socketTimeout: 60_000 },
-      });
-      // Plaintext data keys come back in KMS's answers: an endpoint the SDK found by itself (an
-      // endpoint_url in the AWS config file) obeys the HTTPS rule too. Once per HTTP attempt.
-      client.middlewareStack.add(
-        (next) => async (args) => {
-          refusePlainHttpRequest('KMS', args.request as { protocol?: string; hostname?: string }, allowHttp);
-          return next(args);
-        },
-        { step: 'deserialize', name: 'kmscryptRefusePlainHttp' },
-      );
-      this.client = client;
-    }
+    this.client ??= createKmsClient(this.options);
     return this.client;
   }
 
@@ -364,64 +255,4 @@ export class AwsKmsProvider implements KeyProvider {
       this.options.endpoint ?? resolveKmsEndpoint(undefined).url ?? `https://kms.${this.resolvedRegion ?? process.env.AWS_REGION ?? '<region>'}.amazonaws.com`
     );
   }
-}
-
-function toDescription(meta: KeyMetadata | undefined, ref: string): KeyDescription {
-  if (!meta?.KeyId || !meta.Arn)
-    throw new KmscryptError('KEY_ERROR', `kms:DescribeKey for ${ref} returned no key metadata; the KMS endpoint does not behave like AWS KMS`);
-  const aliasName = /^(?:arn:[^:]+:kms:[^:]*:[^:]*:)?(alias\/.+)$/.exec(ref)?.[1];
-  return {
-    keyId: meta.KeyId,
-    arn: meta.Arn,
-    enabled: meta.Enabled === true,
-    state: meta.KeyState ?? 'Unknown',
-    keySpec: meta.KeySpec ?? meta.CustomerMasterKeySpec ?? 'Unknown',
-    keyUsage: meta.KeyUsage ?? 'Unknown',
-    aliases: aliasName ? [aliasName] : [],
-  };
-}
-
-function validate(key: KeyDescription, ref: string): KeyDescription {
-  const named = ref === key.arn || ref === key.keyId ? key.arn : `${ref} (${key.arn})`;
-  if (key.state === 'PendingDeletion') {
-    throw new KmscryptError('KEY_ERROR', `key ${named} is pending deletion (KMSInvalidStateException)`, {
-      kmsError: 'KMSInvalidStateException',
-      fix: KEY_FIXES.pendingDeletion(key.arn),
-    });
-  }
-  if (!key.enabled) {
-    throw new KmscryptError('KEY_ERROR', `key ${named} is ${key.state === 'Disabled' ? 'disabled' : `not enabled (state ${key.state})`}`, {
-      kmsError: 'DisabledException',
-      fix: KEY_FIXES.disabledNewKey(key.arn),
-    });
-  }
-  if (key.keySpec !== 'SYMMETRIC_DEFAULT' || key.keyUsage !== 'ENCRYPT_DECRYPT') {
-    throw new KmscryptError('KEY_ERROR', `key ${named} has KeySpec ${key.keySpec} and KeyUsage ${key.keyUsage}`, { fix: KEY_FIXES.notSymmetric });
-  }
-  return key;
-}
-
-/** Copies the SDK's plaintext into a Buffer we own and zeroes the SDK's copy. */
-function takePlaintext(plaintext: Uint8Array | undefined, op: string): Buffer {
-  if (!plaintext || plaintext.length !== 32) {
-    plaintext?.fill(0);
-    throw new KmscryptError(
-      'KEY_ERROR',
-      `kms:${op} returned ${plaintext ? `${plaintext.length} bytes` : 'no'} of plaintext instead of a 32-byte data key; the KMS endpoint does not behave like AWS KMS`,
-    );
-  }
-  const owned = Buffer.alloc(32);
-  owned.set(plaintext);
-  plaintext.fill(0);
-  return owned;
-}
-
-function requireBlob(blob: Uint8Array | undefined, op: string): Buffer {
-  if (!blob || blob.length === 0) throw new KmscryptError('KEY_ERROR', `kms:${op} returned no CiphertextBlob; the KMS endpoint does not behave like AWS KMS`);
-  return Buffer.from(blob);
-}
-
-function requireKeyId(keyId: string | undefined, op: string): string {
-  if (!keyId) throw new KmscryptError('KEY_ERROR', `kms:${op} returned no KeyId; the KMS endpoint does not behave like AWS KMS`);
-  return keyId;
 }
