@@ -5,6 +5,7 @@ import { unquoteCStyle } from '../protocol/c-quote';
 import { traceToStderr } from '../trace';
 import { RemoteConfig, RemoteRepository, ManifestSnapshot, NO_MANIFEST } from './remote-repository';
 import { CloneCompletion } from './clone-completion';
+import { DELETE_CURRENT_BRANCH } from './push-plan';
 import { defaultTransferOptions, TransferOptions } from './transfer-options';
 
 /** One git process's conversation with one remote: the helper protocol's backend. */
@@ -179,7 +180,7 @@ export class HelperSession implements HelperBackend {
       this.snapshot = this.repo.created ? NO_MANIFEST : await this.repo.latest('write');
     }
     await this.checkObjectFormat(this.repo);
-    const { push, DELETE_CURRENT_BRANCH } = await import('./push');
+    const { push } = await import('./push');
     const outcomes = await push(
       this.repo,
       batch.map((b) => ({ src: b.src === '' ? null : b.src, dst: b.dst, force: b.force })),

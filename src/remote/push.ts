@@ -12,6 +12,7 @@ import { isValidRefName } from '../format/ref-name';
 import { currentBranch, isAncestor, resolveObjects } from '../git/repository';
 import type { DataKey } from '../keys/key-provider';
 import { ObjectTooLargeError, restoreIfSwept, storeContainer } from './container-writer';
+import { changesAnything, evaluateUpdates, headExists, LocalHistory, plannedContent, ResolvedUpdate } from './push-plan';
 import { shallowRootUpdates } from './shallow-push';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
 import { killPoint } from './kill-point';
@@ -29,17 +30,6 @@ export interface PushOutcome {
   error?: string;
 }
 
-interface ResolvedUpdate {
-  dst: string;
-  /** New value, or null to delete. */
-  oid: string | null;
-  force: boolean;
-  /** The value `list for-push` reported to git (undefined: absent). */
-  listed: string | undefined;
-}
-
-/** receive-pack's reason, word for word: git prints it as `[remote rejected] <ref> (<reason>)`. */
-export const DELETE_CURRENT_BRANCH = 'deletion of the current branch prohibited';
 /** receive-pack's reason for the other updates of an atomic push one of whose updates it refused. */
 const ATOMIC_PUSH_FAILURE = 'atomic push failure';
 
@@ -80,6 +70,7 @@ export async function push(repo: RemoteRepository, commands: PushCommand[], list
   }
   const local = new LocalObjects();
   local.learn(listedTips, new Set(listedTips.filter((oid) => resolved.get(oid) === oid)));
+  const history: LocalHistory = { isAncestor, has: async (oid) => (await local.present([oid])).has(oid) };
   for (const c of commands) {
     const oid = c.src === null ? null : sources.get(c.src);
     if (!c.dst.startsWith('refs/') || !isValidRefName(c.dst)) outcomes.set(c.dst, `invalid ref name ${JSON.stringify(c.dst)}`);
@@ -110,7 +101,7 @@ export async function push(repo: RemoteRepository, commands: PushCommand[], list
   const releaseWorkDir = removeOnInterrupt(workDir);
   killPoint('push-start');
   try {
-    const first = await evaluate(updates, snapshot.manifest, options, local);
+    const first = await evaluateUpdates(updates, snapshot.manifest, options.leases, history);
     for (const [dst, why] of first) if (why) outcomes.set(dst, why);
     const accepted = updates.filter((u) => !first.get(u.dst));
     if (options.atomic && accepted.length < updates.length) return failAll(commands, outcomes, ATOMIC_PUSH_FAILURE);
@@ -153,14 +144,14 @@ export async function push(repo: RemoteRepository, commands: PushCommand[], list
     let builtOn = snapshot;
 
     for (let attempt = 1; ; attempt++) {
-      const verdicts = attempt === 1 ? first : await evaluate(updates, snapshot.manifest, options, local);
+      const verdicts = attempt === 1 ? first : await evaluateUpdates(updates, snapshot.manifest, options.leases, history);
       const winners = updates.filter((u) => !verdicts.get(u.dst));
       for (const u of updates) outcomes.set(u.dst, verdicts.get(u.dst));
       if (options.atomic && winners.length < updates.length) return failAll(commands, outcomes, ATOMIC_PUSH_FAILURE);
       if (winners.length === 0 || !changesAnything(winners, snapshot.manifest)) return report(commands, outcomes);
-      // Only a remote whose HEAD names no existing branch needs the local branch (see nextManifest).
+      // Only a remote whose HEAD names no existing branch needs the local branch (see plannedContent).
       const localBranch = headExists(snapshot.manifest) ? undefined : await currentBranch();
-      const next = nextManifest(repo, snapshot, winners, container, localBranch, dataKey.keyId, peeledTags);
+      const next = repo.successor(snapshot, { keyId: dataKey.keyId, ...plannedContent(snapshot.manifest, winners, container, localBranch, peeledTags) });
       const { published } = await repo.publish(next, dataKey, snapshot.chain);
       if (published) {
         killPoint('push-published');
@@ -212,108 +203,10 @@ function keepsContainersOf(now: Manifest | null, before: Manifest | null): boole
   return (before?.containers ?? []).every((c) => ids.has(c.id));
 }
 
-/** Checks each update against the remote as it is now; returns dst → reason for each rejected one. */
-async function evaluate(
-  updates: ResolvedUpdate[],
-  manifest: Manifest | null,
-  options: TransferOptions,
-  local: LocalObjects,
-): Promise<Map<string, string | undefined>> {
-  const verdicts = new Map<string, string | undefined>();
-  for (const u of updates) {
-    const current = manifest?.refs[u.dst];
-    const lease = options.leases.get(u.dst);
-    if (lease !== undefined && (current ?? '') !== lease) {
-      verdicts.set(u.dst, 'stale info');
-      continue;
-    }
-    if (u.oid === null) {
-      // As receive-pack with receive.denyDeleteCurrent unset (git's default, bare repositories
-      // included): a clone would find HEAD pointing at nothing. --force and --mirror do not change it.
-      // Deleting a ref that is not there succeeds, as receive-pack lets it (with a warning).
-      verdicts.set(u.dst, u.dst === manifest?.head && current !== undefined ? DELETE_CURRENT_BRANCH : undefined);
-      continue;
-    }
-    // A lease that holds allows any update, as git decides for every transport (remote.c,
-    // set_ref_status_for_push: "If the ref isn't stale then force the update").
-    if (current === undefined || current === u.oid || u.force || lease !== undefined) {
-      verdicts.set(u.dst, undefined);
-      continue;
-    }
-    if (u.dst.startsWith('refs/tags/')) {
-      verdicts.set(u.dst, 'already exists');
-      continue;
-    }
-    // A fast-forward from the remote's current value, whatever list reported; git's own words otherwise.
-    if (await isAncestor(current, u.oid)) {
-      verdicts.set(u.dst, undefined);
-    } else {
-      const known = (await local.present([current])).has(current);
-      verdicts.set(u.dst, known ? 'non-fast-forward' : 'fetch first');
-    }
-  }
-  return verdicts;
-}
-
-function nextManifest(
-  repo: RemoteRepository,
-  snapshot: ManifestSnapshot,
-  winners: ResolvedUpdate[],
-  container: ContainerRef | undefined,
-  localBranch: string | undefined,
-  dataKeyArn: string,
-  peeledTags: Map<string, string>,
-): Manifest {
-  const base = snapshot.manifest;
-  const refs: Record<string, string> = { ...(base?.refs ?? {}) };
-  for (const u of winners) {
-    if (u.oid === null) delete refs[u.dst];
-    else refs[u.dst] = u.oid;
-  }
-  let head = base?.head ?? null;
-  const branches = winners.filter((u) => u.oid !== null && u.dst.startsWith('refs/heads/')).map((u) => u.dst);
-  if (!headExists(base) && !(head && branches.includes(head)) && branches.length > 0) {
-    // The first branch pushed becomes HEAD, the local current branch if it is among them: a
-    // remote's HEAD never names a missing branch once it has one. A HEAD recorded before any
-    // branch existed (git kmscrypt init, set-head) stays when its branch is the one pushed.
-    head = localBranch && branches.includes(localBranch) ? localBranch : branches[0];
-  }
-  const containers = base?.containers ?? [];
-  // A tag's target is fixed by its ID: the base's entry for that ID, else what this clone peeled.
-  const knownTargets = new Map(peeledTags);
-  for (const [name, target] of Object.entries(base?.peeled ?? {})) if (base?.refs[name]) knownTargets.set(base.refs[name], target);
-  const peeled: Record<string, string> = {};
-  for (const [name, oid] of Object.entries(sortRefs(refs))) {
-    const target = knownTargets.get(oid);
-    if (target) peeled[name] = target;
-  }
-  return repo.successor(snapshot, {
-    keyId: dataKeyArn,
-    head,
-    refs: sortRefs(refs),
-    peeled,
-    containers: container && !containers.some((c) => c.id === container.id) ? [...containers, container] : containers,
-  });
-}
-
-function sortRefs(refs: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(refs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
-
 function report(commands: PushCommand[], outcomes: Map<string, string | undefined>): PushOutcome[] {
   return commands.map((c) => ({ dst: c.dst, error: outcomes.get(c.dst) }));
 }
 
 function failAll(commands: PushCommand[], outcomes: Map<string, string | undefined>, why: string): PushOutcome[] {
   return commands.map((c) => ({ dst: c.dst, error: outcomes.get(c.dst) ?? why }));
-}
-
-/** Whether HEAD names a branch the remote has (false for a new or empty repository). */
-function headExists(manifest: Manifest | null): boolean {
-  return !!manifest?.head && manifest.refs[manifest.head] !== undefined;
-}
-
-/** Whether publishing `updates` would change any ref (deleting a missing ref changes nothing). */
-function changesAnything(updates: ResolvedUpdate[], manifest: Manifest | null): boolean {
-  return updates.some((u) => (manifest?.refs[u.dst] ?? null) !== u.oid);
 }
