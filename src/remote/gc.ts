@@ -62,10 +62,8 @@ export async function collectGarbage(repo: RemoteRepository, options: GcOptions)
   const savedGitDir = process.env.GIT_DIR;
   // One data key seals gc's container, its manifest and its schedule; asked for only when needed.
   const keys = new GcDataKey(repo);
+  let scratch: string | undefined;
   try {
-    const scratch = join(work, 'scratch.git');
-    await runGit(['init', '-q', '--bare', `--object-format=${repo.descriptor.objectFormat}`, scratch]);
-    process.env.GIT_DIR = scratch;
     for (let attempt = 1; ; attempt++) {
       const snapshot = await repo.latest();
       // One container is already consolidated: only sweep (the next gc with more containers drops
@@ -84,6 +82,12 @@ export async function collectGarbage(repo: RemoteRepository, options: GcOptions)
           bytesBefore: bytes,
           bytesAfter: bytes,
         };
+      }
+      if (scratch === undefined) {
+        // Only consolidation needs git: a scratch repository to import every object into.
+        scratch = join(work, 'scratch.git');
+        await runGit(['init', '-q', '--bare', `--object-format=${repo.descriptor.objectFormat}`, scratch]);
+        process.env.GIT_DIR = scratch;
       }
       const result = await consolidate(repo, snapshot, work, keys, options);
       if (result) {

@@ -8,6 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerRef, Manifest } from '../../src/format/manifest';
+import type { WrittenPack } from '../../src/git/pack-objects';
+import type { DataKey } from '../../src/keys/key-provider';
 import { Keyring, KeyringKey } from '../../src/keys/keyring';
 import { localKeyArn, LocalKeyProvider } from '../../src/keys/local-key-provider';
 import { openContainers } from '../../src/remote/container-reader';
@@ -73,29 +75,55 @@ export async function pushObjects(
   const work = mkdtempSync(join(tmpdir(), 'kmscrypt-test-push-'));
   try {
     const { pack, oids } = writeTestPack(work, 'pack', objects);
-    const snapshot = await repo.latest();
-    const dataKey = await repo.generateDataKey(snapshot.manifest);
-    try {
-      const container = await storeContainer(repo.storage, {
-        pack,
-        hashLength: 20,
-        outPath: join(work, 'container'),
-        dataKey,
-        repositoryId: repo.repositoryId,
-        progress: false,
-      });
-      if (!container) throw new Error('the pack held no object');
-      const published = await publish(repo, snapshot, dataKey, (m) => ({
-        refs: applyRefs(m?.refs ?? {}, refs),
-        containers: [...(m?.containers ?? []), container],
-      }));
-      return { container, oids, snapshot: published };
-    } finally {
-      dataKey.plaintext.fill(0);
-    }
+    return { ...(await pushPack(repo, pack, refs)), oids };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The same with a pack written elsewhere (by git, in the local-tier tests). */
+export async function pushPack(
+  repo: RemoteRepository,
+  pack: WrittenPack,
+  refs: Record<string, string | null>,
+): Promise<{ container: ContainerRef; snapshot: ManifestSnapshot }> {
+  const snapshot = await repo.latest();
+  const dataKey = await repo.generateDataKey(snapshot.manifest);
+  try {
+    const container = await sealAndStore(repo, pack, dataKey);
+    const published = await publish(repo, snapshot, dataKey, (m) => ({
+      refs: applyRefs(m?.refs ?? {}, refs),
+      containers: [...(m?.containers ?? []), container],
+    }));
+    return { container, snapshot: published };
+  } finally {
+    dataKey.plaintext.fill(0);
+  }
+}
+
+/** A container stored and listed by no manifest: a push interrupted before it published, or still under way. */
+export async function storeObjects(repo: RemoteRepository, objects: TestObject[]): Promise<ContainerRef> {
+  const work = mkdtempSync(join(tmpdir(), 'kmscrypt-test-push-'));
+  const dataKey = await repo.generateDataKey((await repo.latest()).manifest);
+  try {
+    return await sealAndStore(repo, writeTestPack(work, 'pack', objects).pack, dataKey);
+  } finally {
+    dataKey.plaintext.fill(0);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function sealAndStore(repo: RemoteRepository, pack: WrittenPack, dataKey: DataKey): Promise<ContainerRef> {
+  const container = await storeContainer(repo.storage, {
+    pack,
+    hashLength: 20,
+    outPath: `${pack.packPath}.container`,
+    dataKey,
+    repositoryId: repo.repositoryId,
+    progress: false,
+  });
+  if (!container) throw new Error('the pack held no object');
+  return container;
 }
 
 /** Publishes the manifest after the newest with `change` applied to its refs or containers (an earlier gc's, say). */
@@ -130,7 +158,7 @@ export async function readObjects(repo: RemoteRepository, oids: string[]): Promi
 async function publish(
   repo: RemoteRepository,
   snapshot: ManifestSnapshot,
-  dataKey: Awaited<ReturnType<RemoteRepository['generateDataKey']>>,
+  dataKey: DataKey,
   change: (m: Manifest | null) => Partial<Pick<Manifest, 'refs' | 'containers'>>,
 ): Promise<ManifestSnapshot> {
   const base = snapshot.manifest;
