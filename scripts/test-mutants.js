@@ -41,7 +41,7 @@ const MUTANTS = [
   {
     name: 'skip the CAS retry re-check',
     guarantee: 'no lost pushes, one branch',
-    edits: [{ file: 'remote/push.js', find: 'const verdicts = attempt === 1 ? first : await evaluate(updates, snapshot.manifest, options, local);', replace: 'const verdicts = first;' }],
+    edits: [{ file: 'remote/push.js', find: 'const verdicts = attempt === 1 ? first : await (0, push_plan_1.evaluateUpdates)(updates, snapshot.manifest, options.leases, history);', replace: 'const verdicts = first;' }],
     tests: ['test/concurrency-local.test.ts'],
     grep: ['one branch'],
   },
@@ -61,7 +61,7 @@ const MUTANTS = [
   {
     name: 'accept a non-fast-forward',
     guarantee: 'no lost pushes; a stale push is rejected as git rejects it',
-    edits: [{ file: 'remote/push.js', find: 'if (await (0, repository_1.isAncestor)(current, u.oid)) {', replace: 'if (true) {' }],
+    edits: [{ file: 'remote/push-plan.js', find: 'if (await local.isAncestor(current, u.oid)) {', replace: 'if (true) {' }],
     tests: ['test/e2e-local.test.ts'],
     grep: ['non-fast-forward'],
   },
@@ -82,7 +82,7 @@ const MUTANTS = [
   {
     name: 'lease ignored',
     guarantee: '--force-with-lease refuses a stale lease',
-    edits: [{ file: 'remote/push.js', find: "if (lease !== undefined && (current ?? '') !== lease) {", replace: 'if (false) {' }],
+    edits: [{ file: 'remote/push-plan.js', find: "if (lease !== undefined && (current ?? '') !== lease) {", replace: 'if (false) {' }],
     tests: ['test/git-semantics-local.test.ts'],
     grep: ['lease'],
   },
@@ -96,7 +96,7 @@ const MUTANTS = [
   {
     name: 'the current branch may be deleted',
     guarantee: "the branch the remote's HEAD names is not deleted",
-    edits: [{ file: 'remote/push.js', find: 'u.dst === manifest?.head && current !== undefined ? exports.DELETE_CURRENT_BRANCH : undefined', replace: 'undefined' }],
+    edits: [{ file: 'remote/push-plan.js', find: 'u.dst === manifest?.head && current !== undefined ? exports.DELETE_CURRENT_BRANCH : undefined', replace: 'undefined' }],
     tests: ['test/git-semantics-local.test.ts'],
     grep: ['deleting the branch HEAD points at'],
   },
@@ -110,7 +110,7 @@ const MUTANTS = [
   {
     name: 'a clone gets an object twice',
     guarantee: 'a fresh clone can read the remote: an object two pushes both stored is sent once',
-    edits: [{ file: 'remote/fetch.js', find: 'const taken = opened.length > 1 ? new Set() : undefined;', replace: 'const taken = undefined;' }],
+    edits: [{ file: 'remote/fetch-selection.js', find: 'const taken = opened.length > 1 ? new Set() : undefined;', replace: 'const taken = undefined;' }],
     tests: ['test/git-semantics-local.test.ts'],
     grep: ['reaches a clone once'],
   },

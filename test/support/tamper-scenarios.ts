@@ -185,7 +185,8 @@ export function tamperScenarios(t: Test, backend: TamperBackend, report?: Tamper
 
     await store.write(newest, await store.read(manifests[0]));
     counted(tt, () => {
-      failsWith(tt, sb, watcher, ['fetch', 'origin'], 'an old manifest under a new name is refused', 'TAMPERED');
+      // Continuity would refuse it too; the line must name the first check that sees it.
+      failsWith(tt, sb, watcher, ['fetch', 'origin'], 'an old manifest under a new name is refused', 'TAMPERED', /manifest \d+ is stored under the wrong generation \(\d+\): an old manifest was put back/);
       tt.equal(sb.git(watcher, 'rev-parse', 'origin/main').trim(), before, 'no ref moved');
     });
     tt.equal(tally.tamperTried, 2, 'two rollback cases were tried');
@@ -377,12 +378,14 @@ function inflatableStreams(bytes: Buffer): Array<{ offset: number; inflated: Buf
  * Runs a git command that must fail with exactly one `fatal: kmscrypt:` line, its helper having
  * failed with `code` (recorded through KMSCRYPT_STATS: git reports every helper failure alike).
  */
-function failsWith(tt: Test, sb: Sandbox, cwd: string, args: string[], label: string, code: ErrorCode): void {
+/** The git command fails with one kmscrypt line, the helper's error `code`, and (if given) a line naming `cause`. */
+function failsWith(tt: Test, sb: Sandbox, cwd: string, args: string[], label: string, code: ErrorCode, cause?: RegExp): void {
   const stats = sb.path(`stats-${Math.random().toString(36).slice(2)}.jsonl`);
   const r = sb.run('git', args, { cwd, expectFailure: true, env: { KMSCRYPT_STATS: stats } });
   const lines = r.stderr.split('\n').filter((l) => l.startsWith('fatal: kmscrypt:'));
   tt.equal(lines.length, 1, `${label}: one kmscrypt error line`, { stderr: r.stderr });
   tt.same(helperErrorCodes(stats), [code], `${label}: refused with ${code}`, { stderr: r.stderr });
+  if (cause) tt.match(lines[0] ?? '', cause, `${label}: the line names what was found`);
 }
 
 /** The error codes the helpers of one git command recorded in their KMSCRYPT_STATS file. */
