@@ -53,7 +53,7 @@ function manifest(refs: Record<string, string>, over: Partial<Manifest> = {}): M
   };
 }
 
-const update = (dst: string, to: string | null, force = false): ResolvedUpdate => ({ dst, oid: to, force, listed: undefined });
+const update = (dst: string, to: string | null, force = false): ResolvedUpdate => ({ dst, oid: to, force });
 const NO_LEASES = new Map<string, string>();
 
 // a ← b ← c on main; x is a commit of its own (a rewritten history).

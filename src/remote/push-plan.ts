@@ -13,8 +13,6 @@ export interface ResolvedUpdate {
   /** New value, or null to delete. */
   oid: string | null;
   force: boolean;
-  /** The value `list for-push` reported to git (undefined: absent). */
-  listed: string | undefined;
 }
 
 /** What the checks ask of the local repository. */

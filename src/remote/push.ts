@@ -79,7 +79,7 @@ export async function push(repo: RemoteRepository, commands: PushCommand[], list
       // As a bare repository refuses it (refs.c): a branch names a commit, never a tag, tree or blob.
       process.stderr.write(`error: kmscrypt: cannot update ref '${c.dst}': trying to write non-commit object ${oid} to branch '${c.dst}'\n`);
       outcomes.set(c.dst, 'failed to update ref');
-    } else updates.push({ dst: c.dst, oid, force: c.force || options.force, listed: listed.manifest?.refs[c.dst] });
+    } else updates.push({ dst: c.dst, oid, force: c.force || options.force });
   }
   for (const dst of await shallowRootUpdates(updates, listedTips)) {
     outcomes.set(dst, 'shallow update not allowed');
