@@ -124,7 +124,11 @@ export function trustScenarios(t: Test, backend: TamperBackend): void {
     tt.equal(kmscryptLines(again, 'warning').length, 0, 'once accepted, no more warnings');
   });
 
-  t.test('continuity: a clone that skipped generations refuses a forked history', async (tt) => {
+  /**
+   * A published repository, a clone (`other`) made before the next push, and an `observer` clone
+   * that saw that push: `seen` is its origin/main, `manifests` the store's manifests then.
+   */
+  const observed = async (tt: Test) => {
     const { sb, store, src } = await published(tt);
     const other = sb.path('other');
     sb.run('git', ['clone', '-q', store.url, other]);
@@ -134,6 +138,11 @@ export function trustScenarios(t: Test, backend: TamperBackend): void {
     sb.run('git', ['clone', '-q', store.url, observer]);
     const seen = sb.git(observer, 'rev-parse', 'origin/main').trim();
     const manifests = (await store.keys()).filter((k) => k.startsWith('manifests/'));
+    return { sb, store, src, other, observer, seen, manifests };
+  };
+
+  t.test('continuity: a clone that skipped generations refuses a forked history', async (tt) => {
+    const { sb, store, other, observer, seen, manifests } = await observed(tt);
     // The operator withholds the newest manifest; another clone, which never saw it, pushes three times.
     await store.remove(manifests[manifests.length - 1]);
     for (let i = 0; i < 3; i++) {
@@ -150,15 +159,7 @@ export function trustScenarios(t: Test, backend: TamperBackend): void {
   });
 
   t.test('continuity: a clone one generation behind refuses a manifest that replaced the one it saw, or that does not follow it', async (tt) => {
-    const { sb, store, src } = await published(tt);
-    const other = sb.path('other');
-    sb.run('git', ['clone', '-q', store.url, other]);
-    sb.commit(src, { 'seen.txt': 'the observer sees this\n' }, 'seen by the observer');
-    sb.git(src, 'push', '-q', 'origin', 'main');
-    const observer = sb.path('observer');
-    sb.run('git', ['clone', '-q', store.url, observer]);
-    const seen = sb.git(observer, 'rev-parse', 'origin/main').trim();
-    const manifests = (await store.keys()).filter((k) => k.startsWith('manifests/'));
+    const { sb, store, other, observer, seen, manifests } = await observed(tt);
     tt.equal(manifests.length, 2, 'the observer saw manifest 2, the newest');
     // The operator withholds manifest 2; the other clone, which never saw it, publishes its own manifest 2, then 3.
     await store.remove(manifests[1]);
