@@ -27,7 +27,10 @@ t.test('request counts over S3 with the AWS KMS provider', async (t) => {
   const measured = (fn: () => void): StatsLine[] => {
     writeFileSync(statsFile, '');
     fn();
-    return readFileSync(statsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as StatsLine);
+    return readFileSync(statsFile, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as StatsLine);
   };
   const env = { KMSCRYPT_STATS: statsFile };
 
@@ -71,7 +74,19 @@ t.test('request counts over S3 with the AWS KMS provider', async (t) => {
   const b = incremental(large);
 
   t.test('pushing one commit: the same small number of requests and exactly one GenerateDataKey', async (t) => {
-    const expected = { get: 2, list: 1, put: 2, head: 0, delete: 0, createMultipart: 0, uploadPart: 0, completeMultipart: 0, abortMultipart: 0, other: 0, total: 5 };
+    const expected = {
+      get: 2,
+      list: 1,
+      put: 2,
+      head: 0,
+      delete: 0,
+      createMultipart: 0,
+      uploadPart: 0,
+      completeMultipart: 0,
+      abortMultipart: 0,
+      other: 0,
+      total: 5,
+    };
     t.same(a.push.storage, expected, '1 push, 1 ref: descriptor + list + manifest read, container + manifest written');
     t.same(b.push.storage, expected, '13 pushes, 301 refs: the same');
     for (const s of [a.push, b.push]) {
@@ -81,24 +96,59 @@ t.test('request counts over S3 with the AWS KMS provider', async (t) => {
   });
 
   t.test('fetching one commit: the same small number of requests whatever the history', async (t) => {
-    const expected = { get: 4, list: 1, put: 0, head: 0, delete: 0, createMultipart: 0, uploadPart: 0, completeMultipart: 0, abortMultipart: 0, other: 0, total: 5 };
+    const expected = {
+      get: 4,
+      list: 1,
+      put: 0,
+      head: 0,
+      delete: 0,
+      createMultipart: 0,
+      uploadPart: 0,
+      completeMultipart: 0,
+      abortMultipart: 0,
+      other: 0,
+      total: 5,
+    };
     t.same(a.fetch.storage, expected, 'descriptor, list, manifest, the new index, its records');
     t.same(b.fetch.storage, expected, 'the same with a long history and 301 refs');
     for (const s of [a.fetch, b.fetch]) t.equal(s.kms.decrypt, 1, 'the new manifest and the new container share one data key');
   });
 
   t.test('ls-remote and a fetch with nothing new: no KMS call for the manifest this clone already opened', async (t) => {
-    const none = { get: 2, list: 1, put: 0, head: 0, delete: 0, createMultipart: 0, uploadPart: 0, completeMultipart: 0, abortMultipart: 0, other: 0, total: 3 };
+    const none = {
+      get: 2,
+      list: 1,
+      put: 0,
+      head: 0,
+      delete: 0,
+      createMultipart: 0,
+      uploadPart: 0,
+      completeMultipart: 0,
+      abortMultipart: 0,
+      other: 0,
+      total: 3,
+    };
     const refsOf = (repo: string) => sb.git(repo, 'for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads/');
     for (const w of [small, large]) {
       let listed = '';
       const ls = measured(() => (listed = sb.run('git', ['ls-remote', '--heads', 'origin'], { cwd: w.clone, env }).stdout));
       const noop = measured(() => sb.run('git', ['fetch', '-q', 'origin'], { cwd: w.clone, env }));
-      for (const [what, s] of [['ls-remote', ls[0]], ['no-op fetch', noop[0]]] as const) {
+      for (const [what, s] of [
+        ['ls-remote', ls[0]],
+        ['no-op fetch', noop[0]],
+      ] as const) {
         t.same(s.storage, none, `${what}: descriptor, list, manifest (read and hashed)`);
         t.equal(s.kms.decrypt, 0, `${what}: no Decrypt: the stored manifest is byte for byte the one this clone opened`);
       }
-      t.equal(listed.split('\n').filter(Boolean).map((l) => l.replace('\t', ' ')).join('\n') + '\n', refsOf(w.clone), 'ls-remote lists the refs the clone has');
+      t.equal(
+        listed
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.replace('\t', ' '))
+          .join('\n') + '\n',
+        refsOf(w.clone),
+        'ls-remote lists the refs the clone has',
+      );
     }
     // Another push: the stored manifest is no longer the one kept, so it is opened (one Decrypt) and listed.
     sb.commit(small.src, { 'later.txt': 'later\n' }, 'a later commit');
@@ -232,8 +282,72 @@ t.test('request counts of a fetch after a gap of six pushes: the manifests betwe
   }
   writeFileSync(statsFile, '');
   sb.run('git', ['fetch', '-q', 'origin'], { cwd: clone, env: { KMSCRYPT_STATS: statsFile } });
-  const [stats] = readFileSync(statsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as StatsLine);
-  t.same({ get: stats.storage.get, list: stats.storage.list, total: stats.storage.total }, { get: 3 * k + 1, list: 1, total: 3 * k + 2 }, `${k - 1} manifests read to prove continuity, and ${k} containers' index and records`);
+  const [stats] = readFileSync(statsFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as StatsLine);
+  t.same(
+    { get: stats.storage.get, list: stats.storage.list, total: stats.storage.total },
+    { get: 3 * k + 1, list: 1, total: 3 * k + 2 },
+    `${k - 1} manifests read to prove continuity, and ${k} containers' index and records`,
+  );
   t.equal(stats.kms.decrypt, k, 'one Decrypt per new data key: none for the chain');
   t.equal(sb.git(clone, 'rev-parse', 'origin/main').trim(), sb.git(src, 'rev-parse', 'HEAD').trim());
+});
+
+/**
+ * Tail merging (src/remote/tail-merge.ts) over S3: the push that makes the 16th container merges
+ * the newest 16 into one, so a clone after n one-commit pushes opens O(log n) containers, not n.
+ * Its cost is exact and paid by that one push; a clone up to date before the merge fetches the
+ * next commit as always, and a fresh clone unwraps one data key for the 16 pushes.
+ */
+t.test('request counts around a tail merge: the 16th push merges, a fresh clone unwraps one data key for 16 pushes', async (t) => {
+  const backend = await s3Backend();
+  const sb = new Sandbox(t, backend.env);
+  const statsFile = sb.path('stats.jsonl');
+  const measured = (fn: () => void): StatsLine => {
+    writeFileSync(statsFile, '');
+    fn();
+    const lines = readFileSync(statsFile, 'utf8').split('\n').filter(Boolean);
+    t.equal(lines.length, 1, 'one helper process');
+    return JSON.parse(lines[0]) as StatsLine;
+  };
+  const env = { KMSCRYPT_STATS: statsFile };
+  const store = await backend.newStore(sb, 'merge');
+  const src = sb.repo('src');
+  sb.git(src, 'remote', 'add', 'origin', store.url);
+  const pushOne = (i: number) => {
+    sb.commit(src, { 'f.txt': `push ${i}\n` }, `push ${i}`);
+    return measured(() => sb.run('git', ['push', '-q', 'origin', 'main'], { cwd: src, env }));
+  };
+  for (let i = 1; i < 15; i++) pushOne(i);
+  const upToDate = sb.path('up-to-date');
+  sb.run('git', ['clone', '-q', store.url, upToDate]);
+  t.equal(pushOne(15).storage.total, 5, 'the 15th push: an ordinary one');
+
+  const merging = pushOne(16);
+  t.same(
+    merging.storage,
+    { get: 34, list: 1, put: 4, head: 0, delete: 0, createMultipart: 0, uploadPart: 0, completeMultipart: 0, abortMultipart: 0, other: 0, total: 39 },
+    "the 16th push: its own 5 requests, then each of the 16 containers' index and records read, the merged container and its manifest written",
+  );
+  t.same(
+    { generateDataKey: merging.kms.generateDataKey, decrypt: merging.kms.decrypt },
+    { generateDataKey: 2, decrypt: 16 },
+    "one data key for the push and one for the merge; Decrypt: the manifest read, and the key of each merged container but the push's own (15)",
+  );
+
+  const fetched = measured(() => sb.run('git', ['fetch', '-q', 'origin'], { cwd: upToDate, env }));
+  t.equal(
+    fetched.storage.total,
+    7,
+    'the clone that had 14 of the 16: descriptor, list, the three manifests since (two pushes, the merge), the merged index and its records',
+  );
+  t.equal(sb.git(upToDate, 'rev-parse', 'origin/main').trim(), sb.git(src, 'rev-parse', 'HEAD').trim());
+  t.equal(pushOne(17).storage.total, 5, 'the 17th push: an ordinary one again');
+
+  const fresh = sb.path('fresh');
+  const cloned = measured(() => sb.run('git', ['clone', '-q', '--mirror', store.url, fresh], { env }));
+  t.equal(cloned.kms.decrypt, 2, 'a fresh clone: one Decrypt for the merged container of 16 pushes, one for the 17th');
+  t.equal(sb.git(fresh, 'rev-list', '--count', 'main').trim(), '17');
 });

@@ -31,6 +31,8 @@ export interface ContainerRef {
   commitment?: string;
   /** Set by gc: the containers whose reachable objects this one holds, so clients that fetched them skip it. */
   consolidates?: string[];
+  /** Set by a tail merge (src/remote/tail-merge.ts): how many pushes' containers this one stands for; it holds all their records. */
+  pushes?: number;
 }
 
 /** The state of the repository after one push: all refs, HEAD and every container. */
@@ -224,7 +226,8 @@ function validateManifest(value: unknown, generation: number, repositoryId: stri
       typeof c.wrappedKey === 'string' &&
       (c.version === undefined || READABLE_VERSIONS.includes(c.version)) &&
       ((c.version ?? 1) < 3 || /^[0-9a-f]{64}$/.test(String(c.commitment))) &&
-      (c.consolidates === undefined || (Array.isArray(c.consolidates) && c.consolidates.every((id) => /^[0-9a-f]{32}$/.test(id))));
+      (c.consolidates === undefined || (Array.isArray(c.consolidates) && c.consolidates.every((id) => /^[0-9a-f]{32}$/.test(id)))) &&
+      (c.pushes === undefined || (Number.isSafeInteger(c.pushes) && c.pushes >= 2 && c.consolidates !== undefined));
     if (!ok) throw bad('bad container entry');
   }
   return m;

@@ -79,129 +79,196 @@ class SegmentBuilder {
   }
 }
 
+/** Where a record's payload comes from: `read(offset, length)` within it, in order. */
+type PayloadReader = (offset: number, length: number) => Promise<Buffer>;
+
 /**
- * Turns a pack written by git into a container file: every entry becomes one record holding
- * exactly the bytes git stored (compressed object or delta), so git's deltas are kept and
- * nothing is inflated or re-resolved. Records of objects under 6 MiB are sealed in segments of
- * about 64 KiB, larger ones with CBC-HMAC one by one. Memory stays bounded: entries are streamed
- * in 1 MiB chunks and only the index (a few dozen bytes per object) is kept.
+ * Writes one container: the preamble, then records one after the other (records of objects under
+ * 6 MiB sealed in segments of about 64 KiB, larger ones with CBC-HMAC one by one, streamed in 1 MiB
+ * chunks), then the sealed index and the trailer. Only the index (a few dozen bytes per object) is
+ * kept in memory.
  */
-async function writeContainer(opts: {
-  pack: WrittenPack;
-  hashLength: number;
-  containerId: Buffer;
-  out: BufferedFileWriter;
-  dataKey: DataKey;
-  repositoryId: string;
-  progress?: Progress;
-  /** Aborted when the upload of the container has failed: sealing the rest is pointless. */
-  signal: AbortSignal;
-}): Promise<ContainerRef | undefined> {
-  const { pack, hashLength, containerId, out } = opts;
-  const idx = new PackIndexFile(await fs.readFile(pack.idxPath), hashLength);
-  let n = 0;
-  while (n < idx.count && idx.offsets[n] < pack.entriesEnd) n++;
-  if (n === 0) {
-    await out.abort(new KmscryptError('INTERNAL', 'the pack holds no object to store'));
-    return undefined;
+class ContainerBuilder {
+  private readonly index: IndexWriter;
+  private readonly segment: SegmentBuilder;
+  private count = 0;
+
+  private constructor(
+    private readonly out: BufferedFileWriter,
+    private readonly opts: { containerId: Buffer; hashLength: number; dataKey: DataKey; repositoryId: string },
+    private readonly keys: RecordKeys,
+    private readonly commitment: Buffer,
+    private readonly preamble: Buffer,
+  ) {
+    this.index = new IndexWriter(opts.hashLength, preamble.length);
+    this.segment = new SegmentBuilder(keys, out, this.index);
   }
 
-  const keys = recordKeys(opts.dataKey.plaintext, opts.repositoryId, containerId);
-  const commitment = keyCommitment(opts.dataKey.plaintext, containerId);
-  const preamble = encodePreamble({ containerId, hashLength, commitment, keyId: opts.dataKey.keyId, wrappedKey: opts.dataKey.wrapped });
-  const reader = await WindowedFileReader.open(pack.packPath);
-  const index = new IndexWriter(hashLength, preamble.length);
-  const segment = new SegmentBuilder(keys, out, index);
-  try {
+  static async start(
+    out: BufferedFileWriter,
+    opts: { containerId: Buffer; hashLength: number; dataKey: DataKey; repositoryId: string },
+  ): Promise<ContainerBuilder> {
+    const keys = recordKeys(opts.dataKey.plaintext, opts.repositoryId, opts.containerId);
+    const commitment = keyCommitment(opts.dataKey.plaintext, opts.containerId);
+    const preamble = encodePreamble({
+      containerId: opts.containerId,
+      hashLength: opts.hashLength,
+      commitment,
+      keyId: opts.dataKey.keyId,
+      wrappedKey: opts.dataKey.wrapped,
+    });
     await out.write(preamble);
-    const packEnd = reader.size - hashLength;
-    for (let k = 0; k < n; k++) {
-      opts.signal.throwIfAborted();
-      const offset = idx.offsets[k];
-      const end = k + 1 < idx.count ? idx.offsets[k + 1] : packEnd;
-      const head = parseEntryHeader(await reader.read(offset, Math.min(end - offset, 32 + hashLength)), offset, hashLength);
-      const oid = idx.oid(k);
-      if (head.size > MAX_OBJECT_SIZE) throw new ObjectTooLargeError(oid.toString('hex'), head.size);
-      let base: number | Buffer | undefined;
-      let type = head.type;
-      if (head.type === OBJ_OFS_DELTA || head.type === OBJ_REF_DELTA) {
-        type = DELTA_TYPE;
-        const pos = head.baseOffset !== undefined ? idx.positionAtOffset(head.baseOffset) : idx.positionOf(head.baseOid!);
-        if (pos >= 0 && pos < n) base = pos;
-        else if (head.baseOid) base = head.baseOid;
-        else throw new KmscryptError('GIT', `pack entry at ${offset} has a delta base git did not index`);
+    return new ContainerBuilder(out, opts, keys, commitment, preamble);
+  }
+
+  /**
+   * Adds the next record (its sequence number is its position). `baseOid`: a delta's base ID,
+   * which a CBC record's authenticated header names whether the base is local or not.
+   */
+  async add(entry: IndexEntry, length: number, read: PayloadReader, baseOid: Buffer | undefined): Promise<void> {
+    const seq = this.count++;
+    if (suiteForSize(entry.size) === Suite.Gcm) {
+      await this.segment.makeRoom(length);
+      if (SegmentBuilder.gathers(length)) {
+        this.segment.add(seq, entry, await read(0, length));
+        return;
       }
-      const entry: IndexEntry = { oid, type, size: head.size, sealedLength: 0, base };
-      const payloadStart = offset + head.headerLength;
-      const payloadLength = end - payloadStart;
-      if (suiteForSize(head.size) === Suite.Gcm) {
-        await segment.makeRoom(payloadLength);
-        if (SegmentBuilder.gathers(payloadLength)) {
-          segment.add(k, entry, await reader.read(payloadStart, payloadLength));
-        } else {
-          const cipher = segmentCipher(keys, k);
-          for (let pos = payloadStart; pos < end; pos += CHUNK) await out.write(cipher.update(await reader.read(pos, Math.min(CHUNK, end - pos))));
-          cipher.final();
-          await out.write(cipher.getAuthTag());
-          entry.sealedLength = payloadLength + SEGMENT_TAG;
-          entry.endsSegment = true;
-          index.add(entry);
-        }
-      } else {
-        await segment.seal();
-        const sealer = new RecordSealer(keys, k, {
-          oid,
-          type,
-          size: head.size,
-          base: base === undefined ? Buffer.alloc(0) : typeof base === 'number' ? idx.oid(base) : base,
-        });
-        for (let pos = payloadStart; pos < end; pos += CHUNK) {
-          const chunk = sealer.update(await reader.read(pos, Math.min(CHUNK, end - pos)));
-          entry.sealedLength += chunk.length;
-          await out.write(chunk);
-        }
-        const tail = sealer.final();
-        entry.sealedLength += tail.length;
-        await out.write(tail);
-        index.add(entry);
-      }
-      opts.progress?.tick(k + 1, n);
-      if (k === n >> 1) killPoint('push-sealing');
+      const cipher = segmentCipher(this.keys, seq);
+      for (let pos = 0; pos < length; pos += CHUNK) await this.out.write(cipher.update(await read(pos, Math.min(CHUNK, length - pos))));
+      cipher.final();
+      await this.out.write(cipher.getAuthTag());
+      entry.sealedLength = length + SEGMENT_TAG;
+      entry.endsSegment = true;
+      this.index.add(entry);
+      return;
     }
-    await segment.seal();
+    await this.segment.seal();
+    const sealer = new RecordSealer(this.keys, seq, { oid: entry.oid, type: entry.type, size: entry.size, base: baseOid ?? Buffer.alloc(0) });
+    for (let pos = 0; pos < length; pos += CHUNK) {
+      const chunk = sealer.update(await read(pos, Math.min(CHUNK, length - pos)));
+      entry.sealedLength += chunk.length;
+      await this.out.write(chunk);
+    }
+    const tail = sealer.final();
+    entry.sealedLength += tail.length;
+    await this.out.write(tail);
+    this.index.add(entry);
+  }
+
+  /** Seals the index, writes the trailer and closes the file: what the manifest will say of it. */
+  async finish(): Promise<ContainerRef> {
+    await this.segment.seal();
+    const { out, opts } = this;
     const indexOffset = out.written;
-    const sealedIndex = sealEncodedIndex(opts.dataKey.plaintext, opts.repositoryId, containerId, index.finish());
+    const sealedIndex = sealEncodedIndex(opts.dataKey.plaintext, opts.repositoryId, opts.containerId, this.index.finish());
     await out.write(sealedIndex);
     await out.write(encodeTrailer(indexOffset, sealedIndex.length));
     await out.close();
-    opts.progress?.done();
     return {
-      id: containerId.toString('hex'),
+      id: opts.containerId.toString('hex'),
       version: FORMAT_VERSION,
       size: out.written,
       indexOffset,
       indexLength: sealedIndex.length,
-      objects: n,
+      objects: this.count,
       indexHash: sha256Hex(sealedIndex),
-      preambleLength: preamble.length,
-      preambleHash: sha256Hex(preamble),
+      preambleLength: this.preamble.length,
+      preambleHash: sha256Hex(this.preamble),
       keyId: opts.dataKey.keyId,
       wrappedKey: opts.dataKey.wrapped.toString('base64'),
-      commitment: commitment.toString('hex'),
+      commitment: this.commitment.toString('hex'),
     };
-  } catch (err) {
-    await out.abort(err);
-    throw err;
-  } finally {
-    await reader.close();
   }
 }
 
+/** What writes a container's bytes into `out` (see storeContainerFrom); undefined when there is nothing to store. */
+type ContainerContent = (out: BufferedFileWriter, containerId: Buffer, signal: AbortSignal) => Promise<ContainerRef | undefined>;
+
 /**
- * Seals a pack written by git into a container (see writeContainer) and stores it as
- * containers/<id>. The upload runs while the container is sealed where the storage can take a
- * file as it grows (S3, in parts); a failure of either stops both and stores nothing. Returns
- * undefined when the pack holds no object to store.
+ * Turns a pack written by git into a container: every entry becomes one record holding exactly
+ * the bytes git stored (compressed object or delta), so git's deltas are kept and nothing is
+ * inflated or re-resolved.
+ */
+function packContent(opts: { pack: WrittenPack; hashLength: number; dataKey: DataKey; repositoryId: string; progress?: Progress }): ContainerContent {
+  return async (out, containerId, signal) => {
+    const { pack, hashLength } = opts;
+    const idx = new PackIndexFile(await fs.readFile(pack.idxPath), hashLength);
+    let n = 0;
+    while (n < idx.count && idx.offsets[n] < pack.entriesEnd) n++;
+    if (n === 0) {
+      await out.abort(new KmscryptError('INTERNAL', 'the pack holds no object to store'));
+      return undefined;
+    }
+    const reader = await WindowedFileReader.open(pack.packPath);
+    try {
+      const builder = await ContainerBuilder.start(out, { containerId, hashLength, dataKey: opts.dataKey, repositoryId: opts.repositoryId });
+      const packEnd = reader.size - hashLength;
+      for (let k = 0; k < n; k++) {
+        signal.throwIfAborted();
+        const offset = idx.offsets[k];
+        const end = k + 1 < idx.count ? idx.offsets[k + 1] : packEnd;
+        const head = parseEntryHeader(await reader.read(offset, Math.min(end - offset, 32 + hashLength)), offset, hashLength);
+        const oid = idx.oid(k);
+        if (head.size > MAX_OBJECT_SIZE) throw new ObjectTooLargeError(oid.toString('hex'), head.size);
+        let base: number | Buffer | undefined;
+        let type = head.type;
+        if (head.type === OBJ_OFS_DELTA || head.type === OBJ_REF_DELTA) {
+          type = DELTA_TYPE;
+          const pos = head.baseOffset !== undefined ? idx.positionAtOffset(head.baseOffset) : idx.positionOf(head.baseOid!);
+          if (pos >= 0 && pos < n) base = pos;
+          else if (head.baseOid) base = head.baseOid;
+          else throw new KmscryptError('GIT', `pack entry at ${offset} has a delta base git did not index`);
+        }
+        const payloadStart = offset + head.headerLength;
+        const entry: IndexEntry = { oid, type, size: head.size, sealedLength: 0, base };
+        const baseOid = base === undefined ? undefined : typeof base === 'number' ? idx.oid(base) : base;
+        await builder.add(entry, end - payloadStart, (at, length) => reader.read(payloadStart + at, length), baseOid);
+        opts.progress?.tick(k + 1, n);
+        if (k === n >> 1) killPoint('push-sealing');
+      }
+      const ref = await builder.finish();
+      opts.progress?.done();
+      return ref;
+    } catch (err) {
+      await out.abort(err);
+      throw err;
+    } finally {
+      await reader.close();
+    }
+  };
+}
+
+/** One record to copy into a container, its payload decrypted (see mergedContent). */
+export interface CopiedRecord {
+  entry: IndexEntry;
+  payload: Buffer;
+  baseOid: Buffer | undefined;
+}
+
+/**
+ * A container of records read from other containers, copied as they were stored (compressed
+ * object or delta), re-sealed under a new data key: tail-merge.ts's merged container. Each
+ * record's `entry.base` is a position among these records or a raw ID.
+ */
+function copiedContent(opts: { records: AsyncIterable<CopiedRecord>; hashLength: number; dataKey: DataKey; repositoryId: string }): ContainerContent {
+  return async (out, containerId, signal) => {
+    try {
+      const builder = await ContainerBuilder.start(out, { containerId, hashLength: opts.hashLength, dataKey: opts.dataKey, repositoryId: opts.repositoryId });
+      for await (const { entry, payload, baseOid } of opts.records) {
+        signal.throwIfAborted();
+        await builder.add(entry, payload.length, async (at, length) => payload.subarray(at, at + length), baseOid);
+      }
+      return await builder.finish();
+    } catch (err) {
+      await out.abort(err);
+      throw err;
+    }
+  };
+}
+
+/**
+ * Seals a pack written by git into a container (see packContent) and stores it as
+ * containers/<id>. Returns undefined when the pack holds no object to store.
  */
 export async function storeContainer(
   storage: Storage,
@@ -216,9 +283,35 @@ export async function storeContainer(
     progress: boolean;
   },
 ): Promise<ContainerRef | undefined> {
-  const containerId = randomBytes(16);
   const packSize = (await fs.stat(opts.pack.packPath)).size;
-  const out = await BufferedFileWriter.create(opts.outPath, packSize);
+  const progress = new Progress('Encrypting objects', opts.progress);
+  return storeContainerFrom(storage, opts.outPath, packSize, opts.progress, packContent({ ...opts, progress }));
+}
+
+/** Copies records into a new container (see copiedContent) and stores it as containers/<id>. */
+export async function storeCopiedContainer(
+  storage: Storage,
+  opts: { records: AsyncIterable<CopiedRecord>; hashLength: number; outPath: string; sizeHint: number; dataKey: DataKey; repositoryId: string },
+): Promise<ContainerRef> {
+  const ref = await storeContainerFrom(storage, opts.outPath, opts.sizeHint, false, copiedContent(opts));
+  if (!ref) throw new KmscryptError('INTERNAL', 'a copied container came out empty');
+  return ref;
+}
+
+/**
+ * Writes a container with `content` and stores it as containers/<id>. The upload runs while the
+ * container is written where the storage can take a file as it grows (S3, in parts); a failure
+ * of either stops both and stores nothing.
+ */
+async function storeContainerFrom(
+  storage: Storage,
+  outPath: string,
+  sizeHint: number,
+  progress: boolean,
+  content: ContainerContent,
+): Promise<ContainerRef | undefined> {
+  const containerId = randomBytes(16);
+  const out = await BufferedFileWriter.create(outPath, sizeHint);
   const stop = new AbortController();
   let uploaded = 0;
   let shown: TransferProgress | undefined;
@@ -230,13 +323,13 @@ export async function storeContainer(
   let ref: ContainerRef | undefined;
   try {
     // When the upload fails first, the writer stops by throwing the upload's error: the cause.
-    ref = await writeContainer({ ...opts, containerId, out, signal: stop.signal, progress: new Progress('Encrypting objects', opts.progress) });
+    ref = await content(out, containerId, stop.signal);
   } finally {
     if (!ref) await uploading.catch(() => undefined);
   }
   if (!ref) return undefined;
   // Shown once the encryption progress is done, so that the two lines do not interleave.
-  shown = new TransferProgress('Uploading', opts.progress);
+  shown = new TransferProgress('Uploading', progress);
   shown.update(uploaded);
   await uploading;
   shown.done();

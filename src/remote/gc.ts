@@ -92,7 +92,9 @@ export async function collectGarbage(repo: RemoteRepository, options: GcOptions)
       const result = await consolidate(repo, snapshot, work, keys, options);
       if (result) {
         const { published, ...report } = result;
-        return { ...report, ...(await sweep(repo, published, new Set(snapshot.manifest.containers.map((c) => c.id)), keys, options)) };
+        // Superseded: the containers consolidated, and those a tail merge had merged into one of them.
+        const superseded = new Set(snapshot.manifest.containers.flatMap((c) => [c.id, ...(c.pushes !== undefined ? (c.consolidates ?? []) : [])]));
+        return { ...report, ...(await sweep(repo, published, superseded, keys, options)) };
       }
       if (attempt >= MAX_ATTEMPTS) {
         throw new KmscryptError('CONFLICT', `gc gave way to concurrent pushes ${MAX_ATTEMPTS} times`, {

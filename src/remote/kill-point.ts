@@ -19,6 +19,7 @@ export type KillPoint =
   | 'push-uploaded'
   | 'push-published'
   | 'push-recorded'
+  | 'merge-uploaded'
   | 'fetch-start'
   | 'fetch-indexes'
   | 'fetch-streaming'

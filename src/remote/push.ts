@@ -1,11 +1,11 @@
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KmscryptError } from '../errors';
+import { errorMessage, KmscryptError } from '../errors';
 import { removeOnInterrupt } from '../interrupt-cleanup';
 import { hashLength } from '../format/object-format';
 import { runGit } from '../git/run-git';
-import type { ContainerRef, Manifest } from '../format/manifest';
+import type { ContainerRef } from '../format/manifest';
 import { LocalObjects } from '../git/object-presence';
 import { writePack } from '../git/pack-objects';
 import { isValidRefName } from '../format/ref-name';
@@ -16,6 +16,7 @@ import { changesAnything, evaluateUpdates, headExists, LocalHistory, plannedCont
 import { shallowRootUpdates } from './shallow-push';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
 import { killPoint } from './kill-point';
+import { keepsObjectsOf, mergeTail } from './tail-merge';
 import type { TransferOptions } from './transfer-options';
 
 export interface PushCommand {
@@ -152,18 +153,19 @@ export async function push(repo: RemoteRepository, commands: PushCommand[], list
       // Only a remote whose HEAD names no existing branch needs the local branch (see plannedContent).
       const localBranch = headExists(snapshot.manifest) ? undefined : await currentBranch();
       const next = repo.successor(snapshot, { keyId: dataKey.keyId, ...plannedContent(snapshot.manifest, winners, container, localBranch, peeledTags) });
-      const { published } = await repo.publish(next, dataKey, snapshot.chain);
+      const { published, hash } = await repo.publish(next, dataKey, snapshot.chain);
       if (published) {
         killPoint('push-published');
         if (container && Date.now() - uploadStartedAt > SLOW_PUSH_MS) await restoreIfSwept(repo.storage, container, containerFile);
         if (container) await repo.state.update({ fetched: [container.id] });
         killPoint('push-recorded');
+        await mergeAfterPush(repo, { manifest: next, hash, sealedBy: dataKey.keyId, chain: snapshot.chain }, workDir);
         return report(commands, outcomes);
       }
       if (attempt >= MAX_PUBLISH_ATTEMPTS) return failAll(commands, outcomes, 'the remote is too busy (lost the publication race 50 times); try again');
       await new Promise((r) => setTimeout(r, Math.min(1000, 5 * 2 ** Math.min(attempt, 8)) * Math.random()));
       snapshot = await repo.latest();
-      if (container && !keepsContainersOf(snapshot.manifest, builtOn.manifest)) {
+      if (container && !keepsObjectsOf(snapshot.manifest, builtOn.manifest)) {
         // A gc in between may have dropped objects our deltas refer to: pack again against the
         // remote as it is now. The first container is left for gc to sweep.
         container = await build(snapshot, attempt);
@@ -198,9 +200,16 @@ async function nameTooLarge(err: ObjectTooLargeError, include: string[], exclude
   );
 }
 
-function keepsContainersOf(now: Manifest | null, before: Manifest | null): boolean {
-  const ids = new Set(now?.containers.map((c) => c.id) ?? []);
-  return (before?.containers ?? []).every((c) => ids.has(c.id));
+/**
+ * The push has landed; merging the newest containers (tail-merge.ts) is housekeeping that may
+ * fail without harm: the store stays as the push left it, and a later push tries again.
+ */
+async function mergeAfterPush(repo: RemoteRepository, published: ManifestSnapshot, workDir: string): Promise<void> {
+  try {
+    await mergeTail(repo, published, workDir);
+  } catch (err) {
+    process.stderr.write(`warning: kmscrypt: the push landed, but merging the newest containers failed (${errorMessage(err)}); a later push tries again\n`);
+  }
 }
 
 function report(commands: PushCommand[], outcomes: Map<string, string | undefined>): PushOutcome[] {
