@@ -9,7 +9,7 @@ import t from 'tap';
 import { containerKey } from '../src/format/constants';
 import type { ContainerRef } from '../src/format/manifest';
 import { keepsObjectsOf, MERGE_FANOUT, MERGE_MAX_BYTES, mergeTail, tailToMerge } from '../src/remote/tail-merge';
-import { localRemote, pushObjects, readObjects } from './support/local-remote';
+import { localRemote, publishManifest, pushObjects, readObjects } from './support/local-remote';
 import { blob, TestObject } from './support/test-pack';
 
 let n = 0;
@@ -78,7 +78,7 @@ t.test('a merge of 16 pushes: one container in their place, every object readabl
   const before = await remote.repo.latest();
   t.equal(before.manifest!.containers.length, MERGE_FANOUT + 1);
 
-  t.equal(await mergeTail(remote.repo, before, remote.dir), true, 'merged and published');
+  t.equal(await mergeTail(remote.repo, before, remote.dir), 1, 'one merge published');
   const after = await remote.repo.latest();
   const listed = after.manifest!.containers;
   t.equal(after.manifest!.generation, before.manifest!.generation + 1);
@@ -114,7 +114,7 @@ t.test('a merge that loses the publication race changes nothing', async (t) => {
   const late = blob('a push that lands first\n');
   await pushObjects(await remote.clone('pusher'), [{ data: late.data }], { 'refs/heads/late': late.oid });
   const published = await remote.repo.latest();
-  t.equal(await mergeTail(remote.repo, stale, remote.dir), false);
+  t.equal(await mergeTail(remote.repo, stale, remote.dir), 0);
   const now = await remote.repo.latest();
   t.equal(now.hash, published.hash, 'the newest manifest is the push’s');
   t.equal(now.manifest!.containers.length, MERGE_FANOUT + 1);
@@ -128,6 +128,27 @@ t.test('fewer than 16 containers: nothing is merged or published', async (t) => 
     await pushObjects(remote.repo, [{ data: b.data }], { 'refs/heads/main': b.oid });
   }
   const snapshot = await remote.repo.latest();
-  t.equal(await mergeTail(remote.repo, snapshot, remote.dir), false);
+  t.equal(await mergeTail(remote.repo, snapshot, remote.dir), 0);
   t.equal((await remote.repo.latest()).hash, snapshot.hash);
+});
+
+t.test('a merge that completes a tier merges the tier next: 15 containers of 16 pushes and 16 pushes make one of 256', async (t) => {
+  const remote = await localRemote(t);
+  const oids: string[] = [];
+  for (let i = 0; i < 2 * MERGE_FANOUT - 1; i++) {
+    const b = blob(`tier ${i}\n`);
+    oids.push(b.oid);
+    await pushObjects(remote.repo, [{ data: b.data }], { [`refs/heads/b${i}`]: b.oid });
+    // The first 15 stand in for containers that earlier merges made of 16 pushes each.
+    if (i === MERGE_FANOUT - 2) await publishManifest(remote.repo, (m) => ({ containers: m!.containers.map((c) => ({ ...c, pushes: 16, consolidates: [] })) }));
+  }
+  t.equal(await mergeTail(remote.repo, await remote.repo.latest(), remote.dir), 2, 'two merges in a row');
+  const { manifest } = await remote.repo.latest();
+  t.same(
+    manifest!.containers.map((c) => [c.pushes, c.objects]),
+    [[256, 31]],
+    'one container, standing for 256 pushes, holding the 31 objects',
+  );
+  const read = await readObjects(await remote.clone('other'), oids);
+  t.equal(read.size, oids.length, 'another clone reads them all');
 });

@@ -31,7 +31,7 @@ export interface ContainerRef {
   commitment?: string;
   /** Set by gc: the containers whose reachable objects this one holds, so clients that fetched them skip it. */
   consolidates?: string[];
-  /** Set by a tail merge (src/remote/tail-merge.ts): how many pushes' containers this one stands for; it holds all their records. */
+  /** Set by a tail merge (docs/FORMAT.md §8.1): how many pushes' containers this one stands for; it holds all their records. */
   pushes?: number;
 }
 

@@ -57,22 +57,33 @@ export function keepsObjectsOf(now: { containers: ContainerRef[] } | null, befor
 }
 
 /**
- * Merges the tail of the manifest `snapshot` holds, if it is due (tailToMerge), and publishes the
- * result. True when a merge was published. `workDir`: where the merged container is written.
+ * Merges the tail of the manifest `snapshot` holds while one is due (tailToMerge): the merge that
+ * makes the 16th container of 16 pushes makes one of 256 next. Returns how many merges were
+ * published. `workDir`: where the merged containers are written.
  */
-export async function mergeTail(repo: RemoteRepository, snapshot: ManifestSnapshot, workDir: string): Promise<boolean> {
+export async function mergeTail(repo: RemoteRepository, snapshot: ManifestSnapshot, workDir: string): Promise<number> {
+  let merges = 0;
+  for (let at = snapshot; ; merges++) {
+    const next = await mergeOnce(repo, at, join(workDir, `merged-${merges}`));
+    if (!next) return merges;
+    at = next;
+  }
+}
+
+/** One merge of the tail of `snapshot`, if due: the snapshot it published, or undefined. */
+async function mergeOnce(repo: RemoteRepository, snapshot: ManifestSnapshot, outPath: string): Promise<ManifestSnapshot | undefined> {
   const manifest = snapshot.manifest;
   const parts = manifest ? tailToMerge(manifest.containers) : undefined;
-  if (!manifest || !parts) return false;
+  if (!manifest || !parts) return undefined;
   const opened = await openContainers(repo, parts);
   // A record too large to hold in memory is streamed through a file when fetched; a tail holding one is left as it is.
-  if (opened.some((c) => hasLargeRecord(c))) return false;
+  if (opened.some((c) => hasLargeRecord(c))) return undefined;
   const dataKey = await repo.generateDataKey(manifest);
   try {
     const merged = await storeCopiedContainer(repo.storage, {
       records: copiedRecords(repo, opened),
       hashLength: hashLength(repo.descriptor.objectFormat),
-      outPath: join(workDir, 'merged-container'),
+      outPath,
       sizeHint: parts.reduce((n, c) => n + c.size, 0),
       dataKey,
       repositoryId: repo.repositoryId,
@@ -83,8 +94,8 @@ export async function mergeTail(repo: RemoteRepository, snapshot: ManifestSnapsh
       { ...merged, consolidates: parts.map((c) => c.id), pushes: parts.reduce((n, c) => n + (pushesOf(c) ?? 1), 0) },
     ];
     const next = repo.successor(snapshot, { keyId: dataKey.keyId, head: manifest.head, refs: manifest.refs, peeled: manifest.peeled, containers });
-    const { published } = await repo.publish(next, dataKey, snapshot.chain);
-    return published;
+    const { published, hash } = await repo.publish(next, dataKey, snapshot.chain);
+    return published ? { manifest: next, hash, sealedBy: dataKey.keyId, chain: snapshot.chain } : undefined;
   } finally {
     dataKey.plaintext.fill(0);
   }

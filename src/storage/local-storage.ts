@@ -170,10 +170,10 @@ export class LocalStorage implements Storage {
     this.count('list');
     const base = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
     const out: StoredObjectInfo[] = [];
-    await this.walk(base ? this.path(base) : this.root, out);
-    return out
-      .filter((o) => o.key.startsWith(prefix) && (startAfter === undefined || o.key > startAfter))
-      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    // Chosen by name before any stat: a store of many pushes holds thousands of manifests, and
+    // the helper lists only those after the one this clone saw.
+    await this.walk(base ? this.path(base) : this.root, out, (key) => key.startsWith(prefix) && (startAfter === undefined || key > startAfter));
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async delete(key: string): Promise<void> {
@@ -185,7 +185,7 @@ export class LocalStorage implements Storage {
     }
   }
 
-  private async walk(dir: string, out: StoredObjectInfo[]): Promise<void> {
+  private async walk(dir: string, out: StoredObjectInfo[], wanted: (key: string) => boolean): Promise<void> {
     let entries;
     try {
       entries = await fs.readdir(dir, { withFileTypes: true });
@@ -197,12 +197,14 @@ export class LocalStorage implements Storage {
       if (entry.name.startsWith('.') || entry.name.endsWith('.lock')) continue;
       const full = join(dir, entry.name);
       if (entry.isDirectory()) {
-        await this.walk(full, out);
+        await this.walk(full, out, wanted);
       } else if (entry.isFile()) {
+        const key = relative(this.root, full).split(sep).join('/');
+        if (!wanted(key)) continue;
         const st = await fs.stat(full, { bigint: true }).catch(() => undefined);
         if (st)
           out.push({
-            key: relative(this.root, full).split(sep).join('/'),
+            key,
             size: Number(st.size),
             etag: etagOf(st),
             lastModified: new Date(Number(st.mtimeMs)),
