@@ -968,6 +968,16 @@ function render(/** @type {Workload[]} */ workloads, /** @type {string[]} */ hea
       for (const backend of settings.backends) L.push(tableRow(express, op, backend));
     }
     L.push('');
+    // The median hides the pushes that also merge containers (a tail merge, docs/FORMAT.md §8.1).
+    L.push(`The ${settings.manyPushes.toLocaleString('en')} pushes one by one (wall time): median, 90th and 99th percentile, slowest; the slowest kmscrypt pushes are those that also merged the newest containers.`, '');
+    L.push('| pushes by | median | p90 | p99 | slowest |', '|---|---:|---:|---:|---:|');
+    for (const [label, backend] of [['plain git', 'plain'], ...settings.backends.map((b) => [`kmscrypt ${b}`, b])]) {
+      const walls = (cells.get(`${express.name}|manyPushes|${backend}`)?.samples ?? []).map((m) => m.wallS).sort((a, b) => a - b);
+      if (walls.length === 0) continue;
+      const at = (/** @type {number} */ q) => walls[Math.min(walls.length - 1, Math.floor(q * walls.length))];
+      L.push(`| ${label} | ${fmtS(at(0.5))} | ${fmtS(at(0.9))} | ${fmtS(at(0.99))} | ${fmtS(walls[walls.length - 1])} |`);
+    }
+    L.push('');
   }
 
   if (PARTIAL_OPS.length > 0) {
