@@ -282,7 +282,9 @@ function flipCases(kind: StoredKind | 'other', bytes: Buffer): Array<{ field: st
       { field: 'key provider', at: valueAt('keyProvider'), code: 'CORRUPT' },
       { field: 'creation time', at: digitIn(valueAt('createdAt')), code: 'TAMPERED' },
       { field: 'location', at: text.indexOf('"', valueAt('location')) - 1, code: 'TAMPERED' },
-      { field: 'proof: wrapped key', at: valueAt('wrappedKey') + 20, code: 'TAMPERED' },
+      // A digit: xor 1 keeps it a digit, so the base64 stays well-formed (a '+' or '/' would become
+      // an invalid character: CORRUPT, one run in 32) and only the key's bytes change.
+      { field: 'proof: wrapped key', at: digitIn(valueAt('wrappedKey') + 20), code: 'TAMPERED' },
       { field: 'proof: commitment', at: digitIn(valueAt('commitment')), code: 'TAMPERED' },
       { field: 'proof: MAC', at: digitIn(valueAt('mac')), code: 'TAMPERED' },
       { field: 'final newline', at: n - 1, code: 'CORRUPT' },
