@@ -131,9 +131,21 @@ const MUTANTS = [
   {
     name: 'buffer the whole large object (push)',
     guarantee: 'memory bounded',
-    edits: [{ file: 'remote/container-writer.js', find: 'const chunk = sealer.update(await reader.read(pos, Math.min(CHUNK, end - pos)));', replace: 'const chunk = sealer.update(Buffer.from(await reader.read(pos, end - pos)));' }],
+    edits: [{ file: 'remote/container-writer.js', find: 'const chunk = sealer.update(await read(pos, Math.min(CHUNK, length - pos)));', replace: 'const chunk = sealer.update(Buffer.from(await read(pos, length - pos)));' }],
     tests: ['test/large-objects-local.test.ts'],
     grep: ['peak memory'],
+  },
+  {
+    name: 'a tail merge copies only its first container',
+    guarantee: 'tail merge: every object of the merged containers stays readable',
+    edits: [{ file: 'remote/tail-merge.ts', find: 'for (const [k, c] of opened.entries()) {', replace: 'for (const [k, c] of opened.slice(0, 1).entries()) {' }],
+    tests: ['test/tail-merge.test.ts'],
+  },
+  {
+    name: 'a gc consolidation taken for a tail merge',
+    guarantee: 'no lost objects: a push re-packs when a gc dropped what its deltas refer to',
+    edits: [{ file: 'remote/tail-merge.ts', find: 'if (c.pushes !== undefined) for (const id of c.consolidates ?? []) ids.add(id);', replace: 'for (const id of c.consolidates ?? []) ids.add(id);' }],
+    tests: ['test/tail-merge.test.ts'],
   },
   {
     name: 'buffer the whole large object (fetch)',
