@@ -15,6 +15,21 @@ interface StatsLine {
   kms: Record<string, number>;
 }
 
+/** A helper's storage counts as KMSCRYPT_STATS records them: every kind, zero unless given, and the total. */
+function requests(counts: {
+  get?: number;
+  list?: number;
+  put?: number;
+  head?: number;
+  delete?: number;
+  createMultipart?: number;
+  uploadPart?: number;
+  completeMultipart?: number;
+}) {
+  const all = { get: 0, list: 0, put: 0, head: 0, delete: 0, createMultipart: 0, uploadPart: 0, completeMultipart: 0, abortMultipart: 0, other: 0, ...counts };
+  return { ...all, total: Object.values(all).reduce((n, v) => n + v, 0) };
+}
+
 /**
  * Exact S3 request and KMS call counts, read from KMSCRYPT_STATS: an incremental push or fetch
  * of one commit costs the same however long the history and however many refs, and a clone
@@ -74,19 +89,7 @@ t.test('request counts over S3 with the AWS KMS provider', async (t) => {
   const b = incremental(large);
 
   t.test('pushing one commit: the same small number of requests and exactly one GenerateDataKey', async (t) => {
-    const expected = {
-      get: 2,
-      list: 1,
-      put: 2,
-      head: 0,
-      delete: 0,
-      createMultipart: 0,
-      uploadPart: 0,
-      completeMultipart: 0,
-      abortMultipart: 0,
-      other: 0,
-      total: 5,
-    };
+    const expected = requests({ get: 2, list: 1, put: 2 });
     t.same(a.push.storage, expected, '1 push, 1 ref: descriptor + list + manifest read, container + manifest written');
     t.same(b.push.storage, expected, '13 pushes, 301 refs: the same');
     for (const s of [a.push, b.push]) {
@@ -96,38 +99,14 @@ t.test('request counts over S3 with the AWS KMS provider', async (t) => {
   });
 
   t.test('fetching one commit: the same small number of requests whatever the history', async (t) => {
-    const expected = {
-      get: 4,
-      list: 1,
-      put: 0,
-      head: 0,
-      delete: 0,
-      createMultipart: 0,
-      uploadPart: 0,
-      completeMultipart: 0,
-      abortMultipart: 0,
-      other: 0,
-      total: 5,
-    };
+    const expected = requests({ get: 4, list: 1 });
     t.same(a.fetch.storage, expected, 'descriptor, list, manifest, the new index, its records');
     t.same(b.fetch.storage, expected, 'the same with a long history and 301 refs');
     for (const s of [a.fetch, b.fetch]) t.equal(s.kms.decrypt, 1, 'the new manifest and the new container share one data key');
   });
 
   t.test('ls-remote and a fetch with nothing new: no KMS call for the manifest this clone already opened', async (t) => {
-    const none = {
-      get: 2,
-      list: 1,
-      put: 0,
-      head: 0,
-      delete: 0,
-      createMultipart: 0,
-      uploadPart: 0,
-      completeMultipart: 0,
-      abortMultipart: 0,
-      other: 0,
-      total: 3,
-    };
+    const none = requests({ get: 2, list: 1 });
     const refsOf = (repo: string) => sb.git(repo, 'for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads/');
     for (const w of [small, large]) {
       let listed = '';
@@ -183,19 +162,7 @@ t.test('a blobless clone over S3 reads the commits and trees, not the blobs', as
   };
   const env = { KMSCRYPT_STATS: statsFile };
   /** Storage requests of a reader: `get` GETs and the one LIST of the manifests. */
-  const reads = (get: number) => ({
-    get,
-    list: 1,
-    put: 0,
-    head: 0,
-    delete: 0,
-    createMultipart: 0,
-    uploadPart: 0,
-    completeMultipart: 0,
-    abortMultipart: 0,
-    other: 0,
-    total: get + 1,
-  });
+  const reads = (get: number) => requests({ get, list: 1 });
   const store = await backend.newStore(sb, 'blobless');
   const src = sb.repo('blobless-src');
   let bigBytes = 0;
@@ -328,7 +295,7 @@ t.test('request counts around a tail merge: the 16th push merges, a fresh clone 
   const merging = pushOne(16);
   t.same(
     merging.storage,
-    { get: 34, list: 1, put: 4, head: 0, delete: 0, createMultipart: 0, uploadPart: 0, completeMultipart: 0, abortMultipart: 0, other: 0, total: 39 },
+    requests({ get: 34, list: 1, put: 4 }),
     "the 16th push: its own 5 requests, then each of the 16 containers' index and records read, the merged container and its manifest written",
   );
   t.same(

@@ -12,12 +12,18 @@ interface Info {
   unlistedContainers: number;
 }
 
-t.test('after 40 one-commit pushes the store lists 10 containers, and clones read every commit', async (t) => {
+/** A repository with `origin` a new local store, and what `git kmscrypt info` says of the store. */
+function pusher(t: ConstructorParameters<typeof Sandbox>[0]) {
   const sb = new Sandbox(t);
   const store = localStore(sb.path('store'));
   const src = sb.repo('src');
   sb.git(src, 'remote', 'add', 'origin', store.url);
   const info = () => JSON.parse(sb.git(src, 'kmscrypt', 'info', 'origin', '--json')) as Info;
+  return { sb, store, src, info };
+}
+
+t.test('after 40 one-commit pushes the store lists 10 containers, and clones read every commit', async (t) => {
+  const { sb, store, src, info } = pusher(t);
   sb.commit(src, { 'f.txt': 'first\n' }, 'first');
   sb.git(src, 'push', '-q', 'origin', 'main');
   const upToDate = sb.path('up-to-date');
@@ -40,11 +46,7 @@ t.test('after 40 one-commit pushes the store lists 10 containers, and clones rea
 });
 
 t.test('a helper killed while merging: the push landed, a fresh clone reads it, the next push merges', async (t) => {
-  const sb = new Sandbox(t);
-  const store = localStore(sb.path('store'));
-  const src = sb.repo('src');
-  sb.git(src, 'remote', 'add', 'origin', store.url);
-  const info = () => JSON.parse(sb.git(src, 'kmscrypt', 'info', 'origin', '--json')) as Info;
+  const { sb, store, src, info } = pusher(t);
   for (let i = 0; i < 15; i++) {
     sb.commit(src, { 'f.txt': `push ${i}\n` }, `push ${i}`);
     sb.git(src, 'push', '-q', 'origin', 'main');
