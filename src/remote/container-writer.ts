@@ -82,6 +82,14 @@ class SegmentBuilder {
 /** Where a record's payload comes from: `read(offset, length)` within it, in order. */
 type PayloadReader = (offset: number, length: number) => Promise<Buffer>;
 
+/** What a container is sealed for: its ID, the object ID length, the data key and the repository. */
+interface ContainerSealing {
+  containerId: Buffer;
+  hashLength: number;
+  dataKey: DataKey;
+  repositoryId: string;
+}
+
 /**
  * Writes one container: the preamble, then records one after the other (records of objects under
  * 6 MiB sealed in segments of about 64 KiB, larger ones with CBC-HMAC one by one, streamed in 1 MiB
@@ -95,7 +103,7 @@ class ContainerBuilder {
 
   private constructor(
     private readonly out: BufferedFileWriter,
-    private readonly opts: { containerId: Buffer; hashLength: number; dataKey: DataKey; repositoryId: string },
+    private readonly opts: ContainerSealing,
     private readonly keys: RecordKeys,
     private readonly commitment: Buffer,
     private readonly preamble: Buffer,
@@ -104,10 +112,7 @@ class ContainerBuilder {
     this.segment = new SegmentBuilder(keys, out, this.index);
   }
 
-  static async start(
-    out: BufferedFileWriter,
-    opts: { containerId: Buffer; hashLength: number; dataKey: DataKey; repositoryId: string },
-  ): Promise<ContainerBuilder> {
+  static async start(out: BufferedFileWriter, opts: ContainerSealing): Promise<ContainerBuilder> {
     const keys = recordKeys(opts.dataKey.plaintext, opts.repositoryId, opts.containerId);
     const commitment = keyCommitment(opts.dataKey.plaintext, opts.containerId);
     const preamble = encodePreamble({
@@ -229,9 +234,6 @@ function packContent(opts: { pack: WrittenPack; hashLength: number; dataKey: Dat
       const ref = await builder.finish();
       opts.progress?.done();
       return ref;
-    } catch (err) {
-      await out.abort(err);
-      throw err;
     } finally {
       await reader.close();
     }
@@ -252,17 +254,12 @@ export interface CopiedRecord {
  */
 function copiedContent(opts: { records: AsyncIterable<CopiedRecord>; hashLength: number; dataKey: DataKey; repositoryId: string }): ContainerContent {
   return async (out, containerId, signal) => {
-    try {
-      const builder = await ContainerBuilder.start(out, { containerId, hashLength: opts.hashLength, dataKey: opts.dataKey, repositoryId: opts.repositoryId });
-      for await (const { entry, payload, baseOid } of opts.records) {
-        signal.throwIfAborted();
-        await builder.add(entry, payload.length, async (at, length) => payload.subarray(at, at + length), baseOid);
-      }
-      return await builder.finish();
-    } catch (err) {
-      await out.abort(err);
-      throw err;
+    const builder = await ContainerBuilder.start(out, { containerId, hashLength: opts.hashLength, dataKey: opts.dataKey, repositoryId: opts.repositoryId });
+    for await (const { entry, payload, baseOid } of opts.records) {
+      signal.throwIfAborted();
+      await builder.add(entry, payload.length, async (at, length) => payload.subarray(at, at + length), baseOid);
     }
+    return builder.finish();
   };
 }
 
@@ -324,6 +321,10 @@ async function storeContainerFrom(
   try {
     // When the upload fails first, the writer stops by throwing the upload's error: the cause.
     ref = await content(out, containerId, stop.signal);
+  } catch (err) {
+    // The file will not grow any more: the upload stops with the writer's error.
+    await out.abort(err);
+    throw err;
   } finally {
     if (!ref) await uploading.catch(() => undefined);
   }

@@ -174,10 +174,10 @@ async function consolidate(
     // The manifests this one supersedes will be deleted: their hashes are attested first.
     const chain = { history: await storeHistory(repo, current), endorsements: current.chain.endorsements };
     await pausePoint('gc-before-publish');
-    const { published, hash } = await repo.publish(next, dataKey, chain);
+    const { published, snapshot: publishedSnapshot } = await repo.publish(next, dataKey, chain);
     if (published) {
       return {
-        published: { manifest: next, hash, sealedBy: dataKey.keyId, chain },
+        published: publishedSnapshot,
         generation: next.generation,
         containersBefore: base.containers.length,
         objectsBefore: base.containers.reduce((n, c) => n + c.objects, 0),

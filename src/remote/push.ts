@@ -153,13 +153,13 @@ export async function push(repo: RemoteRepository, commands: PushCommand[], list
       // Only a remote whose HEAD names no existing branch needs the local branch (see plannedContent).
       const localBranch = headExists(snapshot.manifest) ? undefined : await currentBranch();
       const next = repo.successor(snapshot, { keyId: dataKey.keyId, ...plannedContent(snapshot.manifest, winners, container, localBranch, peeledTags) });
-      const { published, hash } = await repo.publish(next, dataKey, snapshot.chain);
+      const { published, snapshot: publishedSnapshot } = await repo.publish(next, dataKey, snapshot.chain);
       if (published) {
         killPoint('push-published');
         if (container && Date.now() - uploadStartedAt > SLOW_PUSH_MS) await restoreIfSwept(repo.storage, container, containerFile);
         if (container) await repo.state.update({ fetched: [container.id] });
         killPoint('push-recorded');
-        await mergeAfterPush(repo, { manifest: next, hash, sealedBy: dataKey.keyId, chain: snapshot.chain }, workDir);
+        await mergeAfterPush(repo, publishedSnapshot, workDir);
         return report(commands, outcomes);
       }
       if (attempt >= MAX_PUBLISH_ATTEMPTS) return failAll(commands, outcomes, 'the remote is too busy (lost the publication race 50 times); try again');

@@ -345,8 +345,9 @@ export class RemoteRepository {
   /**
    * Create-only publication of the next manifest: false when another publisher got that
    * generation first. `chain` is what its preamble carries forward (usually the predecessor's).
+   * `snapshot`: the log as it is once this manifest is the newest (when published).
    */
-  async publish(manifest: Manifest, dataKey: DataKey, chain: ManifestChain): Promise<{ published: boolean; hash: string }> {
+  async publish(manifest: Manifest, dataKey: DataKey, chain: ManifestChain): Promise<{ published: boolean; hash: string; snapshot: ManifestSnapshot }> {
     const bytes = sealManifest(manifest, dataKey.plaintext, { keyArn: dataKey.keyId, wrappedKey: dataKey.wrapped, ...chain });
     if (bytes.length > MANIFEST_LIMIT) {
       throw new KmscryptError(
@@ -358,7 +359,7 @@ export class RemoteRepository {
     const hash = sha256Hex(bytes);
     const published = await this.storage.putIfAbsent(manifestKey(manifest.generation), bytes);
     if (published) await this.state.update({ generation: manifest.generation, manifestHash: hash });
-    return { published, hash };
+    return { published, hash, snapshot: { manifest, hash, sealedBy: dataKey.keyId, chain } };
   }
 
   private rollback(found: number | undefined, seen: number): KmscryptError {

@@ -94,8 +94,8 @@ async function mergeOnce(repo: RemoteRepository, snapshot: ManifestSnapshot, out
       { ...merged, consolidates: parts.map((c) => c.id), pushes: parts.reduce((n, c) => n + (pushesOf(c) ?? 1), 0) },
     ];
     const next = repo.successor(snapshot, { keyId: dataKey.keyId, head: manifest.head, refs: manifest.refs, peeled: manifest.peeled, containers });
-    const { published, hash } = await repo.publish(next, dataKey, snapshot.chain);
-    return published ? { manifest: next, hash, sealedBy: dataKey.keyId, chain: snapshot.chain } : undefined;
+    const { published, snapshot: publishedSnapshot } = await repo.publish(next, dataKey, snapshot.chain);
+    return published ? publishedSnapshot : undefined;
   } finally {
     dataKey.plaintext.fill(0);
   }

@@ -169,9 +169,9 @@ async function publish(
     containers: base?.containers ?? [],
     ...change(base),
   });
-  const { published, hash } = await repo.publish(next, dataKey, snapshot.chain);
+  const { published, snapshot: publishedSnapshot } = await repo.publish(next, dataKey, snapshot.chain);
   if (!published) throw new Error(`generation ${next.generation} was taken`);
-  return { manifest: next, hash, sealedBy: dataKey.keyId, chain: snapshot.chain };
+  return publishedSnapshot;
 }
 
 function applyRefs(refs: Record<string, string>, changes: Record<string, string | null>): Record<string, string> {
