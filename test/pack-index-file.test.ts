@@ -81,3 +81,15 @@ t.test('refusals', async (t) => {
   lying.writeUInt32BE(1000, 8 + 255 * 4);
   t.throws(() => new PackIndexFile(lying, 20), { message: 'truncated pack index' }, 'a count larger than the file');
 });
+
+t.test('hasAt reads an ID in place, at any offset of a larger buffer', async (t) => {
+  const present = [Buffer.alloc(20, 0x11), Buffer.alloc(20, 0x99), Buffer.alloc(20, 0xee)];
+  const file = new PackIndexFile(handIndex(present.map((oid, k) => ({ oid, offset: 12 + 50 * k })), 20), 20);
+  const absent = Buffer.alloc(20, 0x99);
+  absent[19] = 0;
+  const ids = Buffer.concat([Buffer.alloc(3), present[2], absent, present[0], present[1]]);
+  t.same(
+    [3, 23, 43, 63].map((at) => file.hasAt(ids, at)),
+    [true, false, true, true],
+  );
+});

@@ -60,17 +60,25 @@ export function parseEntryHeader(buf: Buffer, offset: number, hashLength: number
 
 /** Encodes an entry header: type 1-4 for whole objects, 7 (REF_DELTA) with a base ID. */
 export function encodeEntryHeader(type: number, size: number, baseOid?: Buffer): Buffer {
-  const bytes: number[] = [];
+  const out = Buffer.allocUnsafe(MAX_ENTRY_HEADER);
+  return out.subarray(0, writeEntryHeader(out, 0, type, size, baseOid));
+}
+
+/** The longest entry header: 10 bytes of type and size (a size below 2^64), then a SHA-256 base ID. */
+export const MAX_ENTRY_HEADER = 10 + 32;
+
+/** Writes an entry header at `at` in `out` (room for MAX_ENTRY_HEADER bytes); returns where it ends. */
+export function writeEntryHeader(out: Buffer, at: number, type: number, size: number, baseOid?: Buffer): number {
   let byte = (type << 4) | (size & 0x0f);
   let rest = Math.floor(size / 16);
   while (rest > 0) {
-    bytes.push(byte | 0x80);
+    out[at++] = byte | 0x80;
     byte = rest & 0x7f;
     rest = Math.floor(rest / 128);
   }
-  bytes.push(byte);
-  const head = Buffer.from(bytes);
-  return type === OBJ_REF_DELTA && baseOid ? Buffer.concat([head, baseOid]) : head;
+  out[at++] = byte;
+  if (type === OBJ_REF_DELTA && baseOid) at += baseOid.copy(out, at);
+  return at;
 }
 
 export function packHeader(count: number): Buffer {

@@ -45,6 +45,11 @@ export class PackIndexFile {
     return this.nameIndex(oid) >= 0;
   }
 
+  /** Whether the pack holds the object whose ID is at `ids[at, at + hashLength)` (no copy made). */
+  hasAt(ids: Buffer, at: number): boolean {
+    return this.nameIndex(ids, at) >= 0;
+  }
+
   /** Pack-order position of an object, or -1. */
   positionOf(oid: Buffer): number {
     const i = this.nameIndex(oid);
@@ -66,16 +71,16 @@ export class PackIndexFile {
   }
 
   /** Position in the sorted name table, or -1: the fanout narrows the search to one first byte. */
-  private nameIndex(oid: Buffer): number {
+  private nameIndex(oid: Buffer, at = 0): number {
     const h = this.hashLength;
-    const first = oid[0];
+    const first = oid[at];
     let lo = first === 0 ? 0 : this.fanout[first - 1];
     let hi = this.fanout[first] - 1;
-    const prefix = oid.readUInt32BE(0);
+    const prefix = oid.readUInt32BE(at);
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const p = this.prefixes[mid];
-      const c = p !== prefix ? (p < prefix ? -1 : 1) : this.names.compare(oid, 0, h, mid * h, (mid + 1) * h);
+      const c = p !== prefix ? (p < prefix ? -1 : 1) : this.names.compare(oid, at, at + h, mid * h, (mid + 1) * h);
       if (c === 0) return mid;
       if (c < 0) lo = mid + 1;
       else hi = mid - 1;

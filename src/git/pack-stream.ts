@@ -1,7 +1,9 @@
 import { createHash, Hash } from 'node:crypto';
 import type { Writable } from 'node:stream';
+import { MAX_ENTRY_HEADER, writeEntryHeader } from './pack-format';
 
 const BATCH = 1 << 20;
+const WRITTEN: Promise<void> = Promise.resolve();
 
 /**
  * Writes a pack to git (index-pack's stdin) and appends its trailer hash. Entries are small, so
@@ -35,6 +37,26 @@ export class PackStream {
     if (this.used + bytes.length > BATCH) await this.flush();
     bytes.copy(this.buffers[this.current], this.used);
     this.used += bytes.length;
+  }
+
+  /**
+   * Writes one entry: its header (type, inflated size, and for REF_DELTA the base ID) and its
+   * payload. A clone writes one per object: when the entry fits in the batch it is encoded in
+   * place and nothing waits (the promise is already settled).
+   */
+  entry(type: number, size: number, baseOid: Buffer | undefined, payload: Buffer): Promise<void> {
+    if (this.used + MAX_ENTRY_HEADER + payload.length > BATCH) return this.entryAfterFlush(type, size, baseOid, payload);
+    const batch = this.buffers[this.current];
+    this.used = writeEntryHeader(batch, this.used, type, size, baseOid);
+    this.used += payload.copy(batch, this.used);
+    return WRITTEN;
+  }
+
+  private async entryAfterFlush(type: number, size: number, baseOid: Buffer | undefined, payload: Buffer): Promise<void> {
+    await this.flush();
+    const header = Buffer.allocUnsafe(MAX_ENTRY_HEADER);
+    await this.write(header.subarray(0, writeEntryHeader(header, 0, type, size, baseOid)));
+    await this.write(payload);
   }
 
   /** Sends what is batched, the trailer, and ends the stream. */

@@ -100,6 +100,29 @@ export async function* readRun(
   run: RecordRun,
   wanted: (i: number) => boolean,
 ): AsyncGenerator<{ i: number; payload: Buffer }> {
+  for await (const unit of readUnits(repo, c, run, wanted)) {
+    for (let k = unit.first; k <= unit.last; k++) if (wanted(k)) yield { i: k, payload: unit.payload(k) };
+  }
+}
+
+/** One authenticated unit (a segment, or a record sealed alone): records first to last. */
+export interface OpenedUnit {
+  first: number;
+  last: number;
+  /** Record k's decrypted payload (first <= k <= last). */
+  payload(k: number): Buffer;
+}
+
+/**
+ * readRun by unit: each unit of the run that holds a selected record, authenticated and
+ * decrypted, so that a reader of many small records (a clone) pays per segment, not per object.
+ */
+export async function* readUnits(
+  repo: RemoteRepository,
+  c: OpenedContainer,
+  run: RecordRun,
+  wanted: (i: number) => boolean,
+): AsyncGenerator<OpenedUnit> {
   const { index } = c;
   // A run from the first record also reads the preamble, so that a reader of the whole
   // container has checked every byte of it.
@@ -172,13 +195,12 @@ export async function* readRun(
         const last = index.unitLast(i);
         const plaintext = openSegment(c.keys, i, frame, unitName(c, i));
         const base = index.offsets[i];
-        for (let k = i; k <= last; k++) {
-          if (wanted(k)) yield { i: k, payload: plaintext.subarray(index.offsets[k] - base, index.offsets[k] - base + index.payloadLength(k)) };
-        }
+        yield { first: i, last, payload: (k) => plaintext.subarray(index.offsets[k] - base, index.offsets[k] - base + index.payloadLength(k)) };
         i = last + 1;
       } else {
         const header = { oid: index.oid(i), type: index.types[i], size: index.sizes[i], base: index.base(i) };
-        yield { i, payload: openRecord(c.keys, i, header, frame, unitName(c, i)) };
+        const payload = openRecord(c.keys, i, header, frame, unitName(c, i));
+        yield { first: i, last: i, payload: () => payload };
         i++;
       }
       if (i <= run.last) {

@@ -1,7 +1,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KmscryptError } from '../errors';
-import { DELTA_TYPE } from '../format/container-index';
+import { ContainerIndex, DELTA_TYPE } from '../format/container-index';
 import type { Manifest } from '../format/manifest';
 import { LocalObjects } from '../git/object-presence';
 import { encodeEntryHeader, OBJ_REF_DELTA } from '../git/pack-format';
@@ -9,7 +9,7 @@ import { localCloneShape } from '../git/clone-shape';
 import type { StoredPack } from '../git/pack-subset';
 import { hashLength } from '../format/object-format';
 import { isConnected } from '../git/repository';
-import { OpenedContainer, openContainers, planRuns, readRun } from './container-reader';
+import { OpenedContainer, openContainers, planRuns, readUnits } from './container-reader';
 import { candidatesOf, selectRecords, unfetchedContainers } from './fetch-selection';
 import { openLargeRecord } from './large-record';
 import { killPoint } from './kill-point';
@@ -17,6 +17,7 @@ import { packToGit } from './pack-to-git';
 import { Progress } from './progress';
 import type { RemoteRepository } from './remote-repository';
 import { followFetchedTagsOnly } from './tag-following';
+import { trace } from '../trace';
 import type { TransferOptions } from './transfer-options';
 
 /**
@@ -56,6 +57,7 @@ export async function fetchObjects(
   const packs: StoredPack[] = [];
 
   let opened = await openContainers(repo, fresh);
+  trace(`opened the indexes of ${opened.length} of ${manifest.containers.length} containers`);
   killPoint('fetch-indexes');
   // A clone has nothing; a fetch asks git once about the wanted tips, every object of the new
   // containers and their delta bases together, rather than in three rounds. `--refetch` fetches
@@ -110,39 +112,43 @@ async function transfer(
   const tmpDir = repo.config.stateDir ? join(repo.config.stateDir, 'tmp') : tmpdir();
   // A clone shows git's own progress (receiving, resolving deltas); a fetch shows ours.
   const progress = new Progress('Decrypting objects', options.progress && !options.cloning);
-  const claimed = function* () {
-    for (const s of selections) for (const i of s.records) yield s.container.index.oid(i);
-  };
+  const claimed = selections.map((s) => ({ ids: s.container.index.oids, records: s.records.length === s.container.index.count ? undefined : s.records }));
   const stored = await packToGit(
     { objectFormat: repo.descriptor.objectFormat === 'sha1' ? 'sha1' : 'sha256', progress: options.progress && options.cloning, selfContained },
     total,
     claimed,
-    async (write) => {
+    async (pack) => {
       let sent = 0;
+      const entry = (index: ContainerIndex, i: number, payload: Buffer) => {
+        const delta = index.types[i] === DELTA_TYPE;
+        return pack.entry(delta ? OBJ_REF_DELTA : index.types[i], index.sizes[i], delta ? index.base(i) : undefined, payload);
+      };
+      const sentOne = () => {
+        progress.tick(++sent, total);
+        if (sent === total >> 1) killPoint('fetch-streaming');
+      };
       for (const s of selections) {
         const all = s.records.length === s.container.index.count;
         const wanted = all ? undefined : new Set(s.records);
         const { index } = s.container;
-        const writeHeader = (i: number) => {
-          const delta = index.types[i] === DELTA_TYPE;
-          return write(encodeEntryHeader(delta ? OBJ_REF_DELTA : index.types[i], index.sizes[i], delta ? index.base(i) : undefined));
-        };
         for (const run of planRuns(index, s.records)) {
           if (run.large) {
             // Verified completely before its first byte is written to git.
             const chunks = await openLargeRecord(repo, s.container, run.first, tmpDir);
             killPoint('fetch-large-verified');
-            await writeHeader(run.first);
-            for await (const chunk of chunks) await write(chunk);
-            progress.tick(++sent, total);
-            if (sent === total >> 1) killPoint('fetch-streaming');
+            const header = encodeEntryHeader(index.types[run.first] === DELTA_TYPE ? OBJ_REF_DELTA : index.types[run.first], index.sizes[run.first], index.base(run.first));
+            await pack.write(header);
+            for await (const chunk of chunks) await pack.write(chunk);
+            sentOne();
             continue;
           }
-          for await (const { i, payload } of readRun(repo, s.container, run, (k) => wanted === undefined || wanted.has(k))) {
-            await writeHeader(i);
-            await write(payload);
-            progress.tick(++sent, total);
-            if (sent === total >> 1) killPoint('fetch-streaming');
+          // By unit, not by record: a clone of express writes 33,522 entries from about 300 segments.
+          for await (const unit of readUnits(repo, s.container, run, (k) => wanted === undefined || wanted.has(k))) {
+            for (let k = unit.first; k <= unit.last; k++) {
+              if (wanted !== undefined && !wanted.has(k)) continue;
+              await entry(index, k, unit.payload(k));
+              sentOne();
+            }
           }
         }
       }

@@ -55,17 +55,18 @@ export async function sendSelection(
 
   const progress = new Progress('Decrypting objects', options.ourProgress);
   const tmpDir = repo.config.stateDir ? join(repo.config.stateDir, 'tmp') : tmpdir();
-  const claimed = function* () {
-    for (const loc of [...asStored, ...rebuilt]) yield loc.c.index.oid(loc.i);
-  };
-  const stored = await packToGit({ ...options, objectFormat: objects.hashName }, total, claimed, async (write) => {
+  const claimed = [...asStored, ...rebuilt].map((loc) => ({ ids: loc.c.index.oids, records: [loc.i] }));
+  const stored = await packToGit({ ...options, objectFormat: objects.hashName }, total, claimed, async (pack) => {
     let done = 0;
     const writeStored = async (loc: ObjectLocation, payload: Buffer | AsyncIterable<Buffer>) => {
       const { index } = loc.c;
       const delta = index.types[loc.i] === DELTA_TYPE;
-      await write(encodeEntryHeader(delta ? OBJ_REF_DELTA : index.types[loc.i], index.sizes[loc.i], delta ? index.base(loc.i) : undefined));
-      if (Buffer.isBuffer(payload)) await write(payload);
-      else for await (const chunk of payload) await write(chunk);
+      const [type, base] = delta ? [OBJ_REF_DELTA, index.base(loc.i)] : [index.types[loc.i], undefined];
+      if (Buffer.isBuffer(payload)) await pack.entry(type, index.sizes[loc.i], base, payload);
+      else {
+        await pack.write(encodeEntryHeader(type, index.sizes[loc.i], base));
+        for await (const chunk of payload) await pack.write(chunk);
+      }
       progress.tick(++done, total);
     };
 
@@ -78,8 +79,7 @@ export async function sendSelection(
       const made = await objects.objects(batch);
       for (const loc of batch) {
         const object = made.get(loc)!;
-        await write(encodeEntryHeader(object.type, object.data.length));
-        await write(deflateSync(object.data));
+        await pack.entry(object.type, object.data.length, undefined, deflateSync(object.data));
         progress.tick(++done, total);
       }
     }
