@@ -186,6 +186,13 @@ const MUTANTS = [
     grep: ['flipped byte'],
   },
   {
+    name: 'trust the object IDs a container index claims',
+    guarantee: 'tampering',
+    edits: [{ file: 'remote/claimed-ids.ts', find: 'if (!idx.hasAt(ids, at)) {', replace: 'if (false) {' }],
+    tests: ['test/claimed-ids.test.ts'],
+    note: 'in src/: only a writer holding the data key can seal a record whose content has another ID, so the check is tested on packs and indexes built by hand',
+  },
+  {
     name: 'drop the encryption context',
     guarantee: 'keys: a data key is bound to its repository',
     edits: [{ file: 'keys/key-provider.js', find: 'return Object.freeze({ [exports.REPOSITORY_CONTEXT_KEY]: repositoryId });', replace: 'return Object.freeze({});' }],

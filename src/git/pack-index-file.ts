@@ -8,8 +8,8 @@ export class PackIndexFile {
   private readonly buf: Buffer;
   private readonly names: Buffer;
   private readonly fanout = new Uint32Array(256);
-  /** First four bytes of each name, so that most comparisons of a lookup stay in JavaScript. */
-  private readonly prefixes: Uint32Array;
+  /** First four bytes of each name, so that most comparisons of a lookup stay in JavaScript (made at the first lookup). */
+  private prefixTable?: Uint32Array;
   private packOrder?: { offsets: Float64Array; order: Uint32Array; rank: Uint32Array };
 
   constructor(buf: Buffer, hashLength: number) {
@@ -25,8 +25,14 @@ export class PackIndexFile {
     if (buf.length < largeAt + 2 * hashLength) throw new RangeError('truncated pack index');
     this.count = count;
     this.names = buf.subarray(namesAt, namesAt + count * hashLength);
-    this.prefixes = new Uint32Array(count);
-    for (let i = 0; i < count; i++) this.prefixes[i] = this.names.readUInt32BE(i * hashLength);
+  }
+
+  private get prefixes(): Uint32Array {
+    if (!this.prefixTable) {
+      this.prefixTable = new Uint32Array(this.count);
+      for (let i = 0; i < this.count; i++) this.prefixTable[i] = this.names.readUInt32BE(i * this.hashLength);
+    }
+    return this.prefixTable;
   }
 
   /** Offsets in pack order, ascending. */
@@ -48,6 +54,11 @@ export class PackIndexFile {
   /** Whether the pack holds the object whose ID is at `ids[at, at + hashLength)` (no copy made). */
   hasAt(ids: Buffer, at: number): boolean {
     return this.nameIndex(ids, at) >= 0;
+  }
+
+  /** Whether the pack holds exactly these objects: `sortedIds` is their IDs, sorted, back to back (the name table's form). */
+  hasExactly(sortedIds: Buffer): boolean {
+    return this.names.equals(sortedIds);
   }
 
   /** Pack-order position of an object, or -1. */
@@ -77,9 +88,10 @@ export class PackIndexFile {
     let lo = first === 0 ? 0 : this.fanout[first - 1];
     let hi = this.fanout[first] - 1;
     const prefix = oid.readUInt32BE(at);
+    const prefixes = this.prefixes;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      const p = this.prefixes[mid];
+      const p = prefixes[mid];
       const c = p !== prefix ? (p < prefix ? -1 : 1) : this.names.compare(oid, at, at + h, mid * h, (mid + 1) * h);
       if (c === 0) return mid;
       if (c < 0) lo = mid + 1;

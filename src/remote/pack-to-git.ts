@@ -1,11 +1,11 @@
 import { promises as fs } from 'node:fs';
-import { KmscryptError } from '../errors';
 import { startIndexPack } from '../git/index-pack';
 import { packHeader } from '../git/pack-format';
 import { PackIndexFile } from '../git/pack-index-file';
 import { PackStream } from '../git/pack-stream';
 import type { StoredPack } from '../git/pack-subset';
 import { trace } from '../trace';
+import { checkClaimedIds, type ClaimedIds, sortClaimedIds } from './claimed-ids';
 
 export interface PackToGitOptions {
   objectFormat: 'sha1' | 'sha256';
@@ -17,16 +17,10 @@ export interface PackToGitOptions {
   promisor?: string;
 }
 
-/** Object IDs the store claims a pack holds: record i's ID is `ids[i * hashLength, (i + 1) * hashLength)`; every record's, or those of `records`. */
-export interface ClaimedIds {
-  ids: Buffer;
-  records?: readonly number[];
-}
-
 /**
  * Hands git a pack of `count` entries that `writeEntries` writes (decrypted payloads behind pack
- * entry headers, PackStream.entry), for `index-pack` to verify and store; then checks that every object the store
- * claimed is in the pack under that ID. Returns the pack's index and its .keep file, which git
+ * entry headers, PackStream.entry), for `index-pack` to verify and store; then checks that every
+ * object the store claimed is in the pack under that ID (claimed-ids.ts). Returns the pack's index and its .keep file, which git
  * removes once its refs are updated.
  */
 export async function packToGit(
@@ -38,11 +32,14 @@ export async function packToGit(
   const indexer = startIndexPack({ progress: options.progress, selfContained: options.selfContained, promisor: options.promisor });
   trace(`git index-pack started for a pack of ${count} objects`);
   const pack = new PackStream(indexer.input, options.objectFormat);
+  const h = options.objectFormat === 'sha1' ? 20 : 32;
+  let sorted: Buffer;
   try {
     await pack.write(packHeader(count));
     await writeEntries(pack);
     await pack.end();
     trace(`pack of ${count} objects sent to git index-pack`);
+    sorted = sortClaimedIds(claimed, h);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
     if (code === 'EPIPE' || code === 'ERR_STREAM_DESTROYED') {
@@ -58,22 +55,8 @@ export async function packToGit(
   }
   const result = await indexer.done;
   trace(`git index-pack stored pack ${result.packHash}`);
-  const h = options.objectFormat === 'sha1' ? 20 : 32;
   const idx = new PackIndexFile(await fs.readFile(result.idxFile), h);
-  // One loop without a copy per ID: a clone checks every object it received, after index-pack,
-  // while git waits.
-  for (const { ids, records } of claimed) {
-    const n = records ? records.length : ids.length / h;
-    for (let j = 0; j < n; j++) {
-      const at = (records ? records[j] : j) * h;
-      if (!idx.hasAt(ids, at)) {
-        throw new KmscryptError(
-          'TAMPERED',
-          `object ${ids.toString('hex', at, at + h)} decrypted to content with another ID; the repository was written by a faulty or hostile client`,
-        );
-      }
-    }
-  }
+  checkClaimedIds(idx, claimed, sorted);
   trace(`every object ID the store claimed is in pack ${result.packHash}`);
   return { keepFile: result.keepFile, idxFile: result.idxFile };
 }
