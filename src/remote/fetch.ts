@@ -142,7 +142,7 @@ async function transfer(
             sentOne();
             continue;
           }
-          // By unit, not by record: a clone of express writes 33,522 entries from about 300 segments.
+          // By unit, not by record: a clone of express writes 33,522 entries from segments of up to 64 KiB.
           for await (const unit of readUnits(repo, s.container, run, (k) => wanted === undefined || wanted.has(k))) {
             for (let k = unit.first; k <= unit.last; k++) {
               if (wanted !== undefined && !wanted.has(k)) continue;
