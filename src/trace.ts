@@ -2,10 +2,11 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 
 /**
- * Tracing of what the helper asks of storage and KMS (docs/debugging.md), with git's GIT_TRACE
- * conventions: KMSCRYPT_TRACE (or, when that is unset, GIT_TRACE itself) set to 1, 2 or true
- * traces to stderr, to a number 3-9 to that file descriptor, to an absolute path appends to that
- * file; unset, empty, 0 or false is off. git's `-vv` (`option verbosity 3`) turns it on too.
+ * Tracing of what the helper asks of storage and KMS, and of a fetch's phases (docs/debugging.md),
+ * with git's GIT_TRACE conventions: KMSCRYPT_TRACE (or, when that is unset, GIT_TRACE itself) set
+ * to 1, 2 or true traces to stderr, to a number 3-9 to that file descriptor, to an absolute path
+ * appends to that file; unset, empty, 0 or false is off. git's `-vv` (`option verbosity 3`) turns
+ * it on too.
  *
  * A trace line names the request, its key or action, sizes, the outcome and the time taken:
  * never key material, plaintext or credentials (test/trace.test.ts looks for a data key in it).
