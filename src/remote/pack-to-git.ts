@@ -20,8 +20,8 @@ export interface PackToGitOptions {
 /**
  * Hands git a pack of `count` entries that `writeEntries` writes (decrypted payloads behind pack
  * entry headers, PackStream.entry), for `index-pack` to verify and store; then checks that every
- * object the store claimed is in the pack under that ID (claimed-ids.ts). Returns the pack's index and its .keep file, which git
- * removes once its refs are updated.
+ * object the store claimed is in the pack under that ID (claimed-ids.ts). Returns the pack's
+ * index and its .keep file, which git removes once its refs are updated.
  */
 export async function packToGit(
   options: PackToGitOptions,
