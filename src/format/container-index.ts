@@ -11,6 +11,7 @@ const FLAG_LOCAL_BASE = 0x10;
 const FLAG_SEGMENT_END = 0x20;
 /** hash length u8 | entry count u32 | records start u32 */
 const HEAD = 9;
+const NO_BASE = Buffer.alloc(0);
 
 /** One entry as the container writer produces it. */
 export interface IndexEntry {
@@ -92,8 +93,9 @@ export class ContainerIndex {
     return this.oids.toString('hex', i * this.hashLength, (i + 1) * this.hashLength);
   }
 
+  /** The raw ID of record i's delta base; empty (one shared buffer) for a whole object. */
   base(i: number): Buffer {
-    return this.types[i] === DELTA_TYPE ? this.bases.subarray(i * this.hashLength, (i + 1) * this.hashLength) : Buffer.alloc(0);
+    return this.types[i] === DELTA_TYPE ? this.bases.subarray(i * this.hashLength, (i + 1) * this.hashLength) : NO_BASE;
   }
 
   find(oidHex: string): number | undefined {

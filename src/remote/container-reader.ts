@@ -5,6 +5,8 @@ import type { ContainerIndex } from '../format/container-index';
 import type { ContainerRef } from '../format/manifest';
 import { openRecord, RecordKeys, recordKeys } from '../format/record';
 import { openSegment } from '../format/segment';
+import { DELTA_TYPE } from '../format/container-index';
+import { OBJ_REF_DELTA } from '../git/pack-format';
 import type { RemoteRepository } from './remote-repository';
 
 export interface OpenedContainer {
@@ -35,6 +37,14 @@ export async function openContainer(repo: RemoteRepository, ref: ContainerRef): 
   const index = openIndex(dataKey, repo.repositoryId, containerId, sealed, ref.indexOffset, what, ref.version ?? 1, commitment);
   if (index.count !== ref.objects) throw new KmscryptError('TAMPERED', `${what} holds ${index.count} objects, the manifest says ${ref.objects}`);
   return { ref, index, keys: recordKeys(dataKey, repo.repositoryId, containerId) };
+}
+
+/**
+ * Record i's type in a pack given to git: a delta goes as REF_DELTA, naming its base by ID
+ * (`index.base(i)`, which the entry header ignores for any other type).
+ */
+export function packTypeOf(index: ContainerIndex, i: number): number {
+  return index.types[i] === DELTA_TYPE ? OBJ_REF_DELTA : index.types[i];
 }
 
 /**

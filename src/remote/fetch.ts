@@ -1,15 +1,14 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KmscryptError } from '../errors';
-import { ContainerIndex, DELTA_TYPE } from '../format/container-index';
 import type { Manifest } from '../format/manifest';
 import { LocalObjects } from '../git/object-presence';
-import { encodeEntryHeader, OBJ_REF_DELTA } from '../git/pack-format';
+import { encodeEntryHeader } from '../git/pack-format';
 import { localCloneShape } from '../git/clone-shape';
 import type { StoredPack } from '../git/pack-subset';
 import { hashLength } from '../format/object-format';
 import { isConnected } from '../git/repository';
-import { OpenedContainer, openContainers, planRuns, readUnits } from './container-reader';
+import { OpenedContainer, openContainers, packTypeOf, planRuns, readUnits } from './container-reader';
 import { candidatesOf, selectRecords, unfetchedContainers } from './fetch-selection';
 import { openLargeRecord } from './large-record';
 import { killPoint } from './kill-point';
@@ -119,10 +118,6 @@ async function transfer(
     claimed,
     async (pack) => {
       let sent = 0;
-      const entry = (index: ContainerIndex, i: number, payload: Buffer) => {
-        const delta = index.types[i] === DELTA_TYPE;
-        return pack.entry(delta ? OBJ_REF_DELTA : index.types[i], index.sizes[i], delta ? index.base(i) : undefined, payload);
-      };
       const sentOne = () => {
         progress.tick(++sent, total);
         if (sent === total >> 1) killPoint('fetch-streaming');
@@ -136,8 +131,7 @@ async function transfer(
             // Verified completely before its first byte is written to git.
             const chunks = await openLargeRecord(repo, s.container, run.first, tmpDir);
             killPoint('fetch-large-verified');
-            const header = encodeEntryHeader(index.types[run.first] === DELTA_TYPE ? OBJ_REF_DELTA : index.types[run.first], index.sizes[run.first], index.base(run.first));
-            await pack.write(header);
+            await pack.write(encodeEntryHeader(packTypeOf(index, run.first), index.sizes[run.first], index.base(run.first)));
             for await (const chunk of chunks) await pack.write(chunk);
             sentOne();
             continue;
@@ -146,7 +140,7 @@ async function transfer(
           for await (const unit of readUnits(repo, s.container, run, (k) => wanted === undefined || wanted.has(k))) {
             for (let k = unit.first; k <= unit.last; k++) {
               if (wanted !== undefined && !wanted.has(k)) continue;
-              await entry(index, k, unit.payload(k));
+              await pack.entry(packTypeOf(index, k), index.sizes[k], index.base(k), unit.payload(k));
               sentOne();
             }
           }

@@ -1,9 +1,9 @@
 import { promises as fs } from 'node:fs';
 import { KmscryptError } from '../errors';
 import { DELTA_TYPE } from '../format/container-index';
-import { encodeEntryHeader, OBJ_REF_DELTA } from '../git/pack-format';
+import { encodeEntryHeader } from '../git/pack-format';
 import type { PackStream } from '../git/pack-stream';
-import type { OpenedContainer } from './container-reader';
+import { type OpenedContainer, packTypeOf } from './container-reader';
 
 /** A decrypted record written to the spool: a pack entry (header and payload) at [start, end). */
 export interface SpoolEntry {
@@ -36,7 +36,7 @@ export class RecordSpool {
     const delta = index.types[i] === DELTA_TYPE;
     const start = this.length;
     try {
-      await this.append(encodeEntryHeader(delta ? OBJ_REF_DELTA : index.types[i], index.sizes[i], delta ? index.base(i) : undefined));
+      await this.append(encodeEntryHeader(packTypeOf(index, i), index.sizes[i], index.base(i)));
       for await (const chunk of payload) await this.append(chunk);
     } catch (err) {
       await this.file.truncate(start);

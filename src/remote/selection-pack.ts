@@ -2,8 +2,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { DELTA_TYPE } from '../format/container-index';
-import { encodeEntryHeader, OBJ_REF_DELTA } from '../git/pack-format';
-import { planRuns, readRun } from './container-reader';
+import { encodeEntryHeader } from '../git/pack-format';
+import { packTypeOf, planRuns, readRun } from './container-reader';
 import { openLargeRecord } from './large-record';
 import { packToGit, PackToGitOptions } from './pack-to-git';
 import { Progress } from './progress';
@@ -60,11 +60,10 @@ export async function sendSelection(
     let done = 0;
     const writeStored = async (loc: ObjectLocation, payload: Buffer | AsyncIterable<Buffer>) => {
       const { index } = loc.c;
-      const delta = index.types[loc.i] === DELTA_TYPE;
-      const [type, base] = delta ? [OBJ_REF_DELTA, index.base(loc.i)] : [index.types[loc.i], undefined];
-      if (Buffer.isBuffer(payload)) await pack.entry(type, index.sizes[loc.i], base, payload);
+      const type = packTypeOf(index, loc.i);
+      if (Buffer.isBuffer(payload)) await pack.entry(type, index.sizes[loc.i], index.base(loc.i), payload);
       else {
-        await pack.write(encodeEntryHeader(type, index.sizes[loc.i], base));
+        await pack.write(encodeEntryHeader(type, index.sizes[loc.i], index.base(loc.i)));
         for await (const chunk of payload) await pack.write(chunk);
       }
       progress.tick(++done, total);
