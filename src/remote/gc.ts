@@ -18,6 +18,7 @@ import { readSchedules, storeSchedule } from './gc-schedules';
 import { storeHistory } from './manifest-history';
 import { fetchObjects } from './fetch';
 import { pausePoint } from './kill-point';
+import { containersKept } from './tail-merge';
 import type { ManifestSnapshot, RemoteRepository } from './remote-repository';
 import { defaultTransferOptions } from './transfer-options';
 
@@ -93,8 +94,7 @@ export async function collectGarbage(repo: RemoteRepository, options: GcOptions)
       if (result) {
         const { published, ...report } = result;
         // Superseded: the containers consolidated, and those a tail merge had merged into one of them.
-        const superseded = new Set(snapshot.manifest.containers.flatMap((c) => [c.id, ...(c.pushes !== undefined ? (c.consolidates ?? []) : [])]));
-        return { ...report, ...(await sweep(repo, published, superseded, keys, options)) };
+        return { ...report, ...(await sweep(repo, published, containersKept(snapshot.manifest.containers), keys, options)) };
       }
       if (attempt >= MAX_ATTEMPTS) {
         throw new KmscryptError('CONFLICT', `gc gave way to concurrent pushes ${MAX_ATTEMPTS} times`, {

@@ -44,15 +44,21 @@ export function tailToMerge(containers: readonly ContainerRef[]): ContainerRef[]
 }
 
 /**
- * Whether `now` still lists every object `before` listed: each container of `before` is listed,
- * or merged into one `now` lists (a merge keeps every record; gc's consolidation does not).
+ * The containers whose every object `containers` hold: each one listed, and those a tail merge
+ * merged into one of them (a merge keeps every record; gc's consolidation does not).
  */
-export function keepsObjectsOf(now: { containers: ContainerRef[] } | null, before: { containers: ContainerRef[] } | null): boolean {
+export function containersKept(containers: readonly ContainerRef[]): Set<string> {
   const ids = new Set<string>();
-  for (const c of now?.containers ?? []) {
+  for (const c of containers) {
     ids.add(c.id);
     if (c.pushes !== undefined) for (const id of c.consolidates ?? []) ids.add(id);
   }
+  return ids;
+}
+
+/** Whether `now` still lists every object `before` listed (containersKept). */
+export function keepsObjectsOf(now: { containers: ContainerRef[] } | null, before: { containers: ContainerRef[] } | null): boolean {
+  const ids = containersKept(now?.containers ?? []);
   return (before?.containers ?? []).every((c) => ids.has(c.id));
 }
 
