@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { trace } from './trace';
 
 /**
  * What a process must not leave behind when it is interrupted (Ctrl-C sends SIGINT to git, the
@@ -54,23 +55,28 @@ export function isInterrupted(): boolean {
 export function installInterruptCleanup(): void {
   if (installed) return;
   installed = true;
-  for (const signal of SIGNALS) process.once(signal, () => void interrupted(signal));
+  // `on`, not `once`, and the listener stays until the cleanup is done: a signal without a
+  // listener gets its default action again, death without cleanup, and more signals do come
+  // while we clean up (git, itself interrupted, signals its helper again: run-command's
+  // clean_on_exit). They are ignored; the cleanup below is bounded in time.
+  for (const signal of SIGNALS) process.on(signal, onSignal);
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  if (interrupting) return;
+  interrupting = true;
+  void interrupted(signal);
 }
 
 async function interrupted(signal: NodeJS.Signals): Promise<void> {
-  interrupting = true;
-  // More signals come while we clean up: git, itself interrupted, signals its helper again
-  // (run-command's clean_on_exit). They are ignored; the cleanup below is bounded in time.
-  for (const s of SIGNALS) {
-    process.removeAllListeners(s);
-    process.on(s, () => undefined);
-  }
+  trace(`${signal}: cleaning up (${paths.size} temporary paths, ${children.size} children, ${actions.size} undo actions)`);
   // At once, in case something kills this process before the end; again once children have
   // stopped, in case they wrote more meanwhile.
   removePaths();
   await Promise.all([stopChildren(signal), runUndoActions()]);
   removePaths();
   paths.clear();
+  trace(`${signal}: cleaned up; ending of the signal`);
   for (const s of SIGNALS) process.removeAllListeners(s);
   process.kill(process.pid, signal);
 }
@@ -78,9 +84,11 @@ async function interrupted(signal: NodeJS.Signals): Promise<void> {
 function removePaths(): void {
   for (const path of paths) {
     try {
-      rmSync(path, { recursive: true, force: true });
-    } catch {
+      // Retried: a child stopping or the interrupted push may still add a file while it is removed.
+      rmSync(path, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+    } catch (err) {
       // Best effort: the path is under $TMPDIR or holds only our own temporary file.
+      trace(`could not remove ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   }
 }
@@ -88,9 +96,11 @@ function removePaths(): void {
 async function runUndoActions(): Promise<void> {
   if (actions.size === 0) return;
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ACTION_GRACE_MS)));
-  await Promise.race([Promise.allSettled([...actions].map((undo) => undo())), late]);
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ACTION_GRACE_MS)));
+  const outcome = await Promise.race([Promise.allSettled([...actions].map((undo) => undo())), late]);
   clearTimeout(timer);
+  if (outcome === 'late') trace(`undo actions still running after ${ACTION_GRACE_MS} ms; ending anyway`);
+  else for (const r of outcome) if (r.status === 'rejected') trace(`an undo action failed: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
 }
 
 async function stopChildren(signal: NodeJS.Signals): Promise<void> {

@@ -95,9 +95,10 @@ function walk(dir: string): string[] {
 }
 
 async function checkAfter(tt: Test, sb: Sandbox, src: string, store: StoreAccess, tmp: string, r: Interrupted, label: string): Promise<void> {
-  tt.not(r.status, 0, `${label}: git did not report success`);
-  tt.ok(r.groupGone, `${label}: no process of the push is left (pack-objects, index-pack, the helper)`);
-  tt.same(readdirSync(tmp), [], `${label}: nothing is left in TMPDIR`);
+  const seen = { status: r.status, stderr: r.stderr };
+  tt.not(r.status, 0, `${label}: git did not report success`, seen);
+  tt.ok(r.groupGone, `${label}: no process of the push is left (pack-objects, index-pack, the helper)`, seen);
+  tt.same(readdirSync(tmp), [], `${label}: nothing is left in TMPDIR`, seen);
   tt.notMatch(r.stderr, /fatal: kmscrypt:/, `${label}: the interruption is not reported as a kmscrypt failure`, { stderr: r.stderr });
   const keys = await store.keys();
   tt.same(
@@ -166,13 +167,15 @@ t.test('Ctrl-C during the upload of a first push to S3: the multipart upload is 
   const store = await backend.newStore(sb, 'interrupt');
   const tmp = sb.path('tmp');
   mkdirSync(tmp);
-  const r = await pushAndInterrupt(sb, src, store.url, { TMPDIR: tmp }, /Uploading: +[1-9]/, 'group', 'SIGINT');
+  // Traced (docs/debugging.md): when a check below fails, its stderr shows the requests and the cleanup.
+  const r = await pushAndInterrupt(sb, src, store.url, { TMPDIR: tmp, KMSCRYPT_TRACE: '1' }, /Uploading: +[1-9]/, 'group', 'SIGINT');
   const [, bucket, prefix] = /^kmscrypt::s3:\/\/([^/]+)\/(.+)$/.exec(store.url)!;
   const uploads = await s3ClientFor(await runningServices()).send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: `${prefix}/` }));
   tt.same(
     (uploads.Uploads ?? []).map((u) => u.Key),
     [],
     'no multipart upload is left open',
+    { status: r.status, stderr: r.stderr },
   );
   await checkAfter(tt, sb, src, store, tmp, r, 'Ctrl-C while uploading to S3');
 });
