@@ -8,7 +8,7 @@ import { HistoryRef, Manifest, ManifestEnvelope, openManifest, parseManifestEnve
 import type { ObjectFormat } from '../format/object-format';
 import { DataKey, KeyProvider, repositoryContext } from '../keys/key-provider';
 import { DEFAULT_ALIAS } from '../keys/keyring';
-import type { Storage } from '../storage/storage';
+import type { Storage, StoredObjectInfo } from '../storage/storage';
 import { DataKeyCache } from './data-keys';
 import { KeyTrust } from './key-trust';
 import { KnownRemotes } from './known-remotes';
@@ -67,6 +67,8 @@ export class RemoteRepository {
 
   /** Whether this process created the repository (its log is empty). */
   created = false;
+  /** The manifest listing open() asked for together with the descriptor, for the first latest(). */
+  private earlyListing?: EarlyListing;
 
   private constructor(
     readonly config: RemoteConfig,
@@ -115,9 +117,12 @@ export class RemoteRepository {
    * location it has not used is adopted only by the first latest(), once something only a
    * principal allowed to use the repository's key could have made has been checked.
    */
-  static async open(config: RemoteConfig): Promise<RemoteRepository | undefined> {
-    const bytes = await config.storage.get(STORE_KEYS.descriptor, DESCRIPTOR_READ);
+  static async open(config: RemoteConfig, opts: { listing?: boolean } = {}): Promise<RemoteRepository | undefined> {
+    const descriptorRead = config.storage.get(STORE_KEYS.descriptor, DESCRIPTOR_READ);
+    descriptorRead.catch(() => undefined); // awaited below
     const expected = await KnownRemotes.in(config.stateDir).repositoryAt(config.url);
+    const early = opts.listing && expected !== undefined ? await earlyListing(config, expected) : undefined;
+    const bytes = await descriptorRead;
     if (!bytes) {
       if (expected) {
         throw new KmscryptError('TAMPERED', `repository ${expected} that this clone used at ${config.url} is gone from the store`, {
@@ -134,7 +139,9 @@ export class RemoteRepository {
         { unchanged: 'no ref was changed', fix: `if it was replaced deliberately: git kmscrypt forget ${config.url}` },
       );
     }
-    return new RemoteRepository(config, descriptor, sha256Hex(bytes), expected !== undefined);
+    const repo = new RemoteRepository(config, descriptor, sha256Hex(bytes), expected !== undefined);
+    repo.earlyListing = early;
+    return repo;
   }
 
   static async openExisting(config: RemoteConfig): Promise<RemoteRepository> {
@@ -217,8 +224,8 @@ export class RemoteRepository {
   async latest(intent: Intent = 'write', opts: { kept?: boolean } = {}): Promise<ManifestSnapshot> {
     const kept = intent === 'read' && opts.kept === true;
     const seen = await this.state.load();
-    const startAfter = seen.generation > 1 ? manifestKey(seen.generation - 1) : undefined;
-    const keys = (await this.storage.list(STORE_KEYS.manifestPrefix, startAfter))
+    const startAfter = listingStart(seen);
+    const keys = (await (this.takeEarlyListing(startAfter) ?? this.storage.list(STORE_KEYS.manifestPrefix, startAfter)))
       .map((o) => ({ key: o.key, generation: generationOfKey(o.key) }))
       .filter((o): o is { key: string; generation: number } => o.generation !== undefined);
     const newest = keys.length ? keys[keys.length - 1] : undefined;
@@ -282,6 +289,13 @@ export class RemoteRepository {
       unchanged: 'no ref was changed',
       fix: `if an earlier kmscrypt's gc removed it and you trust the store, delete ${this.state.path ?? "this clone's state file"} to accept its current state`,
     });
+  }
+
+  /** The listing open() started, once, if it starts where this one must (the state did not move meanwhile). */
+  private takeEarlyListing(startAfter: string | undefined): Promise<StoredObjectInfo[]> | undefined {
+    const early = this.earlyListing;
+    this.earlyListing = undefined;
+    return early && early.startAfter === startAfter ? early.listing : undefined;
   }
 
   private async adopt(snapshot: ManifestSnapshot, intent: Intent): Promise<void> {
@@ -377,4 +391,32 @@ function keptPeeled(base: Manifest | null, refs: Record<string, string>): Record
   const kept: Record<string, string> = {};
   for (const [name, target] of Object.entries(base?.peeled ?? {})) if (base?.refs[name] === refs[name]) kept[name] = target;
   return kept;
+}
+
+interface EarlyListing {
+  startAfter: string | undefined;
+  listing: Promise<StoredObjectInfo[]>;
+}
+
+/** Where the listing of manifests starts for a clone that saw `seen`: at the one before it (a rollback to it must show). */
+function listingStart(seen: { generation: number }): string | undefined {
+  return seen.generation > 1 ? manifestKey(seen.generation - 1) : undefined;
+}
+
+/**
+ * At a location this clone has used, which manifests to list depends only on the clone's state of
+ * the repository pinned there, so the listing is asked for while the descriptor is read: one round
+ * trip fewer for every ls-remote, fetch and push. It is used only if the descriptor names that
+ * repository (open() refuses anything else) and the state has not moved by the time latest() runs.
+ */
+async function earlyListing(config: RemoteConfig, repositoryId: string): Promise<EarlyListing | undefined> {
+  // A state that cannot be read is latest()'s to report, as it would be without this.
+  const seen = await LocalStateFile.at(config.stateDir, repositoryId)
+    .load()
+    .catch(() => undefined);
+  if (!seen) return undefined;
+  const startAfter = listingStart(seen);
+  const listing = config.storage.list(STORE_KEYS.manifestPrefix, startAfter);
+  listing.catch(() => undefined); // awaited by latest(), or dropped with a descriptor open() refuses
+  return { startAfter, listing };
 }

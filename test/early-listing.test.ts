@@ -1,0 +1,155 @@
+import { join } from 'node:path';
+import t from 'tap';
+import { DESCRIPTOR_READ, manifestKey, STORE_KEYS } from '../src/format/constants';
+import { LocalKeyProvider } from '../src/keys/local-key-provider';
+import { LocalStateFile } from '../src/remote/local-state';
+import { type RemoteConfig, RemoteRepository } from '../src/remote/remote-repository';
+import type { Storage } from '../src/storage/storage';
+import { localRemote, publishManifest, type LocalRemote } from './support/local-remote';
+
+/**
+ * The helper's `list` asks for the manifest listing while the descriptor is read, at a location
+ * this clone has used (RemoteRepository.open with `listing`): one round trip fewer per ls-remote,
+ * fetch and push. The store here answers the descriptor only when the test says so, and records
+ * what was asked meanwhile.
+ */
+
+interface Gate {
+  storage: Storage;
+  /** Storage calls in order, as "get <key>" or "list <startAfter>". */
+  calls: string[];
+  /** Lets the held descriptor read answer. */
+  release(): void;
+}
+
+/** The remote's store, holding every read of the descriptor until release(). */
+function gatedStorage(inner: Storage): Gate {
+  const calls: string[] = [];
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const storage = new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'get') {
+        return async (key: string, limit: Parameters<Storage['get']>[1]) => {
+          calls.push(`get ${key}`);
+          if (key === STORE_KEYS.descriptor) await released;
+          return target.get(key, limit);
+        };
+      }
+      if (prop === 'list') {
+        return (prefix: string, startAfter?: string) => {
+          calls.push(`list ${startAfter ?? '(start)'}`);
+          return target.list(prefix, startAfter);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { storage, calls, release };
+}
+
+function cloneConfig(remote: LocalRemote, name: string, storage: Storage): RemoteConfig {
+  return {
+    url: `file://${join(remote.dir, 'store')}`,
+    storage,
+    keys: new LocalKeyProvider(remote.keyring),
+    keyProvider: 'local',
+    stateDir: join(remote.dir, name),
+  };
+}
+
+/** Waits until `done()` or `ms` have passed: time for the file reads open() makes and for a request to be sent. */
+async function settle(done: () => boolean = () => false, ms = 300): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+}
+
+async function remoteWithManifests(t: Parameters<typeof localRemote>[0], count: number): Promise<LocalRemote> {
+  const remote = await localRemote(t);
+  for (let i = 0; i < count; i++) await publishManifest(remote.repo, (m) => ({ refs: { ...(m?.refs ?? {}), [`refs/heads/b${i}`]: 'a'.repeat(40) } }));
+  return remote;
+}
+
+t.test('a clone that has used the location: the listing is asked before the descriptor answers, and used', async (t) => {
+  const remote = await remoteWithManifests(t, 3);
+  // First contact pins the location to the repository and records generation 3.
+  const first = (await RemoteRepository.open(cloneConfig(remote, 'c', remote.storage), { listing: true }))!;
+  await first.latest('read');
+
+  const gate = gatedStorage(remote.storage);
+  const opening = RemoteRepository.open(cloneConfig(remote, 'c', gate.storage), { listing: true });
+  await settle(() => gate.calls.length >= 2, 5000);
+  t.same(
+    gate.calls,
+    [`get ${STORE_KEYS.descriptor}`, `list ${manifestKey(2)}`],
+    'the listing from the manifest before the one seen, while the descriptor is read',
+  );
+  gate.release();
+  const repo = (await opening)!;
+  const snapshot = await repo.latest('read');
+  t.equal(snapshot.manifest?.generation, 3, 'the newest manifest');
+  t.same(
+    gate.calls.filter((c) => c.startsWith('list')),
+    [`list ${manifestKey(2)}`],
+    'one listing in all: latest() took the one asked for early',
+  );
+  await publishManifest(remote.repo, () => ({}));
+  t.equal((await repo.latest('read')).manifest?.generation, 4, 'a later latest() lists again and sees a newer manifest');
+});
+
+t.test('the state moved between open and latest (another git process of the clone fetched): the early listing is not used', async (t) => {
+  const remote = await remoteWithManifests(t, 2);
+  const first = (await RemoteRepository.open(cloneConfig(remote, 'c', remote.storage), { listing: true }))!;
+  await first.latest('read');
+  const gate = gatedStorage(remote.storage);
+  const opening = RemoteRepository.open(cloneConfig(remote, 'c', gate.storage), { listing: true });
+  await settle(() => gate.calls.length >= 2, 5000);
+  gate.release();
+  const repo = (await opening)!;
+  // Meanwhile another process of this clone saw generation 3.
+  const third = await publishManifest(remote.repo, () => ({}));
+  await LocalStateFile.at(join(remote.dir, 'c'), repo.repositoryId).update({ generation: 3, manifestHash: third.hash! });
+  const snapshot = await repo.latest('read');
+  t.equal(snapshot.manifest?.generation, 3, 'the manifest the state now names');
+  t.same(
+    gate.calls.filter((c) => c.startsWith('list')),
+    [`list ${manifestKey(1)}`, `list ${manifestKey(2)}`],
+    'listed again from where the state now starts',
+  );
+});
+
+t.test('first contact, and callers that do not ask for it: no listing before latest()', async (t) => {
+  const remote = await remoteWithManifests(t, 1);
+  for (const [what, listing] of [
+    ['a location this clone has not used', true],
+    ['open() without listing', false],
+  ] as const) {
+    if (!listing) await (await RemoteRepository.open(cloneConfig(remote, 'used', remote.storage)))!.latest('read');
+    const gate = gatedStorage(remote.storage);
+    const opening = RemoteRepository.open(cloneConfig(remote, listing ? 'fresh' : 'used', gate.storage), { listing });
+    await settle();
+    t.same(gate.calls, [`get ${STORE_KEYS.descriptor}`], `${what}: only the descriptor is read`);
+    gate.release();
+    await opening;
+  }
+});
+
+t.test('the descriptor names another repository: refused as before, and the early listing is dropped without an unhandled rejection', async (t) => {
+  const remote = await remoteWithManifests(t, 1);
+  const first = (await RemoteRepository.open(cloneConfig(remote, 'c', remote.storage), { listing: true }))!;
+  await first.latest('read');
+  const other = await localRemote(t);
+  const descriptor = await other.storage.get(STORE_KEYS.descriptor, DESCRIPTOR_READ);
+  const swapped: Storage = new Proxy(remote.storage, {
+    get(target, prop, receiver) {
+      if (prop === 'get')
+        return (key: string, limit: Parameters<Storage['get']>[1]) => (key === STORE_KEYS.descriptor ? Promise.resolve(descriptor) : target.get(key, limit));
+      if (prop === 'list') return () => Promise.reject(new Error('the store refused the listing'));
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  await t.rejects(RemoteRepository.open(cloneConfig(remote, 'c', swapped), { listing: true }), { message: /now holds repository .* it was replaced/ });
+  await settle();
+});
