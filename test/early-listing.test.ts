@@ -8,9 +8,8 @@ import type { Storage } from '../src/storage/storage';
 import { localRemote, publishManifest, type LocalRemote } from './support/local-remote';
 
 /**
- * The helper's `list` asks for the manifest listing while the descriptor is read, at a location
- * this clone has used (RemoteRepository.open with `listing`): one round trip fewer per ls-remote,
- * fetch and push. The store here answers the descriptor only when the test says so, and records
+ * The helper's `list` asks for the manifest listing while the descriptor is read
+ * (RemoteRepository.open with `listFor`): one round trip fewer per ls-remote, fetch and push. The store here answers the descriptor only when the test says so, and records
  * what was asked meanwhile.
  */
 
@@ -74,11 +73,11 @@ async function remoteWithManifests(t: Parameters<typeof localRemote>[0], count: 
 t.test('a clone that has used the location: the listing is asked before the descriptor answers, and used', async (t) => {
   const remote = await remoteWithManifests(t, 3);
   // First contact pins the location to the repository and records generation 3.
-  const first = (await RemoteRepository.open(cloneConfig(remote, 'c', remote.storage), { listing: true }))!;
+  const first = (await RemoteRepository.open(cloneConfig(remote, 'c', remote.storage), { listFor: 'read' }))!;
   await first.latest('read');
 
   const gate = gatedStorage(remote.storage);
-  const opening = RemoteRepository.open(cloneConfig(remote, 'c', gate.storage), { listing: true });
+  const opening = RemoteRepository.open(cloneConfig(remote, 'c', gate.storage), { listFor: 'read' });
   await settle(() => gate.calls.length >= 2, 5000);
   t.same(
     gate.calls,
@@ -100,10 +99,10 @@ t.test('a clone that has used the location: the listing is asked before the desc
 
 t.test('the state moved between open and latest (another git process of the clone fetched): the early listing is not used', async (t) => {
   const remote = await remoteWithManifests(t, 2);
-  const first = (await RemoteRepository.open(cloneConfig(remote, 'c', remote.storage), { listing: true }))!;
+  const first = (await RemoteRepository.open(cloneConfig(remote, 'c', remote.storage), { listFor: 'read' }))!;
   await first.latest('read');
   const gate = gatedStorage(remote.storage);
-  const opening = RemoteRepository.open(cloneConfig(remote, 'c', gate.storage), { listing: true });
+  const opening = RemoteRepository.open(cloneConfig(remote, 'c', gate.storage), { listFor: 'read' });
   await settle(() => gate.calls.length >= 2, 5000);
   gate.release();
   const repo = (await opening)!;
@@ -119,15 +118,27 @@ t.test('the state moved between open and latest (another git process of the clon
   );
 });
 
-t.test('first contact, and callers that do not ask for it: no listing before latest()', async (t) => {
+t.test('a first read of a location: listed from the start while the descriptor is read', async (t) => {
+  const remote = await remoteWithManifests(t, 2);
+  const gate = gatedStorage(remote.storage);
+  const opening = RemoteRepository.open(cloneConfig(remote, 'fresh', gate.storage), { listFor: 'read' });
+  await settle(() => gate.calls.length >= 2, 5000);
+  t.same(gate.calls, [`get ${STORE_KEYS.descriptor}`, 'list (start)'], 'the whole listing, asked with the descriptor');
+  gate.release();
+  const snapshot = await (await opening)!.latest('read');
+  t.equal(snapshot.manifest?.generation, 2, 'the newest manifest');
+  t.equal(gate.calls.filter((c) => c.startsWith('list')).length, 1, 'one listing in all');
+});
+
+t.test('a first push to a location, and callers that do not ask for it: no listing before latest()', async (t) => {
   const remote = await remoteWithManifests(t, 1);
-  for (const [what, listing] of [
-    ['a location this clone has not used', true],
-    ['open() without listing', false],
+  for (const [what, listFor] of [
+    ['a location this clone has not used, to write (the push may be about to create the repository)', 'write'],
+    ['open() without listFor', undefined],
   ] as const) {
-    if (!listing) await (await RemoteRepository.open(cloneConfig(remote, 'used', remote.storage)))!.latest('read');
+    if (!listFor) await (await RemoteRepository.open(cloneConfig(remote, 'used', remote.storage)))!.latest('read');
     const gate = gatedStorage(remote.storage);
-    const opening = RemoteRepository.open(cloneConfig(remote, listing ? 'fresh' : 'used', gate.storage), { listing });
+    const opening = RemoteRepository.open(cloneConfig(remote, listFor ? 'fresh' : 'used', gate.storage), { listFor });
     await settle();
     t.same(gate.calls, [`get ${STORE_KEYS.descriptor}`], `${what}: only the descriptor is read`);
     gate.release();
@@ -137,7 +148,7 @@ t.test('first contact, and callers that do not ask for it: no listing before lat
 
 t.test('the descriptor names another repository: refused as before, and the early listing is dropped without an unhandled rejection', async (t) => {
   const remote = await remoteWithManifests(t, 1);
-  const first = (await RemoteRepository.open(cloneConfig(remote, 'c', remote.storage), { listing: true }))!;
+  const first = (await RemoteRepository.open(cloneConfig(remote, 'c', remote.storage), { listFor: 'read' }))!;
   await first.latest('read');
   const other = await localRemote(t);
   const descriptor = await other.storage.get(STORE_KEYS.descriptor, DESCRIPTOR_READ);
@@ -150,6 +161,51 @@ t.test('the descriptor names another repository: refused as before, and the earl
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });
-  await t.rejects(RemoteRepository.open(cloneConfig(remote, 'c', swapped), { listing: true }), { message: /now holds repository .* it was replaced/ });
+  await t.rejects(RemoteRepository.open(cloneConfig(remote, 'c', swapped), { listFor: 'read' }), { message: /now holds repository .* it was replaced/ });
   await settle();
+});
+
+t.test("a first read of a location: the user's own key is described while the manifest is read; not by a clone that trusts a key already", async (t) => {
+  const remote = await remoteWithManifests(t, 1);
+  const described: string[] = [];
+  const keys = new LocalKeyProvider(remote.keyring);
+  const watched = new Proxy(keys, {
+    get(target, prop, receiver) {
+      if (prop === 'describeKey') {
+        return (keyId: string) => {
+          described.push(keyId);
+          return target.describeKey(keyId);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  let releaseManifest!: () => void;
+  const manifestHeld = new Promise<void>((resolve) => (releaseManifest = resolve));
+  const storage = new Proxy(remote.storage, {
+    get(target, prop, receiver) {
+      if (prop === 'get') {
+        return async (key: string, limit: Parameters<Storage['get']>[1]) => {
+          if (key.startsWith(STORE_KEYS.manifestPrefix)) await manifestHeld;
+          return target.get(key, limit);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  const config = { ...cloneConfig(remote, 'fresh', storage), keys: watched };
+  const reading = RemoteRepository.open(config, { listFor: 'read' }).then((repo) => repo!.latest('read'));
+  await settle(() => described.length > 0, 5000);
+  t.same(described, ['alias/kmscrypt'], 'alias/kmscrypt described before the manifest has arrived');
+  releaseManifest();
+  t.equal((await reading).manifest?.generation, 1, 'the manifest read, its key trusted as the user’s own');
+  t.same(described, ['alias/kmscrypt'], 'described once');
+
+  described.length = 0;
+  const again = (await RemoteRepository.open(config, { listFor: 'read' }))!;
+  await again.latest('read');
+  await settle();
+  t.same(described, [], 'the same clone again: it trusts the key already, nothing is described');
 });

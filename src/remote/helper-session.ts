@@ -116,7 +116,7 @@ export class HelperSession implements HelperBackend {
   }
 
   async list(forPush: boolean): Promise<string[]> {
-    this.repo ??= await RemoteRepository.open(this.config, { listing: true });
+    this.repo ??= await RemoteRepository.open(this.config, { listFor: forPush ? 'write' : 'read' });
     if (!this.repo) {
       if (!forPush) {
         throw new KmscryptError('NO_REPOSITORY', `no kmscrypt repository at ${this.config.url}`, { fix: 'check the URL, or push to it to create one' });

@@ -22,6 +22,23 @@ export class KeyTrust {
 
   constructor(private readonly repo: RemoteRepository) {}
 
+  /**
+   * Starts describing the user's own keys when this clone has accepted no key of the repository
+   * yet (a first clone, an ls-remote outside a repository): the first manifest will need them
+   * (isTrusted), and the KMS round trip then overlaps the store's. Not when kmscrypt.keyId is an
+   * ARN, which a manifest's key can equal without any question to KMS. A failure here is left for
+   * the call that needs the answer to report.
+   */
+  prefetch(): void {
+    if (this.repo.config.keyId?.startsWith('arn:')) return;
+    this.repo.state.load().then(
+      (state) => {
+        if (state.trustedKeys.length === 0) this.ownKeys().catch(() => undefined);
+      },
+      () => undefined,
+    );
+  }
+
   /** Whether `keyRef` (an ARN, or a key as an older manifest named it) is trusted without proof. */
   async isTrusted(keyRef: string): Promise<boolean> {
     if ([...this.accepted].some((k) => sameKey(k, keyRef))) return true;

@@ -116,12 +116,16 @@ export class RemoteRepository {
    * clone has used before must still hold the repository it found there (KnownRemotes); a
    * location it has not used is adopted only by the first latest(), once something only a
    * principal allowed to use the repository's key could have made has been checked.
+   *
+   * `listFor`: the caller (the helper's list) reads the newest manifest next, to read or to
+   * write; the listing and the key questions latest() will need are asked for meanwhile (see
+   * earlyListing and KeyTrust.prefetch).
    */
-  static async open(config: RemoteConfig, opts: { listing?: boolean } = {}): Promise<RemoteRepository | undefined> {
+  static async open(config: RemoteConfig, opts: { listFor?: Intent } = {}): Promise<RemoteRepository | undefined> {
     const descriptorRead = config.storage.get(STORE_KEYS.descriptor, DESCRIPTOR_READ);
     descriptorRead.catch(() => undefined); // awaited below
     const expected = await KnownRemotes.in(config.stateDir).repositoryAt(config.url);
-    const early = opts.listing && expected !== undefined ? await earlyListing(config, expected) : undefined;
+    const early = opts.listFor ? await earlyListing(config, expected, opts.listFor) : undefined;
     const bytes = await descriptorRead;
     if (!bytes) {
       if (expected) {
@@ -140,7 +144,10 @@ export class RemoteRepository {
       );
     }
     const repo = new RemoteRepository(config, descriptor, sha256Hex(bytes), expected !== undefined);
-    repo.earlyListing = early;
+    if (opts.listFor) {
+      repo.earlyListing = early;
+      repo.trust.prefetch();
+    }
     return repo;
   }
 
@@ -404,16 +411,23 @@ function listingStart(seen: { generation: number }): string | undefined {
 }
 
 /**
- * At a location this clone has used, which manifests to list depends only on the clone's state of
- * the repository pinned there, so the listing is asked for while the descriptor is read: one round
- * trip fewer for every ls-remote, fetch and push. It is used only if the descriptor names that
- * repository (open() refuses anything else) and the state has not moved by the time latest() runs.
+ * Which manifests latest() lists depends only on this clone's state of the repository, so the
+ * listing is asked for while the descriptor is read: one round trip fewer for every ls-remote,
+ * fetch and push. At a location this clone has used, from the state of the repository pinned
+ * there; at a new one, from the start, but only to read: a push may be about to create the
+ * repository, and listing an empty location would be a request more. The listing is used only if
+ * the descriptor names that repository (open() refuses any other at a pinned location) and the
+ * state of the repository read starts the listing at the same place when latest() runs.
  */
-async function earlyListing(config: RemoteConfig, repositoryId: string): Promise<EarlyListing | undefined> {
+async function earlyListing(config: RemoteConfig, pinned: string | undefined, intent: Intent): Promise<EarlyListing | undefined> {
+  if (pinned === undefined && intent === 'write') return undefined;
   // A state that cannot be read is latest()'s to report, as it would be without this.
-  const seen = await LocalStateFile.at(config.stateDir, repositoryId)
-    .load()
-    .catch(() => undefined);
+  const seen =
+    pinned === undefined
+      ? { generation: 0 }
+      : await LocalStateFile.at(config.stateDir, pinned)
+          .load()
+          .catch(() => undefined);
   if (!seen) return undefined;
   const startAfter = listingStart(seen);
   const listing = config.storage.list(STORE_KEYS.manifestPrefix, startAfter);
