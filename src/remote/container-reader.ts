@@ -21,6 +21,10 @@ export interface OpenedContainer {
  */
 export async function openContainer(repo: RemoteRepository, ref: ContainerRef): Promise<OpenedContainer> {
   const what = `container ${ref.id}`;
+  // The wrapped key comes from the authenticated manifest, so KMS is asked while the index is
+  // read; the store's bytes are still checked first, and their failure is the one reported.
+  const unwrapping = repo.dataKeys.unwrap(Buffer.from(ref.wrappedKey, 'base64'), ref.keyId);
+  unwrapping.catch(() => undefined);
   const tail = await repo.storage.getRange(containerKey(ref.id), { start: ref.indexOffset, end: ref.size });
   if (tail.length !== ref.indexLength + TRAILER_LENGTH) {
     throw new KmscryptError('TAMPERED', `${what} does not match the manifest (index length); it was altered or truncated`);
@@ -30,7 +34,7 @@ export async function openContainer(repo: RemoteRepository, ref: ContainerRef): 
   if (trailer.indexOffset !== ref.indexOffset || sha256Hex(sealed) !== ref.indexHash) {
     throw new KmscryptError('TAMPERED', `${what} does not match the manifest: it was altered or replaced`, { unchanged: 'nothing was handed to git' });
   }
-  const dataKey = await repo.dataKeys.unwrap(Buffer.from(ref.wrappedKey, 'base64'), ref.keyId);
+  const dataKey = await unwrapping;
   const containerId = Buffer.from(ref.id, 'hex');
   // From version 3 on, openIndex first checks that the data key is the one the manifest commits to.
   const commitment = ref.commitment === undefined ? null : Buffer.from(ref.commitment, 'hex');
