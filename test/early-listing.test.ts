@@ -4,8 +4,9 @@ import { DESCRIPTOR_READ, manifestKey, STORE_KEYS } from '../src/format/constant
 import { LocalKeyProvider } from '../src/keys/local-key-provider';
 import { LocalStateFile } from '../src/remote/local-state';
 import { type RemoteConfig, RemoteRepository } from '../src/remote/remote-repository';
-import type { Storage } from '../src/storage/storage';
+import type { ReadLimit, Storage } from '../src/storage/storage';
 import { localRemote, publishManifest, type LocalRemote } from './support/local-remote';
+import { overriding } from './support/overriding';
 
 /**
  * The helper's `list` asks for the manifest listing while the descriptor is read
@@ -26,23 +27,15 @@ function gatedStorage(inner: Storage): Gate {
   const calls: string[] = [];
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
-  const storage = new Proxy(inner, {
-    get(target, prop, receiver) {
-      if (prop === 'get') {
-        return async (key: string, limit: Parameters<Storage['get']>[1]) => {
-          calls.push(`get ${key}`);
-          if (key === STORE_KEYS.descriptor) await released;
-          return target.get(key, limit);
-        };
-      }
-      if (prop === 'list') {
-        return (prefix: string, startAfter?: string) => {
-          calls.push(`list ${startAfter ?? '(start)'}`);
-          return target.list(prefix, startAfter);
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+  const storage = overriding(inner, {
+    get: async (key: string, limit: ReadLimit) => {
+      calls.push(`get ${key}`);
+      if (key === STORE_KEYS.descriptor) await released;
+      return inner.get(key, limit);
+    },
+    list: (prefix: string, startAfter?: string) => {
+      calls.push(`list ${startAfter ?? '(start)'}`);
+      return inner.list(prefix, startAfter);
     },
   });
   return { storage, calls, release };
@@ -70,15 +63,21 @@ async function remoteWithManifests(t: Parameters<typeof localRemote>[0], count: 
   return remote;
 }
 
-t.test('a clone that has used the location: the listing is asked before the descriptor answers, and used', async (t) => {
-  const remote = await remoteWithManifests(t, 3);
-  // First contact pins the location to the repository and records generation 3.
-  const first = (await RemoteRepository.open(cloneConfig(remote, 'c', remote.storage), { listFor: 'read' }))!;
-  await first.latest('read');
-
+/**
+ * Clone 'c' reads the location once (first contact pins it to the repository and records the
+ * newest generation), then opens it again through a gated store, for the helper's list.
+ */
+async function reopenThroughGate(remote: LocalRemote): Promise<{ gate: Gate; opening: Promise<RemoteRepository | undefined> }> {
+  await (await RemoteRepository.open(cloneConfig(remote, 'c', remote.storage), { listFor: 'read' }))!.latest('read');
   const gate = gatedStorage(remote.storage);
   const opening = RemoteRepository.open(cloneConfig(remote, 'c', gate.storage), { listFor: 'read' });
   await settle(() => gate.calls.length >= 2, 5000);
+  return { gate, opening };
+}
+
+t.test('a clone that has used the location: the listing is asked before the descriptor answers, and used', async (t) => {
+  const remote = await remoteWithManifests(t, 3);
+  const { gate, opening } = await reopenThroughGate(remote);
   t.same(
     gate.calls,
     [`get ${STORE_KEYS.descriptor}`, `list ${manifestKey(2)}`],
@@ -99,11 +98,7 @@ t.test('a clone that has used the location: the listing is asked before the desc
 
 t.test('the state moved between open and latest (another git process of the clone fetched): the early listing is not used', async (t) => {
   const remote = await remoteWithManifests(t, 2);
-  const first = (await RemoteRepository.open(cloneConfig(remote, 'c', remote.storage), { listFor: 'read' }))!;
-  await first.latest('read');
-  const gate = gatedStorage(remote.storage);
-  const opening = RemoteRepository.open(cloneConfig(remote, 'c', gate.storage), { listFor: 'read' });
-  await settle(() => gate.calls.length >= 2, 5000);
+  const { gate, opening } = await reopenThroughGate(remote);
   gate.release();
   const repo = (await opening)!;
   // Meanwhile another process of this clone saw generation 3.
@@ -152,14 +147,9 @@ t.test('the descriptor names another repository: refused as before, and the earl
   await first.latest('read');
   const other = await localRemote(t);
   const descriptor = await other.storage.get(STORE_KEYS.descriptor, DESCRIPTOR_READ);
-  const swapped: Storage = new Proxy(remote.storage, {
-    get(target, prop, receiver) {
-      if (prop === 'get')
-        return (key: string, limit: Parameters<Storage['get']>[1]) => (key === STORE_KEYS.descriptor ? Promise.resolve(descriptor) : target.get(key, limit));
-      if (prop === 'list') return () => Promise.reject(new Error('the store refused the listing'));
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
+  const swapped = overriding(remote.storage, {
+    get: (key: string, limit: ReadLimit) => (key === STORE_KEYS.descriptor ? Promise.resolve(descriptor) : remote.storage.get(key, limit)),
+    list: () => Promise.reject(new Error('the store refused the listing')),
   });
   await t.rejects(RemoteRepository.open(cloneConfig(remote, 'c', swapped), { listFor: 'read' }), { message: /now holds repository .* it was replaced/ });
   await settle();
@@ -169,30 +159,18 @@ t.test("a first read of a location: the user's own key is described while the ma
   const remote = await remoteWithManifests(t, 1);
   const described: string[] = [];
   const keys = new LocalKeyProvider(remote.keyring);
-  const watched = new Proxy(keys, {
-    get(target, prop, receiver) {
-      if (prop === 'describeKey') {
-        return (keyId: string) => {
-          described.push(keyId);
-          return target.describeKey(keyId);
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+  const watched = overriding(keys, {
+    describeKey: (keyId: string) => {
+      described.push(keyId);
+      return keys.describeKey(keyId);
     },
   });
   let releaseManifest!: () => void;
   const manifestHeld = new Promise<void>((resolve) => (releaseManifest = resolve));
-  const storage = new Proxy(remote.storage, {
-    get(target, prop, receiver) {
-      if (prop === 'get') {
-        return async (key: string, limit: Parameters<Storage['get']>[1]) => {
-          if (key.startsWith(STORE_KEYS.manifestPrefix)) await manifestHeld;
-          return target.get(key, limit);
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+  const storage = overriding(remote.storage, {
+    get: async (key: string, limit: ReadLimit) => {
+      if (key.startsWith(STORE_KEYS.manifestPrefix)) await manifestHeld;
+      return remote.storage.get(key, limit);
     },
   });
   const config = { ...cloneConfig(remote, 'fresh', storage), keys: watched };

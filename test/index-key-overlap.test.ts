@@ -3,8 +3,9 @@ import { containerKey } from '../src/format/constants';
 import { LocalKeyProvider } from '../src/keys/local-key-provider';
 import { openContainers } from '../src/remote/container-reader';
 import { RemoteRepository } from '../src/remote/remote-repository';
-import type { Storage } from '../src/storage/storage';
+import type { ByteRange } from '../src/storage/storage';
 import { localRemote, pushObjects } from './support/local-remote';
+import { overriding } from './support/overriding';
 import { blob } from './support/test-pack';
 
 /**
@@ -19,30 +20,18 @@ t.test("a container's data key is asked for while its index is read", async (t) 
   await pushObjects(remote.repo, [blob('two')], {});
   const unwrapped: string[] = [];
   const keys = new LocalKeyProvider(remote.keyring);
-  const watched = new Proxy(keys, {
-    get(target, prop, receiver) {
-      if (prop === 'decryptDataKey') {
-        return (...args: Parameters<LocalKeyProvider['decryptDataKey']>) => {
-          unwrapped.push(args[0].toString('base64'));
-          return target.decryptDataKey(...args);
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+  const watched = overriding(keys, {
+    decryptDataKey: (...args: Parameters<LocalKeyProvider['decryptDataKey']>) => {
+      unwrapped.push(args[0].toString('base64'));
+      return keys.decryptDataKey(...args);
     },
   });
   let releaseIndex!: () => void;
   const indexHeld = new Promise<void>((resolve) => (releaseIndex = resolve));
-  const storage: Storage = new Proxy(remote.storage, {
-    get(target, prop, receiver) {
-      if (prop === 'getRange') {
-        return async (key: string, range: Parameters<Storage['getRange']>[1]) => {
-          if (key === containerKey(first.container.id)) await indexHeld;
-          return target.getRange(key, range);
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+  const storage = overriding(remote.storage, {
+    getRange: async (key: string, range: ByteRange) => {
+      if (key === containerKey(first.container.id)) await indexHeld;
+      return remote.storage.getRange(key, range);
     },
   });
   const repo = await remote.clone('reader', { storage, keys: watched });
@@ -62,24 +51,12 @@ t.test('a tampered index is reported as tampered, not as whatever KMS said', asy
   const remote = await localRemote(t);
   const first = await pushObjects(remote.repo, [blob('one')], {});
   await pushObjects(remote.repo, [blob('two')], {});
-  const failing = new Proxy(new LocalKeyProvider(remote.keyring), {
-    get(target, prop, receiver) {
-      if (prop === 'decryptDataKey') return () => Promise.reject(new Error('KMS is down'));
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  const storage: Storage = new Proxy(remote.storage, {
-    get(target, prop, receiver) {
-      if (prop === 'getRange') {
-        return async (key: string, range: Parameters<Storage['getRange']>[1]) => {
-          const bytes = await target.getRange(key, range);
-          if (key === containerKey(first.container.id)) bytes[0] ^= 1;
-          return bytes;
-        };
-      }
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+  const failing = overriding(new LocalKeyProvider(remote.keyring), { decryptDataKey: () => Promise.reject(new Error('KMS is down')) });
+  const storage = overriding(remote.storage, {
+    getRange: async (key: string, range: ByteRange) => {
+      const bytes = await remote.storage.getRange(key, range);
+      if (key === containerKey(first.container.id)) bytes[0] ^= 1;
+      return bytes;
     },
   });
   const reader = await remote.clone('reader');
