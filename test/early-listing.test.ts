@@ -10,8 +10,10 @@ import { overriding } from './support/overriding';
 
 /**
  * The helper's `list` asks for the manifest listing while the descriptor is read
- * (RemoteRepository.open with `listFor`): one round trip fewer per ls-remote, fetch and push. The store here answers the descriptor only when the test says so, and records
- * what was asked meanwhile.
+ * (RemoteRepository.open with `listFor`): one round trip fewer per ls-remote, fetch and push.
+ * The store here answers the descriptor only when the test says so, and records what was asked
+ * meanwhile. That the requests stay the same end to end, with git and RGW, is
+ * test/request-counts.test.ts.
  */
 
 interface Gate {
