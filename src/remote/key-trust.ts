@@ -4,6 +4,7 @@ import { Endorsement, endorsementPlaintext } from '../format/endorsement';
 import { hasAnyRef } from '../git/repository';
 import { repositoryContext } from '../keys/key-provider';
 import { DEFAULT_ALIAS } from '../keys/keyring';
+import type { LocalState } from './local-state';
 import type { RemoteRepository } from './remote-repository';
 
 /**
@@ -27,11 +28,11 @@ export class KeyTrust {
    * yet (a first clone, an ls-remote outside a repository): the first manifest will need them
    * (isTrusted), and the KMS round trip then overlaps the store's. Not when kmscrypt.keyId is an
    * ARN, which a manifest's key can equal without any question to KMS. A failure here is left for
-   * the call that needs the answer to report.
+   * the call that needs the answer to report. `state`: the clone's state, when the caller has read it.
    */
-  prefetch(): void {
+  prefetch(state?: LocalState): void {
     if (this.repo.config.keyId?.startsWith('arn:')) return;
-    this.repo.state.load().then(
+    (state ? Promise.resolve(state) : this.repo.state.load()).then(
       (state) => {
         if (state.trustedKeys.length === 0) this.ownKeys().catch(() => undefined);
       },

@@ -13,7 +13,7 @@ import { DataKeyCache } from './data-keys';
 import { KeyTrust } from './key-trust';
 import { KnownRemotes } from './known-remotes';
 import { killPoint } from './kill-point';
-import { LocalStateFile } from './local-state';
+import { type LocalState, LocalStateFile } from './local-state';
 import { ManifestCache } from './manifest-cache';
 import { proveDescent } from './manifest-chain';
 import { adoptRepository, Intent } from './repository-identity';
@@ -125,7 +125,15 @@ export class RemoteRepository {
     const descriptorRead = config.storage.get(STORE_KEYS.descriptor, DESCRIPTOR_READ);
     descriptorRead.catch(() => undefined); // awaited below
     const expected = await KnownRemotes.in(config.stateDir).repositoryAt(config.url);
-    const early = opts.listFor ? await earlyListing(config, expected, opts.listFor) : undefined;
+    // This clone's state of the repository pinned here, read once for the early listing and the
+    // key prefetch; one that cannot be read is latest()'s to report, as it would be without them.
+    const pinnedState =
+      opts.listFor && expected !== undefined
+        ? await LocalStateFile.at(config.stateDir, expected)
+            .load()
+            .catch(() => undefined)
+        : undefined;
+    const early = opts.listFor ? earlyListing(config, expected, pinnedState, opts.listFor) : undefined;
     const bytes = await descriptorRead;
     if (!bytes) {
       if (expected) {
@@ -146,7 +154,7 @@ export class RemoteRepository {
     const repo = new RemoteRepository(config, descriptor, sha256Hex(bytes), expected !== undefined);
     if (opts.listFor) {
       repo.earlyListing = early;
-      repo.trust.prefetch();
+      repo.trust.prefetch(pinnedState);
     }
     return repo;
   }
@@ -418,18 +426,11 @@ function listingStart(seen: { generation: number }): string | undefined {
  * repository, and listing an empty location would be a request more. The listing is used only if
  * the descriptor names that repository (open() refuses any other at a pinned location) and the
  * state of the repository read starts the listing at the same place when latest() runs.
+ * `pinnedState`: that state as open() read it (none when it could not be read: no early listing).
  */
-async function earlyListing(config: RemoteConfig, pinned: string | undefined, intent: Intent): Promise<EarlyListing | undefined> {
-  if (pinned === undefined && intent === 'write') return undefined;
-  // A state that cannot be read is latest()'s to report, as it would be without this.
-  const seen =
-    pinned === undefined
-      ? { generation: 0 }
-      : await LocalStateFile.at(config.stateDir, pinned)
-          .load()
-          .catch(() => undefined);
-  if (!seen) return undefined;
-  const startAfter = listingStart(seen);
+function earlyListing(config: RemoteConfig, pinned: string | undefined, pinnedState: LocalState | undefined, intent: Intent): EarlyListing | undefined {
+  if (pinned === undefined ? intent === 'write' : pinnedState === undefined) return undefined;
+  const startAfter = listingStart(pinnedState ?? { generation: 0 });
   const listing = config.storage.list(STORE_KEYS.manifestPrefix, startAfter);
   listing.catch(() => undefined); // awaited by latest(), or dropped with a descriptor open() refuses
   return { startAfter, listing };
