@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalStateFile } from '../src/remote/local-state';
@@ -54,6 +54,47 @@ t.test('two processes updating at once never lower the generation nor lose a con
   t.equal(final.manifestHash, String(final.generation).padStart(64, '0'), 'with its hash');
   t.equal(final.fetched.length, 2 * rounds, 'no container was lost');
   t.same(readdirSync(dir).sort(), [`${repositoryId}.json`], 'no lock or temporary file is left');
+});
+
+/**
+ * A process killed while it takes the lock (git's kill of its helper, a crash) must not leave a
+ * lock that names no owner: only age (a minute) could break it, and meanwhile every git command
+ * of the clone would wait 15 s and fail. So the lock never exists without its owner's PID: a
+ * watcher reading it as fast as it can while another process takes and releases it hundreds of
+ * times never finds it empty.
+ */
+t.test("the lock never exists without its owner's PID", async (t) => {
+  const dir = stateDir(t);
+  const done = join(dir, '..', 'done');
+  const script = `
+    const { writeFileSync } = require('node:fs');
+    const { LocalStateFile } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'remote', 'local-state.js'))});
+    (async () => {
+      const [dir, id, done] = process.argv.slice(1);
+      const state = LocalStateFile.at(dir, id);
+      for (let i = 1; i <= 400; i++) await state.update({ generation: i, manifestHash: String(i).padStart(64, '0') });
+      writeFileSync(done, '');
+    })().catch((err) => { console.error(err); process.exit(1); });
+  `;
+  const child = spawn(process.execPath, ['-e', script, dir, repositoryId, done], { stdio: 'ignore', env: { ...process.env, NODE_OPTIONS: '' } });
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const lock = join(dir, `${repositoryId}.json.lock`);
+  let seen = 0;
+  let empty = 0;
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(done) && Date.now() < deadline) {
+    let text: string;
+    try {
+      text = readFileSync(lock, 'utf8');
+    } catch {
+      continue; // not held at this moment
+    }
+    seen++;
+    if (text === '') empty++;
+  }
+  t.equal(await exited, 0, 'the updater finished');
+  t.ok(seen > 0, `the watcher saw the lock held (${seen} reads)`);
+  t.equal(empty, 0, 'never without its PID');
 });
 
 t.test('a lock left by a process that died is broken; a live one is waited for', async (t) => {

@@ -11,7 +11,7 @@ const STALE_LOCK_MS = 60_000;
 /**
  * Read-modify-write of one of this clone's small state files (docs/FORMAT.md §8.4), so that two git
  * processes of one clone never undo each other's update (the generation seen must never go
- * down): under an exclusive lock file (`<file>.lock`, O_CREAT|O_EXCL, holding the owner's PID),
+ * down): under an exclusive lock file (`<file>.lock`, holding the owner's PID: see tryLock),
  * the file is read, changed, written to a unique temporary file, fsynced, renamed over the old
  * one and the directory fsynced. A lock whose owner died (its PID is gone, or it is a minute
  * old) is broken. `change` returns the new text, or undefined to leave the file as it is.
@@ -79,20 +79,7 @@ export async function readStateFile(path: string): Promise<string | undefined> {
 async function acquire(lock: string): Promise<void> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (let attempt = 0; ; attempt++) {
-    try {
-      const handle = await fs.open(lock, 'wx', 0o600);
-      try {
-        await handle.writeFile(String(process.pid));
-      } finally {
-        await handle.close();
-      }
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        const errno = (err as NodeJS.ErrnoException).code;
-        throw new KmscryptError('STORAGE', `cannot lock ${lock}: ${errno ?? String(err)}`, { errno });
-      }
-    }
+    if (await tryLock(lock)) return;
     const holder = await lockHolder(lock);
     if (holder && holder.stale) await breakStale(lock, holder.text);
     else if (Date.now() > deadline) {
@@ -105,6 +92,37 @@ async function acquire(lock: string): Promise<void> {
   }
 }
 
+/** Filesystems without hard links answer link() with one of these. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK']);
+
+/**
+ * Takes the lock if it is free. The owner's PID is written to a file of its own first, which is
+ * then linked to the lock's name (link fails if the name exists): the lock never exists without
+ * its PID, so a process killed while taking it leaves no lock that only age could break (an empty
+ * lock: the next git command of the clone would wait and fail). Where the filesystem has no hard
+ * links, the lock is created exclusively and the PID written into it.
+ */
+async function tryLock(lock: string): Promise<boolean> {
+  const pid = String(process.pid);
+  const own = `${lock}.${pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await fs.writeFile(own, pid, { flag: 'wx', mode: 0o600 });
+    try {
+      await fs.link(own, lock);
+    } catch (err) {
+      if (!NO_HARD_LINKS.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      await fs.writeFile(lock, pid, { flag: 'wx', mode: 0o600 });
+    }
+    return true;
+  } catch (err) {
+    const errno = (err as NodeJS.ErrnoException).code;
+    if (errno === 'EEXIST') return false;
+    throw new KmscryptError('STORAGE', `cannot lock ${lock}: ${errno ?? String(err)}`, { errno });
+  } finally {
+    await fs.rm(own, { force: true });
+  }
+}
+
 async function lockHolder(lock: string): Promise<{ text: string; pid: number | undefined; stale: boolean } | undefined> {
   let text: string;
   let mtimeMs: number;
@@ -114,7 +132,8 @@ async function lockHolder(lock: string): Promise<{ text: string; pid: number | u
     return undefined; // released meanwhile
   }
   const pid = /^\d+$/.test(text) ? Number(text) : undefined;
-  // An empty lock is one being written: stale only by age.
+  // An empty lock is one being written where the filesystem has no hard links, or one left by an
+  // earlier kmscrypt killed before it wrote its PID: stale only by age.
   return { text, pid, stale: (pid !== undefined && !alive(pid)) || Date.now() - mtimeMs > STALE_LOCK_MS };
 }
 
