@@ -134,6 +134,8 @@ function baseEnv() {
     GIT_COMMITTER_EMAIL: 'bench@example.com',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
+  // For side-by-side runs without the code cache (src/code-cache.ts): KMSCRYPT_CODE_CACHE=0.
+  if (env.KMSCRYPT_CODE_CACHE !== undefined) e.KMSCRYPT_CODE_CACHE = env.KMSCRYPT_CODE_CACHE;
   return e;
 }
 

@@ -380,6 +380,20 @@ const MUTANTS = [
     tests: ['test/partial-clone-local.test.ts'],
     grep: ['blob:none: commits and trees only|blob:limit'],
   },
+  {
+    name: 'run cached code of a changed module',
+    guarantee: 'code cache: only code compiled from the current source of a module is run',
+    edits: [{ file: 'code-cache.ts', find: 'entry && entry.sourceCrc === sourceCrc && entry.sourceLength === content.length ? entry.data : undefined', replace: 'entry ? entry.data : undefined' }],
+    tests: ['test/code-cache.test.ts'],
+    grep: ['same length'],
+  },
+  {
+    name: 'read a code cache others may write',
+    guarantee: 'code cache: a cache file or directory another user could have written is not used',
+    edits: [{ file: 'code-cache.ts', find: "if (!stat.isFile() || stat.uid !== uid || (stat.mode & 0o022) !== 0 || stat.size > 256 * 2 ** 20) return entries;", replace: 'if (!stat.isFile()) return entries;' }],
+    tests: ['test/code-cache.test.ts'],
+    grep: ['someone else'],
+  },
 ];
 
 /** @param {string[]} argv */
