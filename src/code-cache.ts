@@ -156,6 +156,13 @@ function cacheDirectory(env: NodeJS.ProcessEnv): string | undefined {
   return home && isAbsolute(home) ? join(home, '.cache', 'git-remote-kmscrypt') : undefined;
 }
 
+/** The directory itself, or the closest of its parents that exists: where a missing cache directory would be made. */
+function nearestExisting(directory: string): string {
+  let path = directory;
+  while (!existsSync(path) && dirname(path) !== path) path = dirname(path);
+  return path;
+}
+
 /** True when the directory is absent (it will be made 0700) or is a real directory of this user's that no one else may write to. */
 function privateDirectoryOrAbsent(directory: string, uid: number): boolean {
   try {
@@ -238,6 +245,8 @@ function save(directory: string, uid: number, file: string, compiled: Compiled[]
   for (const [filename, entry] of previous) if (!loaded.has(filename) && existsSync(filename)) add(filename, entry);
   const temporary = `${file}.${process.pid}.tmp`;
   try {
+    const ancestor = nearestExisting(directory);
+    if (ancestor !== directory && lstatSync(ancestor).uid !== uid) throw new Error(`${ancestor} belongs to another user (a HOME kept by sudo?)`);
     mkdirSync(dirname(directory), { recursive: true, mode: 0o700 });
     try {
       mkdirSync(directory, { mode: 0o700 });

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,6 +104,22 @@ t.test('a cache that someone else could have written is not used', async (t) => 
   t.equal(f.run().cache, undefined, 'a cache directory writable by others turns the cache off');
   chmodSync(f.directory, 0o755);
   t.not(f.run().cache, undefined, 'a directory others may read but not write is used');
+});
+
+t.test("no cache directory is made in another user's directory (a HOME kept by sudo)", async (t) => {
+  const f = fixture(t);
+  const uid = process.getuid?.() ?? 0;
+  // As root, a home given to another user; as anyone else, / (root's).
+  const foreign = uid === 0 ? join(f.directory, '..', '..', 'alice') : '/';
+  if (uid === 0) {
+    mkdirSync(foreign);
+    chownSync(foreign, 4242, 4242);
+  }
+  const env = { XDG_CACHE_HOME: join(foreign, '.cache') };
+  const run = f.run(env);
+  t.equal(run.answer, 42);
+  t.equal(run.saved, false, 'nothing is saved');
+  t.notOk(existsSync(join(foreign, '.cache')), 'and no directory is made there');
 });
 
 t.test('the cache is off when asked, and while V8 collects coverage', async (t) => {

@@ -90,6 +90,10 @@ export const GIT_REMOTE_KMSCRYPT_PAGE: ManPage = {
                 "traces each storage request, S3 HTTP attempt and KMS call with its time, never key material: 1 or 2 on stderr, 3 to 9 to that file descriptor, an absolute path appended to. When it is unset, GIT_TRACE does the same, and git's -vv traces to stderr.",
             },
             { term: 'KMSCRYPT_DEBUG', description: 'set to 1: an unexpected error is followed by its stack trace' },
+            {
+              term: 'KMSCRYPT_CODE_CACHE',
+              description: "set to 0: compile the helper's modules and the AWS SDK from source in every run, without the code cache (see FILES)",
+            },
           ],
         },
       ],
@@ -108,6 +112,11 @@ export const GIT_REMOTE_KMSCRYPT_PAGE: ManPage = {
               term: '$GIT_DIR/kmscrypt/',
               description:
                 'what this clone has seen of each repository: its ID at each URL, the newest generation and the trusted key, used to refuse rollbacks and keys you did not choose',
+            },
+            {
+              term: '~/.cache/git-remote-kmscrypt/',
+              description:
+                "($XDG_CACHE_HOME/git-remote-kmscrypt/) V8's compiled code of the helper's modules and the AWS SDK, so that each run starts 10-50 ms sooner; mode 0700, used only while it is yours and no one else can write to it. It holds no repository data and may be deleted at any time.",
             },
           ],
         },
