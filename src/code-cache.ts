@@ -21,8 +21,11 @@ import { trace, tracing } from './trace';
  * also checked against the CRC-32 of the module's current source (an upgrade that keeps a file's
  * length cannot reuse stale code) and of its own bytes (a torn or damaged file is ignored).
  *
- * Off when KMSCRYPT_CODE_CACHE is 0/false/off, and while NODE_V8_COVERAGE collects coverage (the
- * test suite's coverage measures the code, not cached copies of it). The file is rewritten at the
+ * Off when KMSCRYPT_CODE_CACHE is 0/false/off, while NODE_V8_COVERAGE collects coverage, and in a
+ * process started with a preload (`--require`, `--import`, a loader) or `--enable-source-maps`:
+ * coverage tools, tracers and transpilers hook into or read Node's own compilation, and a module
+ * compiled here has a wrapper in its source text and no source map registered with Node (tap's
+ * coverage, collected through its preload, was wrong for every file such a helper loaded). The file is rewritten at the
  * exit of a successful run that compiled a module the cache did not hold: with every function that
  * run compiled, so the first runs after an install or upgrade fill it, and then it stays as it is.
  */
@@ -83,8 +86,8 @@ export function useCodeCacheUntilExit(packageRoot: string): void {
  * Compiles the modules under `packageRoot` (the package's dist/ and its node_modules/) with cached
  * code from now on. Undefined when the cache is off, or unusable here (then Node compiles as usual).
  */
-export function useCodeCache(packageRoot: string, env: NodeJS.ProcessEnv = process.env): CodeCache | undefined {
-  if (/^(0|false|off|no)$/i.test(env.KMSCRYPT_CODE_CACHE ?? '') || env.NODE_V8_COVERAGE) return undefined;
+export function useCodeCache(packageRoot: string, env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): CodeCache | undefined {
+  if (/^(0|false|off|no)$/i.test(env.KMSCRYPT_CODE_CACHE ?? '') || env.NODE_V8_COVERAGE || instrumented([...execArgv, env.NODE_OPTIONS ?? ''].join(' '))) return undefined;
   const importModuleDynamically = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
   const crc32 = (zlib as { crc32?: (data: string | Buffer) => number }).crc32;
   if (!crc32 || importModuleDynamically === undefined || typeof process.getuid !== 'function') return undefined;
@@ -130,6 +133,12 @@ export function useCodeCache(packageRoot: string, env: NodeJS.ProcessEnv = proce
       ModuleClass.prototype._compile = nodeCompile;
     },
   };
+}
+
+/** A preload or source maps among Node's options: someone else expects Node's own compilation. */
+function instrumented(options: string): boolean {
+  // NODE_OPTIONS may quote an option: tap sets "--import=file:///…/processinfo/…".
+  return /(^|[\s"'])(-r|--require|--import|--loader|--experimental-loader|--enable-source-maps)(=|[\s"']|$)/.test(options);
 }
 
 /** Node's own `require` for a module (lib/internal/modules/helpers.js, makeRequireFunction). */

@@ -24,8 +24,8 @@ function fixture(t: Test) {
   const env: NodeJS.ProcessEnv = { XDG_CACHE_HOME: join(root, 'cache'), HOME: join(root, 'home') };
   const directory = join(root, 'cache', 'git-remote-kmscrypt');
   /** One "process": the cache installed, the package's main module loaded afresh, Node's compilation put back. */
-  const run = (runEnv: NodeJS.ProcessEnv = env) => {
-    const cache = useCodeCache(pkg, runEnv);
+  const run = (runEnv: NodeJS.ProcessEnv = env, execArgv: string[] = []) => {
+    const cache = useCodeCache(pkg, runEnv, execArgv);
     const load = createRequire(join(pkg, 'index.js'));
     try {
       for (const name of ['main.js', 'double.js']) delete load.cache[join(pkg, 'dist', name)];
@@ -122,7 +122,7 @@ t.test("no cache directory is made in another user's directory (a HOME kept by s
   t.notOk(existsSync(join(foreign, '.cache')), 'and no directory is made there');
 });
 
-t.test('the cache is off when asked, and while V8 collects coverage', async (t) => {
+t.test('the cache is off when asked, while V8 collects coverage, and in a process with a preload', async (t) => {
   const f = fixture(t);
   for (const value of ['0', 'false', 'off']) {
     const run = f.run({ ...f.env, KMSCRYPT_CODE_CACHE: value });
@@ -130,7 +130,15 @@ t.test('the cache is off when asked, and while V8 collects coverage', async (t) 
     t.equal(run.cache, undefined, `KMSCRYPT_CODE_CACHE=${value}`);
   }
   t.equal(f.run({ ...f.env, NODE_V8_COVERAGE: '/tmp/coverage' }).cache, undefined, 'NODE_V8_COVERAGE');
+  // tap's coverage is such a preload: with the cache, every file a helper loaded was misreported.
+  for (const execArgv of [['--require', '/x.js'], ['-r', '/x.js'], ['--import=tsx'], ['--experimental-loader', 'x'], ['--enable-source-maps']]) {
+    t.equal(f.run(f.env, execArgv).cache, undefined, `node ${execArgv.join(' ')}`);
+  }
+  t.equal(f.run({ ...f.env, NODE_OPTIONS: '--max-old-space-size=512 --import=file:///x/processinfo.mjs' }).cache, undefined, 'NODE_OPTIONS with --import');
+  t.equal(f.run({ ...f.env, NODE_OPTIONS: '"--import=file:///x/processinfo.mjs"' }).cache, undefined, 'NODE_OPTIONS with a quoted --import, as tap sets it');
+  t.equal(f.run({ ...f.env, NODE_OPTIONS: process.env.NODE_OPTIONS }, process.execArgv).cache, undefined, "this test process's own options (tap's)");
   t.notOk(existsSync(f.directory), 'no cache directory was made');
+  t.not(f.run({ ...f.env, NODE_OPTIONS: '--max-old-space-size=512' }, ['--stack-size=2000']).cache, undefined, 'other options leave it on');
   t.equal(f.run({ HOME: join(f.directory, '..', 'home') }).cache?.file.startsWith(join(f.directory, '..', 'home', '.cache', 'git-remote-kmscrypt')), true, 'without XDG_CACHE_HOME the cache is in ~/.cache');
 });
 
