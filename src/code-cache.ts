@@ -1,5 +1,17 @@
 import Module from 'node:module';
-import { closeSync, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync, constants as fsConstants } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  constants as fsConstants,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, sep } from 'node:path';
 import vm from 'node:vm';
@@ -16,18 +28,21 @@ import { trace, tracing } from './trace';
  *
  * Trust: V8 runs cached data as code, and checks only its version, flags and the source's length.
  * So the cache lives where only this user can write (`$XDG_CACHE_HOME/git-remote-kmscrypt`, or
- * `~/.cache/...`, made mode 0700): the directory and the file must be the user's own and writable by
- * no one else, or the cache is neither read nor written. Each entry is
- * also checked against the CRC-32 of the module's current source (an upgrade that keeps a file's
- * length cannot reuse stale code) and of its own bytes (a torn or damaged file is ignored).
+ * `~/.cache/...`, made mode 0700, never inside another user's directory): the directory and the
+ * file must be the user's own and writable by no one else, or the cache is neither read nor
+ * written. Each entry is also checked against the CRC-32 of the module's current source (an
+ * upgrade that keeps a file's length cannot reuse stale code) and of its own bytes (a torn or
+ * damaged file is ignored).
  *
  * Off when KMSCRYPT_CODE_CACHE is 0/false/off, while NODE_V8_COVERAGE collects coverage, and in a
  * process started with a preload (`--require`, `--import`, a loader) or `--enable-source-maps`:
  * coverage tools, tracers and transpilers hook into or read Node's own compilation, and a module
  * compiled here has a wrapper in its source text and no source map registered with Node (tap's
- * coverage, collected through its preload, was wrong for every file such a helper loaded). The file is rewritten at the
- * exit of a successful run that compiled a module the cache did not hold: with every function that
- * run compiled, so the first runs after an install or upgrade fill it, and then it stays as it is.
+ * coverage, collected through its preload, was wrong for every file such a helper loaded).
+ *
+ * The file is rewritten at the exit of a successful run that compiled a module the cache did not
+ * hold, with every function that run compiled: the first runs of each operation after an install
+ * or upgrade fill it, and then it stays as it is.
  */
 
 const MAGIC = Buffer.from('kmscrypt code cache 1\n');
@@ -87,7 +102,8 @@ export function useCodeCacheUntilExit(packageRoot: string): void {
  * code from now on. Undefined when the cache is off, or unusable here (then Node compiles as usual).
  */
 export function useCodeCache(packageRoot: string, env: NodeJS.ProcessEnv = process.env, execArgv: readonly string[] = process.execArgv): CodeCache | undefined {
-  if (/^(0|false|off|no)$/i.test(env.KMSCRYPT_CODE_CACHE ?? '') || env.NODE_V8_COVERAGE || instrumented([...execArgv, env.NODE_OPTIONS ?? ''].join(' '))) return undefined;
+  if (/^(0|false|off|no)$/i.test(env.KMSCRYPT_CODE_CACHE ?? '') || env.NODE_V8_COVERAGE || instrumented([...execArgv, env.NODE_OPTIONS ?? ''].join(' ')))
+    return undefined;
   const importModuleDynamically = vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER;
   const crc32 = (zlib as { crc32?: (data: string | Buffer) => number }).crc32;
   if (!crc32 || importModuleDynamically === undefined || typeof process.getuid !== 'function') return undefined;

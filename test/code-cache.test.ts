@@ -3,9 +3,14 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { useCodeCache } from '../src/code-cache';
+import type * as CodeCacheModule from '../src/code-cache';
 import { s3Backend } from './support/s3-backend';
 import { Sandbox } from './support/sandbox';
+
+// From dist/, as every helper loads it: tap then merges the coverage of this test and of the
+// helpers into the same statements of src/code-cache.ts (src/ through tsx maps them differently).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { useCodeCache } = require('../dist/code-cache.js') as typeof CodeCacheModule;
 
 /**
  * The V8 code cache of the helper's modules (src/code-cache.ts, issue 16): a module compiled from
@@ -139,7 +144,11 @@ t.test('the cache is off when asked, while V8 collects coverage, and in a proces
   t.equal(f.run({ ...f.env, NODE_OPTIONS: process.env.NODE_OPTIONS }, process.execArgv).cache, undefined, "this test process's own options (tap's)");
   t.notOk(existsSync(f.directory), 'no cache directory was made');
   t.not(f.run({ ...f.env, NODE_OPTIONS: '--max-old-space-size=512' }, ['--stack-size=2000']).cache, undefined, 'other options leave it on');
-  t.equal(f.run({ HOME: join(f.directory, '..', 'home') }).cache?.file.startsWith(join(f.directory, '..', 'home', '.cache', 'git-remote-kmscrypt')), true, 'without XDG_CACHE_HOME the cache is in ~/.cache');
+  t.equal(
+    f.run({ HOME: join(f.directory, '..', 'home') }).cache?.file.startsWith(join(f.directory, '..', 'home', '.cache', 'git-remote-kmscrypt')),
+    true,
+    'without XDG_CACHE_HOME the cache is in ~/.cache',
+  );
 });
 
 /** Push, list and clone through helpers compiled from the cache: the answers of helpers compiled from source. */
@@ -148,7 +157,11 @@ async function endToEnd(t: Test, sb: Sandbox, url: string): Promise<void> {
   sb.commit(src, { 'a.txt': 'one\n' }, 'one');
   const traced = { KMSCRYPT_TRACE: '1' };
   const push = sb.run('git', ['push', '-q', url, 'main'], { cwd: src, env: traced });
-  t.match(push.stderr, /code cache: 0 of \d+ modules compiled from .*\/\.cache\/git-remote-kmscrypt\/v8-[0-9a-f]{8}\.bin; saved/, 'the first helper compiles from source and saves');
+  t.match(
+    push.stderr,
+    /code cache: 0 of \d+ modules compiled from .*\/\.cache\/git-remote-kmscrypt\/v8-[0-9a-f]{8}\.bin; saved/,
+    'the first helper compiles from source and saves',
+  );
 
   const listed = sb.run('git', ['ls-remote', url], { env: traced });
   const [, fromCache, compiled] = /code cache: (\d+) of (\d+) modules compiled from/.exec(listed.stderr) ?? [];
@@ -165,7 +178,8 @@ async function endToEnd(t: Test, sb: Sandbox, url: string): Promise<void> {
     sb.git(src, 'push', '-q', url, 'main');
     const fetched = sb.run('git', ['pull', '-q', 'origin', 'main'], { cwd: clone, env: traced });
     t.equal(readFileSync(join(clone, 'a.txt'), 'utf8'), text, 'a pull brings the new commit');
-    if (text === 'three\n') t.match(fetched.stderr, /code cache: (\d+) of \1 modules compiled from/, 'and the second pull compiles every module from the cache');
+    if (text === 'three\n')
+      t.match(fetched.stderr, /code cache: (\d+) of \1 modules compiled from/, 'and the second pull compiles every module from the cache');
   }
 }
 

@@ -166,6 +166,15 @@ t.test('npm pack, npm install -g of the tarball, and a new user on a fresh HOME'
   as('git', ['clone', '-q', url, join(home, 's3-copy')], home, aws);
   t.equal(as('git', ['rev-parse', 'HEAD'], join(home, 's3-copy')).stdout, as('git', ['rev-parse', 'HEAD'], project).stdout, 'cloned from S3 what was pushed');
   t.match(as('git', ['kmscrypt', 'info', url], home, aws).stdout, /arn:aws:kms:/, 'under an AWS KMS key');
+  // The installed helper keeps its compiled code in the new HOME (src/code-cache.ts), privately.
+  // tap puts its coverage preload into NODE_OPTIONS of every child, and with a preload the cache is
+  // off: these two runs go without it, as a user's would.
+  const withoutPreload = () => as('sh', ['-c', 'unset NODE_OPTIONS; exec git ls-remote "$0"', url], home, { ...aws, KMSCRYPT_TRACE: '1' }).stderr;
+  t.match(withoutPreload(), /code cache: 0 of \d+ modules compiled from .*; saved/, 'the installed helper compiles its modules and saves the code cache');
+  t.match(withoutPreload(), /code cache: (\d+) of \1 modules compiled from /, 'and compiles every module from it the next time');
+  const cacheDir = join(home, '.cache', 'git-remote-kmscrypt');
+  t.equal(statSync(cacheDir).mode & 0o777, 0o700, 'in a private directory of the new HOME');
+  t.equal(readdirSync(cacheDir).filter((name) => /^v8-[0-9a-f]{8}\.bin$/.test(name)).length, 1, 'one cache file');
 
   run('npm', ['uninstall', '-g', '--prefix', prefix, PKG.name], { cwd: out, env: npmEnv() });
   t.notOk(existsSync(join(prefix, 'bin', 'git-remote-kmscrypt')), 'npm uninstall -g removes the helper');
