@@ -6,6 +6,7 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readSync,
   renameSync,
   rmSync,
@@ -13,7 +14,7 @@ import {
   constants as fsConstants,
 } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import vm from 'node:vm';
 import zlib from 'node:zlib';
 import { trace, tracing } from './trace';
@@ -181,6 +182,24 @@ function cacheDirectory(env: NodeJS.ProcessEnv): string | undefined {
   return home && isAbsolute(home) ? join(home, '.cache', 'git-remote-kmscrypt') : undefined;
 }
 
+/** A helper killed while it wrote the cache left its temporary file (`<file>.<pid>.tmp`). */
+function removeTemporariesOfDeadProcesses(directory: string, file: string): void {
+  const prefix = `${basename(file)}.`;
+  for (const name of readdirSync(directory)) {
+    const pid = name.startsWith(prefix) && name.endsWith('.tmp') ? Number(name.slice(prefix.length, -'.tmp'.length)) : NaN;
+    if (Number.isInteger(pid) && pid > 0 && !processExists(pid)) rmSync(join(directory, name), { force: true });
+  }
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** The directory itself, or the closest of its parents that exists: where a missing cache directory would be made. */
 function nearestExisting(directory: string): string {
   let path = directory;
@@ -281,6 +300,7 @@ function save(directory: string, uid: number, file: string, compiled: Compiled[]
     if (!privateDirectoryOrAbsent(directory, uid)) throw new Error('the directory is not private to this user');
     writeFileSync(temporary, Buffer.concat(parts), { mode: 0o600, flag: 'wx' });
     renameSync(temporary, file);
+    removeTemporariesOfDeadProcesses(directory, file);
     return true;
   } catch (err) {
     // A cache that cannot be written costs the next run its speed, never its result.

@@ -1,4 +1,5 @@
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +90,20 @@ t.test('a damaged or truncated cache file is ignored, then written anew', async 
     t.equal(run.saved, true, `${what}: the cache is written anew`);
     t.match(f.run().cache, { fromCache: 2 }, `${what}: and used again`);
   }
+});
+
+t.test('a temporary file left by a helper killed while it wrote the cache is removed by the next write', async (t) => {
+  const f = fixture(t);
+  f.run();
+  const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+  const left = `${f.cacheFile()}.${dead}.tmp`;
+  const writing = `${f.cacheFile()}.${process.ppid}.tmp`;
+  writeFileSync(left, 'half a cache');
+  writeFileSync(writing, 'being written');
+  writeFileSync(join(f.pkg, 'dist', 'double.js'), "'use strict';\nexports.double = (n) => n + n;\n");
+  t.equal(f.run().saved, true);
+  t.notOk(existsSync(left), "the dead process's temporary file is removed");
+  t.ok(existsSync(writing), "a live process's is left alone");
 });
 
 t.test('a cache that someone else could have written is not used', async (t) => {
