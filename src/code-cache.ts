@@ -17,6 +17,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, sep } from 'node:path';
 import vm from 'node:vm';
 import zlib from 'node:zlib';
+import { processExists } from './process-exists';
 import { trace, tracing } from './trace';
 
 /**
@@ -188,15 +189,6 @@ function removeTemporariesOfDeadProcesses(directory: string, file: string): void
   for (const name of readdirSync(directory)) {
     const pid = name.startsWith(prefix) && name.endsWith('.tmp') ? Number(name.slice(prefix.length, -'.tmp'.length)) : NaN;
     if (Number.isInteger(pid) && pid > 0 && !processExists(pid)) rmSync(join(directory, name), { force: true });
-  }
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { isKmscryptError, KmscryptError } from '../errors';
+import { processExists } from '../process-exists';
 
 /** How long a writer waits for another process's lock before giving up with one line. */
 const LOCK_WAIT_MS = 15_000;
@@ -134,16 +135,7 @@ async function lockHolder(lock: string): Promise<{ text: string; pid: number | u
   const pid = /^\d+$/.test(text) ? Number(text) : undefined;
   // An empty lock is one being written where the filesystem has no hard links, or one left by an
   // earlier kmscrypt killed before it wrote its PID: stale only by age.
-  return { text, pid, stale: (pid !== undefined && !alive(pid)) || Date.now() - mtimeMs > STALE_LOCK_MS };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  return { text, pid, stale: (pid !== undefined && !processExists(pid)) || Date.now() - mtimeMs > STALE_LOCK_MS };
 }
 
 /**
