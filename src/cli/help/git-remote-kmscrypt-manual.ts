@@ -116,7 +116,7 @@ export const GIT_REMOTE_KMSCRYPT_PAGE: ManPage = {
             {
               term: '~/.cache/git-remote-kmscrypt/',
               description:
-                "($XDG_CACHE_HOME/git-remote-kmscrypt/) V8's compiled code of the helper's modules and the AWS SDK, so that each run starts 10-50 ms sooner; mode 0700, used only while it is yours and no one else can write to it. It holds no repository data and may be deleted at any time.",
+                "($XDG_CACHE_HOME/git-remote-kmscrypt/) V8's compiled code of the helper's modules and the AWS SDK, so that a run that loads the SDK (S3, AWS KMS) starts 30-50 ms sooner; mode 0700, used only while it is yours and no one else can write to it. It holds no repository data and may be deleted at any time.",
             },
           ],
         },
