@@ -283,12 +283,7 @@ function save(directory: string, uid: number, file: string, compiled: Compiled[]
   try {
     const ancestor = nearestExisting(directory);
     if (ancestor !== directory && lstatSync(ancestor).uid !== uid) throw new Error(`${ancestor} belongs to another user (a HOME kept by sudo?)`);
-    mkdirSync(dirname(directory), { recursive: true, mode: 0o700 });
-    try {
-      mkdirSync(directory, { mode: 0o700 });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
     if (!privateDirectoryOrAbsent(directory, uid)) throw new Error('the directory is not private to this user');
     writeFileSync(temporary, Buffer.concat(parts), { mode: 0o600, flag: 'wx' });
     renameSync(temporary, file);
