@@ -105,9 +105,17 @@ t.test('a lock left by a process that died is broken; a live one is waited for',
   const dead = spawn(process.execPath, ['-e', '0']);
   await new Promise((r) => dead.on('close', r));
   writeFileSync(lock, String(dead.pid));
+  // What the dead owner may also have left (its PID file, the text it was writing, a lock it was
+  // moving aside), and a live process's file being written, which must stay.
+  const file = `${repositoryId}.json`;
+  const leftovers = [`${file}.lock.${dead.pid}.0a1b2c3d4e5f.tmp`, `.${file}.${dead.pid}.0a1b2c3d4e5f.tmp`, `${file}.lock.${dead.pid}.0a1b2c3d4e5f.stale`];
+  for (const name of leftovers) writeFileSync(join(dir, name), '');
+  const live = `.${file}.${process.pid}.0a1b2c3d4e5f.tmp`;
+  writeFileSync(join(dir, live), '');
   await state.update({ generation: 2 });
   t.equal((await state.load()).generation, 2, "the dead owner's lock did not block the update");
-  t.same(readdirSync(dir).sort(), [`${repositoryId}.json`], 'and it is gone');
+  t.same(readdirSync(dir).sort(), [live, file].sort(), "it is gone, and so are the dead owner's temporary files; a live process's stays");
+  rmSync(join(dir, live));
 
   writeFileSync(lock, String(process.pid));
   const waiting = state.update({ generation: 3 });

@@ -153,6 +153,29 @@ async function breakStale(lock: string, seen: string): Promise<void> {
   const moved = await fs.readFile(aside, 'utf8').catch(() => seen);
   if (moved !== seen) await fs.link(aside, lock).catch(() => undefined);
   await fs.rm(aside, { force: true });
+  if (moved === seen) await removeDeadTemporaries(lock);
+}
+
+/**
+ * A process that died holding the lock may also have left its other files: its PID file
+ * (`<lock>.<pid>.<random>.tmp`, see tryLock), the new text it was writing
+ * (`.<file>.<pid>.<random>.tmp`) or a lock it was moving aside (`<lock>.<pid>.<random>.stale`).
+ * Once a stale lock has been broken, those of processes that no longer exist are removed. (One
+ * killed between writing its PID file and taking the lock leaves no stale lock: its PID file
+ * stays until the next time one is broken.)
+ */
+async function removeDeadTemporaries(lock: string): Promise<void> {
+  const dir = dirname(lock);
+  const file = basename(lock).slice(0, -'.lock'.length);
+  const kinds = [
+    { prefix: `${file}.lock.`, suffixes: ['.tmp', '.stale'] },
+    { prefix: `.${file}.`, suffixes: ['.tmp'] },
+  ];
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    const kind = kinds.find((k) => name.startsWith(k.prefix) && k.suffixes.some((suffix) => name.endsWith(suffix)));
+    const pid = kind ? name.slice(kind.prefix.length).split('.')[0] : '';
+    if (/^\d+$/.test(pid) && !processExists(Number(pid))) await fs.rm(join(dir, name), { force: true });
+  }
 }
 
 async function syncDirectory(dir: string): Promise<void> {
