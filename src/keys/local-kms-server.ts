@@ -141,7 +141,7 @@ export async function startLocalKmsServer(options: LocalKmsServerOptions): Promi
         return reply(res, 400, { __type: 'AccessDeniedException', message });
       }
       const response = operations.run(action, request);
-      options.log?.(`${action} ok`);
+      options.log?.(`${action} ok${encryptionContexts(request)}`);
       reply(res, 200, response);
     } catch (err) {
       if (err instanceof KmsFault) {
@@ -221,4 +221,12 @@ async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
 
 async function drain(req: IncomingMessage): Promise<void> {
   for await (const chunk of req) void chunk;
+}
+
+/** A request's encryption contexts, as CloudTrail records them among its requestParameters. */
+function encryptionContexts(request: KmsRequest): string {
+  return ['EncryptionContext', 'SourceEncryptionContext', 'DestinationEncryptionContext']
+    .filter((field) => request[field] !== undefined)
+    .map((field) => ` ${field}=${JSON.stringify(request[field])}`)
+    .join('');
 }
