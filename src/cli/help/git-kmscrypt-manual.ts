@@ -128,7 +128,7 @@ export const COMMAND_DOCS: readonly CommandDoc[] = [
           'answer these actions with AccessDeniedException, e.g. kms:Decrypt,kms:ReEncrypt; kms:* denies all (also read from KMSCRYPT_LOCAL_KMS_DENY)',
       },
       { flags: '--deny-file <path>', description: 'a file of actions to deny, re-read on every request' },
-      { flags: '--verbose', description: 'log each request on stderr' },
+      { flags: '--verbose', description: 'log each request on stderr: its action, its outcome and its encryption context, as CloudTrail records it' },
     ],
   },
 ];
